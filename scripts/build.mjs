@@ -7,7 +7,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 mkdirSync('build', { recursive: true });
 // Inside this repository package.json says "type": "module"; this marker keeps build/*.js CommonJS.
 writeFileSync('build/package.json', '{ "type": "commonjs" }\n');
-for (const [entry, out] of [['src/cli/backup.ts', 'build/backup.js'], ['src/cli/tool.ts', 'build/backup-tool.js']]) {
+for (const [entry, out] of [['src/bin/backup.ts', 'build/backup.js'], ['src/bin/backup-tool.ts', 'build/backup-tool.js']]) {
   await build({
     entryPoints: [entry],
     outfile: out,

@@ -1,0 +1,347 @@
+import { dirname, join } from 'node:path';
+import type { Fs } from '../io/fs.js';
+import { isRoot } from '../io/fs.js';
+import { errorCode, errorMessage, isCode } from '../io/errors.js';
+import { tmpName } from '../io/atomic.js';
+import { copyAndHash, newCopyBuffer, SourceChangedError } from '../io/copy.js';
+import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
+import type { IncrementError } from '../meta/increment.js';
+import { parentOf } from '../meta/safe-path.js';
+import type { Plan, PutOp } from '../plan/plan.js';
+import type { Layout } from '../store/layout.js';
+import { TMP_PREFIX } from '../store/layout.js';
+import type { JournalOp, JournalWriter } from '../store/journal.js';
+import { mapLimit } from './pool.js';
+import type { Reporter } from './reporter.js';
+
+/**
+ * Errors after which continuing could only make things worse: the drive is full, gone or read-only.
+ * The run stops (exit 1); everything else is a per-file fault (recorded, exit 3).
+ */
+const FATAL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'ENODEV', 'ENXIO', 'ESTALE', 'ENOTCONN']);
+export const isFatal = (err: unknown): boolean => FATAL_CODES.has(errorCode(err) ?? '');
+
+/** A put is committed in batches: copies first, one journal fsync, then the renames. */
+const BATCH_FILES = 256;
+const BATCH_BYTES = 64 * 1024 * 1024;
+
+export interface ApplyContext {
+  fs: Fs;
+  layout: Layout;
+  id: string;
+  src: string;
+  linkMode: 'hardlink' | 'copy';
+  journal: JournalWriter;
+  maxWorkers: number;
+  /** fsync each copied file before it is renamed into place (docs/format.md, "fsync policy"). */
+  fsyncData: boolean;
+  reporter: Reporter;
+}
+
+/**
+ * Applies a plan to the mirror and the new increment (SPEC §3 steps 4–6). Every change is announced
+ * in the journal before it is made, and `done` lists exactly what reached the disk: the increment's
+ * lists and the new manifest are derived from it.
+ */
+export class Applier {
+  readonly state: Map<string, StateEntry>;
+  readonly done: JournalOp[] = [];
+  readonly errors: IncrementError[] = [];
+  bytesCopied = 0;
+  filesCopied = 0;
+  private readonly ctx: ApplyContext;
+  private readonly madeDirs = new Set<string>();
+  /** Mirror folders whose final mode/mtime must be (re)applied at the end. */
+  private readonly dirFixups = new Map<string, Entry>();
+  private readonly moveSources = new Map<string, string>();
+  private readonly failedTmps: string[] = [];
+  private readonly root = isRoot();
+
+  constructor(ctx: ApplyContext, lastState: ReadonlyMap<string, StateEntry>) {
+    this.ctx = ctx;
+    this.state = new Map(lastState);
+  }
+
+  async apply(plan: Plan): Promise<void> {
+    this.takeMoveSources(plan.puts);
+    this.deleteAll(plan.deletes);
+    this.makeDirs(plan.mkdirs);
+    await this.putAll(plan.puts);
+    this.changeDirModes(plan.dirChanges);
+    this.fixDirs();
+  }
+
+  /** Temp files whose rename failed: kept until the journal is gone (their presence says "not done"). */
+  get leftoverTmps(): readonly string[] {
+    return this.failedTmps;
+  }
+
+  private recordError(path: string, op: string, err: unknown): void {
+    const code = err instanceof SourceChangedError ? err.code : (errorCode(err) ?? 'EIO');
+    const message = errorMessage(err).includes(path) ? errorMessage(err) : `${path}: ${errorMessage(err)}`;
+    this.errors.push({ path, op, code, message });
+    this.ctx.reporter.action('error', path, message);
+  }
+
+  /** Per-file fault: record and go on; a fatal one is rethrown to stop the run. */
+  private fault(path: string, op: string, err: unknown): void {
+    if (isFatal(err)) throw err;
+    this.recordError(path, op, err);
+  }
+
+  private tmpPath(): string {
+    return join(this.ctx.layout.tmp, `${tmpName(TMP_PREFIX)}`);
+  }
+
+  /** Hard link, or (link_mode "copy") a copy carrying the same mode and mtime. */
+  private linkOrCopy(from: string, to: string, meta: Entry): void {
+    const { fs } = this.ctx;
+    if (this.ctx.linkMode === 'hardlink') {
+      fs.linkSync(from, to);
+      return;
+    }
+    fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+    if (this.root) fs.chownSync(to, meta.uid, meta.gid);
+    fs.chmodSync(to, meta.mode);
+    const t = secondsFromNs(meta.mtime_ns);
+    fs.utimesSync(to, t, t);
+  }
+
+  /** Creates the increment-side parent folders of `file` (cached: one mkdir per folder per run). */
+  private ensureIncrementParent(file: string): void {
+    const dir = dirname(file);
+    if (this.madeDirs.has(dir)) return;
+    this.ctx.fs.mkdirSync(dir, { recursive: true });
+    this.madeDirs.add(dir);
+  }
+
+  /**
+   * Without root, a mirror folder whose recorded mode forbids writing (e.g. 0555) must be opened
+   * for the run; its mode is put back at the end.
+   */
+  private openMirrorParent(rel: string): void {
+    if (this.root) return;
+    const parent = parentOf(rel);
+    if (parent === '' || this.dirFixups.has(parent)) return;
+    const e = this.state.get(parent);
+    if (e === undefined || (e.mode & 0o700) === 0o700) return;
+    this.ctx.fs.chmodSync(this.ctx.layout.mirrorPath(parent), e.mode | 0o700);
+    this.dirFixups.set(parent, e);
+  }
+
+  /** Moves keep their content reachable before the deletions run: a temp link to each source. */
+  private takeMoveSources(puts: readonly PutOp[]): void {
+    for (const put of puts) {
+      const from = put.moveFrom;
+      if (from === undefined || this.moveSources.has(from.path)) continue;
+      const tmp = this.tmpPath();
+      try {
+        this.linkOrCopy(this.ctx.layout.mirrorPath(from.path), tmp, from);
+        this.moveSources.set(from.path, tmp);
+      } catch (err) {
+        if (isFatal(err)) throw err;
+        // The mirror copy is not usable: the move falls back to copying from the source.
+        delete put.moveFrom;
+      }
+    }
+  }
+
+  private deleteAll(deletes: readonly StateEntry[]): void {
+    const { fs, layout, id, journal } = this.ctx;
+    for (const entry of deletes) {
+      const op: JournalOp = { op: 'del', entry };
+      journal.append(op);
+      const target = layout.mirrorPath(entry.path);
+      try {
+        if (entry.type === 'file' && entry.tracked) {
+          const keep = layout.incrementDeleted(id, entry.path);
+          this.ensureIncrementParent(keep);
+          this.linkOrCopy(target, keep, entry);
+        }
+        this.openMirrorParent(entry.path);
+        if (entry.type === 'dir') fs.rmdirSync(target);
+        else fs.unlinkSync(target);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) {
+          this.fault(entry.path, 'delete', err);
+          continue;
+        }
+        // Already gone from the mirror: the deletion is what we wanted anyway.
+      }
+      this.state.delete(entry.path);
+      this.done.push(op);
+      this.ctx.reporter.action('deleted', entry.path);
+    }
+  }
+
+  private makeDirs(mkdirs: readonly Entry[]): void {
+    const { fs, layout, id, journal } = this.ctx;
+    for (const e of mkdirs) {
+      const entry: StateEntry = { ...e, since: id };
+      const op: JournalOp = { op: 'mkdir', entry };
+      journal.append(op);
+      const target = layout.mirrorPath(e.path);
+      try {
+        this.openMirrorParent(e.path);
+        fs.mkdirSync(target, { mode: 0o700 });
+      } catch (err) {
+        if (!isCode(err, 'EEXIST') || fs.lstatSync(target).isDirectory() !== true) {
+          this.fault(e.path, 'mkdir', err);
+          continue;
+        }
+      }
+      this.dirFixups.set(e.path, e);
+      this.state.set(e.path, entry);
+      this.done.push(op);
+      this.ctx.reporter.action('new', e.path);
+    }
+  }
+
+  private changeDirModes(changes: Plan['dirChanges']): void {
+    const { id, journal } = this.ctx;
+    for (const { entry: e } of changes) {
+      const entry: StateEntry = { ...e, since: id };
+      const op: JournalOp = { op: 'dirmode', entry };
+      journal.append(op);
+      this.dirFixups.set(e.path, e);
+      this.state.set(e.path, entry);
+      this.done.push(op);
+      this.ctx.reporter.action('changed', e.path);
+    }
+  }
+
+  /** Final folder modes, owners and mtimes, deepest first so setting a child never disturbs its parent's mtime after. */
+  private fixDirs(): void {
+    const { fs, layout } = this.ctx;
+    const dirs = [...this.dirFixups.keys()].sort().reverse();
+    for (const rel of dirs) {
+      const e = this.state.get(rel) ?? this.dirFixups.get(rel);
+      if (e === undefined) continue;
+      const p = layout.mirrorPath(rel);
+      try {
+        if (this.root) fs.chownSync(p, e.uid, e.gid);
+        fs.chmodSync(p, e.mode);
+        const t = secondsFromNs(e.mtime_ns);
+        fs.utimesSync(p, t, t);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) this.fault(rel, 'chmod', err);
+      }
+    }
+  }
+
+  private totalFiles = 0;
+  private totalBytes = 0;
+
+  private async putAll(puts: readonly PutOp[]): Promise<void> {
+    for (const put of puts) {
+      if (put.entry.type === 'file' && put.moveFrom === undefined) {
+        this.totalFiles++;
+        this.totalBytes += put.entry.size;
+      }
+    }
+    let batch: PutOp[] = [];
+    let bytes = 0;
+    for (const put of puts) {
+      batch.push(put);
+      bytes += put.moveFrom === undefined ? put.entry.size : 0;
+      if (batch.length >= BATCH_FILES || bytes >= BATCH_BYTES) {
+        await this.putBatch(batch);
+        batch = [];
+        bytes = 0;
+      }
+    }
+    if (batch.length > 0) await this.putBatch(batch);
+  }
+
+  private async putBatch(batch: readonly PutOp[]): Promise<void> {
+    const { journal } = this.ctx;
+    const ready: { put: PutOp; tmp: string; entry: StateEntry }[] = [];
+    const buffers: Buffer[] = [];
+    await mapLimit(batch, this.ctx.maxWorkers, async (put) => {
+      const buffer = buffers.pop() ?? newCopyBuffer();
+      try {
+        const prepared = await this.prepare(put, buffer);
+        if (prepared !== undefined) ready.push({ put, ...prepared });
+      } finally {
+        buffers.push(buffer);
+      }
+    });
+    // Announce, make the announcements durable, then make the changes.
+    const ops = ready.map(({ put, tmp, entry }): JournalOp => {
+      const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(this.ctx.layout.tmp.length + 1) };
+      if (put.moveFrom !== undefined) op.moved_from = put.moveFrom.path;
+      journal.append(op);
+      return op;
+    });
+    journal.sync();
+    ready.forEach((r, i) => this.commit(r.entry, r.tmp, ops[i] as JournalOp, r.put.kind));
+  }
+
+  /** The new version, complete, in a temp file on the destination; undefined after a per-file fault. */
+  private async prepare(put: PutOp, buffer: Buffer): Promise<{ tmp: string; entry: StateEntry } | undefined> {
+    const { fs } = this.ctx;
+    const e = put.entry;
+    const tmp = this.tmpPath();
+    const entry: StateEntry = { ...e, since: this.ctx.id };
+    try {
+      if (e.type === 'symlink') {
+        fs.symlinkSync(e.target ?? '', tmp);
+        if (this.root) fs.lchownSync(tmp, e.uid, e.gid);
+        const t = secondsFromNs(e.mtime_ns);
+        fs.lutimesSync(tmp, t, t);
+        return { tmp, entry };
+      }
+      const moved = put.moveFrom === undefined ? undefined : this.moveSources.get(put.moveFrom.path);
+      if (moved !== undefined && put.moveFrom?.sha256 !== undefined) {
+        this.linkOrCopy(moved, tmp, e);
+        entry.sha256 = put.moveFrom.sha256;
+        return { tmp, entry };
+      }
+      const copied = await copyAndHash(fs, join(this.ctx.src, e.path), tmp, e, { fsyncData: this.ctx.fsyncData, buffer });
+      if (e.sha256 !== undefined && e.sha256 !== copied.sha256) throw new SourceChangedError('changed', e.path);
+      entry.sha256 = copied.sha256;
+      this.bytesCopied += copied.bytes;
+      this.filesCopied++;
+      this.ctx.reporter.progress({
+        phase: 'copy',
+        files: this.filesCopied,
+        totalFiles: this.totalFiles,
+        bytes: this.bytesCopied,
+        totalBytes: this.totalBytes,
+      });
+      return { tmp, entry };
+    } catch (err) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // best effort: the copy may never have created it
+      }
+      this.fault(e.path, 'read', err);
+      return undefined;
+    }
+  }
+
+  private commit(entry: StateEntry, tmp: string, op: JournalOp, kind: 'new' | 'changed'): void {
+    const { fs, layout, id } = this.ctx;
+    let linked: string | undefined;
+    try {
+      if (entry.tracked && entry.type === 'file') {
+        const keep = layout.incrementFile(id, entry.path);
+        this.ensureIncrementParent(keep);
+        this.linkOrCopy(tmp, keep, entry);
+        linked = keep;
+      }
+      this.openMirrorParent(entry.path);
+      fs.renameSync(tmp, layout.mirrorPath(entry.path));
+    } catch (err) {
+      if (linked !== undefined) fs.unlinkSync(linked);
+      // The temp file stays until the journal is gone: its presence is what says "not done".
+      this.failedTmps.push(tmp);
+      this.fault(entry.path, 'write', err);
+      return;
+    }
+    this.state.set(entry.path, entry);
+    this.done.push(op);
+    this.ctx.reporter.action(kind, entry.path);
+  }
+}

@@ -1,0 +1,167 @@
+import { join } from 'node:path';
+import type { Fs } from '../io/fs.js';
+import { isCode } from '../io/errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { Layout } from '../store/layout.js';
+import { TMP_PREFIX } from '../store/layout.js';
+import { applyOps, readJournal, resolveJournal } from '../store/journal.js';
+import { readManifest, writeManifest } from '../store/manifest.js';
+import { buildIncrementJson, serializeIncrement } from '../store/records.js';
+import { parseIncrementJson } from '../meta/increment.js';
+import { isIncrementId } from '../store/ids.js';
+import { VERSION } from '../version.js';
+
+export interface RecoveryReport {
+  /** The interrupted run's increment id, when a journal was found. */
+  id: string | undefined;
+  done: number;
+  undone: number;
+  /** Increment folder removed because nothing of it reached the mirror. */
+  removedEmpty: boolean;
+}
+
+/**
+ * Finishes what an interrupted run left (kill -9, power loss, a full drive): decide from the disk
+ * which announced changes happened, remove the traces of those that did not, record the ones that
+ * did in the manifest and in the increment (`"complete": false`), then drop the journal. Idempotent:
+ * a crash during recovery is recovered by the next one. Runs under the lock.
+ */
+export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
+  const report: RecoveryReport = { id: undefined, done: 0, undone: 0, removedEmpty: false };
+  const journal = readJournal(fs, layout.journal);
+  if (journal === undefined) {
+    // No journal, or one whose header never became durable: nothing was announced.
+    removeIfExists(fs, layout.journal);
+    return report;
+  }
+  const { header } = journal;
+  report.id = header.id;
+  const resolved = resolveJournal(fs, layout, journal);
+  report.done = resolved.done.length;
+  report.undone = resolved.undone.length;
+
+  for (const op of resolved.undone) {
+    if (op.op === 'put') {
+      if (op.entry.tracked && op.entry.type === 'file') removeIfExists(fs, layout.incrementFile(header.id, op.entry.path));
+      removeIfExists(fs, join(layout.tmp, op.tmp));
+    } else if (op.op === 'del') {
+      removeIfExists(fs, layout.incrementDeleted(header.id, op.entry.path));
+    }
+  }
+  for (const op of resolved.done) {
+    if (op.op === 'dirmode') {
+      try {
+        fs.chmodSync(layout.mirrorPath(op.entry.path), op.entry.mode);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
+      }
+    }
+  }
+
+  const manifest = readManifest(fs, layout.manifest);
+  const previous = manifest.header?.last_increment ?? null;
+  applyOps(manifest.entries, resolved.done);
+
+  const incDir = layout.incrementDir(header.id);
+  const existing = readIncrementIfAny(fs, layout.incrementJson(header.id), header.id);
+  if (existing?.complete === true) {
+    // The run wrote its increment and died before the manifest: nothing to finalise there.
+  } else if (resolved.done.length === 0) {
+    fs.rmSync(incDir, { recursive: true, force: true });
+    report.removedEmpty = true;
+  } else {
+    fs.mkdirSync(incDir, { recursive: true });
+    const json = buildIncrementJson({
+      header,
+      previous: existing?.previous ?? previous,
+      done: resolved.done,
+      errors: existing?.errors ?? [],
+      bytesCopied: existing?.summary?.bytes_copied ?? 0,
+      finished: null,
+      complete: false,
+      version: VERSION,
+      recoveredAt: new Date().toISOString(),
+    });
+    writeFileAtomic(fs, layout.incrementJson(header.id), serializeIncrement(json));
+  }
+  const lastIncrement = report.removedEmpty ? previous : header.id;
+  writeManifest(fs, layout.manifest, { source: header.source, lastIncrement }, manifest.entries.values());
+  fs.unlinkSync(layout.journal);
+  return report;
+}
+
+/** Removes leftover temp files of earlier runs (nothing runs after SIGKILL, so the next start does). */
+export function sweepTmp(fs: Fs, layout: Layout): number {
+  let n = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.tmp);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return 0;
+    throw err;
+  }
+  for (const name of names) {
+    if (!name.startsWith(TMP_PREFIX)) continue;
+    fs.rmSync(join(layout.tmp, name), { recursive: true, force: true });
+    n++;
+  }
+  return n;
+}
+
+/**
+ * An increment folder without increment.json can only be left by a crash between creating the folder
+ * and writing its first metadata: it holds nothing announced, so it is removed when empty, else
+ * described as incomplete.
+ */
+export function repairBareIncrements(fs: Fs, layout: Layout, source: string, profile: string): string[] {
+  const repaired: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.increments);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return repaired;
+    throw err;
+  }
+  for (const id of names) {
+    if (!isIncrementId(id)) continue;
+    if (fs.lstatSync(layout.incrementJson(id), { throwIfNoEntry: false }) !== undefined) continue;
+    const dir = layout.incrementDir(id);
+    if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+    else {
+      const json = buildIncrementJson({
+        header: { journal: 1, id, profile, source, started: new Date(0).toISOString(), link_mode: 'hardlink' },
+        previous: null,
+        done: [],
+        errors: [],
+        bytesCopied: 0,
+        finished: null,
+        complete: false,
+        version: VERSION,
+        recoveredAt: new Date().toISOString(),
+      });
+      writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(json));
+    }
+    repaired.push(id);
+  }
+  return repaired;
+}
+
+function readIncrementIfAny(fs: Fs, file: string, id: string) {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  const parsed = parseIncrementJson(text, id);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+function removeIfExists(fs: Fs, p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+  }
+}

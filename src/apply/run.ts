@@ -1,0 +1,341 @@
+import { dirname, relative, sep, isAbsolute } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { Fs } from '../io/fs.js';
+import { realFs } from '../io/fs.js';
+import { errorCode, errorMessage, failure, isCode } from '../io/errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { hashFile, newCopyBuffer } from '../io/copy.js';
+import type { Profile } from '../config/profiles.js';
+import type { StateEntry } from '../meta/entry.js';
+import type { IncrementError, IncrementSummary } from '../meta/increment.js';
+import { compileSelection } from '../select/rules.js';
+import { scanSource } from '../scan/walk.js';
+import { buildPlan, hasChanges, type Plan } from '../plan/plan.js';
+import { checkGuards } from '../plan/guards.js';
+import { Layout } from '../store/layout.js';
+import { acquireLock } from '../store/lock.js';
+import { readManifest, writeManifest } from '../store/manifest.js';
+import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
+import { probeDestination } from '../store/probe.js';
+import { baseIdFor, withSuffix } from '../store/ids.js';
+import { buildIncrementJson, serializeIncrement } from '../store/records.js';
+import { Applier, isFatal } from './apply.js';
+import { recoverInterruptedRun, repairBareIncrements, sweepTmp } from './recover.js';
+import type { Reporter } from './reporter.js';
+import { mapLimit } from './pool.js';
+import { VERSION } from '../version.js';
+
+export interface BackupOptions {
+  fs?: Fs;
+  dryRun: boolean;
+  force: boolean;
+  /** --checksum, or the profile's `checksum`. */
+  checksum: boolean;
+  reporter: Reporter;
+  /** fsync every copied file before it is renamed into place (default true; docs/format.md). */
+  fsyncData?: boolean;
+  now?: () => Date;
+}
+
+export interface PlanPreview {
+  new: string[];
+  changed: string[];
+  deleted: string[];
+  moved: { from: string; to: string }[];
+}
+
+export interface BackupOutcome {
+  profile: string;
+  source: string;
+  destination: string;
+  status: 'done' | 'no-change' | 'dry-run';
+  /** The increment this run created (null when none). */
+  id: string | null;
+  summary: IncrementSummary;
+  errors: IncrementError[];
+  skipped: { path: string; kind: string }[];
+  linkMode: 'hardlink' | 'copy';
+  preview?: PlanPreview;
+  started: string;
+  finished: string;
+}
+
+/** A destination is attached when it exists or its parent does (an unmounted drive's parent is missing). */
+export function isDestinationAttached(fs: Fs, dist: string): boolean {
+  return fs.statSync(dist, { throwIfNoEntry: false }) !== undefined || fs.statSync(dirname(dist), { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+function checkSource(fs: Fs, src: string): void {
+  const st = fs.statSync(src, { throwIfNoEntry: false });
+  if (st === undefined) throw failure(`the source folder ${src} does not exist (is its drive mounted?); nothing was changed`);
+  if (!st.isDirectory()) throw failure(`the source ${src} is not a folder; nothing was changed`);
+}
+
+/** The destination, when it lies inside src, is never backed up. */
+function destinationInside(src: string, dist: string): string | undefined {
+  const rel = relative(src, dist);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? dist : undefined;
+}
+
+interface Prepared {
+  plan: Plan;
+  last: Map<string, StateEntry>;
+  recordedSource: string | undefined;
+  lastIncrement: string | null;
+  errors: IncrementError[];
+  skipped: { path: string; kind: string }[];
+}
+
+/** Scan, compare, plan and guard: reads only (SPEC §3 steps 1–3). */
+async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOptions, caseInsensitive: boolean): Promise<Prepared> {
+  const manifest = readManifest(fs, layout.manifest);
+  const last = manifest.entries;
+  if (opts.dryRun) {
+    // A run that was interrupted left a journal: the true last state includes what it finished.
+    const journal = readJournal(fs, layout.journal);
+    if (journal !== undefined) applyOps(last, resolveJournal(fs, layout, journal).done);
+  }
+  const scan = scanSource(fs, profile.src, {
+    selector: compileSelection(profile.rules),
+    skipAbs: destinationInside(profile.src, profile.dist),
+    onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
+  });
+  const errors: IncrementError[] = [...scan.errors];
+  const unreadable = [...scan.unreadable];
+  if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);
+  const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable });
+  errors.push(...plan.errors);
+  const refusal = checkGuards({
+    plan,
+    last,
+    topLevelNames: scan.topLevelNames,
+    recordedSource: manifest.header?.source,
+    source: profile.src,
+    maxDeleteRatio: profile.maxDeleteRatio,
+    force: opts.force,
+  });
+  if (refusal !== undefined) throw failure(refusal.message);
+  for (const s of scan.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
+  return { plan, last, recordedSource: manifest.header?.source, lastIncrement: manifest.header?.last_increment ?? null, errors, skipped: scan.skipped };
+}
+
+/** --checksum: hash every file whose metadata looks unchanged, so the plan can compare content. */
+async function hashForChecksum(
+  fs: Fs,
+  profile: Profile,
+  entries: StateEntry[],
+  last: ReadonlyMap<string, StateEntry>,
+  opts: BackupOptions,
+  errors: IncrementError[],
+  unreadable: string[],
+): Promise<void> {
+  const todo = entries.filter((e) => e.type === 'file' && last.get(e.path)?.type === 'file');
+  let done = 0;
+  let bytes = 0;
+  const buffers: Buffer[] = [];
+  await mapLimit(todo, profile.maxWorkers, async (e) => {
+    const buffer = buffers.pop() ?? newCopyBuffer();
+    try {
+      e.sha256 = await hashFile(fs, `${profile.src}${sep}${e.path}`, buffer);
+      bytes += e.size;
+    } catch (err) {
+      errors.push({ path: e.path, op: 'read', code: errorCode(err) ?? 'EIO', message: `${e.path}: ${errorMessage(err)}` });
+      unreadable.push(e.path);
+    } finally {
+      buffers.push(buffer);
+      opts.reporter.progress({ phase: 'hash', files: ++done, totalFiles: todo.length, bytes });
+    }
+  });
+}
+
+function previewOf(plan: Plan): PlanPreview {
+  return {
+    new: [...plan.mkdirs.map((e) => e.path), ...plan.puts.filter((p) => p.kind === 'new').map((p) => p.entry.path)],
+    changed: [...plan.dirChanges.map((c) => c.entry.path), ...plan.puts.filter((p) => p.kind === 'changed').map((p) => p.entry.path)],
+    deleted: plan.deletes.map((e) => e.path),
+    moved: plan.puts.filter((p) => p.moveFrom !== undefined).map((p) => ({ from: p.moveFrom?.path ?? '', to: p.entry.path })),
+  };
+}
+
+const emptySummary = (errors: number): IncrementSummary => ({ new: 0, changed: 0, deleted: 0, errors, bytes_copied: 0 });
+
+/** Allocates the increment id: the run's UTC start second, with -2, -3… when taken. */
+function createIncrementDir(fs: Fs, layout: Layout, started: Date): string {
+  const base = baseIdFor(started);
+  for (let n = 1; ; n++) {
+    const id = withSuffix(base, n);
+    try {
+      fs.mkdirSync(layout.incrementDir(id));
+      return id;
+    } catch (err) {
+      if (!isCode(err, 'EEXIST')) throw err;
+    }
+  }
+}
+
+/** Flushes the whole destination filesystem once per run (syncfs), where the platform offers it. */
+function syncFilesystem(dist: string): void {
+  if (process.platform === 'linux') spawnSync('sync', ['-f', dist], { stdio: 'ignore' });
+}
+
+/**
+ * One backup run of one profile (SPEC §3): lock → recover → scan → plan → guards → apply → metadata.
+ */
+export async function runBackup(profile: Profile, opts: BackupOptions): Promise<BackupOutcome> {
+  const fs = opts.fs ?? realFs;
+  const now = opts.now ?? (() => new Date());
+  const startedAt = now();
+  const layout = new Layout(profile.dist);
+  const outcome = (o: Partial<BackupOutcome> & Pick<BackupOutcome, 'status'>): BackupOutcome => ({
+    profile: profile.name,
+    source: profile.src,
+    destination: profile.dist,
+    id: null,
+    summary: emptySummary(0),
+    errors: [],
+    skipped: [],
+    linkMode: 'hardlink',
+    started: startedAt.toISOString(),
+    finished: now().toISOString(),
+    ...o,
+  });
+
+  checkSource(fs, profile.src);
+
+  if (opts.dryRun) {
+    const p = await prepare(fs, profile, layout, opts, false);
+    const preview = previewOf(p.plan);
+    return outcome({
+      status: 'dry-run',
+      summary: { new: preview.new.length, changed: preview.changed.length, deleted: preview.deleted.length, errors: p.errors.length, bytes_copied: 0 },
+      errors: p.errors,
+      skipped: p.skipped,
+      preview,
+    });
+  }
+
+  if (!isDestinationAttached(fs, profile.dist)) {
+    throw failure(`the destination ${profile.dist} is not attached (its parent folder is missing)`);
+  }
+  try {
+    fs.mkdirSync(profile.dist, { mode: 0o700 });
+  } catch (err) {
+    if (!isCode(err, 'EEXIST')) throw err;
+  }
+  for (const d of [layout.state, layout.tmp, layout.mirror, layout.increments]) fs.mkdirSync(d, { recursive: true });
+
+  const lock = acquireLock(fs, layout.lock, 'backup');
+  try {
+    if (lock.tookOver !== undefined) {
+      opts.reporter.notice(`took over a stale lock left by pid ${lock.tookOver.pid} on ${lock.tookOver.host} (started ${lock.tookOver.started})`);
+    }
+    const rec = recoverInterruptedRun(fs, layout);
+    if (rec.id !== undefined) {
+      opts.reporter.notice(
+        `finished the interrupted run ${rec.id}: ${rec.done} changes had reached the backup, ${rec.undone} were rolled back` +
+          (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)'),
+      );
+    }
+    sweepTmp(fs, layout);
+    for (const id of repairBareIncrements(fs, layout, profile.src, profile.name)) opts.reporter.notice(`repaired increment ${id} left without metadata`);
+
+    const traits = probeDestination(fs, layout.tmp);
+    let linkMode: 'hardlink' | 'copy' = 'hardlink';
+    if (!traits.hardlinks) {
+      if (profile.linkFallback === 'error') {
+        throw failure(`the destination ${profile.dist} cannot hold hard links, and link_fallback is "error"; nothing was written`);
+      }
+      linkMode = 'copy';
+      opts.reporter.notice(`the destination ${profile.dist} cannot hold hard links: increments will hold copies (link_mode "copy")`);
+    }
+
+    const p = await prepare(fs, profile, layout, opts, traits.caseInsensitive);
+    if (!hasChanges(p.plan)) {
+      if (p.recordedSource !== profile.src) {
+        writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last.values());
+      }
+      return outcome({ status: 'no-change', summary: emptySummary(p.errors.length), errors: p.errors, skipped: p.skipped, linkMode });
+    }
+
+    const id = createIncrementDir(fs, layout, startedAt);
+    const header: JournalHeader = { journal: 1, id, profile: profile.name, source: profile.src, started: startedAt.toISOString(), link_mode: linkMode };
+    const journal = new JournalWriter(fs, layout.journal, header);
+    const incrementJson = (done: Applier, complete: boolean) =>
+      buildIncrementJson({
+        header,
+        previous: p.lastIncrement,
+        done: done.done,
+        errors: [...p.errors, ...done.errors],
+        skipped: p.skipped,
+        bytesCopied: done.bytesCopied,
+        finished: complete ? now().toISOString() : null,
+        complete,
+        version: VERSION,
+      });
+    const applier = new Applier(
+      { fs, layout, id, src: profile.src, linkMode, journal, maxWorkers: profile.maxWorkers, fsyncData: opts.fsyncData ?? true, reporter: opts.reporter },
+      p.last,
+    );
+    writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(incrementJson(applier, false)));
+    try {
+      await applier.apply(p.plan);
+    } catch (err) {
+      journal.close();
+      throw stopped(fs, layout, err);
+    }
+    syncFilesystem(profile.dist);
+    const errors = [...p.errors, ...applier.errors];
+    if (applier.done.length === 0) {
+      // Every change failed: no increment is worth keeping; the errors are reported all the same.
+      journal.close();
+      fs.rmSync(layout.incrementDir(id), { recursive: true, force: true });
+      fs.unlinkSync(layout.journal);
+      sweepTmp(fs, layout);
+      return outcome({ status: 'no-change', summary: emptySummary(errors.length), errors, skipped: p.skipped, linkMode });
+    }
+    const json = incrementJson(applier, true);
+    try {
+      writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(json));
+      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, applier.state.values());
+    } catch (err) {
+      journal.close();
+      throw stopped(fs, layout, err);
+    }
+    journal.close();
+    fs.unlinkSync(layout.journal);
+    sweepTmp(fs, layout);
+    return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * A fatal fault stopped the run: finalise what reached the disk now (the same recovery a crash gets),
+ * and turn the fault into a clear failure. If even that cannot be written, the journal stays and the
+ * next run finishes the job.
+ */
+function stopped(fs: Fs, layout: Layout, err: unknown): Error {
+  let finalised = true;
+  try {
+    recoverInterruptedRun(fs, layout);
+    sweepTmp(fs, layout);
+  } catch {
+    finalised = false;
+  }
+  const code = errorCode(err);
+  const what =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'the backup drive is full'
+      : code === 'EROFS'
+        ? 'the backup drive is read-only'
+        : isFatal(err)
+          ? 'the backup drive failed or was removed'
+          : 'the run failed';
+  const state = finalised
+    ? 'what was written so far is recorded and the increment is marked incomplete'
+    : 'the journal was kept: the next run finishes recording what was written';
+  return failure(`${what} (${errorMessage(err)}); the run stopped; ${state}. The backup is consistent; run backup again once the problem is solved.`, {
+    cause: err,
+  });
+}

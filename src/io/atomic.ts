@@ -1,0 +1,49 @@
+import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Fs } from './fs.js';
+import { isCode } from './errors.js';
+
+/** A temp-file name unique across processes and hosts sharing a drive. */
+export function tmpName(prefix: string): string {
+  return `${prefix}${process.pid.toString(36)}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Atomic replace: write a temp file beside `file`, fsync it, rename it over `file`, fsync the folder.
+ * A reader sees the old content or the new one, never a mix; the temp file is removed if the rename
+ * never happened.
+ */
+export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'wx', mode);
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // best effort: the temp file may never have been created
+    }
+    throw err;
+  }
+  fsyncDir(fs, dirname(file));
+}
+
+/** fsync a folder so renames and links in it survive power loss; not every filesystem allows it. */
+export function fsyncDir(fs: Fs, dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (err) {
+    if (!isCode(err, 'EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EBADF')) throw err;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

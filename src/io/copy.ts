@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import type { Fs } from './fs.js';
+import { isRoot } from './fs.js';
+import { secondsFromNs } from '../meta/entry.js';
+
+/** One buffer per concurrent copy; 1 MiB keeps syscalls few for large files without bloating RSS. */
+const CHUNK = 1 << 20;
+
+export interface CopyExpect {
+  size: number;
+  mtime_ns: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export type CopyFault = 'vanished' | 'changed' | 'not-a-file';
+
+export class SourceChangedError extends Error {
+  readonly code = 'ECHANGED';
+  readonly fault: CopyFault;
+  constructor(fault: CopyFault, path: string) {
+    super(
+      fault === 'vanished'
+        ? `${path}: vanished during the backup`
+        : fault === 'not-a-file'
+          ? `${path}: is no longer a regular file`
+          : `${path}: changed while it was being copied`,
+    );
+    this.fault = fault;
+  }
+}
+
+/**
+ * Copies `src` to a new file `dest` (which must not exist), hashing the bytes as they pass, and gives
+ * the copy the recorded mode, mtime and (as root) owner. Checks before and after that the source is
+ * still the version that was scanned: a file that changed or vanished is an error, never half a version.
+ * `fsyncData`: flush the copy's data before returning (the caller renames it into place next).
+ */
+export async function copyAndHash(
+  fs: Fs,
+  src: string,
+  dest: string,
+  expect: CopyExpect,
+  opts: { fsyncData: boolean; buffer: Buffer },
+): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let inFd: number | undefined;
+  let outFd: number | undefined;
+  let bytes = 0;
+  try {
+    try {
+      inFd = fs.openSync(src, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SourceChangedError('vanished', src);
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SourceChangedError('not-a-file', src);
+      throw err;
+    }
+    const before = fs.fstatSync(inFd, { bigint: true });
+    if (!before.isFile()) throw new SourceChangedError('not-a-file', src);
+    if (Number(before.size) !== expect.size || before.mtimeNs.toString() !== expect.mtime_ns) {
+      throw new SourceChangedError('changed', src);
+    }
+    outFd = fs.openSync(dest, 'wx', 0o600);
+    const buf = opts.buffer;
+    for (;;) {
+      const n = await readAsync(fs, inFd, buf);
+      if (n === 0) break;
+      const chunk = n === buf.length ? buf : buf.subarray(0, n);
+      hash.update(chunk);
+      let off = 0;
+      while (off < n) off += await writeAsync(fs, outFd, chunk, off, n - off);
+      bytes += n;
+    }
+    const after = fs.fstatSync(inFd, { bigint: true });
+    if (bytes !== expect.size || Number(after.size) !== expect.size || after.mtimeNs.toString() !== expect.mtime_ns) {
+      throw new SourceChangedError('changed', src);
+    }
+    if (isRoot()) fs.fchownSync(outFd, expect.uid, expect.gid);
+    fs.fchmodSync(outFd, expect.mode);
+    const t = secondsFromNs(expect.mtime_ns);
+    fs.futimesSync(outFd, t, t);
+    if (opts.fsyncData) await fsyncAsync(fs, outFd);
+    return { sha256: hash.digest('hex'), bytes };
+  } catch (err) {
+    if (outFd !== undefined) {
+      fs.closeSync(outFd);
+      outFd = undefined;
+      try {
+        fs.unlinkSync(dest);
+      } catch {
+        // best effort: the sweep at the next start removes leftovers
+      }
+    }
+    throw err;
+  } finally {
+    if (inFd !== undefined) fs.closeSync(inFd);
+    if (outFd !== undefined) fs.closeSync(outFd);
+  }
+}
+
+/** sha256 of a file's content (for --checksum and verify --data). */
+export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.allocUnsafe(CHUNK)): Promise<string> {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(path, 'r');
+  try {
+    for (;;) {
+      const n = await readAsync(fs, fd, buffer);
+      if (n === 0) break;
+      hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+export const newCopyBuffer = (): Buffer => Buffer.allocUnsafe(CHUNK);
+
+function readAsync(fs: Fs, fd: number, buf: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+function writeAsync(fs: Fs, fd: number, buf: Buffer, off: number, len: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.write(fd, buf, off, len, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+function fsyncAsync(fs: Fs, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}

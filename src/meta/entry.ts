@@ -1,0 +1,83 @@
+/**
+ * What hardback records about one entry of the selection. The same shape is used in the manifest
+ * (the last backed-up state), in journal lines and in increment.json records.
+ */
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+export interface Entry {
+  /** Relative to src, '/'-separated, never empty, never starting with '/' or holding '..' segments. */
+  path: string;
+  type: EntryType;
+  /** Bytes for files; 0 for folders and symlinks. */
+  size: number;
+  /** Exact modification time in nanoseconds since the epoch, as a decimal string. */
+  mtime_ns: string;
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Files only: sha256 of the content, lowercase hex. */
+  sha256?: string;
+  /** Symlinks only: the link's target, verbatim. */
+  target?: string;
+  /** Tracked entries keep history (SPEC §1). */
+  tracked: boolean;
+}
+
+/** An entry as the manifest holds it: plus the id of the increment that recorded this version. */
+export interface StateEntry extends Entry {
+  since?: string;
+}
+
+/** increment.json record: an Entry plus the readable mtime. */
+export interface EntryRecord extends Entry {
+  mtime: string;
+}
+
+/** Readable ISO time of a nanosecond timestamp (millisecond precision). */
+export function isoFromNs(ns: string): string {
+  const ms = Number(BigInt(ns) / 1_000_000n);
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
+}
+
+export function toRecord(e: Entry): EntryRecord {
+  const r: EntryRecord = {
+    path: e.path,
+    type: e.type,
+    size: e.size,
+    mtime: isoFromNs(e.mtime_ns),
+    mtime_ns: e.mtime_ns,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    tracked: e.tracked,
+  };
+  if (e.sha256 !== undefined) r.sha256 = e.sha256;
+  if (e.target !== undefined) r.target = e.target;
+  return r;
+}
+
+/** Strips record-only and state-only fields: what the change predicate and the manifest compare. */
+export function toEntry(e: Entry): Entry {
+  const r: Entry = {
+    path: e.path,
+    type: e.type,
+    size: e.size,
+    mtime_ns: e.mtime_ns,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    tracked: e.tracked,
+  };
+  if (e.sha256 !== undefined) r.sha256 = e.sha256;
+  if (e.target !== undefined) r.target = e.target;
+  return r;
+}
+
+/** Seconds since the epoch as a float, for utimes (Node cannot set nanoseconds exactly). */
+export function secondsFromNs(ns: string): number {
+  const n = BigInt(ns);
+  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+}

@@ -1,0 +1,145 @@
+import type { Entry, StateEntry } from '../meta/entry.js';
+import { baseName, parentOf } from '../meta/safe-path.js';
+import { changeReason, type ChangeReason } from './compare.js';
+
+export interface PutOp {
+  kind: 'new' | 'changed';
+  entry: Entry;
+  prev?: StateEntry;
+  reason?: ChangeReason;
+  /** A file the last state holds at another path with the same size, mtime and mode, deleted in this run: a move. Its stored version is linked instead of copying. */
+  moveFrom?: StateEntry;
+}
+
+export interface PlanError {
+  path: string;
+  op: 'plan';
+  code: string;
+  message: string;
+}
+
+/** What a run will do, computed without touching any disk (SPEC §3 steps 2–3). */
+export interface Plan {
+  /** Entries leaving the mirror (including the old side of a type change), children before parents. */
+  deletes: StateEntry[];
+  /** New folders, parents first. */
+  mkdirs: Entry[];
+  /** Existing folders whose mode (or tracked flag) changed. */
+  dirChanges: { entry: Entry; prev: StateEntry }[];
+  /** Files and symlinks to store. */
+  puts: PutOp[];
+  /** Last-state entries carried over untouched: unchanged, or below a path that could not be read. */
+  keep: StateEntry[];
+  errors: PlanError[];
+}
+
+export interface PlanOptions {
+  checksum: boolean;
+  /** The destination folds case (exFAT, FAT, NTFS, APFS default): names differing only in case collide. */
+  caseInsensitive: boolean;
+  /** Paths the scan could not read: the last state at and below them is kept. */
+  unreadable: readonly string[];
+}
+
+export function hasChanges(plan: Plan): boolean {
+  return plan.deletes.length + plan.mkdirs.length + plan.dirChanges.length + plan.puts.length > 0;
+}
+
+export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, StateEntry>, opts: PlanOptions): Plan {
+  const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
+  const current = opts.caseInsensitive ? dropCaseCollisions(scanned, last, plan.errors) : scanned;
+
+  const seen = new Set<string>();
+  for (const entry of current) {
+    seen.add(entry.path);
+    const prev = last.get(entry.path);
+    if (prev !== undefined && prev.type === entry.type) {
+      const reason = changeReason(prev, entry, opts);
+      if (reason === undefined) plan.keep.push(prev);
+      else if (entry.type === 'dir') plan.dirChanges.push({ entry, prev });
+      else plan.puts.push({ kind: 'changed', entry, prev, reason });
+      continue;
+    }
+    if (prev !== undefined) plan.deletes.push(prev); // type changed: the old one goes, the new one comes
+    if (entry.type === 'dir') plan.mkdirs.push(entry);
+    else plan.puts.push({ kind: 'new', entry });
+  }
+
+  const unreadable = new Set(opts.unreadable);
+  for (const prev of last.values()) {
+    if (seen.has(prev.path)) continue;
+    if (unreadable.size > 0 && isAtOrBelowAny(prev.path, unreadable)) plan.keep.push(prev);
+    else plan.deletes.push(prev);
+  }
+
+  plan.mkdirs.sort((a, b) => compareStrings(a.path, b.path));
+  plan.deletes.sort((a, b) => compareStrings(b.path, a.path));
+  detectMoves(plan, opts.checksum);
+  return plan;
+}
+
+/** A move is linked, not copied (SPEC §3): match new files to deleted ones by size, mtime, mode and owner. */
+function detectMoves(plan: Plan, checksum: boolean): void {
+  const gone = new Map<string, StateEntry[]>();
+  for (const d of plan.deletes) {
+    if (d.type !== 'file' || d.size === 0 || d.sha256 === undefined) continue;
+    const key = moveKey(d);
+    const list = gone.get(key);
+    if (list) list.push(d);
+    else gone.set(key, [d]);
+  }
+  if (gone.size === 0) return;
+  for (const put of plan.puts) {
+    if (put.kind !== 'new' || put.entry.type !== 'file') continue;
+    let candidates = gone.get(moveKey(put.entry));
+    if (candidates === undefined) continue;
+    if (checksum) candidates = candidates.filter((c) => c.sha256 === put.entry.sha256);
+    const name = baseName(put.entry.path);
+    const sameName = candidates.find((c) => baseName(c.path) === name);
+    // Without the same name, only an unambiguous match counts: two equal-looking files are not a move.
+    const from = sameName ?? (candidates.length === 1 ? candidates[0] : undefined);
+    if (from !== undefined) put.moveFrom = from;
+  }
+}
+
+const moveKey = (e: Entry): string => `${e.size}:${e.mtime_ns}:${e.mode}:${e.uid}:${e.gid}`;
+
+function isAtOrBelowAny(path: string, set: ReadonlySet<string>): boolean {
+  if (set.has('')) return true;
+  for (let p = path; p !== ''; p = parentOf(p)) if (set.has(p)) return true;
+  return false;
+}
+
+/**
+ * On a case-folding destination two names that differ only in case would overwrite each other.
+ * The one the last state already holds wins (its backup stays intact); the other, and everything
+ * below it, is a per-entry error.
+ */
+function dropCaseCollisions(scanned: readonly Entry[], last: ReadonlyMap<string, StateEntry>, errors: PlanError[]): Entry[] {
+  const fold = (p: string): string => p.normalize('NFC').toLowerCase();
+  const owner = new Map<string, string>();
+  const ordered = [...scanned].sort((a, b) => Number(last.has(b.path)) - Number(last.has(a.path)) || compareStrings(a.path, b.path));
+  const dropped = new Set<string>();
+  for (const e of ordered) {
+    const parent = parentOf(e.path);
+    if (parent !== '' && dropped.has(parent)) {
+      dropped.add(e.path);
+      continue;
+    }
+    const key = fold(e.path);
+    const other = owner.get(key);
+    if (other === undefined) owner.set(key, e.path);
+    else {
+      dropped.add(e.path);
+      errors.push({
+        path: e.path,
+        op: 'plan',
+        code: 'ECASE',
+        message: `${e.path}: the destination does not tell it apart from ${other} (names differ only in case); not backed up`,
+      });
+    }
+  }
+  return dropped.size === 0 ? [...scanned] : scanned.filter((e) => !dropped.has(e.path));
+}
+
+export const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,0 +1,143 @@
+import { join } from 'node:path';
+import type { Fs } from '../io/fs.js';
+import type { Entry } from '../meta/entry.js';
+import type { Selector } from '../select/rules.js';
+import { errorCode, errorMessage } from '../io/errors.js';
+
+export interface ScanError {
+  path: string;
+  op: 'scan';
+  code: string;
+  message: string;
+}
+
+export interface ScanResult {
+  /** Selected entries, each folder before its content. */
+  entries: Entry[];
+  /** Sockets, FIFOs and devices: never stored (SPEC §3). */
+  skipped: { path: string; kind: string }[];
+  errors: ScanError[];
+  /**
+   * Paths whose content could not be listed or stat'ed this run: what the last state recorded at or
+   * below them is kept as it was, never treated as deleted.
+   */
+  unreadable: string[];
+  /** Number of names directly inside src (0 = an empty source folder). */
+  topLevelNames: number;
+}
+
+export interface ScanOptions {
+  selector: Selector;
+  /** An absolute folder never to enter: the destination, when it lies inside src. */
+  skipAbs?: string;
+  onProgress?: (entries: number) => void;
+}
+
+/**
+ * Walks `src` with lstat, never following symlinks, pruning excluded folders early. Synchronous on
+ * purpose: for a metadata-only walk, libuv's thread hand-off costs more than the syscalls themselves
+ * (measured: sync readdir+lstat was ~2x faster than fs.promises with 16 in flight, see bench/).
+ */
+export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
+  const entries: (Entry | null)[] = [];
+  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0 };
+  const sel = opts.selector;
+  let lastReport = 0;
+
+  const listNames = (abs: string, rel: string): string[] | undefined => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(abs);
+    } catch (err) {
+      result.errors.push({ path: rel === '' ? '.' : rel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
+      result.unreadable.push(rel);
+      return undefined;
+    }
+    if (names.some((n) => n.includes('\uFFFD'))) names = validNames(abs, rel);
+    return names;
+  };
+
+  // A name that is not valid UTF-8 cannot be stored faithfully under a JS string: report, never mangle.
+  const validNames = (abs: string, rel: string): string[] => {
+    const out: string[] = [];
+    for (const raw of fs.readdirSync(abs, { encoding: 'buffer' })) {
+      const s = raw.toString('utf8');
+      if (Buffer.from(s, 'utf8').equals(raw)) out.push(s);
+      else {
+        const shown = (rel === '' ? '' : `${rel}/`) + raw.toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+        result.errors.push({ path: shown, op: 'scan', code: 'EILSEQ', message: `${shown}: file name is not valid UTF-8; not backed up` });
+      }
+    }
+    return out;
+  };
+
+  const walk = (abs: string, rel: string): boolean => {
+    const names = listNames(abs, rel);
+    if (names === undefined) return true;
+    if (rel === '') result.topLevelNames = names.length;
+    let any = false;
+    for (const name of names) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const childAbs = join(abs, name);
+      if (childAbs === opts.skipAbs) continue;
+      let st;
+      try {
+        st = fs.lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
+      } catch (err) {
+        result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
+        result.unreadable.push(childRel);
+        any = true;
+        continue;
+      }
+      if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
+      const base = {
+        path: childRel,
+        size: 0,
+        mtime_ns: st.mtimeNs.toString(),
+        mode: Number(st.mode & 0o7777n),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+      };
+      if (st.isDirectory()) {
+        if (!sel.enterDir(childRel)) continue;
+        const slot = entries.length;
+        entries.push(null);
+        const hasContent = walk(childAbs, childRel);
+        if (hasContent || sel.dirIncluded(childRel)) {
+          entries[slot] = { ...base, type: 'dir', tracked: sel.isTracked(childRel, true) };
+          any = true;
+        }
+        continue;
+      }
+      if (!sel.fileIncluded(childRel)) continue;
+      if (st.isFile()) {
+        entries.push({ ...base, type: 'file', size: Number(st.size), tracked: sel.isTracked(childRel, false) });
+        any = true;
+      } else if (st.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = fs.readlinkSync(childAbs);
+        } catch (err) {
+          result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
+          result.unreadable.push(childRel);
+          any = true;
+          continue;
+        }
+        entries.push({ ...base, type: 'symlink', target, tracked: sel.isTracked(childRel, false) });
+        any = true;
+      } else {
+        const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
+        result.skipped.push({ path: childRel, kind });
+      }
+      if (opts.onProgress && entries.length - lastReport >= 1000) {
+        lastReport = entries.length;
+        opts.onProgress(entries.length);
+      }
+    }
+    return any;
+  };
+
+  walk(src, '');
+  for (const e of entries) if (e !== null) result.entries.push(e);
+  return result;
+}

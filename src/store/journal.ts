@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Fs } from '../io/fs.js';
+import { isCode } from '../io/errors.js';
+import type { StateEntry } from '../meta/entry.js';
+import { isSafeRelPath } from '../meta/safe-path.js';
+import type { Layout } from './layout.js';
+
+/**
+ * Write-ahead journal of the run in progress (.hardback/journal.jsonl). Each line is
+ * `<8 hex of sha256(json)> <json>`, so a torn or damaged line is recognised and dropped.
+ * The first line is the header; every other line announces one change to the mirror BEFORE it is
+ * made. After a crash, `resolveJournal` decides from the disk which announced changes happened.
+ */
+
+export interface JournalHeader {
+  journal: 1;
+  id: string;
+  profile: string;
+  source: string;
+  started: string;
+  link_mode: 'hardlink' | 'copy';
+}
+
+export type JournalOp =
+  /** A file or symlink version: `tmp` (in .hardback/tmp) is renamed to mirror/<path>; tracked ones are linked into files/ first. */
+  | { op: 'put'; kind: 'new' | 'changed'; entry: StateEntry; tmp: string; moved_from?: string }
+  | { op: 'mkdir'; entry: StateEntry }
+  /** A folder's mode (or tracked flag) changed. */
+  | { op: 'dirmode'; entry: StateEntry }
+  /** The entry leaves the mirror; tracked files are linked into deleted/ first. */
+  | { op: 'del'; entry: StateEntry };
+
+export function encodeLine(value: unknown): string {
+  const json = JSON.stringify(value);
+  return `${createHash('sha256').update(json).digest('hex').slice(0, 8)} ${json}\n`;
+}
+
+function decodeLine(line: string): unknown {
+  const sp = line.indexOf(' ');
+  if (sp !== 8) return undefined;
+  const json = line.slice(9);
+  if (createHash('sha256').update(json).digest('hex').slice(0, 8) !== line.slice(0, 8)) return undefined;
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export class JournalWriter {
+  private fd: number;
+  private readonly fs: Fs;
+  constructor(fs: Fs, file: string, header: JournalHeader) {
+    this.fs = fs;
+    this.fd = fs.openSync(file, 'wx', 0o644);
+    this.write(header);
+    fs.fsyncSync(this.fd);
+  }
+  append(op: JournalOp): void {
+    this.write(op);
+  }
+  /** Makes every announced line durable: called before the announced changes of a batch are made. */
+  sync(): void {
+    this.fs.fsyncSync(this.fd);
+  }
+  close(): void {
+    if (this.fd >= 0) this.fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+  private write(value: unknown): void {
+    this.fs.writeSync(this.fd, encodeLine(value));
+  }
+}
+
+export interface ReadJournal {
+  header: JournalHeader;
+  ops: JournalOp[];
+  /** Lines that were torn or failed their checksum. */
+  dropped: number;
+}
+
+export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  const lines = text.split('\n');
+  // The last piece is '' after a complete final line, or a torn line: never trust it.
+  const torn = lines.pop() !== '' ? 1 : 0;
+  const header = decodeLine(lines[0] ?? '') as JournalHeader | undefined;
+  if (header === undefined || header.journal !== 1 || typeof header.id !== 'string') {
+    return undefined;
+  }
+  const ops: JournalOp[] = [];
+  let dropped = torn;
+  for (let i = 1; i < lines.length; i++) {
+    const op = decodeLine(lines[i] as string) as JournalOp | undefined;
+    if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path)) {
+      dropped++;
+      continue;
+    }
+    ops.push(op);
+  }
+  return { header, ops, dropped };
+}
+
+export interface ResolvedJournal {
+  header: JournalHeader;
+  /** Announced changes that reached the mirror, in order. */
+  done: JournalOp[];
+  /** Announced changes that did not: their traces (temp files, increment links) are to be removed. */
+  undone: JournalOp[];
+}
+
+/**
+ * Which announced changes happened, judged read-only from the disk:
+ * - put: its temp file is gone (it was renamed into the mirror, the last step of a put);
+ * - mkdir: the mirror holds a folder there;
+ * - dirmode: always (re-applying a mode is harmless);
+ * - del: the mirror no longer holds the path, or a later line changed the same path (which only
+ *   happens after the deletion finished).
+ */
+export function resolveJournal(fs: Fs, layout: Layout, journal: ReadJournal): ResolvedJournal {
+  const lastIndex = new Map<string, number>();
+  journal.ops.forEach((op, i) => lastIndex.set(op.entry.path, i));
+  const done: JournalOp[] = [];
+  const undone: JournalOp[] = [];
+  journal.ops.forEach((op, i) => {
+    const mirrorPath = layout.mirrorPath(op.entry.path);
+    let happened: boolean;
+    switch (op.op) {
+      case 'put':
+        happened = !exists(fs, join(layout.tmp, op.tmp));
+        break;
+      case 'mkdir':
+        happened = fs.lstatSync(mirrorPath, { throwIfNoEntry: false })?.isDirectory() === true;
+        break;
+      case 'dirmode':
+        happened = true;
+        break;
+      case 'del':
+        happened = (lastIndex.get(op.entry.path) ?? i) > i || !exists(fs, mirrorPath);
+        break;
+    }
+    (happened ? done : undone).push(op);
+  });
+  return { header: journal.header, done, undone };
+}
+
+/** The state after the changes that happened: the manifest's entries with `done` applied. */
+export function applyOps(entries: Map<string, StateEntry>, done: readonly JournalOp[]): void {
+  for (const op of done) {
+    if (op.op === 'del') entries.delete(op.entry.path);
+    else entries.set(op.entry.path, op.entry);
+  }
+}
+
+function exists(fs: Fs, p: string): boolean {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+}

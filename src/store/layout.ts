@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+
+/**
+ * The only place that builds paths under a destination (`dist`). See docs/format.md.
+ *
+ *   <dist>/mirror/…                      current state of the selection
+ *   <dist>/increments/<id>/files/…       tracked versions new or changed in run <id>
+ *   <dist>/increments/<id>/deleted/…     last versions of tracked files deleted in run <id>
+ *   <dist>/increments/<id>/increment.json
+ *   <dist>/.hardback/manifest.jsonl      the last backed-up state (exact, to the nanosecond)
+ *   <dist>/.hardback/journal.jsonl       write-ahead journal of the run in progress
+ *   <dist>/.hardback/lock                who is running
+ *   <dist>/.hardback/tmp/                temporary files (same filesystem, so rename is atomic)
+ */
+export class Layout {
+  readonly dist: string;
+  readonly mirror: string;
+  readonly increments: string;
+  readonly state: string;
+  readonly manifest: string;
+  readonly journal: string;
+  readonly lock: string;
+  readonly tmp: string;
+
+  constructor(dist: string) {
+    this.dist = dist;
+    this.mirror = join(dist, 'mirror');
+    this.increments = join(dist, 'increments');
+    this.state = join(dist, '.hardback');
+    this.manifest = join(this.state, 'manifest.jsonl');
+    this.journal = join(this.state, 'journal.jsonl');
+    this.lock = join(this.state, 'lock');
+    this.tmp = join(this.state, 'tmp');
+  }
+
+  mirrorPath(rel: string): string {
+    return join(this.mirror, rel);
+  }
+  incrementDir(id: string): string {
+    return join(this.increments, id);
+  }
+  incrementJson(id: string): string {
+    return join(this.increments, id, 'increment.json');
+  }
+  incrementFile(id: string, rel: string): string {
+    return join(this.increments, id, 'files', rel);
+  }
+  incrementDeleted(id: string, rel: string): string {
+    return join(this.increments, id, 'deleted', rel);
+  }
+}
+
+/** Temp files carry this prefix so a sweep never touches anything else. */
+export const TMP_PREFIX = 'hb-';

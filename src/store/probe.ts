@@ -1,0 +1,44 @@
+import { join } from 'node:path';
+import type { Fs } from '../io/fs.js';
+import { isCode } from '../io/errors.js';
+import { tmpName } from '../io/atomic.js';
+import { TMP_PREFIX } from './layout.js';
+
+export interface DestinationTraits {
+  hardlinks: boolean;
+  caseInsensitive: boolean;
+}
+
+/** Errors that mean "this filesystem has no hard links", as opposed to a real fault. */
+const NO_LINK_CODES = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK', 'EINVAL'];
+
+/**
+ * Probes the destination once, before anything of the run is written: can it hard-link, and does it
+ * fold case? (pnpm's importer does the same: try, then switch mode for the whole run.)
+ */
+export function probeDestination(fs: Fs, tmpDir: string): DestinationTraits {
+  const a = join(tmpDir, `${tmpName(TMP_PREFIX)}-probe-a`);
+  const b = join(tmpDir, `${tmpName(TMP_PREFIX)}-probe-b`);
+  fs.writeFileSync(a, '', { flag: 'wx' });
+  try {
+    let hardlinks = true;
+    try {
+      fs.linkSync(a, b);
+    } catch (err) {
+      if (!isCode(err, ...NO_LINK_CODES)) throw err;
+      hardlinks = false;
+    }
+    // Case: does the upper-cased name of `a` find the same file?
+    const upper = join(tmpDir, a.slice(tmpDir.length + 1).toUpperCase());
+    const caseInsensitive = upper !== a && fs.lstatSync(upper, { throwIfNoEntry: false }) !== undefined;
+    return { hardlinks, caseInsensitive };
+  } finally {
+    for (const p of [a, b]) {
+      try {
+        fs.unlinkSync(p);
+      } catch {
+        // best effort: b may not exist
+      }
+    }
+  }
+}
