@@ -8,18 +8,10 @@ import * as path from 'node:path';
 import { configError } from '../io/errors.js';
 import { closestMatch, PATTERN_KEYS, type ValidatedProfile } from './validate.js';
 
-/**
- * The selection rules exactly as written in the config. Kept structurally identical to the type in
- * src/select/rules.ts, which interprets them.
- */
-export interface SelectionRules {
-  include_dirs?: string[];
-  include_files?: string[];
-  track_dirs?: string[];
-  track_files?: string[];
-  exclude_dirs?: string[];
-  exclude_files?: string[];
-}
+import type { SelectionRules } from '../select/rules.js';
+
+/** The selection rules exactly as written in the config; src/select/rules.ts interprets them. */
+export type { SelectionRules };
 
 export interface KeepPolicy {
   last?: number;
