@@ -21,6 +21,7 @@ import { baseIdFor, withSuffix } from '../store/ids.js';
 import { buildIncrementJson, serializeIncrement } from '../store/records.js';
 import { Applier, isFatal } from './apply.js';
 import { recoverInterruptedRun, repairBareIncrements, sweepTmp } from './recover.js';
+import { recoverInterruptedPrune } from './prune.js';
 import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
@@ -236,6 +237,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
           (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)'),
       );
     }
+    const pruned = recoverInterruptedPrune(fs, layout);
+    if (pruned.length > 0) opts.reporter.notice(`finished an interrupted prune (removed ${pruned.join(', ')})`);
     sweepTmp(fs, layout);
     for (const id of repairBareIncrements(fs, layout, profile.src, profile.name)) opts.reporter.notice(`repaired increment ${id} left without metadata`);
 

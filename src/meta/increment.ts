@@ -39,9 +39,20 @@ export interface IncrementJson {
   deleted: EntryRecord[];
   errors: IncrementError[];
   skipped?: { path: string; kind: string }[];
-  /** Added by prune: records taken over from pruned increments (docs/format.md). */
-  carried?: EntryRecord[];
+  /**
+   * Added by prune (docs/retention.md): the net effect of the pruned increments just before this one,
+   * one record per path, replayed before this increment's own lists. A carried tracked file version
+   * (status new/changed) has its content at this increment's files/<path>.
+   */
+  carried?: CarriedRecord[];
+  /** Ids of the increments whose records were carried into this one. */
   pruned?: string[];
+}
+
+export interface CarriedRecord extends EntryRecord {
+  status: 'new' | 'changed' | 'deleted';
+  /** The increment that originally recorded this version. */
+  from: string;
 }
 
 export type ParseResult = { ok: true; value: IncrementJson; badEntries: string[] } | { ok: false; reason: string };
@@ -95,6 +106,13 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
     deleted: clean(raw.deleted),
     errors: Array.isArray(raw.errors) ? (raw.errors as IncrementError[]) : [],
   };
-  if (raw.carried !== undefined) value.carried = clean(raw.carried);
+  if (raw.carried !== undefined) {
+    value.carried = clean(raw.carried).filter((r): r is CarriedRecord => {
+      const c = r as Partial<CarriedRecord>;
+      const ok = (c.status === 'new' || c.status === 'changed' || c.status === 'deleted') && typeof c.from === 'string';
+      if (!ok) badEntries.push(`${r.path}: carried record without a valid status or origin`);
+      return ok;
+    });
+  }
   return { ok: true, value, badEntries };
 }

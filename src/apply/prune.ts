@@ -1,0 +1,237 @@
+import { dirname, join } from 'node:path';
+import type { Fs } from '../io/fs.js';
+import { realFs } from '../io/fs.js';
+import { failure, isCode, usageError } from '../io/errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { KeepPolicy } from '../config/profiles.js';
+import { toRecord, type EntryRecord } from '../meta/entry.js';
+import { parseIncrementJson, type CarriedRecord, type IncrementJson } from '../meta/increment.js';
+import { applyPolicy, isEmptyPolicy, type Decision } from '../policy/prune.js';
+import { Layout, TMP_PREFIX } from '../store/layout.js';
+import { compareIds, isIncrementId, timeOfId } from '../store/ids.js';
+import { acquireLock } from '../store/lock.js';
+import { readManifest, writeManifest } from '../store/manifest.js';
+import { serializeIncrement } from '../store/records.js';
+import { recoverInterruptedRun, sweepTmp } from './recover.js';
+
+/**
+ * One group of a prune: consecutive pruned increments and the kept increment after them, into which
+ * their still-needed records (and the content of those records) are carried.
+ */
+export interface PruneGroup {
+  into: string;
+  pruned: string[];
+  /** The new `carried` list of `into`: one record per path, replacing the old one. */
+  carried: CarriedRecord[];
+  /** Tracked versions whose content moves from a pruned increment's files/ to into/files/. */
+  moves: { from: string; path: string }[];
+}
+
+export interface PrunePlan {
+  decisions: Decision[];
+  groups: PruneGroup[];
+}
+
+export interface PruneOutcome extends PrunePlan {
+  dryRun: boolean;
+  removed: string[];
+}
+
+interface Loaded {
+  id: string;
+  json: IncrementJson;
+}
+
+/** The increments of a backup, all of them readable: pruning around an unreadable one could lose data. */
+function loadIncrements(fs: Fs, layout: Layout): Loaded[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.increments);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return [];
+    throw err;
+  }
+  const out: Loaded[] = [];
+  for (const id of names.filter(isIncrementId).sort(compareIds)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(layout.incrementJson(id), 'utf8');
+    } catch (err) {
+      throw failure(`increment ${id}: increment.json cannot be read (${(err as Error).message}); prune refuses to guess`, {
+        hint: 'run `backup-tool verify`, or remove that increment folder by hand',
+      });
+    }
+    const parsed = parseIncrementJson(text, id);
+    if (!parsed.ok) throw failure(`increment ${id}: increment.json is damaged (${parsed.reason}); prune refuses to guess`);
+    if (parsed.badEntries.length > 0) throw failure(`increment ${id}: increment.json has bad entries (${parsed.badEntries[0]}); prune refuses to guess`);
+    out.push({ id, json: parsed.value });
+  }
+  return out;
+}
+
+/**
+ * Pure: which increments go, and what each kept increment takes over. For the pruned increments
+ * before a kept one N, the per-path net effect of their records (plus N's old carried list) is carried
+ * into N — except for paths N itself records, whose state at N does not depend on the past. The state
+ * at every kept increment is therefore unchanged (replay is per path, last record wins); versions only
+ * pruned increments held and that no kept state needs are freed.
+ */
+export function planPrune(increments: readonly Loaded[], policy: KeepPolicy): PrunePlan {
+  const decisions = applyPolicy(
+    increments.map((i) => ({ id: i.id, time: timeOfId(i.id) ?? new Date(i.json.started) })),
+    policy,
+  );
+  const keep = new Map(decisions.map((d) => [d.id, d.keep]));
+  const groups: PruneGroup[] = [];
+  let pending: Loaded[] = [];
+  for (const inc of increments) {
+    if (!keep.get(inc.id)) {
+      pending.push(inc);
+      continue;
+    }
+    if (pending.length > 0) groups.push(carryInto(inc, pending));
+    pending = [];
+  }
+  return { decisions, groups };
+}
+
+function carryInto(into: Loaded, pruned: readonly Loaded[]): PruneGroup {
+  // Net effect per path, in replay order: each pruned increment (its carried list, then deleted,
+  // then new/changed), then the kept increment's own old carried list. `holder` is the increment whose
+  // files/ holds a record's content today.
+  const net = new Map<string, { rec: CarriedRecord; holder: string }>();
+  const put = (r: EntryRecord, status: CarriedRecord['status'], holder: string) =>
+    net.set(r.path, { rec: { ...toRecord(r), status, from: holder }, holder });
+  for (const p of pruned) {
+    for (const c of p.json.carried ?? []) net.set(c.path, { rec: c, holder: p.id });
+    for (const r of p.json.deleted) put(r, 'deleted', p.id);
+    for (const r of p.json.new) put(r, 'new', p.id);
+    for (const r of p.json.changed) put(r, 'changed', p.id);
+  }
+  for (const c of into.json.carried ?? []) net.set(c.path, { rec: c, holder: into.id });
+
+  const own = new Set<string>();
+  for (const list of [into.json.new, into.json.changed, into.json.deleted]) for (const r of list) own.add(r.path);
+
+  const carried: CarriedRecord[] = [];
+  const moves: PruneGroup['moves'] = [];
+  for (const [path, { rec, holder }] of net) {
+    if (own.has(path)) continue;
+    carried.push(rec);
+    if (rec.status !== 'deleted' && rec.type === 'file' && rec.tracked && holder !== into.id) moves.push({ from: holder, path });
+  }
+  carried.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { into: into.id, pruned: pruned.map((p) => p.id), carried, moves };
+}
+
+const PRUNE_JOURNAL = 'prune.json';
+
+/**
+ * Executes a prune plan; idempotent, so a prune killed at any point is finished by the next prune or
+ * backup (the plan is written to .hardback/prune.json first, and removed last):
+ * 1. move carried content into the kept increment (rename; already moved → fine),
+ * 2. rewrite the kept increment's increment.json with the new carried list,
+ * 3. point the manifest's `since` of carried versions at the kept increment,
+ * 4. remove each pruned folder (renamed into .hardback/tmp first, so it vanishes atomically).
+ */
+function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup[]): string[] {
+  const removed: string[] = [];
+  const sinceMap = new Map<string, string>();
+  for (const g of groups) {
+    for (const m of g.moves) {
+      const from = layout.incrementFile(m.from, m.path);
+      const to = layout.incrementFile(g.into, m.path);
+      fs.mkdirSync(dirname(to), { recursive: true });
+      try {
+        fs.renameSync(from, to);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT') || fs.lstatSync(to, { throwIfNoEntry: false }) === undefined) throw err;
+      }
+    }
+    const text = fs.readFileSync(layout.incrementJson(g.into), 'utf8');
+    const parsed = parseIncrementJson(text, g.into);
+    if (!parsed.ok) throw failure(`increment ${g.into}: increment.json is damaged (${parsed.reason})`);
+    const json = parsed.value;
+    json.carried = g.carried;
+    json.pruned = [...new Set([...(json.pruned ?? []), ...g.pruned])].sort(compareIds);
+    writeFileAtomic(fs, layout.incrementJson(g.into), serializeIncrement(json));
+    for (const p of g.pruned) sinceMap.set(p, g.into);
+  }
+  const manifest = readManifest(fs, layout.manifest);
+  if (manifest.header !== undefined) {
+    let touched = false;
+    for (const e of manifest.entries.values()) {
+      const to = e.since === undefined ? undefined : sinceMap.get(e.since);
+      if (to !== undefined) {
+        e.since = to;
+        touched = true;
+      }
+    }
+    if (touched) writeManifest(fs, layout.manifest, { source: manifest.header.source, lastIncrement: manifest.header.last_increment }, manifest.entries.values());
+  }
+  for (const g of groups) {
+    for (const p of g.pruned) {
+      const gone = join(layout.tmp, `${TMP_PREFIX}pruned-${p}`);
+      try {
+        fs.renameSync(layout.incrementDir(p), gone);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw err;
+      }
+      fs.rmSync(gone, { recursive: true, force: true });
+      removed.push(p);
+    }
+  }
+  return removed;
+}
+
+/** Finishes a prune that was interrupted (called under the lock by prune and by backup). */
+export function recoverInterruptedPrune(fs: Fs, layout: Layout): string[] {
+  const file = join(layout.state, PRUNE_JOURNAL);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return [];
+    throw err;
+  }
+  let groups: PruneGroup[];
+  try {
+    groups = (JSON.parse(text) as { groups: PruneGroup[] }).groups;
+  } catch {
+    // Written atomically, so a damaged one was never acted on.
+    fs.unlinkSync(file);
+    return [];
+  }
+  const removed = executePrune(fs, layout, groups);
+  fs.unlinkSync(file);
+  return removed;
+}
+
+export async function runPrune(opts: { fs?: Fs; dist: string; policy: KeepPolicy | undefined; dryRun: boolean; notice?: (m: string) => void }): Promise<PruneOutcome> {
+  const fs = opts.fs ?? realFs;
+  const layout = new Layout(opts.dist);
+  if (opts.policy === undefined || isEmptyPolicy(opts.policy)) {
+    throw usageError('prune needs a retention policy: --keep-last N, --keep-daily N, … or "keep" in the config');
+  }
+  if (opts.dryRun) {
+    const plan = planPrune(loadIncrements(fs, layout), opts.policy);
+    return { ...plan, dryRun: true, removed: [] };
+  }
+  const lock = acquireLock(fs, layout.lock, 'backup-tool prune');
+  try {
+    if (lock.tookOver !== undefined) opts.notice?.(`took over a stale lock left by pid ${lock.tookOver.pid} on ${lock.tookOver.host}`);
+    const before = recoverInterruptedPrune(fs, layout);
+    if (before.length > 0) opts.notice?.(`finished an interrupted prune (removed ${before.join(', ')})`);
+    const rec = recoverInterruptedRun(fs, layout);
+    if (rec.id !== undefined) opts.notice?.(`finished the interrupted backup run ${rec.id} first`);
+    sweepTmp(fs, layout);
+    const plan = planPrune(loadIncrements(fs, layout), opts.policy);
+    if (plan.groups.length === 0) return { ...plan, dryRun: false, removed: [] };
+    writeFileAtomic(fs, join(layout.state, PRUNE_JOURNAL), JSON.stringify({ groups: plan.groups }));
+    const removed = executePrune(fs, layout, plan.groups);
+    fs.unlinkSync(join(layout.state, PRUNE_JOURNAL));
+    return { ...plan, dryRun: false, removed };
+  } finally {
+    lock.release();
+  }
+}
