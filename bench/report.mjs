@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Prints the benchmark table from a results folder written by bench/run.sh, and writes the same
+// table as Markdown to <dir>/results.md.
+//
+//   node bench/report.mjs <results dir>
+
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.argv[2];
+if (!dir) {
+  process.stderr.write('usage: report.mjs <results dir>\n');
+  process.exit(2);
+}
+
+const WHERE = { shm: '/dev/shm (tmpfs)', ext4: 'ext4 loop image (journaled)' };
+const SCENARIOS = ['initial', 'no-change', '1% change', 'moved folder'];
+const RANK = (label) =>
+  label === 'hardback' ? 0 : label.startsWith('rsync') ? 1 : label.startsWith('rsnapshot') ? 2 : label.startsWith('cp') ? 3 : 4;
+
+const readJson = (p) => (existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) : undefined);
+const env = existsSync(join(dir, 'env.txt')) ? readFileSync(join(dir, 'env.txt'), 'utf8') : '';
+const envOf = (key) => (env.match(new RegExp(`^${key}: (.*)$`, 'm')) ?? [])[1] ?? '?';
+
+const rows = readFileSync(join(dir, 'rows.tsv'), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((line) => {
+    const [where, scenario, label, id, json, timeFile, status] = line.split('\t');
+    const r = { where, scenario, label, id, status };
+    const h = status === 'ok' ? readJson(json)?.results?.[0] : undefined;
+    if (h) Object.assign(r, { median: h.median, min: h.min, max: h.max, cpu: h.user + h.system, n: h.times.length });
+    if (existsSync(timeFile)) {
+      const kb = [...readFileSync(timeFile, 'utf8').matchAll(/Maximum resident set size \(kbytes\): (\d+)/g)].map((m) => Number(m[1]));
+      if (kb.length > 0) r.rssMiB = Math.max(...kb) / 1024;
+    }
+    return r;
+  });
+
+const secs = (x) => (x === undefined ? '' : `${x < 1 ? x.toFixed(3) : x < 100 ? x.toFixed(2) : x.toFixed(0)} s`);
+const mib = (x) => (x === undefined ? '' : `${x.toFixed(0)} MiB`);
+const MiB = 1048576;
+const size = (b) => (b >= MiB ? `${(b / MiB).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+
+const text = [];
+const md = [];
+text.push(`hardback benchmark, ${envOf('date')}, git ${envOf('git')}`);
+text.push(`node ${envOf('node')}, ${envOf('rsync')}, ${envOf('hyperfine')}, ${envOf('cpu')}, ${envOf('mem')}`);
+text.push(`workload: ${envOf('workload')}`);
+md.push(...text.map((l) => `${l}  `));
+
+for (const where of [...new Set(rows.map((r) => r.where))]) {
+  const gen = readJson(join(dir, where, 'gen.json'));
+  const mut = readJson(join(dir, where, 'mutate.json'));
+  const mv = readJson(join(dir, where, 'move.json'));
+  const here = rows
+    .filter((r) => r.where === where)
+    .sort((a, b) => SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || RANK(a.label) - RANK(b.label));
+  const hb = Object.fromEntries(here.filter((r) => r.label === 'hardback' && r.median !== undefined).map((r) => [r.scenario, r.median]));
+  const runs = Math.max(0, ...here.map((r) => r.n ?? 0));
+
+  const title = `${WHERE[where] ?? where}: median wall time of ${runs} run${runs === 1 ? '' : 's'}`;
+  const info = [];
+  if (gen) info.push(`tree: ${gen.files} files, ${gen.dirs} folders, ${gen.mib} MiB (largest file ${size(gen.largest_file)})`);
+  if (mut) info.push(`1% change: ${mut.modified} modified, ${mut.deleted} deleted, ${mut.added} added, ${size(mut.bytes_written)} new`);
+  if (mv) info.push(`moved folder: "${mv.from}" (${mv.files} files, ${size(mv.bytes)})`);
+
+  const head = ['scenario', 'row', 'median', 'min', 'max', 'user+sys', 'hardback / row', 'peak RSS'];
+  const body = here.map((r) => [
+    r.scenario,
+    r.label,
+    r.status === 'ok' ? secs(r.median) : r.status,
+    secs(r.min),
+    secs(r.max),
+    secs(r.cpu),
+    r.label !== 'hardback' && hb[r.scenario] !== undefined && r.median ? `${(hb[r.scenario] / r.median).toFixed(2)}×` : '',
+    mib(r.rssMiB),
+  ]);
+  const right = new Set([2, 3, 4, 5, 6, 7]);
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const fmt = (cells) => cells.map((c, i) => (right.has(i) ? c.padStart(width[i]) : c.padEnd(width[i]))).join('  ').trimEnd();
+
+  text.push('', title, ...info.map((l) => `  ${l}`), '', fmt(head), width.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt));
+  md.push('', `### ${title}`, '', ...info.map((l) => `- ${l}`), '');
+  md.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (right.has(i) ? '---:' : '---')).join('|')}|`);
+  for (const b of body) md.push(`| ${b.join(' | ')} |`);
+}
+
+text.push('', 'hardback / row: how many times longer hardback took than that row in the same scenario (under 1: faster).');
+text.push('Floors are listed under no-change: the least a scan of the tree can cost. Peak RSS: GNU time "Maximum resident set size", largest over runs (for rsync, its largest process).');
+md.push('', 'hardback / row: how many times longer hardback took than that row in the same scenario (under 1: faster). Floors are listed under no-change. Peak RSS: GNU time "Maximum resident set size", largest over runs (for rsync, its largest process).');
+
+writeFileSync(join(dir, 'results.md'), `${md.join('\n')}\n`);
+process.stdout.write(`${text.join('\n')}\n`);

@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# hardback benchmark (issue #5): hardback against rsync, an rsnapshot-style rsync --link-dest,
+# cp -a and two scan floors, on the same generated tree, on tmpfs and/or a journaled ext4 loop image.
+#
+#   bash bench/run.sh [--files N] [--where shm|ext4|both] [--runs R] [--w3] [options]
+#
+# See bench/README.md. Runs as root (it mounts a tmpfs and a loop image). Results (hyperfine JSON,
+# GNU time output, the table) go to --out, by default /var/tmp/hardback-bench-results/<UTC time>/.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$REPO/bench"
+
+usage() {
+  cat <<'EOF'
+usage: bash bench/run.sh [options]
+
+  --files N          number of files (default 100000: W1, about 1 GiB)
+  --dirs D           number of folders (default files/25)
+  --total-mib M      total size of the tree (default: 1 GiB per 100,000 files)
+  --w3               workload W3: 1,000,000 small files (< 16 KiB each); --files still overrides
+  --seed S           generator seed (default 1)
+  --where W          shm | ext4 | both (default both)
+  --runs R           timed runs per row (default 5)
+  --change "M D A"   the 1 % change run: percent modified, deleted, added (default "1 0.1 0.1")
+  --no-hardback      time only rsync / cp / find / the floors (when build/backup.js does not exist)
+  --hardback-js FILE the hardback program to time (default build/backup.js), e.g. an older build
+  --out DIR          where results go (default /var/tmp/hardback-bench-results/<UTC time>)
+  --img-dir DIR      where the ext4 image file lives (default /var/tmp; never the bench trees)
+  --img-size SIZE    size of the ext4 image (default: 20G, more for big workloads)
+  -h, --help
+EOF
+}
+
+FILES=""
+DIRS=""
+TOTAL_MIB=""
+MIX=default
+SEED=1
+WHERE=both
+RUNS=5
+CHANGE="1 0.1 0.1"
+NO_HB=0
+HB_JS="$REPO/build/backup.js"
+OUT=""
+IMG_DIR=/var/tmp
+IMG_SIZE=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --files) FILES=$2; shift 2 ;;
+    --dirs) DIRS=$2; shift 2 ;;
+    --total-mib) TOTAL_MIB=$2; shift 2 ;;
+    --w3) MIX=small; FILES=${FILES:-1000000}; shift ;;
+    --seed) SEED=$2; shift 2 ;;
+    --where) WHERE=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --change) CHANGE=$2; shift 2 ;;
+    --no-hardback) NO_HB=1; shift ;;
+    --hardback-js) HB_JS=$(realpath -m -- "$2"); shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --img-dir) IMG_DIR=$2; shift 2 ;;
+    --img-size) IMG_SIZE=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+FILES=${FILES:-100000}
+DIRS=${DIRS:-$(((FILES + 24) / 25))}
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+say() { printf '\n== %s\n' "$*" >&2; }
+
+[[ $FILES =~ ^[0-9]+$ && $FILES -gt 0 ]] || die "--files wants a positive integer"
+[[ $RUNS =~ ^[0-9]+$ && $RUNS -gt 0 ]] || die "--runs wants a positive integer"
+case $WHERE in shm) WHERES=(shm) ;; ext4) WHERES=(ext4) ;; both) WHERES=(shm ext4) ;; *) die "--where must be shm, ext4 or both" ;; esac
+read -r PCT_MOD PCT_DEL PCT_ADD <<<"$CHANGE"
+[ -n "${PCT_ADD:-}" ] || die "--change wants three numbers: \"MODIFY DELETE ADD\" percents"
+[ "$(id -u)" = 0 ] || die "must run as root (it mounts a tmpfs and an ext4 loop image)"
+
+# ---- tools ---------------------------------------------------------------------------------------
+need=()
+command -v rsync >/dev/null || need+=(rsync)
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+fi
+command -v node >/dev/null || die "node is not installed"
+
+if [ $NO_HB = 0 ] && [ ! -f "$HB_JS" ]; then
+  die "$HB_JS is missing: build it first with 'npm run build' (or pass --no-hardback to time only the other rows)"
+fi
+
+OUT=${OUT:-/var/tmp/hardback-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+LOG="$OUT/log.txt"
+: >"$OUT/rows.tsv"
+FAILS=0
+
+# ---- size estimates (for the ext4 image and the tmpfs check) -------------------------------------
+if [ -n "$TOTAL_MIB" ]; then EST_BYTES=$((${TOTAL_MIB%.*} * 1048576))
+elif [ $MIX = small ]; then EST_BYTES=$((FILES * 3000))
+else EST_BYTES=$((FILES * 10737)); fi
+# one copy: data + ~3 KiB per file (block or page rounding, inode) + folders
+EST_COPY=$((EST_BYTES + FILES * 3072 + DIRS * 4096))
+# peak: the source, the mutated files, a backup and its saved base copy, plus room
+EST_PEAK=$((EST_COPY * 4))
+
+# ---- mounts and cleanup --------------------------------------------------------------------------
+SHM_DIR=/dev/shm/hardback-bench
+EXT_DIR=/mnt/hardback-bench
+IMG="$IMG_DIR/hardback-bench.img"
+MOUNTED=()
+
+unmount_all() {
+  local m
+  for m in "${MOUNTED[@]}"; do
+    if mountpoint -q "$m"; then umount "$m" 2>/dev/null || umount -l "$m" || true; fi
+    rmdir "$m" 2>/dev/null || true
+  done
+  MOUNTED=()
+  rm -f "$IMG"
+  if [ -d "$SHM_DIR" ] && ! mountpoint -q "$SHM_DIR"; then rm -rf "$SHM_DIR"; fi
+}
+trap 'unmount_all' EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+
+stale_unmount() { # a previous run killed before its trap
+  if mountpoint -q "$1"; then echo "run.sh: unmounting a stale $1" >&2; umount "$1" || umount -l "$1"; fi
+}
+
+setup_shm() {
+  stale_unmount "$SHM_DIR"
+  rm -rf "$SHM_DIR"
+  mkdir -p "$SHM_DIR"
+  local avail_kb
+  avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+  if [ $((EST_PEAK / 1024)) -gt "$avail_kb" ]; then
+    die "the workload needs about $((EST_PEAK >> 30)) GiB on tmpfs, only $((avail_kb >> 20)) GiB of memory is available: use --where ext4 or fewer --files"
+  fi
+  # A private tmpfs: no inode limit (/dev/shm's is ~3 M), freed at once by umount.
+  if mount -t tmpfs -o size=90%,nr_inodes=0,mode=0755 hardback-bench "$SHM_DIR"; then
+    MOUNTED+=("$SHM_DIR")
+  else
+    echo "run.sh: could not mount a private tmpfs, using $SHM_DIR on /dev/shm itself" >&2
+  fi
+  BD=$SHM_DIR
+}
+
+setup_ext4() {
+  stale_unmount "$EXT_DIR"
+  local size inodes avail
+  size=${IMG_SIZE:-$(((EST_PEAK >> 30) + 1 > 20 ? (EST_PEAK >> 30) + 1 : 20))G}
+  mkdir -p "$IMG_DIR"
+  rm -f "$IMG"
+  avail=$(df -B1 --output=avail "$IMG_DIR" | tail -1)
+  local want=$(($(numfmt --from=iec "$size")))
+  [ "$avail" -gt "$want" ] || die "$IMG_DIR has $((avail >> 30)) GiB free, the $size image needs that much: use --img-dir or --img-size"
+  truncate -s "$size" "$IMG"
+  # enough inodes for ~4 copies of the tree (ext4's default is one per 16 KiB)
+  inodes=$(((FILES + DIRS) * 5 + 100000))
+  if [ $inodes -gt $((want / 16384)) ]; then mkfs.ext4 -q -F -N $inodes "$IMG"; else mkfs.ext4 -q -F "$IMG"; fi
+  mkdir -p "$EXT_DIR"
+  mount -o loop "$IMG" "$EXT_DIR"
+  MOUNTED+=("$EXT_DIR")
+  BD=$EXT_DIR
+}
+
+teardown() { # WHERE
+  if [ "$1" = ext4 ]; then
+    umount "$EXT_DIR" || umount -l "$EXT_DIR"
+    rmdir "$EXT_DIR" 2>/dev/null || true
+    rm -f "$IMG"
+  else
+    if mountpoint -q "$SHM_DIR"; then umount "$SHM_DIR" || umount -l "$SHM_DIR"; fi
+    rm -rf "$SHM_DIR"
+  fi
+  local keep=() m
+  for m in "${MOUNTED[@]}"; do mountpoint -q "$m" && keep+=("$m"); done
+  MOUNTED=("${keep[@]}")
+}
+
+# ---- measuring ------------------------------------------------------------------------------------
+q() { printf '%q' "$1"; }
+
+# measure ID SCENARIO LABEL WARMUP PREPARE COMMAND
+measure() {
+  local id=$1 scen=$2 label=$3 warm=$4 prep=$5 cmd=$6
+  local json="$WOUT/$id.json" rss="$WOUT/$id.time.txt" status=ok
+  LAST_OK=1
+  rm -f "$rss"
+  local args=(--runs "$RUNS" --warmup "$warm" --shell bash --style basic --export-json "$json" --command-name "$label")
+  [ -n "$prep" ] && args+=(--prepare "$prep")
+  printf '  %-10s %-14s %s\n' "$W" "$scen" "$label" >&2
+  { echo; echo "### $W $scen $label"; echo "prepare: $prep"; echo "command: $cmd"; } >>"$LOG"
+  if ! hyperfine "${args[@]}" "/usr/bin/time -v -a -o $(q "$rss") $cmd" >>"$LOG" 2>&1; then
+    status=FAILED
+    FAILS=$((FAILS + 1))
+    LAST_OK=0
+    echo "  FAILED: $label ($scen); the end of $LOG:" >&2
+    tail -n 15 "$LOG" | sed 's/^/    /' >&2
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$W" "$scen" "$label" "$id" "$json" "$rss" "$status" >>"$OUT/rows.tsv"
+}
+
+run_where() { # WHERE (BD set)
+  W=$1
+  WOUT="$OUT/$W"
+  mkdir -p "$WOUT"
+  local src="$BD/src" S
+  S="bash $(q "$BENCH/swap.sh") $(q "$BD")"
+
+  say "$W: generating $FILES files in $DIRS folders under $src (seed $SEED)"
+  local genargs=(gen "$src" --files "$FILES" --dirs "$DIRS" --seed "$SEED" --mix "$MIX")
+  [ -n "$TOTAL_MIB" ] && genargs+=(--total-mib "$TOTAL_MIB")
+  node "$BENCH/gen.mjs" "${genargs[@]}" >"$WOUT/gen.json"
+  node -e 'const g=JSON.parse(require("fs").readFileSync(process.argv[1]));console.error(`  ${g.files} files, ${g.dirs} folders, ${g.mib} MiB, ${g.empty} empty, ${g.special_names} unicode/space names, largest file ${(g.largest_file/1048576).toFixed(1)} MiB`)' "$WOUT/gen.json"
+  # state B: a hard-linked copy of A, mutated (gen.mjs mutate replaces files by rename, so A is untouched)
+  mkdir -p "$BD/trees/A" "$BD/trees/B"
+  cp -al "$src/." "$BD/trees/B/"
+  node "$BENCH/gen.mjs" mutate "$BD/trees/B" --seed $((SEED + 1)) --modify "$PCT_MOD" --delete "$PCT_DEL" --add "$PCT_ADD" >"$WOUT/mutate.json"
+  # state M: one top-level folder renamed
+  node "$BENCH/gen.mjs" move "$src" --seed "$SEED" --dry-run >"$WOUT/move.json"
+  node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1]));process.stdout.write(m.from)' "$WOUT/move.json" >"$BD/move.from"
+  node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1]));process.stdout.write(m.to)' "$WOUT/move.json" >"$BD/move.to"
+  echo A >"$BD/state"
+  sync
+
+  local A="$S A" SB="$S B" SM="$S M"
+  say "$W: floors"
+  measure floor-find no-change "floor: find -printf" 1 "$A" "find $(q "$src") -printf '%s %T@\n' >/dev/null"
+  measure floor-walk no-change "floor: node readdir+lstat" 1 "$A" "node $(q "$BENCH/walk-floor.mjs") $(q "$src") --quiet"
+
+  if [ $NO_HB = 0 ]; then
+    say "$W: hardback"
+    local hb="$BD/hb" cfg="$WOUT/hardback.json" HB
+    printf '{"src": %s, "dist": %s}\n' "$(node -p 'JSON.stringify(process.argv[1])' "$src")" "$(node -p 'JSON.stringify(process.argv[1])' "$hb")" >"$cfg"
+    HB="node $(q "$HB_JS") $(q "$cfg") --quiet"
+    local reset="rm -rf $(q "$hb") && cp -a $(q "$hb.base") $(q "$hb")"
+    measure hb-initial initial hardback 0 "rm -rf $(q "$hb") && $A && sync" "$HB"
+    if [ $LAST_OK = 1 ]; then
+      cp -a "$hb" "$hb.base"
+      measure hb-nochange no-change hardback 1 "$A" "$HB"
+      measure hb-change "1% change" hardback 0 "$reset && $SB && sync" "$HB"
+      measure hb-moved "moved folder" hardback 0 "$reset && $SM && sync" "$HB"
+    fi
+    eval "$A"
+    rm -rf "$hb" "$hb.base"
+  fi
+
+  say "$W: rsync"
+  local mirror="$BD/mirror" RS
+  RS="rsync -a --delete $(q "$src/") $(q "$mirror/")"
+  measure rs-initial initial "rsync -a --delete" 0 "rm -rf $(q "$mirror") && $A && sync" "$RS"
+  measure rs-nochange no-change "rsync -a --delete" 1 "$A" "$RS"
+  measure rs-change "1% change" "rsync -a --delete" 0 "$A && $RS && $SB && sync" "$RS"
+  measure rs-moved "moved folder" "rsync -a --delete" 0 "$A && $RS && $SM && sync" "$RS"
+  eval "$A"
+  rm -rf "$mirror"
+
+  say "$W: rsnapshot-style rsync --link-dest"
+  local snap="$BD/snap" SN
+  mkdir -p "$snap"
+  rsync -a "$src/" "$snap/snap.0/"
+  SN="rsync -a --delete --link-dest=../snap.0 $(q "$src/") $(q "$snap/snap.1/")"
+  local clear="rm -rf $(q "$snap/snap.1")"
+  measure snap-nochange no-change "rsnapshot (rsync --link-dest)" 0 "$clear && $A && sync" "$SN"
+  measure snap-change "1% change" "rsnapshot (rsync --link-dest)" 0 "$clear && $SB && sync" "$SN"
+  measure snap-moved "moved folder" "rsnapshot (rsync --link-dest)" 0 "$clear && $SM && sync" "$SN"
+  eval "$A"
+  rm -rf "$snap"
+
+  say "$W: cp -a"
+  local cpd="$BD/cp"
+  measure cp-initial initial "cp -a" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src") $(q "$cpd")"
+  rm -rf "$cpd"
+}
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (dirty)')"
+  echo "node: $(node --version)"
+  echo "rsync: $(rsync --version | head -1)"
+  echo "hyperfine: $(hyperfine --version)"
+  echo "kernel: $(uname -r)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
+  echo "mem: $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "workload: files=$FILES dirs=$DIRS mix=$MIX seed=$SEED total_mib=${TOTAL_MIB:-auto} runs=$RUNS change=\"$CHANGE\""
+} >"$OUT/env.txt"
+
+echo "results: $OUT (hyperfine output in $LOG)" >&2
+for w in "${WHERES[@]}"; do
+  if [ "$w" = shm ]; then setup_shm; else setup_ext4; fi
+  run_where "$w"
+  teardown "$w"
+done
+
+node "$BENCH/report.mjs" "$OUT" | tee "$OUT/table.txt"
+echo "results: $OUT (table.txt, results.md, per-row hyperfine JSON and GNU time output)" >&2
+[ $FAILS = 0 ] || die "$FAILS row(s) failed, see $LOG"
