@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { isRoot } from '../io/fs.js';
+import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode } from '../io/errors.js';
 import { tmpName } from '../io/atomic.js';
 import { copyAndHash, newCopyBuffer, SourceChangedError } from '../io/copy.js';
@@ -9,6 +9,7 @@ import type { IncrementError } from '../meta/increment.js';
 import { parentOf } from '../meta/safe-path.js';
 import type { Plan, PutOp } from '../plan/plan.js';
 import type { Layout } from '../store/layout.js';
+import type { StateTable } from '../store/state-table.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { mapLimit } from './pool.js';
@@ -44,7 +45,7 @@ export interface ApplyContext {
  * lists and the new manifest are derived from it.
  */
 export class Applier {
-  readonly state: Map<string, StateEntry>;
+  readonly state: StateTable;
   readonly done: JournalOp[] = [];
   readonly errors: IncrementError[] = [];
   bytesCopied = 0;
@@ -57,9 +58,9 @@ export class Applier {
   private readonly failedTmps: string[] = [];
   private readonly root = isRoot();
 
-  constructor(ctx: ApplyContext, lastState: ReadonlyMap<string, StateEntry>) {
+  constructor(ctx: ApplyContext, lastState: StateTable) {
     this.ctx = ctx;
-    this.state = new Map(lastState);
+    this.state = lastState.clone();
   }
 
   async apply(plan: Plan): Promise<void> {
@@ -101,7 +102,7 @@ export class Applier {
       return;
     }
     fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
-    if (this.root) fs.chownSync(to, meta.uid, meta.gid);
+    if (this.root) chownIfSupported(() => fs.chownSync(to, meta.uid, meta.gid));
     fs.chmodSync(to, meta.mode);
     const t = secondsFromNs(meta.mtime_ns);
     fs.utimesSync(to, t, t);
@@ -124,7 +125,8 @@ export class Applier {
     const parent = parentOf(rel);
     if (parent === '' || this.dirFixups.has(parent)) return;
     const e = this.state.get(parent);
-    if (e === undefined || (e.mode & 0o700) === 0o700) return;
+    // Only a folder: after a failed deletion the last state may still hold a file there (the child's write then fails).
+    if (e === undefined || e.type !== 'dir' || (e.mode & 0o700) === 0o700) return;
     this.ctx.fs.chmodSync(this.ctx.layout.mirrorPath(parent), e.mode | 0o700);
     this.dirFixups.set(parent, e);
   }
@@ -152,17 +154,27 @@ export class Applier {
       const op: JournalOp = { op: 'del', entry };
       journal.append(op);
       const target = layout.mirrorPath(entry.path);
+      let kept: string | undefined;
       try {
         if (entry.type === 'file' && entry.tracked) {
           const keep = layout.incrementDeleted(id, entry.path);
           this.ensureIncrementParent(keep);
           this.linkOrCopy(target, keep, entry);
+          kept = keep;
         }
         this.openMirrorParent(entry.path);
         if (entry.type === 'dir') fs.rmdirSync(target);
         else fs.unlinkSync(target);
       } catch (err) {
         if (!isCode(err, 'ENOENT')) {
+          // Not deleted: the version stays in the mirror, so deleted/ must not keep a link to it.
+          if (kept !== undefined) {
+            try {
+              fs.unlinkSync(kept);
+            } catch {
+              // a crash-equivalent: recovery removes the links of undone deletions
+            }
+          }
           this.fault(entry.path, 'delete', err);
           continue;
         }
@@ -215,11 +227,13 @@ export class Applier {
     const { fs, layout } = this.ctx;
     const dirs = [...this.dirFixups.keys()].sort().reverse();
     for (const rel of dirs) {
-      const e = this.state.get(rel) ?? this.dirFixups.get(rel);
-      if (e === undefined) continue;
+      // Only a folder that is still one: a folder deleted this run may have been replaced by a file
+      // or a symlink, and chmod/utimes would follow a symlink out of the backup.
+      const e = this.state.get(rel);
+      if (e === undefined || e.type !== 'dir') continue;
       const p = layout.mirrorPath(rel);
       try {
-        if (this.root) fs.chownSync(p, e.uid, e.gid);
+        if (this.root) chownIfSupported(() => fs.chownSync(p, e.uid, e.gid));
         fs.chmodSync(p, e.mode);
         const t = secondsFromNs(e.mtime_ns);
         fs.utimesSync(p, t, t);
@@ -286,7 +300,7 @@ export class Applier {
     try {
       if (e.type === 'symlink') {
         fs.symlinkSync(e.target ?? '', tmp);
-        if (this.root) fs.lchownSync(tmp, e.uid, e.gid);
+        if (this.root) chownIfSupported(() => fs.lchownSync(tmp, e.uid, e.gid));
         const t = secondsFromNs(e.mtime_ns);
         fs.lutimesSync(tmp, t, t);
         return { tmp, entry };

@@ -163,11 +163,11 @@ function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup[]): st
     for (const e of manifest.entries.values()) {
       const to = e.since === undefined ? undefined : sinceMap.get(e.since);
       if (to !== undefined) {
-        e.since = to;
+        manifest.entries.set(e.path, { ...e, since: to });
         touched = true;
       }
     }
-    if (touched) writeManifest(fs, layout.manifest, { source: manifest.header.source, lastIncrement: manifest.header.last_increment }, manifest.entries.values());
+    if (touched) writeManifest(fs, layout.manifest, { source: manifest.header.source, lastIncrement: manifest.header.last_increment }, manifest.entries);
   }
   for (const g of groups) {
     for (const p of g.pruned) {

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
+import { chownIfSupported, isRoot } from '../io/fs.js';
+import { parentOf } from '../meta/safe-path.js';
 import { isCode } from '../io/errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { isAtomicTempName, writeFileAtomic } from '../io/atomic.js';
 import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import { applyOps, readJournal, resolveJournal } from '../store/journal.js';
@@ -40,27 +42,37 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
   report.done = resolved.done.length;
   report.undone = resolved.undone.length;
 
+  // An undone put's temp file stays until the journal is gone (sweepTmp): its presence is what says
+  // "not done", so a crash during this recovery must find it again.
   for (const op of resolved.undone) {
     if (op.op === 'put') {
       if (op.entry.tracked && op.entry.type === 'file') removeIfExists(fs, layout.incrementFile(header.id, op.entry.path));
-      removeIfExists(fs, join(layout.tmp, op.tmp));
-    } else if (op.op === 'del') {
+    } else if (op.op === 'del' && op.entry.tracked && op.entry.type === 'file') {
       removeIfExists(fs, layout.incrementDeleted(header.id, op.entry.path));
-    }
-  }
-  for (const op of resolved.done) {
-    if (op.op === 'dirmode') {
-      try {
-        fs.chmodSync(layout.mirrorPath(op.entry.path), op.entry.mode);
-      } catch (err) {
-        if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
-      }
     }
   }
 
   const manifest = readManifest(fs, layout.manifest);
   const previous = manifest.header?.last_increment ?? null;
   applyOps(manifest.entries, resolved.done);
+
+  // Folder modes (and owners, as root): a made folder is created 0700 and a parent may have been opened
+  // for writing; the run sets their recorded modes at its end, which a crash skipped.
+  const dirs = new Set<string>();
+  for (const op of journal.ops) {
+    if (op.op === 'mkdir' || op.op === 'dirmode') dirs.add(op.entry.path);
+    if (parentOf(op.entry.path) !== '') dirs.add(parentOf(op.entry.path));
+  }
+  for (const rel of [...dirs].sort().reverse()) {
+    const e = manifest.entries.get(rel);
+    if (e?.type !== 'dir') continue;
+    try {
+      if (isRoot()) chownIfSupported(() => fs.chownSync(layout.mirrorPath(rel), e.uid, e.gid));
+      fs.chmodSync(layout.mirrorPath(rel), e.mode);
+    } catch (err) {
+      if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
+    }
+  }
 
   const incDir = layout.incrementDir(header.id);
   const existing = readIncrementIfAny(fs, layout.incrementJson(header.id), header.id);
@@ -85,7 +97,7 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
     writeFileAtomic(fs, layout.incrementJson(header.id), serializeIncrement(json));
   }
   const lastIncrement = report.removedEmpty ? previous : header.id;
-  writeManifest(fs, layout.manifest, { source: header.source, lastIncrement }, manifest.entries.values());
+  writeManifest(fs, layout.manifest, { source: header.source, lastIncrement }, manifest.entries);
   fs.unlinkSync(layout.journal);
   return report;
 }
@@ -105,13 +117,19 @@ export function sweepTmp(fs: Fs, layout: Layout): number {
     fs.rmSync(join(layout.tmp, name), { recursive: true, force: true });
     n++;
   }
+  // Atomic writes of the manifest (and a lock takeover) keep their temp file beside the target.
+  for (const name of fs.readdirSync(layout.state)) {
+    if (!isAtomicTempName(name)) continue;
+    removeIfExists(fs, join(layout.state, name));
+    n++;
+  }
   return n;
 }
 
 /**
  * An increment folder without increment.json can only be left by a crash between creating the folder
  * and writing its first metadata: it holds nothing announced, so it is removed when empty, else
- * described as incomplete.
+ * described as incomplete. Temp files an interrupted atomic write left in any increment are removed.
  */
 export function repairBareIncrements(fs: Fs, layout: Layout, source: string, profile: string): string[] {
   const repaired: string[] = [];
@@ -124,9 +142,15 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
   }
   for (const id of names) {
     if (!isIncrementId(id)) continue;
-    if (fs.lstatSync(layout.incrementJson(id), { throwIfNoEntry: false }) !== undefined) continue;
     const dir = layout.incrementDir(id);
-    if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+    // A crash during an atomic write of increment.json leaves its temp file beside it.
+    const inside = fs.readdirSync(dir).filter((name) => {
+      if (!isAtomicTempName(name)) return true;
+      removeIfExists(fs, join(dir, name));
+      return false;
+    });
+    if (inside.includes('increment.json')) continue;
+    if (inside.length === 0) fs.rmdirSync(dir);
     else {
       const json = buildIncrementJson({
         header: { journal: 1, id, profile, source, started: new Date(0).toISOString(), link_mode: 'hardlink' },

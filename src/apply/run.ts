@@ -7,10 +7,11 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
+import type { StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { scanSource } from '../scan/walk.js';
-import { buildPlan, hasChanges, type Plan } from '../plan/plan.js';
+import { buildPlan, hasChanges, moveKey, type Plan } from '../plan/plan.js';
 import { checkGuards } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
@@ -80,7 +81,7 @@ function destinationInside(src: string, dist: string): string | undefined {
 
 interface Prepared {
   plan: Plan;
-  last: Map<string, StateEntry>;
+  last: StateTable;
   recordedSource: string | undefined;
   lastIncrement: string | null;
   errors: IncrementError[];
@@ -130,7 +131,10 @@ async function hashForChecksum(
   errors: IncrementError[],
   unreadable: string[],
 ): Promise<void> {
-  const todo = entries.filter((e) => e.type === 'file' && last.get(e.path)?.type === 'file');
+  // Also a new file that may be a move: a move needs equal content in checksum mode (plan.ts).
+  const moveKeys = new Set<string>();
+  for (const l of last.values()) if (l.type === 'file' && l.size > 0) moveKeys.add(moveKey(l));
+  const todo = entries.filter((e) => e.type === 'file' && (last.get(e.path)?.type === 'file' || moveKeys.has(moveKey(e))));
   let done = 0;
   let bytes = 0;
   const buffers: Buffer[] = [];
@@ -218,12 +222,18 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   if (!isDestinationAttached(fs, profile.dist)) {
     throw failure(`the destination ${profile.dist} is not attached (its parent folder is missing)`);
   }
+  // Folders this run creates: removed again when it refuses before writing anything (link_fallback "error").
+  const created: string[] = [];
+  let refusedBeforeWriting = false;
   try {
     fs.mkdirSync(profile.dist, { mode: 0o700 });
+    created.push(profile.dist);
   } catch (err) {
     if (!isCode(err, 'EEXIST')) throw err;
   }
-  for (const d of [layout.state, layout.tmp, layout.mirror, layout.increments]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [layout.state, layout.tmp, layout.mirror, layout.increments]) {
+    if (fs.mkdirSync(d, { recursive: true }) !== undefined) created.push(d);
+  }
 
   const lock = acquireLock(fs, layout.lock, 'backup');
   try {
@@ -246,6 +256,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     let linkMode: 'hardlink' | 'copy' = 'hardlink';
     if (!traits.hardlinks) {
       if (profile.linkFallback === 'error') {
+        refusedBeforeWriting = true;
         throw failure(`the destination ${profile.dist} cannot hold hard links, and link_fallback is "error"; nothing was written`);
       }
       linkMode = 'copy';
@@ -255,14 +266,25 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const p = await prepare(fs, profile, layout, opts, traits.caseInsensitive);
     if (!hasChanges(p.plan)) {
       if (p.recordedSource !== profile.src) {
-        writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last.values());
+        writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last);
       }
       return outcome({ status: 'no-change', summary: emptySummary(p.errors.length), errors: p.errors, skipped: p.skipped, linkMode });
     }
 
     const id = createIncrementDir(fs, layout, startedAt);
     const header: JournalHeader = { journal: 1, id, profile: profile.name, source: profile.src, started: startedAt.toISOString(), link_mode: linkMode };
-    const journal = new JournalWriter(fs, layout.journal, header);
+    let journal: JournalWriter;
+    try {
+      journal = new JournalWriter(fs, layout.journal, header);
+    } catch (err) {
+      // Nothing was announced yet: the empty increment folder goes (else the next run removes it).
+      try {
+        fs.rmdirSync(layout.incrementDir(id));
+      } catch {
+        // repairBareIncrements at the next start
+      }
+      throw stopped(fs, layout, err);
+    }
     const incrementJson = (done: Applier, complete: boolean) =>
       buildIncrementJson({
         header,
@@ -279,8 +301,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       { fs, layout, id, src: profile.src, linkMode, journal, maxWorkers: profile.maxWorkers, fsyncData: opts.fsyncData ?? true, reporter: opts.reporter },
       p.last,
     );
-    writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(incrementJson(applier, false)));
     try {
+      writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(incrementJson(applier, false)));
       await applier.apply(p.plan);
     } catch (err) {
       journal.close();
@@ -299,7 +321,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const json = incrementJson(applier, true);
     try {
       writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(json));
-      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, applier.state.values());
+      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, applier.state);
     } catch (err) {
       journal.close();
       throw stopped(fs, layout, err);
@@ -310,6 +332,15 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
   } finally {
     lock.release();
+    if (refusedBeforeWriting) {
+      for (const d of created.reverse()) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          // not empty (an earlier run's state): it stays
+        }
+      }
+    }
   }
 }
 
@@ -320,8 +351,10 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
  */
 function stopped(fs: Fs, layout: Layout, err: unknown): Error {
   let finalised = true;
+  let nothingKept = false;
   try {
-    recoverInterruptedRun(fs, layout);
+    const rec = recoverInterruptedRun(fs, layout);
+    nothingKept = rec.id === undefined || rec.removedEmpty;
     sweepTmp(fs, layout);
   } catch {
     finalised = false;
@@ -335,9 +368,11 @@ function stopped(fs: Fs, layout: Layout, err: unknown): Error {
         : isFatal(err)
           ? 'the backup drive failed or was removed'
           : 'the run failed';
-  const state = finalised
-    ? 'what was written so far is recorded and the increment is marked incomplete'
-    : 'the journal was kept: the next run finishes recording what was written';
+  const state = !finalised
+    ? 'the journal was kept: the next run finishes recording what was written'
+    : nothingKept
+      ? 'nothing of it had reached the backup'
+      : 'what was written so far is recorded and the increment is marked incomplete';
   return failure(`${what} (${errorMessage(err)}); the run stopped; ${state}. The backup is consistent; run backup again once the problem is solved.`, {
     cause: err,
   });

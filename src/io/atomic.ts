@@ -3,10 +3,17 @@ import { randomBytes } from 'node:crypto';
 import type { Fs } from './fs.js';
 import { isCode } from './errors.js';
 
+/** Random per process (two machines sharing a stick may have equal pids), then a counter: cheap per file. */
+const processToken = `${process.pid.toString(36)}-${randomBytes(4).toString('hex')}`;
+let counter = 0;
+
 /** A temp-file name unique across processes and hosts sharing a drive. */
 export function tmpName(prefix: string): string {
-  return `${prefix}${process.pid.toString(36)}-${randomBytes(6).toString('hex')}`;
+  return `${prefix}${processToken}-${(counter++).toString(36)}`;
 }
+
+/** A temp-file name writeFileAtomic (or a lock takeover) made: what a crash can leave beside a file. */
+export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-)[0-9a-z]+-[0-9a-z-]+$/.test(name);
 
 /**
  * Atomic replace: write a temp file beside `file`, fsync it, rename it over `file`, fsync the folder.

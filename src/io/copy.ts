@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Fs } from './fs.js';
-import { isRoot } from './fs.js';
+import { chownIfSupported, isRoot } from './fs.js';
 import { secondsFromNs } from '../meta/entry.js';
 
 /** One buffer per concurrent copy; 1 MiB keeps syscalls few for large files without bloating RSS. */
@@ -76,7 +76,8 @@ export async function copyAndHash(
     if (bytes !== expect.size || Number(after.size) !== expect.size || after.mtimeNs.toString() !== expect.mtime_ns) {
       throw new SourceChangedError('changed', src);
     }
-    if (isRoot()) fs.fchownSync(outFd, expect.uid, expect.gid);
+    const fd = outFd;
+    if (isRoot()) chownIfSupported(() => fs.fchownSync(fd, expect.uid, expect.gid));
     fs.fchmodSync(outFd, expect.mode);
     const t = secondsFromNs(expect.mtime_ns);
     fs.futimesSync(outFd, t, t);

@@ -1,4 +1,5 @@
 import * as nodeFs from 'node:fs';
+import { isCode } from './errors.js';
 
 /**
  * The fs seam: every write on the backup drive and every read of the source goes through an `Fs`
@@ -9,4 +10,17 @@ export type Fs = typeof nodeFs;
 export const realFs: Fs = nodeFs;
 
 /** True when running as root: owner and group are then preserved (SPEC §3). */
-export const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+const runningAsRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export const isRoot = (): boolean => runningAsRoot;
+
+/**
+ * Sets an owner where the destination can hold one. As root, a filesystem without Unix owners (exFAT,
+ * FAT, many network shares) answers chown with EPERM or ENOTSUP: not a fault of the file.
+ */
+export function chownIfSupported(chown: () => void): void {
+  try {
+    chown();
+  } catch (err) {
+    if (!isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS')) throw err;
+  }
+}

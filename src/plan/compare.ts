@@ -1,4 +1,5 @@
 import type { Entry } from '../meta/entry.js';
+import { asciiJson } from '../meta/ascii-json.js';
 
 /**
  * Why an entry at the same path counts as changed since the last backed-up state, or undefined when
@@ -25,5 +26,21 @@ export function changeReason(prev: Entry, cur: Entry, opts: { checksum: boolean 
       return prev.mode !== cur.mode ? 'mode' : undefined;
     case 'symlink':
       return prev.target !== cur.target ? 'target' : undefined;
+  }
+}
+
+/**
+ * The same predicate as a string: two entries at one path have equal quick keys exactly when
+ * changeReason (without checksum) finds no change. Stored in the manifest so a run compares strings.
+ */
+export function quickKey(e: Entry): string {
+  const t = e.tracked ? 1 : 0;
+  switch (e.type) {
+    case 'file':
+      return `f:${t}:${e.size}:${e.mtime_ns}:${e.mode}`;
+    case 'dir':
+      return `d:${t}:${e.mode}`;
+    case 'symlink':
+      return `l:${t}:${asciiJson(e.target ?? '')}`;
   }
 }

@@ -38,10 +38,14 @@ export function checkGuards(g: GuardInput): GuardRefusal | undefined {
       message: `the source ${g.source} is empty but the backup holds ${g.last.size} entries — is a drive not mounted? (use --force if it is really empty)`,
     };
   }
+  // A moved file leaves its old path but not the backup: moving a big folder is no mass deletion.
+  const moved = new Set<string>();
+  for (const put of g.plan.puts) if (put.moveFrom !== undefined) moved.add(put.moveFrom.path);
+  const deletedFiles = g.plan.deletes.filter((e) => e.type !== 'dir' && !moved.has(e.path)).length;
+  if (deletedFiles < MASS_DELETE_MIN) return undefined;
   let mirrorFiles = 0;
   for (const e of g.last.values()) if (e.type !== 'dir') mirrorFiles++;
-  const deletedFiles = g.plan.deletes.filter((e) => e.type !== 'dir').length;
-  if (deletedFiles >= MASS_DELETE_MIN && deletedFiles > g.maxDeleteRatio * mirrorFiles) {
+  if (deletedFiles > g.maxDeleteRatio * mirrorFiles) {
     const pct = Math.round((100 * deletedFiles) / Math.max(1, mirrorFiles));
     return {
       guard: 'mass-delete',

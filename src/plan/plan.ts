@@ -1,6 +1,7 @@
 import type { Entry, StateEntry } from '../meta/entry.js';
 import { baseName, parentOf } from '../meta/safe-path.js';
-import { changeReason, type ChangeReason } from './compare.js';
+import { changeReason, quickKey, type ChangeReason } from './compare.js';
+import { StateTable } from '../store/state-table.js';
 
 export interface PutOp {
   kind: 'new' | 'changed';
@@ -28,8 +29,8 @@ export interface Plan {
   dirChanges: { entry: Entry; prev: StateEntry }[];
   /** Files and symlinks to store. */
   puts: PutOp[];
-  /** Last-state entries carried over untouched: unchanged, or below a path that could not be read. */
-  keep: StateEntry[];
+  /** Paths whose last-state entry is carried over untouched: unchanged, or below a path that could not be read. */
+  keep: string[];
   errors: PlanError[];
 }
 
@@ -49,13 +50,20 @@ export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, S
   const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
   const current = opts.caseInsensitive ? dropCaseCollisions(scanned, last, plan.errors) : scanned;
 
-  const seen = new Set<string>();
+  let foundInLast = 0;
+  const keyOf = last instanceof StateTable ? (p: string) => last.quickKey(p) : (p: string) => quickKeyOf(last.get(p));
   for (const entry of current) {
-    seen.add(entry.path);
+    // Fast path: equal quick keys mean unchanged, without decoding the last entry.
+    if (!opts.checksum && keyOf(entry.path) === quickKey(entry)) {
+      plan.keep.push(entry.path);
+      foundInLast++;
+      continue;
+    }
     const prev = last.get(entry.path);
+    if (prev !== undefined) foundInLast++;
     if (prev !== undefined && prev.type === entry.type) {
       const reason = changeReason(prev, entry, opts);
-      if (reason === undefined) plan.keep.push(prev);
+      if (reason === undefined) plan.keep.push(prev.path);
       else if (entry.type === 'dir') plan.dirChanges.push({ entry, prev });
       else plan.puts.push({ kind: 'changed', entry, prev, reason });
       continue;
@@ -66,10 +74,12 @@ export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, S
   }
 
   const unreadable = new Set(opts.unreadable);
-  for (const prev of last.values()) {
-    if (seen.has(prev.path)) continue;
-    if (unreadable.size > 0 && isAtOrBelowAny(prev.path, unreadable)) plan.keep.push(prev);
-    else plan.deletes.push(prev);
+  // Every scanned path is distinct: when all of the last state was found, nothing was deleted.
+  const seen = foundInLast === last.size ? undefined : new Set(current.map((e) => e.path));
+  for (const path of seen === undefined ? [] : last.keys()) {
+    if (seen?.has(path)) continue;
+    if (unreadable.size > 0 && isAtOrBelowAny(path, unreadable)) plan.keep.push(path);
+    else plan.deletes.push(last.get(path) as StateEntry);
   }
 
   plan.mkdirs.sort((a, b) => compareStrings(a.path, b.path));
@@ -95,14 +105,16 @@ function detectMoves(plan: Plan, checksum: boolean): void {
     if (candidates === undefined) continue;
     if (checksum) candidates = candidates.filter((c) => c.sha256 === put.entry.sha256);
     const name = baseName(put.entry.path);
-    const sameName = candidates.find((c) => baseName(c.path) === name);
-    // Without the same name, only an unambiguous match counts: two equal-looking files are not a move.
-    const from = sameName ?? (candidates.length === 1 ? candidates[0] : undefined);
+    const sameName = candidates.filter((c) => baseName(c.path) === name);
+    // The same name wins only when it is unique; otherwise only a single candidate counts: two
+    // equal-looking files are not a move (a guess could store another file's content).
+    const from = sameName.length === 1 ? sameName[0] : sameName.length === 0 && candidates.length === 1 ? candidates[0] : undefined;
     if (from !== undefined) put.moveFrom = from;
   }
 }
 
-const moveKey = (e: Entry): string => `${e.size}:${e.mtime_ns}:${e.mode}:${e.uid}:${e.gid}`;
+/** What a move must keep equal (run.ts hashes, in checksum mode, the new files that may be moves). */
+export const moveKey = (e: Entry): string => `${e.size}:${e.mtime_ns}:${e.mode}:${e.uid}:${e.gid}`;
 
 function isAtOrBelowAny(path: string, set: ReadonlySet<string>): boolean {
   if (set.has('')) return true;
@@ -143,3 +155,5 @@ function dropCaseCollisions(scanned: readonly Entry[], last: ReadonlyMap<string,
 }
 
 export const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+const quickKeyOf = (e: Entry | undefined): string | undefined => (e === undefined ? undefined : quickKey(e));

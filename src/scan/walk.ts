@@ -1,8 +1,9 @@
-import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import type { Entry } from '../meta/entry.js';
 import type { Selector } from '../select/rules.js';
 import { errorCode, errorMessage } from '../io/errors.js';
+
+const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 
 export interface ScanError {
   path: string;
@@ -78,11 +79,11 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     let any = false;
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const childAbs = join(abs, name);
+      const childAbs = `${abs}/${name}`;
       if (childAbs === opts.skipAbs) continue;
       let st;
       try {
-        st = fs.lstatSync(childAbs, { bigint: true, throwIfNoEntry: false });
+        st = fs.lstatSync(childAbs, LSTAT_OPTS);
       } catch (err) {
         result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
         result.unreadable.push(childRel);
@@ -90,28 +91,24 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
         continue;
       }
       if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
-      const base = {
-        path: childRel,
-        size: 0,
-        mtime_ns: st.mtimeNs.toString(),
-        mode: Number(st.mode & 0o7777n),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-      };
+      const mtime_ns = st.mtimeNs.toString();
+      const mode = Number(st.mode & 0o7777n);
+      const uid = Number(st.uid);
+      const gid = Number(st.gid);
       if (st.isDirectory()) {
         if (!sel.enterDir(childRel)) continue;
         const slot = entries.length;
         entries.push(null);
         const hasContent = walk(childAbs, childRel);
         if (hasContent || sel.dirIncluded(childRel)) {
-          entries[slot] = { ...base, type: 'dir', tracked: sel.isTracked(childRel, true) };
+          entries[slot] = { path: childRel, type: 'dir', size: 0, mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, true) };
           any = true;
         }
         continue;
       }
       if (!sel.fileIncluded(childRel)) continue;
       if (st.isFile()) {
-        entries.push({ ...base, type: 'file', size: Number(st.size), tracked: sel.isTracked(childRel, false) });
+        entries.push({ path: childRel, type: 'file', size: Number(st.size), mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, false) });
         any = true;
       } else if (st.isSymbolicLink()) {
         let target: string;
@@ -123,7 +120,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
           any = true;
           continue;
         }
-        entries.push({ ...base, type: 'symlink', target, tracked: sel.isTracked(childRel, false) });
+        entries.push({ path: childRel, type: 'symlink', size: 0, mtime_ns, mode, uid, gid, target, tracked: sel.isTracked(childRel, false) });
         any = true;
       } else {
         const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
@@ -137,7 +134,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     return any;
   };
 
-  walk(src, '');
+  walk(src.endsWith('/') && src.length > 1 ? src.slice(0, -1) : src, '');
   for (const e of entries) if (e !== null) result.entries.push(e);
   return result;
 }

@@ -54,8 +54,13 @@ export class JournalWriter {
   constructor(fs: Fs, file: string, header: JournalHeader) {
     this.fs = fs;
     this.fd = fs.openSync(file, 'wx', 0o644);
-    this.write(header);
-    fs.fsyncSync(this.fd);
+    try {
+      this.write(header);
+      fs.fsyncSync(this.fd);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
   append(op: JournalOp): void {
     this.write(op);
@@ -121,15 +126,14 @@ export interface ResolvedJournal {
  * - put: its temp file is gone (it was renamed into the mirror, the last step of a put);
  * - mkdir: the mirror holds a folder there;
  * - dirmode: always (re-applying a mode is harmless);
- * - del: the mirror no longer holds the path, or a later line changed the same path (which only
- *   happens after the deletion finished).
+ * - del: the mirror no longer holds the path, or holds another type there (a type swap's new
+ *   entry, made only after the deletion finished). A deletion that failed leaves the old type.
+ * A path below something that is no longer a folder counts as absent (ENOTDIR).
  */
 export function resolveJournal(fs: Fs, layout: Layout, journal: ReadJournal): ResolvedJournal {
-  const lastIndex = new Map<string, number>();
-  journal.ops.forEach((op, i) => lastIndex.set(op.entry.path, i));
   const done: JournalOp[] = [];
   const undone: JournalOp[] = [];
-  journal.ops.forEach((op, i) => {
+  journal.ops.forEach((op) => {
     const mirrorPath = layout.mirrorPath(op.entry.path);
     let happened: boolean;
     switch (op.op) {
@@ -137,14 +141,16 @@ export function resolveJournal(fs: Fs, layout: Layout, journal: ReadJournal): Re
         happened = !exists(fs, join(layout.tmp, op.tmp));
         break;
       case 'mkdir':
-        happened = fs.lstatSync(mirrorPath, { throwIfNoEntry: false })?.isDirectory() === true;
+        happened = lstatIfAny(fs, mirrorPath)?.isDirectory() === true;
         break;
       case 'dirmode':
         happened = true;
         break;
-      case 'del':
-        happened = (lastIndex.get(op.entry.path) ?? i) > i || !exists(fs, mirrorPath);
+      case 'del': {
+        const st = lstatIfAny(fs, mirrorPath);
+        happened = st === undefined || (st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file') !== op.entry.type;
         break;
+      }
     }
     (happened ? done : undone).push(op);
   });
@@ -159,6 +165,15 @@ export function applyOps(entries: Map<string, StateEntry>, done: readonly Journa
   }
 }
 
+function lstatIfAny(fs: Fs, p: string): ReturnType<Fs['lstatSync']> | undefined {
+  try {
+    return fs.lstatSync(p, { throwIfNoEntry: false });
+  } catch (err) {
+    if (isCode(err, 'ENOTDIR')) return undefined;
+    throw err;
+  }
+}
+
 function exists(fs: Fs, p: string): boolean {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  return lstatIfAny(fs, p) !== undefined;
 }

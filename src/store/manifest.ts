@@ -2,7 +2,8 @@ import type { Fs } from '../io/fs.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
-import { isSafeRelPath } from '../meta/safe-path.js';
+import { StateTable } from './state-table.js';
+import { asciiJson } from '../meta/ascii-json.js';
 import { failure } from '../io/errors.js';
 
 /** Version of the on-disk format (manifest, journal, increment.json). See docs/format.md. */
@@ -21,43 +22,44 @@ export interface ManifestHeader {
 
 export interface Manifest {
   header: ManifestHeader | undefined;
-  entries: Map<string, StateEntry>;
+  entries: StateTable;
 }
 
 /**
- * The manifest is the last backed-up state: one JSON line per entry after a header line. It, not the
- * mirror, is what a run compares against (exact mtimes; the mirror's cannot be set to the nanosecond).
- * A missing manifest is an empty state. A damaged one is an error: guessing could empty a backup.
+ * The manifest is the last backed-up state: a header line, then one line per entry in the
+ * StateTable encoding (src/store/state-table.ts). It, not the mirror, is what a run compares against
+ * (exact mtimes; the mirror's cannot be set to the nanosecond). A missing manifest is an empty state.
+ * A damaged one is an error: guessing could empty a backup.
  */
 export function readManifest(fs: Fs, file: string): Manifest {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // ASCII by construction (state-table.ts): latin1 decodes it fastest, into one-byte strings.
+    text = fs.readFileSync(file, 'latin1');
   } catch (err) {
-    if (isCode(err, 'ENOENT')) return { header: undefined, entries: new Map() };
+    if (isCode(err, 'ENOENT')) return { header: undefined, entries: new StateTable() };
     throw err;
   }
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+  const firstNl = text.indexOf('\n');
   let header: ManifestHeader;
   try {
-    header = JSON.parse(lines[0] ?? '') as ManifestHeader;
+    header = JSON.parse(firstNl < 0 ? text : text.slice(0, firstNl)) as ManifestHeader;
   } catch {
     throw failure(`${file}: the manifest header is not readable JSON`, { hint: 'run `backup-tool verify` and see docs/format.md' });
   }
   if (header.hardback !== 'manifest' || header.format !== FORMAT) {
     throw failure(`${file}: not a hardback manifest of format ${FORMAT}`);
   }
-  const entries = new Map<string, StateEntry>();
-  for (let i = 1; i < lines.length; i++) {
-    let e: StateEntry;
-    try {
-      e = JSON.parse(lines[i] as string) as StateEntry;
-    } catch {
-      throw failure(`${file}: line ${i + 1} is not readable JSON`);
-    }
-    if (!isSafeRelPath(e.path)) throw failure(`${file}: line ${i + 1} has an unsafe path`);
-    entries.set(e.path, e);
+  const entries = new StateTable();
+  let lineNo = 1;
+  for (let start = firstNl + 1; firstNl >= 0 && start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const parsed = StateTable.parseLine(text.slice(start, end));
+    if (parsed === undefined) throw failure(`${file}: line ${lineNo} is damaged`);
+    entries.setLine(parsed.path, parsed.line);
+    start = end + 1;
   }
   if (entries.size !== header.entries) {
     throw failure(`${file}: the header promises ${header.entries} entries but ${entries.size} were read (truncated?)`);
@@ -69,19 +71,20 @@ export function writeManifest(
   fs: Fs,
   file: string,
   info: { source: string; lastIncrement: string | null },
-  entries: Iterable<StateEntry>,
+  entries: StateTable | Iterable<StateEntry>,
 ): void {
-  const lines: string[] = [];
-  for (const e of entries) lines.push(JSON.stringify(e));
+  const table = entries instanceof StateTable ? entries : StateTable.from(entries);
   const header: ManifestHeader = {
     hardback: 'manifest',
     format: FORMAT,
     source: info.source,
     last_increment: info.lastIncrement,
     written: new Date().toISOString(),
-    entries: lines.length,
+    entries: table.size,
   };
-  lines.unshift(JSON.stringify(header));
-  lines.push('');
-  writeFileAtomic(fs, file, lines.join('\n'));
+  const parts: string[] = [asciiJson(header)];
+  for (const line of table.encodedLines()) parts.push(line);
+  parts.push('');
+  writeFileAtomic(fs, file, parts.join('\n'));
 }
+

@@ -1,0 +1,131 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import type { Fs } from '../../src/io/fs.js';
+import { applyOps, encodeLine, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import { Layout } from '../../src/store/layout.js';
+import type { StateEntry } from '../../src/meta/entry.js';
+
+const header: JournalHeader = { journal: 1, id: '2026-11-25T163859Z', profile: 'default', source: '/src', started: '2026-11-25T16:38:59.123Z', link_mode: 'hardlink' };
+function entry(path: string, over: Partial<StateEntry> = {}): StateEntry {
+  return { path, type: 'file', size: 3, mtime_ns: '1700000000000000001', mode: 0o644, uid: 0, gid: 0, tracked: true, sha256: 'c'.repeat(64), ...over };
+}
+const put = (path: string, tmp: string): JournalOp => ({ op: 'put', kind: 'new', entry: entry(path), tmp });
+const del = (path: string): JournalOp => ({ op: 'del', entry: entry(path) });
+
+/** An Fs that knows one file's text (readJournal reads nothing else) and which paths exist with which type. */
+function textFs(text: string | undefined, types: ReadonlyMap<string, 'file' | 'dir' | 'symlink'> = new Map()): Fs {
+  const stub = {
+    readFileSync: () => {
+      if (text === undefined) throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+      return text;
+    },
+    lstatSync: (p: string) => {
+      const t = types.get(p);
+      if (t === undefined) return undefined;
+      return { isDirectory: () => t === 'dir', isSymbolicLink: () => t === 'symlink', isFile: () => t === 'file' };
+    },
+  };
+  return stub as unknown as Fs;
+}
+
+describe('journal line encoding', () => {
+  it('a line is 8 hex of sha256(json), a space, the json, a newline', () => {
+    const line = encodeLine({ a: 1 });
+    const json = '{"a":1}';
+    assert.equal(line, `${createHash('sha256').update(json).digest('hex').slice(0, 8)} ${json}\n`);
+  });
+
+  it('round-trips a header and ops', () => {
+    const ops = [put('a.txt', 'hb-1'), { op: 'mkdir', entry: entry('d', { type: 'dir', size: 0 }) } as JournalOp, del('old.txt')];
+    const text = encodeLine(header) + ops.map(encodeLine).join('');
+    const j = readJournal(textFs(text), 'journal.jsonl');
+    assert.deepEqual(j, { header, ops, dropped: 0 });
+  });
+
+  it('a missing journal reads as none', () => {
+    assert.equal(readJournal(textFs(undefined), 'journal.jsonl'), undefined);
+  });
+
+  it('a torn last line is dropped', () => {
+    const full = encodeLine(put('b.txt', 'hb-2'));
+    const text = encodeLine(header) + encodeLine(put('a.txt', 'hb-1')) + full.slice(0, full.length - 10);
+    const j = readJournal(textFs(text), 'journal.jsonl');
+    assert.deepEqual(j?.ops.map((o) => o.entry.path), ['a.txt']);
+    assert.equal(j?.dropped, 1);
+  });
+
+  it('a last line missing only its newline is still dropped (never trusted)', () => {
+    const full = encodeLine(put('b.txt', 'hb-2'));
+    const text = encodeLine(header) + full.slice(0, -1);
+    const j = readJournal(textFs(text), 'journal.jsonl');
+    assert.deepEqual(j?.ops, []);
+    assert.equal(j?.dropped, 1);
+  });
+
+  it('a line whose checksum does not match is dropped; the lines around it are kept', () => {
+    const bad = encodeLine(put('b.txt', 'hb-2')).replace('b.txt', 'B.txt');
+    const text = encodeLine(header) + encodeLine(put('a.txt', 'hb-1')) + bad + encodeLine(del('c.txt'));
+    const j = readJournal(textFs(text), 'journal.jsonl');
+    assert.deepEqual(j?.ops.map((o) => `${o.op}:${o.entry.path}`), ['put:a.txt', 'del:c.txt']);
+    assert.equal(j?.dropped, 1);
+  });
+
+  it('a corrupted checksum field is dropped too', () => {
+    const good = encodeLine(put('b.txt', 'hb-2'));
+    const flipped = (good[0] === '0' ? '1' : '0') + good.slice(1);
+    const j = readJournal(textFs(encodeLine(header) + flipped), 'journal.jsonl');
+    assert.deepEqual(j?.ops, []);
+    assert.equal(j?.dropped, 1);
+  });
+
+  it('an op with an unsafe path is dropped even with a valid checksum', () => {
+    const text = encodeLine(header) + encodeLine(put('../escape', 'hb-1')) + encodeLine(put('/abs', 'hb-2')) + encodeLine(put('ok', 'hb-3'));
+    const j = readJournal(textFs(text), 'journal.jsonl');
+    assert.deepEqual(j?.ops.map((o) => o.entry.path), ['ok']);
+    assert.equal(j?.dropped, 2);
+  });
+
+  it('a damaged or torn header means no usable journal', () => {
+    const h = encodeLine(header);
+    assert.equal(readJournal(textFs(h.slice(0, 20)), 'j'), undefined);
+    assert.equal(readJournal(textFs(h.replace('default', 'DEFAULT') + encodeLine(del('x'))), 'j'), undefined);
+    assert.equal(readJournal(textFs(encodeLine({ journal: 2, id: 'x' })), 'j'), undefined);
+  });
+});
+
+describe('resolveJournal and applyOps', () => {
+  const layout = new Layout('/dist');
+  it('decides from the disk which announced changes happened', () => {
+    const ops: JournalOp[] = [
+      put('done.txt', 'hb-gone'), // temp file renamed away: done
+      put('undone.txt', 'hb-still'), // temp file still there: not done
+      { op: 'mkdir', entry: entry('newdir', { type: 'dir', size: 0 }) }, // folder exists: done
+      { op: 'mkdir', entry: entry('missingdir', { type: 'dir', size: 0 }) }, // not there: not done
+      del('deleted.txt'), // gone from the mirror: done
+      del('kept.txt'), // the file is still in the mirror: not done
+      del('swap'), // a type swap file → symlink that finished: the mirror holds the symlink now
+      { op: 'put', kind: 'new', entry: entry('swap', { type: 'symlink', size: 0, target: 'x' }), tmp: 'hb-swap-gone' },
+      { op: 'dirmode', entry: entry('d', { type: 'dir', size: 0 }) },
+    ];
+    const types = new Map<string, 'file' | 'dir' | 'symlink'>([
+      [`${layout.tmp}/hb-still`, 'file'],
+      [layout.mirrorPath('kept.txt'), 'file'],
+      [layout.mirrorPath('swap'), 'symlink'],
+      [layout.mirrorPath('newdir'), 'dir'],
+    ]);
+    const r = resolveJournal(textFs('', types), layout, { header, ops, dropped: 0 });
+    const show = (list: JournalOp[]) => list.map((o) => `${o.op}:${o.entry.path}`);
+    assert.deepEqual(show(r.done), ['put:done.txt', 'mkdir:newdir', 'del:deleted.txt', 'del:swap', 'put:swap', 'dirmode:d']);
+    assert.deepEqual(show(r.undone), ['put:undone.txt', 'mkdir:missingdir', 'del:kept.txt']);
+
+    const state = new Map<string, StateEntry>([
+      ['deleted.txt', entry('deleted.txt')],
+      ['swap', entry('swap')],
+      ['kept.txt', entry('kept.txt')],
+    ]);
+    applyOps(state, r.done);
+    assert.deepEqual([...state.keys()].sort(), ['d', 'done.txt', 'kept.txt', 'newdir', 'swap']);
+    assert.equal(state.get('swap')?.type, 'symlink');
+  });
+});
