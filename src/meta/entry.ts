@@ -23,6 +23,11 @@ export interface Entry {
   target?: string;
   /** Tracked entries keep history (SPEC §1). */
   tracked: boolean;
+  /**
+   * Files, in the scan and the manifest only: the source's `<dev>:<inode>`. A rename keeps it, so a
+   * move is recognised by identity, not only by looks (plan.ts detectMoves).
+   */
+  ino?: string;
 }
 
 /** An entry as the manifest holds it: plus the id of the increment that recorded this version. */

@@ -104,6 +104,10 @@ function detectMoves(plan: Plan, checksum: boolean): void {
     let candidates = gone.get(moveKey(put.entry));
     if (candidates === undefined) continue;
     if (checksum) candidates = candidates.filter((c) => c.sha256 === put.entry.sha256);
+    // Identity beats looks: a rename keeps the source inode, so when both sides know it, only the
+    // same inode is a move (two different files that look alike are never confused).
+    const ino = put.entry.ino;
+    if (ino !== undefined) candidates = candidates.filter((c) => c.ino === undefined || c.ino === ino);
     const name = baseName(put.entry.path);
     const sameName = candidates.filter((c) => baseName(c.path) === name);
     // The same name wins only when it is unique; otherwise only a single candidate counts: two

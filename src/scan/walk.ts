@@ -108,7 +108,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
       }
       if (!sel.fileIncluded(childRel)) continue;
       if (st.isFile()) {
-        entries.push({ path: childRel, type: 'file', size: Number(st.size), mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, false) });
+        entries.push({ path: childRel, type: 'file', size: Number(st.size), mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, false), ino: `${st.dev}:${st.ino}` });
         any = true;
       } else if (st.isSymbolicLink()) {
         let target: string;

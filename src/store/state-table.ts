@@ -6,7 +6,7 @@ import { quickKey } from '../plan/compare.js';
 /**
  * The last backed-up state, held as one encoded line per path:
  *
- *   <path as a JSON string> TAB <quick key> TAB <mtime_ns> TAB <mode> TAB <uid> TAB <gid> TAB <sha256> TAB <since>
+ *   <path JSON> TAB <quick key> TAB <mtime_ns> TAB <mode> TAB <uid> TAB <gid> TAB <sha256> TAB <since> TAB <source dev:inode>
  *
  * where the quick key (plan/compare.ts) is `f:<tracked>:<size>:<mtime_ns>:<mode>`, `d:<tracked>:<mode>`
  * or `l:<tracked>:<target as a JSON string>`. Strings are written as ASCII-only JSON (\uXXXX escapes), so
@@ -110,16 +110,16 @@ export class StateTable implements Map<string, StateEntry> {
 }
 
 export function encode(e: StateEntry): string {
-  return `${asciiJson(e.path)}\t${quickKey(e)}\t${e.mtime_ns}\t${e.mode}\t${e.uid}\t${e.gid}\t${e.sha256 ?? ''}\t${e.since ?? ''}`;
+  return `${asciiJson(e.path)}\t${quickKey(e)}\t${e.mtime_ns}\t${e.mode}\t${e.uid}\t${e.gid}\t${e.sha256 ?? ''}\t${e.since ?? ''}\t${e.ino ?? ''}`;
 }
 
 function decode(path: string, line: string): StateEntry {
   const bad = (why: string) => new StateError(`the entry for ${JSON.stringify(path)} is damaged (${why})`);
   if (!isSafeRelPath(path)) throw bad('unsafe path');
   const f = line.split('\t');
-  if (f.length !== 8) throw bad('field count');
+  if (f.length !== 9) throw bad('field count');
   const key = f[1] as string;
-  const [mtime_ns, modeText, uid, gid, sha256, since] = f.slice(2) as [string, string, string, string, string, string];
+  const [mtime_ns, modeText, uid, gid, sha256, since, ino] = f.slice(2) as [string, string, string, string, string, string, string];
   const mode = Number(modeText);
   if (!/^-?\d+$/.test(mtime_ns)) throw bad('mtime');
   const k = key.split(':');
@@ -144,6 +144,7 @@ function decode(path: string, line: string): StateEntry {
   } else throw bad('key');
   if (!Number.isFinite(e.size) || !Number.isFinite(e.mode) || !Number.isFinite(e.uid) || !Number.isFinite(e.gid)) throw bad('numbers');
   if (since !== '') e.since = since;
+  if (ino !== '') e.ino = ino;
   return e;
 }
 
