@@ -24,6 +24,8 @@ export const isFatal = (err: unknown): boolean => FATAL_CODES.has(errorCode(err)
 
 /** A put is committed in batches: copies first, one journal fsync, then the renames. */
 const BATCH_FILES = 256;
+/** Deletions, new folders and mode changes are announced this many at a time. */
+const ANNOUNCE_CHUNK = 512;
 const BATCH_BYTES = 64 * 1024 * 1024;
 
 export interface ApplyContext {
@@ -148,11 +150,23 @@ export class Applier {
     }
   }
 
+  /**
+   * Announces `ops` in chunks (one write each) and yields each op once its chunk is in the journal:
+   * every change is announced before it is made, without a syscall per announcement.
+   */
+  private *announce(ops: readonly JournalOp[]): Generator<JournalOp> {
+    for (let i = 0; i < ops.length; i += ANNOUNCE_CHUNK) {
+      const chunk = ops.slice(i, i + ANNOUNCE_CHUNK);
+      for (const op of chunk) this.ctx.journal.append(op);
+      this.ctx.journal.flush();
+      yield* chunk;
+    }
+  }
+
   private deleteAll(deletes: readonly StateEntry[]): void {
-    const { fs, layout, id, journal } = this.ctx;
-    for (const entry of deletes) {
-      const op: JournalOp = { op: 'del', entry };
-      journal.append(op);
+    const { fs, layout, id } = this.ctx;
+    for (const op of this.announce(deletes.map((entry): JournalOp => ({ op: 'del', entry })))) {
+      const entry = op.entry;
       const target = layout.mirrorPath(entry.path);
       let kept: string | undefined;
       try {
@@ -187,11 +201,9 @@ export class Applier {
   }
 
   private makeDirs(mkdirs: readonly Entry[]): void {
-    const { fs, layout, id, journal } = this.ctx;
-    for (const e of mkdirs) {
-      const entry: StateEntry = { ...e, since: id };
-      const op: JournalOp = { op: 'mkdir', entry };
-      journal.append(op);
+    const { fs, layout, id } = this.ctx;
+    for (const op of this.announce(mkdirs.map((e): JournalOp => ({ op: 'mkdir', entry: { ...e, since: id } })))) {
+      const { entry, entry: e } = op;
       const target = layout.mirrorPath(e.path);
       try {
         this.openMirrorParent(e.path);
@@ -210,11 +222,9 @@ export class Applier {
   }
 
   private changeDirModes(changes: Plan['dirChanges']): void {
-    const { id, journal } = this.ctx;
-    for (const { entry: e } of changes) {
-      const entry: StateEntry = { ...e, since: id };
-      const op: JournalOp = { op: 'dirmode', entry };
-      journal.append(op);
+    const { id } = this.ctx;
+    for (const op of this.announce(changes.map(({ entry: e }): JournalOp => ({ op: 'dirmode', entry: { ...e, since: id } })))) {
+      const { entry, entry: e } = op;
       this.dirFixups.set(e.path, e);
       this.state.set(e.path, entry);
       this.done.push(op);

@@ -62,11 +62,25 @@ export class JournalWriter {
       throw err;
     }
   }
+  private pending: string[] = [];
+  /** Buffers an announcement: it must be flushed before the change it announces is made. */
   append(op: JournalOp): void {
-    this.write(op);
+    this.pending.push(encodeLine(op));
   }
-  /** Makes every announced line durable: called before the announced changes of a batch are made. */
+  /**
+   * Writes the buffered announcements in one write(2): after it returns they survive a kill -9 (the
+   * page cache outlives the process). Unflushed lines announce changes not yet made, so dropping
+   * them is safe.
+   */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.fs.writeSync(this.fd, text);
+  }
+  /** Flushes and makes every announced line durable (power loss): before a batch of puts is made. */
   sync(): void {
+    this.flush();
     this.fs.fsyncSync(this.fd);
   }
   close(): void {
