@@ -94,6 +94,7 @@ describe('readCatalog', () => {
     w.append({ op: 'put', kind: 'new', entry: entry('new.txt', 'new'), tmp: 'hb-gone' });
     w.append({ op: 'del', entry: { ...(readCatalog(realFs, dist).current.get('b.txt') as StateEntry) } });
     w.append({ op: 'put', kind: 'changed', entry: entry('d/c.txt', 'c two'), tmp: 'hb-still-there' });
+    w.sync();
     w.close();
     fs.writeFileSync(join(layout.tmp, 'hb-still-there'), 'c two');
     fs.unlinkSync(layout.mirrorPath('b.txt'));

@@ -1,0 +1,92 @@
+import type { Writable } from 'node:stream';
+import type { Entry } from '../../meta/entry.js';
+import { isoFromNs } from '../../meta/entry.js';
+import { timeOfId } from '../../store/ids.js';
+import type { ContentSource, Version } from '../../restore/state-at.js';
+import { EXIT, type ExitCode } from '../../io/errors.js';
+import { VERSION } from '../../version.js';
+import { humanBytes, localTime } from '../format.js';
+import type { ToolContext } from './context.js';
+
+/** Rows as aligned columns; `right` lists the columns aligned to the right (numbers). */
+export function table(rows: readonly (readonly string[])[], right: readonly number[] = []): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 && !right.includes(i) ? c : right.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  '))
+    .map((line) => `${line.trimEnd()}\n`)
+    .join('');
+}
+
+/** The label a content source gets in text and JSON (`content`). */
+export function contentLabel(s: ContentSource): 'increment' | 'mirror' | 'metadata' | 'not-recoverable' | 'unavailable' {
+  if (s.kind === 'unavailable') return s.why === 'untracked' ? 'not-recoverable' : 'unavailable';
+  return s.kind;
+}
+
+export function timeOf(id: string | undefined): string {
+  const t = id === undefined ? undefined : timeOfId(id);
+  return t === undefined ? '' : localTime(t);
+}
+
+function sizeOf(e: Entry): string {
+  return e.type === 'file' ? humanBytes(e.size) : e.type === 'dir' ? 'folder' : `→ ${e.target ?? ''}`;
+}
+
+/** One entry's fields in JSON output (docs/tool.md, "Entry"). */
+export function entryJson(e: Entry): Record<string, unknown> {
+  const j: Record<string, unknown> = {
+    type: e.type,
+    size: e.size,
+    mtime: isoFromNs(e.mtime_ns),
+    mtime_ns: e.mtime_ns,
+    mode: e.mode,
+    tracked: e.tracked,
+  };
+  if (e.sha256 !== undefined) j.sha256 = e.sha256;
+  if (e.target !== undefined) j.target = e.target;
+  return j;
+}
+
+/** One version in JSON output (docs/tool.md, "Version"). */
+export function versionJson(v: Version): Record<string, unknown> {
+  const t = v.id === undefined ? undefined : timeOfId(v.id);
+  return {
+    increment: v.id ?? null,
+    time: t === undefined ? null : t.toISOString(),
+    status: v.status,
+    carried: v.carried,
+    ...entryJson(v.entry),
+    content: contentLabel(v.source),
+  };
+}
+
+/** Text rows for versions: time, increment, status, size, mtime, content. */
+export function versionRows(versions: readonly Version[], opts: { sha: boolean }): string[][] {
+  return versions.map((v) => {
+    const row = [timeOf(v.id), v.id ?? '(unknown)', v.status, sizeOf(v.entry), localTime(isoFromNs(v.entry.mtime_ns))];
+    if (opts.sha) row.push(v.entry.sha256 ?? '');
+    row.push(contentLabel(v.source));
+    return row;
+  });
+}
+
+/** The JSON document every command prints with --json: the envelope and the command's own fields. */
+export function printJson(ctx: ToolContext | undefined, command: string, code: ExitCode, body: Record<string, unknown>, out: Writable): void {
+  const doc = {
+    hardback: VERSION,
+    command,
+    backup: ctx?.dist ?? null,
+    source: ctx?.src ?? null,
+    exit: code,
+    problems: ctx?.catalog.problems ?? [],
+    ...body,
+  };
+  out.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Metadata problems on stderr (text mode); they make every command exit 1 (SPEC §6 "Hostile metadata"). */
+export function reportProblems(ctx: ToolContext): ExitCode {
+  for (const p of ctx.catalog.problems) ctx.io.stderr.write(`backup-tool: problem: ${p}\n`);
+  return ctx.catalog.problems.length > 0 ? EXIT.failure : EXIT.ok;
+}

@@ -1,0 +1,58 @@
+import { EXIT, failure, type ExitCode } from '../../io/errors.js';
+import { searchHistory } from '../../restore/search.js';
+import { normalizeRestorePath } from '../../restore/select.js';
+import { versionsOf } from '../../restore/state-at.js';
+import { resolveWhenIn, type ToolContext } from './context.js';
+import type { ToolOptions } from './options.js';
+import { entryJson, printJson, reportProblems, table, versionJson, versionRows } from './output.js';
+
+export async function runSearch(ctx: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
+  const since = opts.since === undefined ? undefined : resolveWhenIn(ctx, opts.since, 'start');
+  const until = opts.until === undefined ? undefined : resolveWhenIn(ctx, opts.until);
+  const results = searchHistory(ctx.history, { masks: opts.mask, deleted: opts.deleted, since, until });
+  const code = ctx.catalog.problems.length > 0 ? EXIT.failure : EXIT.ok;
+  if (opts.json) {
+    printJson(ctx, 'search', code, {
+      masks: opts.mask,
+      deleted_only: opts.deleted,
+      since: since ?? null,
+      until: until ?? null,
+      results: results.map((r) => ({
+        path: r.path,
+        type: (r.current ?? r.versions[0]?.entry)?.type ?? null,
+        in_mirror: r.current !== undefined,
+        current: r.current === undefined ? null : entryJson(r.current),
+        versions: r.versions.map(versionJson),
+      })),
+    }, ctx.io.stdout);
+    return code;
+  }
+  const out = ctx.io.stdout;
+  for (const r of results) {
+    out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n`);
+    const rows = versionRows(r.versions, { sha: false }).map((row) => ['', ...row]);
+    out.write(table(rows, [4]));
+  }
+  out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`);
+  reportProblems(ctx);
+  return code;
+}
+
+export async function runHistory(ctx: ToolContext, args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
+  const path = normalizeRestorePath(args[0] ?? '', ctx.src);
+  const versions = versionsOf(ctx.history, path);
+  const code = ctx.catalog.problems.length > 0 ? EXIT.failure : EXIT.ok;
+  if (versions.length === 0) {
+    reportProblems(ctx);
+    throw failure(`no version of ${path} in this backup`, { hint: 'paths are relative to the source folder; `backup-tool search --mask NAME` finds them' });
+  }
+  if (opts.json) {
+    printJson(ctx, 'history', code, { path, in_mirror: ctx.history.current.has(path), versions: versions.map(versionJson) }, ctx.io.stdout);
+    return code;
+  }
+  const out = ctx.io.stdout;
+  out.write(`${path}${ctx.history.current.has(path) ? '' : '  (deleted: not in the mirror)'}\n`);
+  out.write(table([['TIME', 'INCREMENT', 'STATUS', 'SIZE', 'MTIME', 'SHA256', 'CONTENT'], ...versionRows(versions, { sha: true })], [3]));
+  reportProblems(ctx);
+  return code;
+}
