@@ -8,6 +8,7 @@ import { EXIT, usageError, type ExitCode } from '../io/errors.js';
 import { realFs } from '../io/fs.js';
 import { findConfigFile, loadConfig, selectProfiles } from '../config/load.js';
 import { isDestinationAttached, runBackup, type BackupOutcome } from '../apply/run.js';
+import { runPrune } from '../apply/prune.js';
 import { VERSION } from '../version.js';
 
 const HELP = `backup — back up folders to a plain mirror plus hard-linked increments (hardback ${VERSION})
@@ -99,8 +100,14 @@ export async function main(argv: string[]): Promise<ExitCode> {
       });
       reporter.done();
       const code = outcome.errors.length > 0 ? EXIT.partial : EXIT.ok;
-      results.push({ code, outcome, json: outcomeJson(outcome) });
+      const entry: ProfileResult = { code, outcome, json: outcomeJson(outcome) };
+      results.push(entry);
       if (!json) printOutcome(outcome, Date.now() - t0, quiet, head);
+      if (outcome.status !== 'dry-run' && profile.pruneAfterBackup && profile.keep !== undefined) {
+        const pruned = await runPrune({ dist: profile.dist, policy: profile.keep, dryRun: false, notice: (m) => reporter.notice(m) });
+        entry.json.pruned = pruned.removed;
+        if (!json && !quiet && pruned.removed.length > 0) process.stdout.write(`  pruned ${pruned.removed.length} increments by the "keep" policy: ${pruned.removed.join(', ')}\n`);
+      }
     } catch (err) {
       reporter.done();
       const code = exitCodeFor(err);

@@ -142,3 +142,26 @@ test('du: unique bytes are what deleting an increment would free', async (t) => 
   assert.equal(r.apparent, 8000);
   assert.deepEqual(r.source, { files: 2, bytes: 3500 });
 });
+
+test('prune_after_backup runs the keep policy after a successful backup (backup CLI, in-process)', async (t) => {
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  makeTree(src, { 'a.txt': 'one' });
+  const cfg = join(root, 'config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ src: 'src', dist: 'dist', keep: { last: 2 }, prune_after_backup: true }));
+  const { main } = await import('../../src/cli/backup.js');
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    for (let i = 0; i < 4; i++) {
+      fs.writeFileSync(join(src, 'a.txt'), `version ${i}`);
+      fs.utimesSync(join(src, 'a.txt'), 1_700_000_000 + i, 1_700_000_000 + i);
+      assert.equal(await main([cfg, '--quiet']), 0);
+      await new Promise((r) => setTimeout(r, 1050)); // distinct increment ids
+    }
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(fs.readdirSync(join(root, 'dist', 'increments')).length, 2, 'only the two newest increments remain');
+});
