@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Fs } from './fs.js';
-import { isRoot } from './fs.js';
+import { chownIfSupported, isRoot } from './fs.js';
 import { secondsFromNs } from '../meta/entry.js';
 
 /** One buffer reused for every copy of a restore; 1 MiB keeps syscalls few for large files. */
@@ -47,7 +47,8 @@ export function copyVerified(fs: Fs, from: string, to: string, want: StoredVersi
     const got = hash.digest('hex');
     if (got !== want.sha256) throw new DamagedCopyError(`${from}: the stored copy does not match its recorded sha256 (damaged)`);
     if (isRoot() && Number.isSafeInteger(want.uid) && want.uid >= 0 && Number.isSafeInteger(want.gid) && want.gid >= 0) {
-      fs.fchownSync(outFd, want.uid, want.gid);
+      const fd = outFd;
+      chownIfSupported(() => fs.fchownSync(fd, want.uid, want.gid));
     }
     fs.fchmodSync(outFd, want.mode & 0o7777);
     const t = secondsFromNs(want.mtime_ns);
