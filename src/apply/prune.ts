@@ -129,7 +129,7 @@ const PRUNE_JOURNAL = 'prune.json';
 /**
  * Executes a prune plan; idempotent, so a prune killed at any point is finished by the next prune or
  * backup (the plan is written to .hardback/prune.json first, and removed last):
- * 1. move carried content into the kept increment (rename; already moved → fine),
+ * 1. link carried content into the kept increment (already there → fine),
  * 2. rewrite the kept increment's increment.json with the new carried list,
  * 3. point the manifest's `since` of carried versions at the kept increment,
  * 4. remove each pruned folder (renamed into .hardback/tmp first, so it vanishes atomically).
@@ -142,10 +142,15 @@ function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup[]): st
       const from = layout.incrementFile(m.from, m.path);
       const to = layout.incrementFile(g.into, m.path);
       fs.mkdirSync(dirname(to), { recursive: true });
+      // A second link (a copy where the drive has none), never a rename: until the pruned folder is
+      // gone, both the old and the new place hold the version, so a prune killed here leaves every
+      // state restorable through either increment.json.
+      if (fs.lstatSync(to, { throwIfNoEntry: false }) !== undefined) continue;
       try {
-        fs.renameSync(from, to);
+        fs.linkSync(from, to);
       } catch (err) {
-        if (!isCode(err, 'ENOENT') || fs.lstatSync(to, { throwIfNoEntry: false }) === undefined) throw err;
+        if (!isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK')) throw err;
+        fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
       }
     }
     const text = fs.readFileSync(layout.incrementJson(g.into), 'utf8');
