@@ -27,14 +27,18 @@ export class ProgressLine {
       const files = p.totalFiles !== undefined ? `${p.files}/${p.totalFiles}` : `${p.files}`;
       line = `${p.phase === 'hash' ? 'hashing' : 'copying'}: ${files} files, ${humanBytes(p.bytes)}${total ? ` of ${humanBytes(total)}` : ''}, ${humanBytes(rate)}/s${eta}`;
     }
-    const width = this.stream.columns ?? 80;
-    this.stream.write(`\r${line.slice(0, width - 1).padEnd(Math.min(width - 1, 79))}`);
+    const width = this.width();
+    this.stream.write(`\r${line.slice(0, width).padEnd(width)}`);
     this.shown = true;
+  }
+  /** Usable columns: a pseudo-terminal may report 0 columns (script, CI); never write past 79. */
+  private width(): number {
+    const cols = this.stream.columns;
+    return typeof cols === 'number' && cols > 1 ? Math.min(cols - 1, 79) : 79;
   }
   clear(): void {
     if (!this.shown) return;
-    const width = this.stream.columns ?? 80;
-    this.stream.write(`\r${' '.repeat(Math.min(width - 1, 79))}\r`);
+    this.stream.write(`\r${' '.repeat(this.width())}\r`);
     this.shown = false;
   }
 }
