@@ -71,9 +71,11 @@ function loadIncrements(fs: Fs, layout: Layout): Loaded[] {
 
 /**
  * Pure: which increments go, and what each kept increment takes over. For the pruned increments
- * before a kept one N, the per-path net effect of their records (plus N's old carried list) is carried
- * into N — except for paths N itself records, whose state at N does not depend on the past. The state
- * at every kept increment is therefore unchanged (replay is per path, last record wins); versions only
+ * before a kept one N, each path's records (plus N's old carried list) are folded into one carried
+ * record of N that keeps both ends of the span: whether the path existed before it, and its version
+ * after it. Replay is per path, last record wins, so the state at N is unchanged; and a state before
+ * the span still sees, as the path's next record, whether it existed then. The content of a carried
+ * version is linked into N only where N needs it (N does not record the path itself); versions only
  * pruned increments held and that no kept state needs are freed.
  */
 export function planPrune(increments: readonly Loaded[], policy: KeepPolicy): PrunePlan {
@@ -95,30 +97,45 @@ export function planPrune(increments: readonly Loaded[], policy: KeepPolicy): Pr
   return { decisions, groups };
 }
 
-function carryInto(into: Loaded, pruned: readonly Loaded[]): PruneGroup {
-  // Net effect per path, in replay order: each pruned increment (its carried list, then deleted,
-  // then new/changed), then the kept increment's own old carried list. `holder` is the increment whose
-  // files/ holds a record's content today.
-  const net = new Map<string, { rec: CarriedRecord; holder: string }>();
-  const put = (r: EntryRecord, status: CarriedRecord['status'], holder: string) =>
-    net.set(r.path, { rec: { ...toRecord(r), status, from: holder }, holder });
-  for (const p of pruned) {
-    for (const c of p.json.carried ?? []) net.set(c.path, { rec: c, holder: p.id });
-    for (const r of p.json.deleted) put(r, 'deleted', p.id);
-    for (const r of p.json.new) put(r, 'new', p.id);
-    for (const r of p.json.changed) put(r, 'changed', p.id);
-  }
-  for (const c of into.json.carried ?? []) net.set(c.path, { rec: c, holder: into.id });
+/**
+ * A record seen as a transition of one path: did it exist just before, and just after?
+ * new = absent → present, changed = present → present, deleted = present → absent.
+ */
+const existedBefore = (status: CarriedRecord['status']): boolean => status !== 'new';
+const existsAfter = (status: CarriedRecord['status']): boolean => status !== 'deleted';
 
-  const own = new Set<string>();
-  for (const list of [into.json.new, into.json.changed, into.json.deleted]) for (const r of list) own.add(r.path);
+function carryInto(into: Loaded, pruned: readonly Loaded[]): PruneGroup {
+  // Fold each path's records over the pruned span, in replay order: each pruned increment (its
+  // carried list, then deleted, then new/changed), then the kept increment's old carried list.
+  // The folded record keeps both ends: whether the path existed before the span (what states of
+  // earlier kept increments infer from the next record) and its version after the span (what the
+  // state at `into` replays). `holder` is the increment whose files/ holds that version today.
+  const net = new Map<string, { rec: CarriedRecord; before: boolean; holder: string }>();
+  const fold = (rec: CarriedRecord, holder: string) => {
+    const seen = net.get(rec.path);
+    net.set(rec.path, { rec, before: seen === undefined ? existedBefore(rec.status) : seen.before, holder });
+  };
+  const own = (r: EntryRecord, status: CarriedRecord['status'], id: string) => fold({ ...toRecord(r), status, from: id }, id);
+  for (const p of pruned) {
+    for (const c of p.json.carried ?? []) fold(c, p.id);
+    for (const r of p.json.deleted) own(r, 'deleted', p.id);
+    for (const r of p.json.new) own(r, 'new', p.id);
+    for (const r of p.json.changed) own(r, 'changed', p.id);
+  }
+  for (const c of into.json.carried ?? []) fold(c, into.id);
+
+  const recordedByInto = new Set<string>();
+  for (const list of [into.json.new, into.json.changed, into.json.deleted]) for (const r of list) recordedByInto.add(r.path);
 
   const carried: CarriedRecord[] = [];
   const moves: PruneGroup['moves'] = [];
-  for (const [path, { rec, holder }] of net) {
-    if (own.has(path)) continue;
-    carried.push(rec);
-    if (rec.status !== 'deleted' && rec.type === 'file' && rec.tracked && holder !== into.id) moves.push({ from: holder, path });
+  for (const [path, { rec, before, holder }] of net) {
+    const after = existsAfter(rec.status);
+    if (!before && !after) continue; // born and gone inside the span: no trace in any kept state
+    const status: CarriedRecord['status'] = !before ? 'new' : after ? 'changed' : 'deleted';
+    carried.push({ ...rec, status });
+    // The version is needed at `into` only when `into` does not record the path itself.
+    if (after && !recordedByInto.has(path) && rec.type === 'file' && rec.tracked && holder !== into.id) moves.push({ from: holder, path });
   }
   carried.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { into: into.id, pruned: pruned.map((p) => p.id), carried, moves };
