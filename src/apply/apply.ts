@@ -3,7 +3,7 @@ import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode } from '../io/errors.js';
 import { tmpName } from '../io/atomic.js';
-import { copyAndHash, newCopyBuffer, SourceChangedError } from '../io/copy.js';
+import { copyAndHash, hashFile, newCopyBuffer, SourceChangedError } from '../io/copy.js';
 import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
 import type { IncrementError } from '../meta/increment.js';
 import { parentOf } from '../meta/safe-path.js';
@@ -13,6 +13,7 @@ import type { StateTable } from '../store/state-table.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { mapLimit } from './pool.js';
+import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
 /**
@@ -27,6 +28,9 @@ const BATCH_FILES = 256;
 /** Deletions, new folders and mode changes are announced this many at a time. */
 const ANNOUNCE_CHUNK = 512;
 const BATCH_BYTES = 64 * 1024 * 1024;
+/** With one flush per batch (syncfs), batches are larger: the flush costs the same whatever their size. */
+const FLUSHED_BATCH_FILES = 4096;
+const FLUSHED_BATCH_BYTES = 256 * 1024 * 1024;
 
 export interface ApplyContext {
   fs: Fs;
@@ -36,8 +40,10 @@ export interface ApplyContext {
   linkMode: 'hardlink' | 'copy';
   journal: JournalWriter;
   maxWorkers: number;
-  /** fsync each copied file before it is renamed into place (docs/format.md, "fsync policy"). */
-  fsyncData: boolean;
+  /** How copies are made durable before they are announced (docs/format.md, "fsync policy"). */
+  durability: Durability;
+  /** Owner of a newly created file on the destination (from the probe). */
+  newFileOwner?: { uid: number; gid: number };
   reporter: Reporter;
 }
 
@@ -268,7 +274,8 @@ export class Applier {
     for (const put of puts) {
       batch.push(put);
       bytes += put.moveFrom === undefined ? put.entry.size : 0;
-      if (batch.length >= BATCH_FILES || bytes >= BATCH_BYTES) {
+      const [maxFiles, maxBytes] = this.ctx.durability.perFile ? [BATCH_FILES, BATCH_BYTES] : [FLUSHED_BATCH_FILES, FLUSHED_BATCH_BYTES];
+      if (batch.length >= maxFiles || bytes >= maxBytes) {
         await this.putBatch(batch);
         batch = [];
         bytes = 0;
@@ -290,7 +297,8 @@ export class Applier {
         buffers.push(buffer);
       }
     });
-    // Announce, make the announcements durable, then make the changes.
+    // Make the copies durable, announce them, make the announcements durable, then make the changes.
+    this.ctx.durability.flushBatch();
     const ops = ready.map(({ put, tmp, entry }): JournalOp => {
       const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(this.ctx.layout.tmp.length + 1) };
       if (put.moveFrom !== undefined) op.moved_from = put.moveFrom.path;
@@ -316,12 +324,13 @@ export class Applier {
         return { tmp, entry };
       }
       const moved = put.moveFrom === undefined ? undefined : this.moveSources.get(put.moveFrom.path);
-      if (moved !== undefined && put.moveFrom?.sha256 !== undefined) {
+      const confirmed = put.verifyMove !== true || (await hashFile(fs, join(this.ctx.src, e.path), buffer)) === put.moveFrom?.sha256;
+      if (moved !== undefined && put.moveFrom?.sha256 !== undefined && confirmed) {
         this.linkOrCopy(moved, tmp, e);
         entry.sha256 = put.moveFrom.sha256;
         return { tmp, entry };
       }
-      const copied = await copyAndHash(fs, join(this.ctx.src, e.path), tmp, e, { fsyncData: this.ctx.fsyncData, buffer });
+      const copied = await copyAndHash(fs, join(this.ctx.src, e.path), tmp, e, { fsyncData: this.ctx.durability.perFile, buffer, newFileOwner: this.ctx.newFileOwner });
       if (e.sha256 !== undefined && e.sha256 !== copied.sha256) throw new SourceChangedError('changed', e.path);
       entry.sha256 = copied.sha256;
       this.bytesCopied += copied.bytes;

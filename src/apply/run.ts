@@ -1,10 +1,10 @@
 import { dirname, relative, sep, isAbsolute } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import type { Fs } from '../io/fs.js';
 import { realFs } from '../io/fs.js';
 import { errorCode, errorMessage, failure, isCode } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
+import { durabilityFor } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
 import type { StateTable } from '../store/state-table.js';
@@ -34,7 +34,7 @@ export interface BackupOptions {
   /** --checksum, or the profile's `checksum`. */
   checksum: boolean;
   reporter: Reporter;
-  /** fsync every copied file before it is renamed into place (default true; docs/format.md). */
+  /** Make copies durable before announcing them (default true; docs/format.md, "fsync policy"). */
   fsyncData?: boolean;
   now?: () => Date;
 }
@@ -178,10 +178,6 @@ function createIncrementDir(fs: Fs, layout: Layout, started: Date): string {
   }
 }
 
-/** Flushes the whole destination filesystem once per run (syncfs), where the platform offers it. */
-function syncFilesystem(dist: string): void {
-  if (process.platform === 'linux') spawnSync('sync', ['-f', dist], { stdio: 'ignore' });
-}
 
 /**
  * One backup run of one profile (SPEC §3): lock → recover → scan → plan → guards → apply → metadata.
@@ -297,18 +293,19 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         complete,
         version: VERSION,
       });
+    const durability = durabilityFor(profile.dist, opts.fsyncData ?? true);
     const applier = new Applier(
-      { fs, layout, id, src: profile.src, linkMode, journal, maxWorkers: profile.maxWorkers, fsyncData: opts.fsyncData ?? true, reporter: opts.reporter },
+      { fs, layout, id, src: profile.src, linkMode, journal, maxWorkers: profile.maxWorkers, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter },
       p.last,
     );
     try {
       writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(incrementJson(applier, false)));
       await applier.apply(p.plan);
+      durability.flushAll();
     } catch (err) {
       journal.close();
       throw stopped(fs, layout, err);
     }
-    syncFilesystem(profile.dist);
     const errors = [...p.errors, ...applier.errors];
     if (applier.done.length === 0) {
       // Every change failed: no increment is worth keeping; the errors are reported all the same.

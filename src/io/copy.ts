@@ -42,7 +42,7 @@ export async function copyAndHash(
   src: string,
   dest: string,
   expect: CopyExpect,
-  opts: { fsyncData: boolean; buffer: Buffer },
+  opts: { fsyncData: boolean; buffer: Buffer; newFileOwner?: { uid: number; gid: number } },
 ): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let inFd: number | undefined;
@@ -63,13 +63,18 @@ export async function copyAndHash(
     }
     outFd = fs.openSync(dest, 'wx', 0o600);
     const buf = opts.buffer;
-    for (;;) {
-      const n = await readAsync(fs, inFd, buf);
+    // Read exactly the scanned size: a file that grew or shrank meanwhile is caught by the fstat
+    // after the copy, so no extra read to see EOF. Small files (most of a tree) are copied with
+    // synchronous calls: a round trip through libuv's threadpool costs more than the syscall itself.
+    const small = expect.size <= buf.length;
+    while (bytes < expect.size) {
+      const want = Math.min(buf.length, expect.size - bytes);
+      const n = small ? fs.readSync(inFd, buf, 0, want, null) : await readAsync(fs, inFd, buf, want);
       if (n === 0) break;
       const chunk = n === buf.length ? buf : buf.subarray(0, n);
       hash.update(chunk);
       let off = 0;
-      while (off < n) off += await writeAsync(fs, outFd, chunk, off, n - off);
+      while (off < n) off += small ? fs.writeSync(outFd, chunk, off, n - off) : await writeAsync(fs, outFd, chunk, off, n - off);
       bytes += n;
     }
     const after = fs.fstatSync(inFd, { bigint: true });
@@ -77,7 +82,9 @@ export async function copyAndHash(
       throw new SourceChangedError('changed', src);
     }
     const fd = outFd;
-    if (isRoot()) chownIfSupported(() => fs.fchownSync(fd, expect.uid, expect.gid));
+    const owner = opts.newFileOwner;
+    const ownerOk = owner !== undefined && owner.uid === expect.uid && owner.gid === expect.gid;
+    if (isRoot() && !ownerOk) chownIfSupported(() => fs.fchownSync(fd, expect.uid, expect.gid));
     fs.fchmodSync(outFd, expect.mode);
     const t = secondsFromNs(expect.mtime_ns);
     fs.futimesSync(outFd, t, t);
@@ -118,8 +125,8 @@ export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.all
 
 export const newCopyBuffer = (): Buffer => Buffer.allocUnsafe(CHUNK);
 
-function readAsync(fs: Fs, fd: number, buf: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+function readAsync(fs: Fs, fd: number, buf: Buffer, length = buf.length): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, length, null, (err, n) => (err ? reject(err) : resolve(n))));
 }
 function writeAsync(fs: Fs, fd: number, buf: Buffer, off: number, len: number): Promise<number> {
   return new Promise((resolve, reject) => fs.write(fd, buf, off, len, null, (err, n) => (err ? reject(err) : resolve(n))));

@@ -10,6 +10,8 @@ export interface PutOp {
   reason?: ChangeReason;
   /** A file the last state holds at another path with the same size, mtime and mode, deleted in this run: a move. Its stored version is linked instead of copying. */
   moveFrom?: StateEntry;
+  /** The move was matched by looks only (no file identity on this filesystem): confirm by content before linking. */
+  verifyMove?: boolean;
 }
 
 export interface PlanError {
@@ -104,16 +106,20 @@ function detectMoves(plan: Plan, checksum: boolean): void {
     let candidates = gone.get(moveKey(put.entry));
     if (candidates === undefined) continue;
     if (checksum) candidates = candidates.filter((c) => c.sha256 === put.entry.sha256);
-    // Identity beats looks: a rename keeps the source inode, so when both sides know it, only the
-    // same inode is a move (two different files that look alike are never confused).
+    // Identity beats looks: a rename keeps device, inode and birth time, so where the scan knows
+    // them only the same file is a move. Without an identity the match is by looks, and the content
+    // is confirmed (hashed) before anything is linked.
     const ino = put.entry.ino;
-    if (ino !== undefined) candidates = candidates.filter((c) => c.ino === undefined || c.ino === ino);
+    if (ino !== undefined) candidates = candidates.filter((c) => c.ino === ino);
     const name = baseName(put.entry.path);
     const sameName = candidates.filter((c) => baseName(c.path) === name);
     // The same name wins only when it is unique; otherwise only a single candidate counts: two
     // equal-looking files are not a move (a guess could store another file's content).
     const from = sameName.length === 1 ? sameName[0] : sameName.length === 0 && candidates.length === 1 ? candidates[0] : undefined;
-    if (from !== undefined) put.moveFrom = from;
+    if (from !== undefined) {
+      put.moveFrom = from;
+      if (ino === undefined && !checksum) put.verifyMove = true;
+    }
   }
 }
 

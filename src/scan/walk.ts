@@ -5,6 +5,15 @@ import { errorCode, errorMessage } from '../io/errors.js';
 
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 
+/**
+ * A file's identity across runs: device, inode and birth time. A rename keeps all three; an inode
+ * number reused after a deletion (ext4 does that at once) comes with a new birth time. Where the
+ * filesystem reports no birth time there is no identity, and a move must be confirmed by content.
+ */
+function identityOf(st: { dev: bigint; ino: bigint; birthtimeNs: bigint }): string | undefined {
+  return st.birthtimeNs > 0n ? `${st.dev}:${st.ino}:${st.birthtimeNs}` : undefined;
+}
+
 export interface ScanError {
   path: string;
   op: 'scan';
@@ -108,7 +117,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
       }
       if (!sel.fileIncluded(childRel)) continue;
       if (st.isFile()) {
-        entries.push({ path: childRel, type: 'file', size: Number(st.size), mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, false), ino: `${st.dev}:${st.ino}` });
+        entries.push({ path: childRel, type: 'file', size: Number(st.size), mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, false), ino: identityOf(st) });
         any = true;
       } else if (st.isSymbolicLink()) {
         let target: string;

@@ -33,8 +33,10 @@ export class Layout {
     this.tmp = join(this.state, 'tmp');
   }
 
+  // Per-file paths are joined by hand: `rel` is a validated relative path (meta/safe-path.ts), and
+  // path.join's normalisation was a measurable share of a 100k-file run.
   mirrorPath(rel: string): string {
-    return join(this.mirror, rel);
+    return `${this.mirror}/${rel}`;
   }
   incrementDir(id: string): string {
     return join(this.increments, id);
@@ -43,10 +45,10 @@ export class Layout {
     return join(this.increments, id, 'increment.json');
   }
   incrementFile(id: string, rel: string): string {
-    return join(this.increments, id, 'files', rel);
+    return `${this.increments}/${id}/files/${rel}`;
   }
   incrementDeleted(id: string, rel: string): string {
-    return join(this.increments, id, 'deleted', rel);
+    return `${this.increments}/${id}/deleted/${rel}`;
   }
 }
 

@@ -7,6 +7,8 @@ import { TMP_PREFIX } from './layout.js';
 export interface DestinationTraits {
   hardlinks: boolean;
   caseInsensitive: boolean;
+  /** Owner a new temp file gets (so a copy is chown'ed only when its owner must differ). */
+  newFileOwner: { uid: number; gid: number };
 }
 
 /** Errors that mean "this filesystem has no hard links", as opposed to a real fault. */
@@ -31,7 +33,8 @@ export function probeDestination(fs: Fs, tmpDir: string): DestinationTraits {
     // Case: does the upper-cased name of `a` find the same file?
     const upper = join(tmpDir, a.slice(tmpDir.length + 1).toUpperCase());
     const caseInsensitive = upper !== a && fs.lstatSync(upper, { throwIfNoEntry: false }) !== undefined;
-    return { hardlinks, caseInsensitive };
+    const st = fs.lstatSync(a);
+    return { hardlinks, caseInsensitive, newFileOwner: { uid: st.uid, gid: st.gid } };
   } finally {
     for (const p of [a, b]) {
       try {

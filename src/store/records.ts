@@ -59,4 +59,21 @@ export function buildIncrementJson(args: {
   return json;
 }
 
-export const serializeIncrement = (json: IncrementJson): string => `${JSON.stringify(json, null, 1)}\n`;
+/**
+ * increment.json as text: the frame indented, each record on one line — readable with any pager,
+ * and a third of the size (and time) of indenting every field of 100k records.
+ */
+export function serializeIncrement(json: IncrementJson): string {
+  const parts: string[] = ['{'];
+  const keys = Object.keys(json) as (keyof IncrementJson)[];
+  keys.forEach((key, i) => {
+    const value = json[key];
+    const comma = i < keys.length - 1 ? ',' : '';
+    if (Array.isArray(value)) {
+      if (value.length === 0) parts.push(` ${JSON.stringify(key)}: []${comma}`);
+      else parts.push(` ${JSON.stringify(key)}: [\n  ${value.map((v) => JSON.stringify(v)).join(',\n  ')}\n ]${comma}`);
+    } else parts.push(` ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}`);
+  });
+  parts.push('}\n');
+  return parts.join('\n');
+}

@@ -40,3 +40,35 @@ test('a look-alike that is not the same file is copied, not linked', async (t) =
   assert.equal(fs.readFileSync(join(dist, 'mirror/new/x.bin'), 'utf8'), 'two!');
   assert.equal(out.summary.bytes_copied, 4);
 });
+
+test('an inode number reused right after a deletion is not taken for a move (birth time differs)', async (t) => {
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  const dist = join(root, 'dist');
+  makeTree(src, { 'a.bin': { content: 'A'.repeat(4096), mtime: 1_600_000_000 } });
+  await runBackup(profileFor(src, dist), opts);
+  const ino = fs.statSync(join(src, 'a.bin')).ino;
+  fs.rmSync(join(src, 'a.bin'));
+  // tmpfs and ext4 hand the freed inode number to the next file created.
+  makeTree(src, { 'b.bin': { content: 'B'.repeat(4096), mtime: 1_600_000_000 } });
+  if (fs.statSync(join(src, 'b.bin')).ino !== ino) t.diagnostic('the filesystem did not reuse the inode number; the test still checks content');
+  const out = await runBackup(profileFor(src, dist), opts);
+  assert.equal(fs.readFileSync(join(dist, 'mirror/b.bin'), 'utf8'), 'B'.repeat(4096), 'the mirror holds the new file, not the deleted look-alike');
+  assert.equal(out.summary.bytes_copied, 4096);
+});
+
+test('without a file identity, a look-alike move is confirmed by content before it is linked', async () => {
+  const { buildPlan } = await import('../../src/plan/plan.js');
+  const base = { size: 4, mtime_ns: '1', mode: 0o644, uid: 0, gid: 0, tracked: true } as const;
+  const last = new Map([['old/x', { ...base, path: 'old/x', type: 'file' as const, sha256: 'a'.repeat(64) }]]);
+  const plan = buildPlan([{ ...base, path: 'new/x', type: 'file' }], last, { checksum: false, caseInsensitive: false, unreadable: [] });
+  assert.equal(plan.puts[0]?.moveFrom?.path, 'old/x');
+  assert.equal(plan.puts[0]?.verifyMove, true, 'no identity: the content must be confirmed');
+  const withId = buildPlan([{ ...base, path: 'new/x', type: 'file', ino: '1:2:3' }], new Map([['old/x', { ...base, path: 'old/x', type: 'file' as const, sha256: 'a'.repeat(64), ino: '1:2:4' }]]), {
+    checksum: false,
+    caseInsensitive: false,
+    unreadable: [],
+  });
+  assert.equal(withId.puts[0]?.moveFrom, undefined, 'a different identity is never a move');
+});

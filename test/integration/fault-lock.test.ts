@@ -66,12 +66,11 @@ describe('the destination lock', () => {
     const { src, dist, cfg } = setup('concurrent');
     let second: CliResult | undefined;
     // The first run (in this process) pauses inside its first copy and starts the second program.
-    const fsx = faultyFs({
-      read: () => {
-        second ??= runCli(backupJs, [cfg]);
-        return false;
-      },
-    });
+    const startSecond = () => {
+      second ??= runCli(backupJs, [cfg]);
+      return false as const;
+    };
+    const fsx = faultyFs({ read: startSecond, readSync: startSecond });
     const o = await backup(src, dist, { fs: fsx as Fs, at: new Date(), profile: { rules: {} } });
     assert.ok(second !== undefined, 'the second run was started during the first one');
     assert.equal(second.code, 1, second.stderr);

@@ -126,6 +126,14 @@ describe('files that change between the scan and the copy (through the fs seam)'
         }
         return false;
       },
+      // Small files are copied with synchronous calls.
+      readSync: () => {
+        if (armed) {
+          armed = false;
+          mutate(target);
+        }
+        return false;
+      },
     });
     const o = await backup(src, dist, { fs: fsx as Fs, at: T2, profile: { rules: {} } });
     // Exit 3 semantics: the run finished, the file is listed, the rest went through.
@@ -191,6 +199,11 @@ describe('a file over the drive\'s size limit (FAT32: 4 GiB)', () => {
         return false;
       },
       write: () => {
+        if (!copying) return false;
+        copying = false;
+        return 'EFBIG';
+      },
+      writeSync: () => {
         if (!copying) return false;
         copying = false;
         return 'EFBIG';
