@@ -5,6 +5,7 @@ import { failure, isCode, usageError } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KeepPolicy } from '../config/profiles.js';
 import { toRecord, type EntryRecord } from '../meta/entry.js';
+import { isSafeRelPath } from '../meta/safe-path.js';
 import { parseIncrementJson, type CarriedRecord, type IncrementJson } from '../meta/increment.js';
 import { applyPolicy, isEmptyPolicy, type Decision } from '../policy/prune.js';
 import { Layout, TMP_PREFIX } from '../store/layout.js';
@@ -216,13 +217,19 @@ export function recoverInterruptedPrune(fs: Fs, layout: Layout): string[] {
     if (isCode(err, 'ENOENT')) return [];
     throw err;
   }
-  let groups: PruneGroup[];
+  let raw: unknown;
   try {
-    groups = (JSON.parse(text) as { groups: PruneGroup[] }).groups;
+    raw = JSON.parse(text);
   } catch {
     // Written atomically, so a damaged one was never acted on.
     fs.unlinkSync(file);
     return [];
+  }
+  const groups = (raw as { groups?: unknown }).groups;
+  if (!isPrunePlan(groups)) {
+    throw failure(`${file}: not a prune plan hardback wrote (an id or path in it is invalid); refusing to act on it`, {
+      hint: 'if no prune is running, move the file away',
+    });
   }
   const removed = executePrune(fs, layout, groups);
   fs.unlinkSync(file);
@@ -256,4 +263,16 @@ export async function runPrune(opts: { fs?: Fs; dist: string; policy: KeepPolicy
   } finally {
     lock.release();
   }
+}
+
+/** The plan of an interrupted prune is metadata like any other: every id and path is checked before use. */
+function isPrunePlan(groups: unknown): groups is PruneGroup[] {
+  if (!Array.isArray(groups)) return false;
+  return groups.every((g: Partial<PruneGroup>) =>
+    typeof g === 'object' && g !== null &&
+    typeof g.into === 'string' && isIncrementId(g.into) &&
+    Array.isArray(g.pruned) && g.pruned.every((p) => typeof p === 'string' && isIncrementId(p) && p !== g.into) &&
+    Array.isArray(g.carried) && g.carried.every((c) => typeof c === 'object' && c !== null && isSafeRelPath(c.path)) &&
+    Array.isArray(g.moves) && g.moves.every((m) => typeof m === 'object' && m !== null && typeof m.from === 'string' && isIncrementId(m.from) && isSafeRelPath(m.path)),
+  );
 }

@@ -4,6 +4,9 @@ import type { Fs } from '../io/fs.js';
 import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
+import { isIncrementId } from './ids.js';
+import { TMP_PREFIX } from './layout.js';
+import { failure } from '../io/errors.js';
 import type { Layout } from './layout.js';
 
 /**
@@ -111,14 +114,19 @@ export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
   // The last piece is '' after a complete final line, or a torn line: never trust it.
   const torn = lines.pop() !== '' ? 1 : 0;
   const header = decodeLine(lines[0] ?? '') as JournalHeader | undefined;
-  if (header === undefined || header.journal !== 1 || typeof header.id !== 'string') {
-    return undefined;
+  if (header === undefined || header.journal !== 1) return undefined;
+  // A header that passed its checksum but names no increment is not ours: recovery would act on
+  // paths it builds from that id. Refuse by name rather than guess.
+  if (typeof header.id !== 'string' || !isIncrementId(header.id) || typeof header.source !== 'string') {
+    throw failure(`${file}: the journal header names no valid increment (${JSON.stringify(header.id)}); refusing to recover from it`, {
+      hint: 'if no backup is running, move the file away and run `backup-tool verify`',
+    });
   }
   const ops: JournalOp[] = [];
   let dropped = torn;
   for (let i = 1; i < lines.length; i++) {
     const op = decodeLine(lines[i] as string) as JournalOp | undefined;
-    if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path)) {
+    if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op)) {
       dropped++;
       continue;
     }
@@ -190,4 +198,18 @@ function lstatIfAny(fs: Fs, p: string): ReturnType<Fs['lstatSync']> | undefined 
 
 function exists(fs: Fs, p: string): boolean {
   return lstatIfAny(fs, p) !== undefined;
+}
+
+/** A journal op of a known kind; a put's temp file must be a plain name of ours in .hardback/tmp. */
+function isKnownOp(op: JournalOp): boolean {
+  switch (op.op) {
+    case 'put':
+      return typeof op.tmp === 'string' && op.tmp.startsWith(TMP_PREFIX) && !/[/\\]/.test(op.tmp) && (op.kind === 'new' || op.kind === 'changed');
+    case 'mkdir':
+    case 'dirmode':
+    case 'del':
+      return true;
+    default:
+      return false;
+  }
 }

@@ -17,34 +17,56 @@ export interface Lock {
   tookOver: LockInfo | undefined;
 }
 
+/** An unreadable lock younger than this may be one being created right now (drives without links). */
+const TORN_LOCK_GRACE_MS = 60_000;
+
 /**
  * One run per destination: the lock file lives on the destination, so two machines sharing a stick
  * collide too. A lock whose process is gone (same host, pid not alive) is taken over.
+ *
+ * Both steps are atomic: the lock is created with its content already in it (written to a temp
+ * file, then hard-linked into place, which fails if a lock exists), and a stale lock is first renamed
+ * aside, which only one of several processes taking it over can do.
  */
 export function acquireLock(fs: Fs, file: string, program: string): Lock {
   const mine: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), program };
   const text = `${JSON.stringify(mine)}\n`;
   let tookOver: LockInfo | undefined;
-  try {
-    fs.writeFileSync(file, text, { flag: 'wx', mode: 0o644 });
-  } catch (err) {
-    if (!isCode(err, 'EEXIST')) throw err;
+  for (let attempt = 0; ; attempt++) {
+    if (createExclusive(fs, file, text)) break;
     const holder = readLock(fs, file);
-    if (holder !== undefined && !(holder.host === mine.host && !isAlive(holder.pid))) {
+    const stale =
+      holder === undefined
+        ? Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) > TORN_LOCK_GRACE_MS
+        : holder.host === mine.host && !isAlive(holder.pid);
+    if (!stale || attempt >= 3) {
       throw failure(
-        `another run holds the lock on this backup: pid ${holder.pid} on ${holder.host}, started ${holder.started}`,
+        holder === undefined
+          ? `another run is taking the lock on this backup right now (${file})`
+          : `another run holds the lock on this backup: pid ${holder.pid} on ${holder.host}, started ${holder.started}`,
         { hint: `if that process is really gone, delete ${file}` },
       );
     }
-    // Dead holder on this host, or an unreadable (torn) lock file: replace it atomically, then check
-    // that we won against another process doing the same.
-    const tmp = join(dirname(file), tmpName('.lock-'));
-    fs.writeFileSync(tmp, text, { flag: 'wx' });
-    fs.renameSync(tmp, file);
-    const now = readLock(fs, file);
-    if (now?.pid !== mine.pid || now.host !== mine.host) {
-      throw failure(`another run took over the lock on this backup at the same moment (pid ${now?.pid ?? '?'})`);
+    const aside = join(dirname(file), tmpName('.lock-stale-'));
+    try {
+      fs.renameSync(file, aside);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) continue; // another process moved it first: try to create ours
+      throw err;
     }
+    const moved = readLock(fs, aside);
+    if (holder !== undefined && (moved?.pid !== holder.pid || moved.host !== holder.host || moved.started !== holder.started)) {
+      // Between our look and our rename another process replaced the stale lock with its own:
+      // give it back and stand aside.
+      try {
+        fs.linkSync(aside, file);
+      } catch {
+        // it already has a lock in place again
+      }
+      fs.unlinkSync(aside);
+      throw failure(`another run took over the stale lock on this backup at the same moment (pid ${moved?.pid ?? '?'})`);
+    }
+    fs.unlinkSync(aside);
     tookOver = holder ?? { pid: 0, host: '?', started: '?', program: '?' };
   }
   return {
@@ -80,5 +102,32 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return !isCode(err, 'ESRCH');
+  }
+}
+
+/** Creates `file` holding `text`, atomically; false if it exists. */
+function createExclusive(fs: Fs, file: string, text: string): boolean {
+  const tmp = join(dirname(file), tmpName('.lock-'));
+  fs.writeFileSync(tmp, text, { flag: 'wx', mode: 0o644 });
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if (isCode(err, 'EEXIST')) return false;
+    if (!isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK')) throw err;
+    // No hard links on this drive: O_EXCL creation, with a moment where the file is still empty.
+    try {
+      fs.writeFileSync(file, text, { flag: 'wx', mode: 0o644 });
+      return true;
+    } catch (err2) {
+      if (isCode(err2, 'EEXIST')) return false;
+      throw err2;
+    }
+  } finally {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // best effort: swept at the next start
+    }
   }
 }

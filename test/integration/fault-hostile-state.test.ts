@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { runBackup } from '../../src/apply/run.js';
+import { runPrune } from '../../src/apply/prune.js';
+import { silentReporter } from '../../src/apply/reporter.js';
+import { encodeLine } from '../../src/store/journal.js';
+import { HardbackError } from '../../src/io/errors.js';
+import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
+
+const opts = { dryRun: false, force: false, checksum: false, reporter: silentReporter };
+
+async function setup(t: { after: (fn: () => void) => void }) {
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  const dist = join(root, 'dist');
+  makeTree(src, { 'a.txt': 'a' });
+  await runBackup(profileFor(src, dist), opts);
+  const victim = join(root, 'victim');
+  makeTree(victim, { 'precious.txt': 'do not delete' });
+  return { root, src, dist, victim };
+}
+
+test('a journal whose header names a path instead of an increment is refused, and nothing outside the backup is touched', async (t) => {
+  const { src, dist, victim } = await setup(t);
+  const header = { journal: 1, id: '../../victim', profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' };
+  fs.writeFileSync(join(dist, '.hardback', 'journal.jsonl'), encodeLine(header));
+  await assert.rejects(runBackup(profileFor(src, dist), opts), (err: unknown) => err instanceof HardbackError && /journal header names no valid increment/.test(err.message));
+  assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');
+});
+
+test('a journal line whose temp name points elsewhere is dropped, not acted on', async (t) => {
+  const { src, dist, victim } = await setup(t);
+  const header = { journal: 1, id: '2026-01-01T000000Z', profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' };
+  const entry = { path: 'a.txt', type: 'file', size: 1, mtime_ns: '1', mode: 420, uid: 0, gid: 0, tracked: true, sha256: 'a'.repeat(64) };
+  const put = { op: 'put', kind: 'changed', entry, tmp: '../../../victim/precious.txt' };
+  fs.writeFileSync(join(dist, '.hardback', 'journal.jsonl'), encodeLine(header) + encodeLine(put));
+  await runBackup(profileFor(src, dist), opts);
+  assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');
+  assert.equal(fs.readFileSync(join(dist, 'mirror', 'a.txt'), 'utf8'), 'a');
+});
+
+test('a prune plan naming paths outside the backup is refused by prune and by backup', async (t) => {
+  const { src, dist, victim } = await setup(t);
+  const id = fs.readdirSync(join(dist, 'increments'))[0] as string;
+  fs.writeFileSync(join(dist, '.hardback', 'prune.json'), JSON.stringify({ groups: [{ into: id, pruned: ['../../victim'], carried: [], moves: [] }] }));
+  await assert.rejects(runBackup(profileFor(src, dist), opts), /not a prune plan hardback wrote/);
+  await assert.rejects(runPrune({ dist, policy: { last: 1 }, dryRun: false }), /not a prune plan hardback wrote/);
+  assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');
+  fs.writeFileSync(join(dist, '.hardback', 'prune.json'), JSON.stringify({ groups: [{ into: id, pruned: [], carried: [], moves: [{ from: id, path: '../../victim/precious.txt' }] }] }));
+  await assert.rejects(runPrune({ dist, policy: { last: 1 }, dryRun: false }), /not a prune plan hardback wrote/);
+});
