@@ -164,7 +164,8 @@ export class Applier {
     for (let i = 0; i < ops.length; i += ANNOUNCE_CHUNK) {
       const chunk = ops.slice(i, i + ANNOUNCE_CHUNK);
       for (const op of chunk) this.ctx.journal.append(op);
-      this.ctx.journal.flush();
+      // Durable, not only written: after a power cut the mirror must not hold changes the journal lost.
+      this.ctx.journal.sync();
       yield* chunk;
     }
   }

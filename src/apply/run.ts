@@ -1,4 +1,4 @@
-import { dirname, relative, sep, isAbsolute } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { realFs } from '../io/fs.js';
 import { errorCode, errorMessage, failure, isCode } from '../io/errors.js';
@@ -12,13 +12,13 @@ import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { scanSource } from '../scan/walk.js';
 import { buildPlan, hasChanges, moveKey, type Plan } from '../plan/plan.js';
-import { checkGuards } from '../plan/guards.js';
+import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
-import { readManifest, writeManifest } from '../store/manifest.js';
+import { readManifest, readManifestHeader, writeManifest } from '../store/manifest.js';
 import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
-import { baseIdFor, withSuffix } from '../store/ids.js';
+import { nextIncrementId } from '../store/ids.js';
 import { buildIncrementJson, serializeIncrement } from '../store/records.js';
 import { Applier, isFatal } from './apply.js';
 import { recoverInterruptedRun, repairBareIncrements, sweepTmp } from './recover.js';
@@ -73,10 +73,13 @@ function checkSource(fs: Fs, src: string): void {
   if (!st.isDirectory()) throw failure(`the source ${src} is not a folder; nothing was changed`);
 }
 
-/** The destination, when it lies inside src, is never backed up. */
-function destinationInside(src: string, dist: string): string | undefined {
-  const rel = relative(src, dist);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? dist : undefined;
+/**
+ * The destination is never backed up, even when it lies inside src — also through a symlinked path
+ * or a bind mount, so the walk skips it by identity (device and inode), not by name.
+ */
+function destinationIdentity(fs: Fs, dist: string): { dev: bigint; ino: bigint } | undefined {
+  const st = fs.statSync(dist, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? undefined : { dev: st.dev, ino: st.ino };
 }
 
 interface Prepared {
@@ -99,7 +102,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   }
   const scan = scanSource(fs, profile.src, {
     selector: compileSelection(profile.rules),
-    skipAbs: destinationInside(profile.src, profile.dist),
+    skipDir: destinationIdentity(fs, profile.dist),
     onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
   });
   const errors: IncrementError[] = [...scan.errors];
@@ -166,9 +169,8 @@ const emptySummary = (errors: number): IncrementSummary => ({ new: 0, changed: 0
 
 /** Allocates the increment id: the run's UTC start second, with -2, -3… when taken. */
 function createIncrementDir(fs: Fs, layout: Layout, started: Date): string {
-  const base = baseIdFor(started);
-  for (let n = 1; ; n++) {
-    const id = withSuffix(base, n);
+  for (;;) {
+    const id = nextIncrementId(started, fs.readdirSync(layout.increments));
     try {
       fs.mkdirSync(layout.incrementDir(id));
       return id;
@@ -236,6 +238,9 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     if (lock.tookOver !== undefined) {
       opts.reporter.notice(`took over a stale lock left by pid ${lock.tookOver.pid} on ${lock.tookOver.host} (started ${lock.tookOver.started})`);
     }
+    // Another source's backup is not ours to repair either: refuse before touching anything.
+    const recorded = readManifestHeader(fs, layout.manifest)?.source;
+    if (recorded !== undefined && recorded !== profile.src && !opts.force) throw failure(wrongSourceMessage(recorded, profile.src));
     const rec = recoverInterruptedRun(fs, layout);
     if (rec.id !== undefined) {
       opts.reporter.notice(

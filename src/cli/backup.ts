@@ -103,10 +103,18 @@ export async function main(argv: string[]): Promise<ExitCode> {
       const entry: ProfileResult = { code, outcome, json: outcomeJson(outcome) };
       results.push(entry);
       if (!json) printOutcome(outcome, Date.now() - t0, quiet, head);
-      if (outcome.status !== 'dry-run' && profile.pruneAfterBackup && profile.keep !== undefined) {
-        const pruned = await runPrune({ dist: profile.dist, policy: profile.keep, dryRun: false, notice: (m) => reporter.notice(m) });
-        entry.json.pruned = pruned.removed;
-        if (!json && !quiet && pruned.removed.length > 0) process.stdout.write(`  pruned ${pruned.removed.length} increments by the "keep" policy: ${pruned.removed.join(', ')}\n`);
+      // Only after a fully successful run: a run with unreadable files may have kept old versions
+      // that a prune would then judge by an incomplete picture.
+      if (outcome.status !== 'dry-run' && code === EXIT.ok && profile.pruneAfterBackup && profile.keep !== undefined) {
+        try {
+          const pruned = await runPrune({ dist: profile.dist, policy: profile.keep, dryRun: false, notice: (m) => reporter.notice(m) });
+          entry.json.pruned = pruned.removed;
+          if (!json && !quiet && pruned.removed.length > 0) process.stdout.write(`  pruned ${pruned.removed.length} increments by the "keep" policy: ${pruned.removed.join(', ')}\n`);
+        } catch (err) {
+          entry.code = exitCodeFor(err);
+          entry.json.prune_error = describeError(err);
+          process.stderr.write(`${c.red('backup: error:')} ${head}: prune_after_backup: ${describeError(err)}\n`);
+        }
       }
     } catch (err) {
       reporter.done();

@@ -17,6 +17,9 @@ export interface GuardRefusal {
   message: string;
 }
 
+export const wrongSourceMessage = (recorded: string, source: string): string =>
+  `this backup belongs to ${recorded}, not ${source}; refusing to mix them (use --force to adopt it)`;
+
 /** Fewer deletions than this never trip the mass-deletion guard (SPEC §6). */
 export const MASS_DELETE_MIN = 20;
 
@@ -27,10 +30,7 @@ export const MASS_DELETE_MIN = 20;
 export function checkGuards(g: GuardInput): GuardRefusal | undefined {
   if (g.force) return undefined;
   if (g.recordedSource !== undefined && g.recordedSource !== g.source) {
-    return {
-      guard: 'wrong-source',
-      message: `this backup belongs to ${g.recordedSource}, not ${g.source}; refusing to mix them (use --force to adopt it)`,
-    };
+    return { guard: 'wrong-source', message: wrongSourceMessage(g.recordedSource, g.source) };
   }
   if (g.topLevelNames === 0 && g.last.size > 0) {
     return {

@@ -38,8 +38,8 @@ export interface ScanResult {
 
 export interface ScanOptions {
   selector: Selector;
-  /** An absolute folder never to enter: the destination, when it lies inside src. */
-  skipAbs?: string;
+  /** A folder never to enter, by identity: the destination, when it lies inside src (under any name). */
+  skipDir?: { dev: bigint; ino: bigint };
   onProgress?: (entries: number) => void;
 }
 
@@ -52,6 +52,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
   const entries: (Entry | null)[] = [];
   const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0 };
   const sel = opts.selector;
+  const skip = opts.skipDir;
   let lastReport = 0;
 
   const listNames = (abs: string, rel: string): string[] | undefined => {
@@ -89,7 +90,6 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const childAbs = `${abs}/${name}`;
-      if (childAbs === opts.skipAbs) continue;
       let st;
       try {
         st = fs.lstatSync(childAbs, LSTAT_OPTS);
@@ -105,6 +105,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
       const uid = Number(st.uid);
       const gid = Number(st.gid);
       if (st.isDirectory()) {
+        if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
         if (!sel.enterDir(childRel)) continue;
         const slot = entries.length;
         entries.push(null);

@@ -29,6 +29,20 @@ export function compareIds(a: string, b: string): number {
   return Number(ma[2] ?? 1) - Number(mb[2] ?? 1);
 }
 
+/**
+ * The id for a run that started at `started`, sorting after every id in `existing`: increments are
+ * ordered by id, so a clock that went back (NTP, a dead CMOS battery, another machine's clock on a
+ * shared stick) must not slip a newer run before older ones. Then the run takes the last id's second
+ * with the next suffix; increment.json's "started" keeps the true time.
+ */
+export function nextIncrementId(started: Date, existing: readonly string[]): string {
+  const base = baseIdFor(started);
+  const last = existing.filter(isIncrementId).sort(compareIds).at(-1);
+  if (last === undefined || compareIds(base, last) > 0) return base;
+  const m = ID_RE.exec(last);
+  return withSuffix(m?.[1] ?? base, Number(m?.[2] ?? 1) + 1);
+}
+
 export function withSuffix(base: string, n: number): string {
   return n <= 1 ? base : `${base}-${n}`;
 }

@@ -67,6 +67,29 @@ export function readManifest(fs: Fs, file: string): Manifest {
   return { header, entries };
 }
 
+/** Only the header line (the recorded source), without reading the entries. */
+export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const text = buf.toString('latin1', 0, n);
+    const nl = text.indexOf('\n');
+    const header = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as ManifestHeader;
+    return header.hardback === 'manifest' ? header : undefined;
+  } catch {
+    return undefined; // readManifest names the damage when the run reads it whole
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function writeManifest(
   fs: Fs,
   file: string,

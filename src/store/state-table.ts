@@ -1,5 +1,6 @@
 import type { StateEntry } from '../meta/entry.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
+import { HardbackError } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import { quickKey } from '../plan/compare.js';
 
@@ -148,4 +149,9 @@ function decode(path: string, line: string): StateEntry {
   return e;
 }
 
-export class StateError extends Error {}
+/** A damaged manifest entry: a failure (exit 1) naming the entry, never a stack trace. */
+export class StateError extends HardbackError {
+  constructor(message: string) {
+    super('failure', `the manifest is damaged: ${message}`, { hint: 'run `backup-tool verify`; see docs/format.md' });
+  }
+}

@@ -72,3 +72,28 @@ test('without a file identity, a look-alike move is confirmed by content before 
   });
   assert.equal(withId.puts[0]?.moveFrom, undefined, 'a different identity is never a move');
 });
+
+test('the destination inside src is skipped even when reached through a symlinked path', async (t) => {
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  makeTree(join(root, 'real/docs'), { 'a.txt': 'a' });
+  fs.symlinkSync(join(root, 'real'), join(root, 'alias'));
+  const src = join(root, 'real/docs');
+  const dist = join(root, 'alias/docs/backup'); // the same folder as real/docs/backup
+  for (let i = 0; i < 3; i++) await runBackup(profileFor(src, dist), opts);
+  assert.deepEqual(fs.readdirSync(join(dist, 'mirror')), ['a.txt'], 'the backup never contains itself');
+});
+
+test('increment ids keep growing when the clock goes back', async (t) => {
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  const dist = join(root, 'dist');
+  makeTree(src, { 'a.txt': 'v1' });
+  const at = (h: number) => () => new Date(Date.UTC(2026, 0, 1, h));
+  const r1 = await runBackup(profileFor(src, dist), { ...opts, now: at(11) });
+  fs.writeFileSync(join(src, 'a.txt'), 'v2 newer');
+  const r2 = await runBackup(profileFor(src, dist), { ...opts, now: at(10) });
+  assert.equal(r1.id, '2026-01-01T110000Z');
+  assert.equal(r2.id, '2026-01-01T110000Z-2', 'the later run sorts after the earlier one');
+});

@@ -52,3 +52,13 @@ test('a prune plan naming paths outside the backup is refused by prune and by ba
   fs.writeFileSync(join(dist, '.hardback', 'prune.json'), JSON.stringify({ groups: [{ into: id, pruned: [], carried: [], moves: [{ from: id, path: '../../victim/precious.txt' }] }] }));
   await assert.rejects(runPrune({ dist, policy: { last: 1 }, dryRun: false }), /not a prune plan hardback wrote/);
 });
+
+test('a run refused as the wrong source repairs nothing in the other backup', async (t) => {
+  const { root, dist } = await setup(t);
+  const bare = join(dist, 'increments', '2030-01-01T000000Z');
+  makeTree(bare, { 'files/x.txt': 'left by a crash' });
+  const other = join(root, 'other');
+  makeTree(other, { 'b.txt': 'b' });
+  await assert.rejects(runBackup(profileFor(other, dist), opts), /this backup belongs to/);
+  assert.equal(fs.existsSync(join(bare, 'increment.json')), false, 'the bare increment was left for its own source to repair');
+});
