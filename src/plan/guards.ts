@@ -1,5 +1,6 @@
 import type { StateEntry } from '../meta/entry.js';
 import type { Plan } from './plan.js';
+import { StateTable } from '../store/state-table.js';
 
 export interface GuardInput {
   plan: Plan;
@@ -44,7 +45,8 @@ export function checkGuards(g: GuardInput): GuardRefusal | undefined {
   const deletedFiles = g.plan.deletes.filter((e) => e.type !== 'dir' && !moved.has(e.path)).length;
   if (deletedFiles < MASS_DELETE_MIN) return undefined;
   let mirrorFiles = 0;
-  for (const e of g.last.values()) if (e.type !== 'dir') mirrorFiles++;
+  if (g.last instanceof StateTable) mirrorFiles = g.last.countNonDirs();
+  else for (const e of g.last.values()) if (e.type !== 'dir') mirrorFiles++;
   if (deletedFiles > g.maxDeleteRatio * mirrorFiles) {
     const pct = Math.round((100 * deletedFiles) / Math.max(1, mirrorFiles));
     return {

@@ -60,6 +60,13 @@ export class StateTable implements Map<string, StateEntry> {
     return line.slice(a + 1, b);
   }
 
+  /** Entries that are not folders, counted from the quick keys without decoding any entry. */
+  countNonDirs(): number {
+    let n = 0;
+    for (const line of this.lines.values()) if (line.charCodeAt(line.indexOf('\t') + 1) !== 100 /* d */) n++;
+    return n;
+  }
+
   /** The encoded lines, for writing the manifest. */
   encodedLines(): IterableIterator<string> {
     return this.lines.values();
