@@ -81,8 +81,19 @@ export function toEntry(e: Entry): Entry {
   return r;
 }
 
-/** Seconds since the epoch as a float, for utimes (Node cannot set nanoseconds exactly). */
+/**
+ * Seconds since the epoch as a float, for utimes. Node cannot set nanoseconds: a double near 1.8e9 s
+ * is exact to about 240 ns, and libuv truncates. Aiming at the middle of the source's microsecond
+ * keeps the result inside that microsecond (and so inside its millisecond) whichever way the double
+ * rounds; aiming at the exact value could land 1 ns early and show a millisecond less.
+ */
 export function secondsFromNs(ns: string): number {
   const n = BigInt(ns);
-  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+  let sec = n / 1_000_000_000n;
+  let frac = n % 1_000_000_000n;
+  if (frac < 0n) {
+    sec -= 1n;
+    frac += 1_000_000_000n;
+  }
+  return Number(sec) + Number((frac / 1000n) * 1000n + 500n) / 1e9;
 }
