@@ -13,12 +13,21 @@ if (!dir) {
   process.exit(2);
 }
 
-const WHERE = { shm: '/dev/shm (tmpfs)', ext4: 'ext4 loop image (journaled)' };
-const SCENARIOS = ['initial', 'no-change', '1% change', 'moved folder'];
+const WHERE = {
+  shm: '/dev/shm (tmpfs)',
+  ext4: 'ext4 loop image (journaled)',
+  search: 'search: backup-tool search over a many-increment backup (cached on /dev/shm, tmpfs)',
+};
+const SCENARIOS = ['initial', 'no-change', '1% change', 'moved folder', 'recreate', 'search'];
+const isHb = (label) => label.startsWith('hardback');
 const RANK = (label) =>
-  label === 'hardback' ? 0 : label.startsWith('rsync') ? 1 : label.startsWith('rsnapshot') ? 2 : label.startsWith('cp') ? 3 : 4;
+  isHb(label) ? 0 : label.startsWith('rsync') ? 1 : label.startsWith('rsnapshot') ? 2 : label.startsWith('cp') ? 3 : 4;
+/** The targets of issue #5 for the optional rows. */
+const SEARCH_TARGET_S = 1;
+const RECREATE_TARGET = 1.2;
 
 const readJson = (p) => (existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) : undefined);
+const readLines = (p) => (existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean) : []);
 const env = existsSync(join(dir, 'env.txt')) ? readFileSync(join(dir, 'env.txt'), 'utf8') : '';
 const envOf = (key) => (env.match(new RegExp(`^${key}: (.*)$`, 'm')) ?? [])[1] ?? '?';
 
@@ -47,6 +56,8 @@ const md = [];
 text.push(`hardback benchmark, ${envOf('date')}, git ${envOf('git')}`);
 text.push(`node ${envOf('node')}, ${envOf('rsync')}, ${envOf('hyperfine')}, ${envOf('cpu')}, ${envOf('mem')}`);
 text.push(`workload: ${envOf('workload')}`);
+if (envOf('rows') !== '?') text.push(`rows: ${envOf('rows')}`);
+if (envOf('build') !== '?') text.push(`build: ${envOf('build')}`);
 md.push(...text.map((l) => `${l}  `));
 
 for (const where of [...new Set(rows.map((r) => r.where))]) {
@@ -56,7 +67,9 @@ for (const where of [...new Set(rows.map((r) => r.where))]) {
   const here = rows
     .filter((r) => r.where === where)
     .sort((a, b) => SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || RANK(a.label) - RANK(b.label));
-  const hb = Object.fromEntries(here.filter((r) => r.label === 'hardback' && r.median !== undefined).map((r) => [r.scenario, r.median]));
+  // the reference hardback row of a scenario is its first one (search: --mask '*.md', as the anchor)
+  const hb = {};
+  for (const r of here) if (isHb(r.label) && r.median !== undefined && !(r.scenario in hb)) hb[r.scenario] = r.median;
   const runs = Math.max(0, ...here.map((r) => r.n ?? 0));
 
   const title = `${WHERE[where] ?? where}: median wall time of ${runs} run${runs === 1 ? '' : 's'}`;
@@ -64,6 +77,17 @@ for (const where of [...new Set(rows.map((r) => r.where))]) {
   if (gen) info.push(`tree: ${gen.files} files, ${gen.dirs} folders, ${gen.mib} MiB (largest file ${size(gen.largest_file)})`);
   if (mut) info.push(`1% change: ${mut.modified} modified, ${mut.deleted} deleted, ${mut.added} added, ${size(mut.bytes_written)} new`);
   if (mv) info.push(`moved folder: "${mv.from}" (${mv.files} files, ${size(mv.bytes)})`);
+  const bk = readJson(join(dir, where, 'backup.json'));
+  if (bk) info.push(`backup: ${bk.increments} increments, ${bk.stored_versions} file versions stored in them`);
+  for (const l of readLines(join(dir, where, 'matches.jsonl'))) {
+    const m = JSON.parse(l);
+    info.push(`--mask '${m.mask}' finds ${m.paths} paths, ${m.versions} versions`);
+  }
+  for (const l of readLines(join(dir, where, 'built.txt'))) info.push(`backup ${l}`);
+  if (existsSync(join(dir, where, 'recreate-diff.txt'))) {
+    const d = readFileSync(join(dir, where, 'recreate-diff.txt'), 'utf8').trim();
+    info.push(`recreate: the recreated tree is ${d === 'identical' ? 'identical to the source (diff -r)' : 'NOT identical to the source, see recreate-diff.txt'}`);
+  }
 
   const head = ['scenario', 'row', 'median', 'min', 'max', 'user+sys', 'hardback / row', 'peak RSS'];
   const body = here.map((r) => [
@@ -73,7 +97,7 @@ for (const where of [...new Set(rows.map((r) => r.where))]) {
     secs(r.min),
     secs(r.max),
     secs(r.cpu),
-    r.label !== 'hardback' && hb[r.scenario] !== undefined && r.median ? `${(hb[r.scenario] / r.median).toFixed(2)}×` : '',
+    !isHb(r.label) && hb[r.scenario] !== undefined && r.median ? `${(hb[r.scenario] / r.median).toFixed(2)}×` : '',
     mib(r.rssMiB),
   ]);
   const right = new Set([2, 3, 4, 5, 6, 7]);
@@ -84,6 +108,23 @@ for (const where of [...new Set(rows.map((r) => r.where))]) {
   md.push('', `### ${title}`, '', ...info.map((l) => `- ${l}`), '');
   md.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (right.has(i) ? '---:' : '---')).join('|')}|`);
   for (const b of body) md.push(`| ${b.join(' | ')} |`);
+
+  // targets of issue #5 for the optional rows
+  const targets = [];
+  for (const r of here.filter((x) => x.scenario === 'search' && isHb(x.label))) {
+    const t = r.median === undefined ? r.status : `${secs(r.median)} (${(r.median / SEARCH_TARGET_S).toFixed(2)}× the target)`;
+    targets.push(`search ${r.label.replace(/^hardback /, '')}: ${t}, target < ${SEARCH_TARGET_S} s: ${r.median !== undefined && r.median < SEARCH_TARGET_S ? 'met' : 'not met'}`);
+  }
+  const rcHb = here.find((x) => x.scenario === 'recreate' && isHb(x.label));
+  const rcCp = here.find((x) => x.scenario === 'recreate' && x.label.startsWith('cp'));
+  if (rcHb && rcCp) {
+    const ratio = rcHb.median !== undefined && rcCp.median ? rcHb.median / rcCp.median : undefined;
+    targets.push(`recreate / cp -a: ${ratio === undefined ? 'FAILED' : `${ratio.toFixed(2)}×`}, target ≤ ${RECREATE_TARGET}×: ${ratio !== undefined && ratio <= RECREATE_TARGET ? 'met' : 'not met'}`);
+  }
+  if (targets.length > 0) {
+    text.push('', 'targets (issue #5):', ...targets.map((l) => `  ${l}`));
+    md.push('', 'Targets (issue #5):', '', ...targets.map((l) => `- ${l}`));
+  }
 }
 
 text.push('', 'hardback / row: how many times longer hardback took than that row in the same scenario (under 1: faster).');

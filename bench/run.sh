@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # hardback benchmark (issue #5): hardback against rsync, an rsnapshot-style rsync --link-dest,
 # cp -a and two scan floors, on the same generated tree, on tmpfs and/or a journaled ext4 loop image.
+# Optional rows: backup-tool search over a 100-increment backup (--search), backup-tool recreate
+# against cp -a (--recreate); --all adds both.
 #
-#   bash bench/run.sh [--files N] [--where shm|ext4|both] [--runs R] [--w3] [options]
+#   bash bench/run.sh [--files N] [--where shm|ext4|both] [--runs R] [--w3] [--all] [options]
 #
 # See bench/README.md. Runs as root (it mounts a tmpfs and a loop image). Results (hyperfine JSON,
 # GNU time output, the table) go to --out, by default /var/tmp/hardback-bench-results/<UTC time>/.
@@ -25,6 +27,19 @@ usage: bash bench/run.sh [options]
   --change "M D A"   the 1 % change run: percent modified, deleted, added (default "1 0.1 0.1")
   --no-hardback      time only rsync / cp / find / the floors (when build/backup.js does not exist)
   --hardback-js FILE the hardback program to time (default build/backup.js), e.g. an older build
+  --tool-js FILE     the backup-tool program to time (default: backup-tool.js beside --hardback-js)
+
+  --search           add the search rows: backup-tool search over a backup of --search-increments
+                     increments of a --files tree (built once, cached in /dev/shm/hardback-bench-search)
+  --recreate         add the recreate rows: backup-tool recreate of the latest state vs cp -a, per place
+  --all              both (--search --recreate)
+  --no-standard      skip the standard rows (floors, hardback backup, rsync, rsnapshot, cp -a)
+  --search-increments N   increments in the search backup (default 100)
+  --search-mib M          total size of the search tree (default 200 MiB per 100,000 files: W1's
+                          file count with a fifth of its content, to build the backup faster)
+  --search-change "M D A" change between two increments: percent modified, deleted, added
+                          (default "0.2 0.02 0.02")
+  --search-rebuild        rebuild the cached search backup even when it matches
   --out DIR          where results go (default /var/tmp/hardback-bench-results/<UTC time>)
   --img-dir DIR      where the ext4 image file lives (default /var/tmp; never the bench trees)
   --img-size SIZE    size of the ext4 image (default: 20G, more for big workloads)
@@ -42,6 +57,14 @@ RUNS=5
 CHANGE="1 0.1 0.1"
 NO_HB=0
 HB_JS="$REPO/build/backup.js"
+TOOL_JS=""
+DO_STD=1
+DO_SEARCH=0
+DO_RECREATE=0
+S_INCS=100
+S_MIB=""
+S_CHANGE="0.2 0.02 0.02"
+S_REBUILD=0
 OUT=""
 IMG_DIR=/var/tmp
 IMG_SIZE=""
@@ -57,6 +80,15 @@ while [ $# -gt 0 ]; do
     --change) CHANGE=$2; shift 2 ;;
     --no-hardback) NO_HB=1; shift ;;
     --hardback-js) HB_JS=$(realpath -m -- "$2"); shift 2 ;;
+    --tool-js) TOOL_JS=$(realpath -m -- "$2"); shift 2 ;;
+    --search) DO_SEARCH=1; shift ;;
+    --recreate) DO_RECREATE=1; shift ;;
+    --all) DO_SEARCH=1; DO_RECREATE=1; shift ;;
+    --no-standard) DO_STD=0; shift ;;
+    --search-increments) S_INCS=$2; shift 2 ;;
+    --search-mib) S_MIB=$2; shift 2 ;;
+    --search-change) S_CHANGE=$2; shift 2 ;;
+    --search-rebuild) S_REBUILD=1; shift ;;
     --out) OUT=$2; shift 2 ;;
     --img-dir) IMG_DIR=$2; shift 2 ;;
     --img-size) IMG_SIZE=$2; shift 2 ;;
@@ -75,6 +107,13 @@ say() { printf '\n== %s\n' "$*" >&2; }
 case $WHERE in shm) WHERES=(shm) ;; ext4) WHERES=(ext4) ;; both) WHERES=(shm ext4) ;; *) die "--where must be shm, ext4 or both" ;; esac
 read -r PCT_MOD PCT_DEL PCT_ADD <<<"$CHANGE"
 [ -n "${PCT_ADD:-}" ] || die "--change wants three numbers: \"MODIFY DELETE ADD\" percents"
+read -r S_MOD S_DEL S_ADD <<<"$S_CHANGE"
+[ -n "${S_ADD:-}" ] || die "--search-change wants three numbers: \"MODIFY DELETE ADD\" percents"
+[[ $S_INCS =~ ^[0-9]+$ && $S_INCS -gt 0 ]] || die "--search-increments wants a positive integer"
+TOOL_JS=${TOOL_JS:-$(dirname "$HB_JS")/backup-tool.js}
+S_MIB=${S_MIB:-$(((FILES * 200 + 99999) / 100000))} # 200 MiB per 100,000 files
+if [ $NO_HB = 1 ]; then DO_SEARCH=0; DO_RECREATE=0; fi
+[ $DO_STD = 1 ] || [ $DO_SEARCH = 1 ] || [ $DO_RECREATE = 1 ] || die "--no-standard leaves nothing to time: add --search, --recreate or --all"
 [ "$(id -u)" = 0 ] || die "must run as root (it mounts a tmpfs and an ext4 loop image)"
 
 # ---- tools ---------------------------------------------------------------------------------------
@@ -92,6 +131,9 @@ command -v node >/dev/null || die "node is not installed"
 
 if [ $NO_HB = 0 ] && [ ! -f "$HB_JS" ]; then
   die "$HB_JS is missing: build it first with 'npm run build' (or pass --no-hardback to time only the other rows)"
+fi
+if [ $((DO_SEARCH + DO_RECREATE)) -gt 0 ] && [ ! -f "$TOOL_JS" ]; then
+  die "$TOOL_JS is missing: build it first with 'npm run build' (or pass --tool-js)"
 fi
 
 OUT=${OUT:-/var/tmp/hardback-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -219,6 +261,16 @@ run_where() { # WHERE (BD set)
   [ -n "$TOTAL_MIB" ] && genargs+=(--total-mib "$TOTAL_MIB")
   node "$BENCH/gen.mjs" "${genargs[@]}" >"$WOUT/gen.json"
   node -e 'const g=JSON.parse(require("fs").readFileSync(process.argv[1]));console.error(`  ${g.files} files, ${g.dirs} folders, ${g.mib} MiB, ${g.empty} empty, ${g.special_names} unicode/space names, largest file ${(g.largest_file/1048576).toFixed(1)} MiB`)' "$WOUT/gen.json"
+  local hb="$BD/hb" cfg="$WOUT/hardback.json"
+  printf '{"src": %s, "dist": %s}\n' "$(node -p 'JSON.stringify(process.argv[1])' "$src")" "$(node -p 'JSON.stringify(process.argv[1])' "$hb")" >"$cfg"
+  echo A >"$BD/state"
+  if [ $DO_STD = 1 ]; then run_standard; fi
+  if [ $DO_RECREATE = 1 ]; then run_recreate; fi
+  rm -rf "$hb" "$hb.base"
+}
+
+# The standard rows: initial, no-change, 1% change, moved folder (src, hb, cfg, S set by run_where).
+run_standard() {
   # state B: a hard-linked copy of A, mutated (gen.mjs mutate replaces files by rename, so A is untouched)
   mkdir -p "$BD/trees/A" "$BD/trees/B"
   cp -al "$src/." "$BD/trees/B/"
@@ -227,7 +279,6 @@ run_where() { # WHERE (BD set)
   node "$BENCH/gen.mjs" move "$src" --seed "$SEED" --dry-run >"$WOUT/move.json"
   node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1]));process.stdout.write(m.from)' "$WOUT/move.json" >"$BD/move.from"
   node -e 'const m=JSON.parse(require("fs").readFileSync(process.argv[1]));process.stdout.write(m.to)' "$WOUT/move.json" >"$BD/move.to"
-  echo A >"$BD/state"
   sync
 
   local A="$S A" SB="$S B" SM="$S M"
@@ -237,8 +288,7 @@ run_where() { # WHERE (BD set)
 
   if [ $NO_HB = 0 ]; then
     say "$W: hardback"
-    local hb="$BD/hb" cfg="$WOUT/hardback.json" HB
-    printf '{"src": %s, "dist": %s}\n' "$(node -p 'JSON.stringify(process.argv[1])' "$src")" "$(node -p 'JSON.stringify(process.argv[1])' "$hb")" >"$cfg"
+    local HB
     HB="node $(q "$HB_JS") $(q "$cfg") --quiet"
     local reset="rm -rf $(q "$hb") && cp -a $(q "$hb.base") $(q "$hb")"
     measure hb-initial initial hardback 0 "rm -rf $(q "$hb") && $A && sync" "$HB"
@@ -249,7 +299,8 @@ run_where() { # WHERE (BD set)
       measure hb-moved "moved folder" hardback 0 "$reset && $SM && sync" "$HB"
     fi
     eval "$A"
-    rm -rf "$hb" "$hb.base"
+    rm -rf "$hb"
+    # hb.base (a backup of A) is kept for run_recreate; run_where removes it
   fi
 
   say "$W: rsync"
@@ -280,24 +331,113 @@ run_where() { # WHERE (BD set)
   rm -rf "$cpd"
 }
 
+# recreate: the latest state of a backup of A into a fresh folder, against cp -a of A.
+run_recreate() {
+  local A="$S A" rt="$BD/restored"
+  eval "$A"
+  say "$W: recreate"
+  if [ ! -d "$hb.base" ]; then # the standard rows did not run (or their initial backup failed)
+    rm -rf "$hb"
+    node "$HB_JS" "$cfg" --quiet || { echo "  FAILED: the untimed backup for recreate" >&2; FAILS=$((FAILS + 1)); return; }
+    mv "$hb" "$hb.base"
+  fi
+  measure rc-hardback recreate hardback 0 "rm -rf $(q "$rt") && sync" \
+    "node $(q "$TOOL_JS") $(q "$hb.base") recreate --to $(q "$rt") >/dev/null"
+  if [ $LAST_OK = 1 ]; then # the last run's copy is still there: is it the source?
+    if diff -r --no-dereference "$src" "$rt" >"$WOUT/recreate-diff.txt" 2>&1; then
+      echo "identical" >"$WOUT/recreate-diff.txt"
+    else
+      echo "  WARNING: the recreated tree differs from the source, see $WOUT/recreate-diff.txt" >&2
+    fi
+  fi
+  measure rc-cp recreate "cp -a" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt")"
+  rm -rf "$rt"
+}
+
+# ---- search: backup-tool search over a backup of S_INCS increments ------------------------------
+# The backup is expensive to make (an initial run, then S_INCS-1 rounds of gen.mjs mutate + backup),
+# so it is cached in SEARCH_DIR (on /dev/shm, outside the private mount that is removed at exit)
+# and reused by later runs with the same workload and the same search options.
+SEARCH_DIR=/dev/shm/hardback-bench-search
+
+run_search() {
+  W=search
+  WOUT="$OUT/search"
+  mkdir -p "$WOUT"
+  local d=$SEARCH_DIR
+  local key="files=$FILES dirs=$DIRS mix=$MIX seed=$SEED total_mib=$S_MIB increments=$S_INCS change=\"$S_CHANGE\""
+  local src="$d/src" hb="$d/hb" cfg="$d/hardback.json"
+  if [ $S_REBUILD = 0 ] && [ -f "$d/key.txt" ] && [ "$(<"$d/key.txt")" = "$key" ]; then
+    say "search: reusing the cached backup in $d ($key, made $(stat -c %y "$d/key.txt" | cut -d. -f1))"
+  else
+    stale_unmount "$d"
+    rm -rf "$d"
+    mkdir -p "$d"
+    local avail_kb
+    avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+    [ $(((S_MIB * 1048576 * 3 + FILES * 9216) / 1024)) -lt "$avail_kb" ] || die "the search backup does not fit in memory: use a smaller --search-mib or --files"
+    say "search: building a backup of $S_INCS increments of $FILES files ($S_MIB MiB) in $d (cached for later runs)"
+    local t0=$SECONDS
+    node "$BENCH/gen.mjs" gen "$src" --files "$FILES" --dirs "$DIRS" --seed "$SEED" --mix "$MIX" --total-mib "$S_MIB" >"$d/gen.json"
+    printf '{"src": %s, "dist": %s}\n' "$(node -p 'JSON.stringify(process.argv[1])' "$src")" "$(node -p 'JSON.stringify(process.argv[1])' "$hb")" >"$cfg"
+    node "$HB_JS" "$cfg" --quiet || die "search: the initial backup failed (node $HB_JS $cfg)"
+    local i
+    for ((i = 1; i < S_INCS; i++)); do
+      node "$BENCH/gen.mjs" mutate "$src" --seed $((SEED * 1000 + i)) --modify "$S_MOD" --delete "$S_DEL" --add "$S_ADD" >>"$d/mutate.jsonl"
+      node "$HB_JS" "$cfg" --quiet || die "search: backup $((i + 1)) of $S_INCS failed (node $HB_JS $cfg)"
+      if [ $((i % 10)) = 0 ]; then echo "  $((i + 1)) increments, $((SECONDS - t0)) s" >&2; fi
+    done
+    echo "built in $((SECONDS - t0)) s with $HB_JS ($(sha256sum "$HB_JS" | cut -c1-12)) at $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$d/built.txt"
+    echo "$key" >"$d/key.txt"
+  fi
+  cp "$d/gen.json" "$WOUT/gen.json"
+  cp "$d/built.txt" "$WOUT/built.txt"
+  # the top-level folder with the most files ("Taxes" at seed 1) for the path mask
+  local top
+  top=$(node -e 'const g=JSON.parse(require("fs").readFileSync(process.argv[1]));const t=[...g.top_level].sort((a,b)=>b.files-a.files)[0];process.stdout.write(t.name)' "$d/gen.json")
+  local TOOL="node $(q "$TOOL_JS") $(q "$hb") search"
+  # untimed: what the backup holds and what each mask finds (and that search works at all)
+  local m
+  for m in '*.md' "$top/**"; do
+    if ! node "$TOOL_JS" "$hb" search --mask "$m" --json >"$WOUT/search-out.json" 2>"$WOUT/search-err.txt"; then
+      echo "  search --mask '$m' --json exited non-zero: $(head -c 300 "$WOUT/search-err.txt")" >&2
+    fi
+    node -e 'const fs=require("fs");let n="?",v="?";try{const j=JSON.parse(fs.readFileSync(process.argv[1]));n=j.results.length;v=j.results.reduce((a,r)=>a+(r.versions?r.versions.length:0),0)}catch(e){};fs.appendFileSync(process.argv[2],JSON.stringify({mask:process.argv[3],paths:n,versions:v})+"\n")' "$WOUT/search-out.json" "$WOUT/matches.jsonl" "$m"
+  done
+  rm -f "$WOUT/search-out.json"
+  node -e 'const fs=require("fs");const p=require("path");const d=process.argv[1];const incs=fs.readdirSync(p.join(d,"increments")).length;let stored=0;const walk=(x)=>{for(const e of fs.readdirSync(x,{withFileTypes:true})){if(e.isDirectory())walk(p.join(x,e.name));else stored++}};for(const i of fs.readdirSync(p.join(d,"increments")))for(const s of ["files","deleted"]){const q=p.join(d,"increments",i,s);if(fs.existsSync(q))walk(q)};process.stdout.write(JSON.stringify({increments:incs,stored_versions:stored})+"\n")' "$hb" >"$WOUT/backup.json"
+  say "search: $(<"$WOUT/backup.json")"
+
+  measure search-md search "hardback --mask '*.md'" 1 "" "$TOOL --mask '*.md' >/dev/null"
+  measure search-md-json search "hardback --mask '*.md' --json" 1 "" "$TOOL --mask '*.md' --json >/dev/null"
+  measure search-top search "hardback --mask '$top/**'" 1 "" "$TOOL --mask $(q "$top/**") >/dev/null"
+  measure search-top-json search "hardback --mask '$top/**' --json" 1 "" "$TOOL --mask $(q "$top/**") --json >/dev/null"
+  measure search-find search "anchor: find increments -name '*.md' | wc -l" 1 "" "find $(q "$hb/increments") -name '*.md' | wc -l"
+}
+
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (dirty)')"
   echo "node: $(node --version)"
+  echo "build: $HB_JS $(sha256sum "$HB_JS" 2>/dev/null | cut -c1-12), $TOOL_JS $(sha256sum "$TOOL_JS" 2>/dev/null | cut -c1-12)"
   echo "rsync: $(rsync --version | head -1)"
   echo "hyperfine: $(hyperfine --version)"
   echo "kernel: $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
   echo "mem: $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "workload: files=$FILES dirs=$DIRS mix=$MIX seed=$SEED total_mib=${TOTAL_MIB:-auto} runs=$RUNS change=\"$CHANGE\""
+  echo "rows: $([ $DO_STD = 1 ] && echo -n 'standard ')$([ $DO_RECREATE = 1 ] && echo -n 'recreate ')$([ $DO_SEARCH = 1 ] && echo -n "search(increments=$S_INCS total_mib=$S_MIB change=\"$S_CHANGE\")")"
 } >"$OUT/env.txt"
 
 echo "results: $OUT (hyperfine output in $LOG)" >&2
-for w in "${WHERES[@]}"; do
-  if [ "$w" = shm ]; then setup_shm; else setup_ext4; fi
-  run_where "$w"
-  teardown "$w"
-done
+if [ $DO_STD = 1 ] || [ $DO_RECREATE = 1 ]; then
+  for w in "${WHERES[@]}"; do
+    if [ "$w" = shm ]; then setup_shm; else setup_ext4; fi
+    run_where "$w"
+    teardown "$w"
+  done
+fi
+if [ $DO_SEARCH = 1 ]; then run_search; fi
 
 node "$BENCH/report.mjs" "$OUT" | tee "$OUT/table.txt"
 echo "results: $OUT (table.txt, results.md, per-row hyperfine JSON and GNU time output)" >&2
