@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { tmpName } from '../io/atomic.js';
 import { dirname, join, relative, isAbsolute, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { isRoot } from '../io/fs.js';
@@ -24,8 +24,10 @@ import type { StateItem } from './state-at.js';
 
 /** Our temp files in a target folder: a later restore of the same folder removes leftovers of a killed one. */
 export const RESTORE_TMP_PREFIX = '.hb-restore-';
-const RESTORE_TMP_RE = /^\.hb-restore-[0-9a-z]+-[0-9a-f]{12}$/;
-const restoreTmpName = (): string => `${RESTORE_TMP_PREFIX}${process.pid.toString(36)}-${randomBytes(6).toString('hex')}`;
+/** tmpName(RESTORE_TMP_PREFIX): process token (pid, 8 hex digits), then a counter. */
+const RESTORE_TMP_RE = /^\.hb-restore-[0-9a-z]+-[0-9a-f]{8}-[0-9a-z]+$/;
+/** Unique per process and host (random token), then a counter: no random bytes per file. */
+const restoreTmpName = (): string => tmpName(RESTORE_TMP_PREFIX);
 
 export type WriteAction =
   /** Nothing there yet. */
