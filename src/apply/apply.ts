@@ -63,7 +63,6 @@ export class Applier {
   /** Mirror folders whose final mode/mtime must be (re)applied at the end. */
   private readonly dirFixups = new Map<string, Entry>();
   private readonly moveSources = new Map<string, string>();
-  private readonly failedTmps: string[] = [];
   private readonly root = isRoot();
 
   constructor(ctx: ApplyContext, lastState: StateTable) {
@@ -78,11 +77,6 @@ export class Applier {
     await this.putAll(plan.puts);
     this.changeDirModes(plan.dirChanges);
     this.fixDirs();
-  }
-
-  /** Temp files whose rename failed: kept until the journal is gone (their presence says "not done"). */
-  get leftoverTmps(): readonly string[] {
-    return this.failedTmps;
   }
 
   private recordError(path: string, op: string, err: unknown): void {
@@ -369,8 +363,8 @@ export class Applier {
       fs.renameSync(tmp, layout.mirrorPath(entry.path));
     } catch (err) {
       if (linked !== undefined) fs.unlinkSync(linked);
-      // The temp file stays until the journal is gone: its presence is what says "not done".
-      this.failedTmps.push(tmp);
+      // The temp file stays until the journal is gone (the sweep removes it): its presence is what
+      // says "not done".
       this.fault(entry.path, 'write', err);
       return;
     }

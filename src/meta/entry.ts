@@ -64,23 +64,6 @@ export function toRecord(e: Entry): EntryRecord {
   return r;
 }
 
-/** Strips record-only and state-only fields: what the change predicate and the manifest compare. */
-export function toEntry(e: Entry): Entry {
-  const r: Entry = {
-    path: e.path,
-    type: e.type,
-    size: e.size,
-    mtime_ns: e.mtime_ns,
-    mode: e.mode,
-    uid: e.uid,
-    gid: e.gid,
-    tracked: e.tracked,
-  };
-  if (e.sha256 !== undefined) r.sha256 = e.sha256;
-  if (e.target !== undefined) r.target = e.target;
-  return r;
-}
-
 /**
  * Seconds since the epoch as a float, for utimes. Node cannot set nanoseconds: a double near 1.8e9 s
  * is exact to about 240 ns, and libuv truncates. Aiming at the middle of the source's microsecond

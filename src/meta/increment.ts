@@ -59,7 +59,8 @@ export type ParseResult = { ok: true; value: IncrementJson; badEntries: string[]
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function checkRecord(v: unknown): string | undefined {
+/** Why a record (or a state entry) is unusable, or undefined when it is well-formed. */
+export function checkRecord(v: unknown): string | undefined {
   if (!isObj(v)) return 'not an object';
   if (!isSafeRelPath(v.path)) return `unsafe path ${JSON.stringify(v.path)}`;
   if (v.type !== 'file' && v.type !== 'dir' && v.type !== 'symlink') return `${v.path}: bad type`;

@@ -1,8 +1,7 @@
 import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
-import { parseIncrementJson, type IncrementJson } from '../meta/increment.js';
-import { isSafeRelPath } from '../meta/safe-path.js';
+import { parseIncrementJson, type IncrementJson, checkRecord } from '../meta/increment.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
@@ -78,18 +77,12 @@ export function readCatalog(fs: Fs, dist: string): Catalog {
   return { dist, layout, header, source: header?.source, current: entries, increments, pending: pending?.header, problems };
 }
 
-/** Why a state entry is unusable, or undefined when it is well-formed. */
+/** A state entry is a record plus `since`: the same checks, and a valid increment id there. */
 function entryProblem(v: unknown): string | undefined {
-  if (typeof v !== 'object' || v === null) return 'not an object';
-  const e = v as Record<string, unknown>;
-  if (!isSafeRelPath(e.path)) return `unsafe path ${JSON.stringify(e.path)}`;
-  if (e.type !== 'file' && e.type !== 'dir' && e.type !== 'symlink') return `${e.path}: bad type`;
-  if (typeof e.size !== 'number' || typeof e.mtime_ns !== 'string' || !/^-?\d+$/.test(e.mtime_ns)) return `${e.path}: bad size or mtime_ns`;
-  if (typeof e.mode !== 'number' || typeof e.tracked !== 'boolean') return `${e.path}: bad mode or tracked`;
-  if (e.type === 'file' && (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))) return `${e.path}: bad sha256`;
-  if (e.type === 'symlink' && typeof e.target !== 'string') return `${e.path}: bad target`;
-  if (e.since !== undefined && !(typeof e.since === 'string' && isIncrementId(e.since))) return `${e.path}: bad since`;
-  return undefined;
+  const bad = checkRecord(v);
+  if (bad !== undefined) return bad;
+  const since = (v as { since?: unknown }).since;
+  return since !== undefined && !(typeof since === 'string' && isIncrementId(since)) ? `${(v as { path: string }).path}: bad since` : undefined;
 }
 
 /**

@@ -9,15 +9,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { runBackup } from '../../src/apply/run.js';
 import { runPrune } from '../../src/apply/prune.js';
 import { silentReporter } from '../../src/apply/reporter.js';
-import { realFs } from '../../src/io/fs.js';
-import { runTool } from '../../src/cli/tool.js';
 import type { KeepPolicy } from '../../src/config/profiles.js';
 import { compareIds } from '../../src/store/ids.js';
 import { profileFor, tempDir } from '../helpers/tree.js';
+import { tool } from '../helpers/tool.js';
 import { makeRng, MODEL_RULES, seedFromEnv, SourceModel, type SnapEntry, type Snapshot } from '../helpers/model.js';
 import { forceRemove, incrementIds, readDiskTree, type DiskEntry } from '../helpers/model-dist.js';
 
@@ -37,26 +35,6 @@ after(() => {
   for (const d of dirs) forceRemove(d);
 });
 
-async function tool(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        add(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runTool(args, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    stdin: Readable.from([]),
-    cwd: process.cwd(),
-    programDir: '/nonexistent',
-    fs: realFs,
-  });
-  return { code, stdout, stderr };
-}
 
 const mtimeMsOf = (ns: string | bigint): number => Number(BigInt(ns) / 1_000_000n);
 

@@ -3,37 +3,15 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
-import { realFs } from '../../src/io/fs.js';
-import { runTool } from '../../src/cli/tool.js';
 import { makeTree, profileFor, readTree, removeDir, tempDir } from '../helpers/tree.js';
+import { tool } from '../helpers/tool.js';
 
 // SPEC §6 "Hostile metadata": an unreadable increment.json is named and that increment skipped; an
 // entry whose path has "..", is absolute or holds NUL (or has wrong types) is named and skipped; the
 // command does the rest of its work and exits 1; nothing is written outside the target.
 
-async function tool(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        add(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runTool(args, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    stdin: Readable.from([]),
-    cwd: process.cwd(),
-    programDir: '/nonexistent',
-    fs: realFs,
-  });
-  return { code, stdout, stderr };
-}
 
 let root = '';
 let dist = '';

@@ -2,34 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
-import { realFs, type Fs } from '../../src/io/fs.js';
-import { runTool } from '../../src/cli/tool.js';
 import { faultyFs } from '../helpers/faulty-fs.js';
 import { profileFor, readTree, removeDir, sha256File, tempDir, type TreeItem } from '../helpers/tree.js';
+import { tool } from '../helpers/tool.js';
 
-async function tool(args: string[], opts: { fs?: Fs; cwd?: string } = {}) {
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        add(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runTool(args, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    stdin: Readable.from([]),
-    cwd: opts.cwd ?? process.cwd(),
-    programDir: '/nonexistent',
-    fs: opts.fs ?? realFs,
-  });
-  return { code, stdout, stderr };
-}
 
 let root = '';
 let src = '';
