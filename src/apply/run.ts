@@ -103,12 +103,13 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   const scan = scanSource(fs, profile.src, {
     selector: compileSelection(profile.rules),
     skipDir: destinationIdentity(fs, profile.dist),
+    unchangedAgainst: opts.checksum || caseInsensitive ? undefined : last,
     onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
   });
   const errors: IncrementError[] = [...scan.errors];
   const unreadable = [...scan.unreadable];
   if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);
-  const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable });
+  const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable, unchanged: scan.unchanged });
   errors.push(...plan.errors);
   const refusal = checkGuards({
     plan,

@@ -34,13 +34,18 @@ export function changeReason(prev: Entry, cur: Entry, opts: { checksum: boolean 
  * changeReason (without checksum) finds no change. Stored in the manifest so a run compares strings.
  */
 export function quickKey(e: Entry): string {
-  const t = e.tracked ? 1 : 0;
-  switch (e.type) {
+  return quickKeyOf(e.type, e.tracked, e.size, e.mtime_ns, e.mode, e.target);
+}
+
+/** quickKey from the parts, for the scan to compare before it builds an entry. */
+export function quickKeyOf(type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target: string | undefined): string {
+  const t = tracked ? 1 : 0;
+  switch (type) {
     case 'file':
-      return `f:${t}:${e.size}:${e.mtime_ns}:${e.mode}`;
+      return `f:${t}:${size}:${mtime_ns}:${mode}`;
     case 'dir':
-      return `d:${t}:${e.mode}`;
+      return `d:${t}:${mode}`;
     case 'symlink':
-      return `l:${t}:${asciiJson(e.target ?? '')}`;
+      return `l:${t}:${asciiJson(target ?? '')}`;
   }
 }

@@ -42,6 +42,8 @@ export interface PlanOptions {
   caseInsensitive: boolean;
   /** Paths the scan could not read: the last state at and below them is kept. */
   unreadable: readonly string[];
+  /** Paths the scan already found unchanged (ScanOptions.unchangedAgainst): kept as they are. */
+  unchanged?: readonly string[];
 }
 
 export function hasChanges(plan: Plan): boolean {
@@ -52,7 +54,9 @@ export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, S
   const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
   const current = opts.caseInsensitive ? dropCaseCollisions(scanned, last, plan.errors) : scanned;
 
-  let foundInLast = 0;
+  const alreadyKept = opts.unchanged ?? [];
+  plan.keep = alreadyKept.slice(); // (not push(...): 100k arguments overflow the stack)
+  let foundInLast = alreadyKept.length;
   const keyOf = last instanceof StateTable ? (p: string) => last.quickKey(p) : (p: string) => quickKeyOf(last.get(p));
   for (const entry of current) {
     // Fast path: equal quick keys mean unchanged, without decoding the last entry.
@@ -77,7 +81,7 @@ export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, S
 
   const unreadable = new Set(opts.unreadable);
   // Every scanned path is distinct: when all of the last state was found, nothing was deleted.
-  const seen = foundInLast === last.size ? undefined : new Set(current.map((e) => e.path));
+  const seen = foundInLast === last.size ? undefined : new Set([...alreadyKept, ...current.map((e) => e.path)]);
   for (const path of seen === undefined ? [] : last.keys()) {
     if (seen?.has(path)) continue;
     if (unreadable.size > 0 && isAtOrBelowAny(path, unreadable)) plan.keep.push(path);

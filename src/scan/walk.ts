@@ -1,6 +1,7 @@
 import type { Fs } from '../io/fs.js';
 import type { Entry } from '../meta/entry.js';
 import type { Selector } from '../select/rules.js';
+import { quickKeyOf } from '../plan/compare.js';
 import { errorCode, errorMessage } from '../io/errors.js';
 
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
@@ -34,6 +35,8 @@ export interface ScanResult {
   unreadable: string[];
   /** Number of names directly inside src (0 = an empty source folder). */
   topLevelNames: number;
+  /** With `unchangedAgainst`: paths found exactly as recorded, for which no entry was built. */
+  unchanged: string[];
 }
 
 export interface ScanOptions {
@@ -41,6 +44,13 @@ export interface ScanOptions {
   /** A folder never to enter, by identity: the destination, when it lies inside src (under any name). */
   skipDir?: { dev: bigint; ino: bigint };
   onProgress?: (entries: number) => void;
+  /**
+   * The last state: an entry whose quick key (plan/compare.ts) equals the recorded one is only
+   * listed in `unchanged`. On a run where little changed this spares building an object per entry
+   * (most of the work after the syscalls). Leave it out where the plan must see every entry
+   * (checksum mode, case-folding destinations).
+   */
+  unchangedAgainst?: { quickKey(path: string): string | undefined };
 }
 
 /**
@@ -50,7 +60,15 @@ export interface ScanOptions {
  */
 export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
   const entries: (Entry | null)[] = [];
-  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0 };
+  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, unchanged: [] };
+  const last = opts.unchangedAgainst;
+  const unchanged = result.unchanged;
+  /** True (and listed) when the entry is exactly as the last state records it. */
+  const same = (rel: string, type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target?: string): boolean => {
+    if (last === undefined || last.quickKey(rel) !== quickKeyOf(type, tracked, size, mtime_ns, mode, target)) return false;
+    unchanged.push(rel);
+    return true;
+  };
   const sel = opts.selector;
   const skip = opts.skipDir;
   let lastReport = 0;
@@ -111,14 +129,17 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
         entries.push(null);
         const hasContent = walk(childAbs, childRel);
         if (hasContent || sel.dirIncluded(childRel)) {
-          entries[slot] = { path: childRel, type: 'dir', size: 0, mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, true) };
+          const tracked = sel.isTracked(childRel, true);
+          if (!same(childRel, 'dir', tracked, 0, mtime_ns, mode)) entries[slot] = { path: childRel, type: 'dir', size: 0, mtime_ns, mode, uid, gid, tracked };
           any = true;
         }
         continue;
       }
       if (!sel.fileIncluded(childRel)) continue;
       if (st.isFile()) {
-        entries.push({ path: childRel, type: 'file', size: Number(st.size), mtime_ns, mode, uid, gid, tracked: sel.isTracked(childRel, false), ino: identityOf(st) });
+        const tracked = sel.isTracked(childRel, false);
+        const size = Number(st.size);
+        if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) entries.push({ path: childRel, type: 'file', size, mtime_ns, mode, uid, gid, tracked, ino: identityOf(st) });
         any = true;
       } else if (st.isSymbolicLink()) {
         let target: string;
@@ -130,15 +151,16 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
           any = true;
           continue;
         }
-        entries.push({ path: childRel, type: 'symlink', size: 0, mtime_ns, mode, uid, gid, target, tracked: sel.isTracked(childRel, false) });
+        const tracked = sel.isTracked(childRel, false);
+        if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) entries.push({ path: childRel, type: 'symlink', size: 0, mtime_ns, mode, uid, gid, target, tracked });
         any = true;
       } else {
         const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
         result.skipped.push({ path: childRel, kind });
       }
-      if (opts.onProgress && entries.length - lastReport >= 1000) {
-        lastReport = entries.length;
-        opts.onProgress(entries.length);
+      if (opts.onProgress && entries.length + unchanged.length - lastReport >= 1000) {
+        lastReport = entries.length + unchanged.length;
+        opts.onProgress(lastReport);
       }
     }
     return any;
