@@ -10,7 +10,8 @@ import type { StateEntry } from '../meta/entry.js';
 import type { StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
-import { scanSource } from '../scan/walk.js';
+import { scanSource, type ScanOptions } from '../scan/walk.js';
+import { startParallelScan } from '../scan/parallel.js';
 import { buildPlan, hasChanges, moveKey, type Plan } from '../plan/plan.js';
 import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
@@ -37,6 +38,8 @@ export interface BackupOptions {
   /** Make copies durable before announcing them (default true; docs/format.md, "fsync policy"). */
   fsyncData?: boolean;
   now?: () => Date;
+  /** The bundled program file: the scan then walks on two threads (src/scan/parallel.ts). */
+  scanWorkerScript?: string;
 }
 
 export interface PlanPreview {
@@ -93,6 +96,12 @@ interface Prepared {
 
 /** Scan, compare, plan and guard: reads only (SPEC §3 steps 1–3). */
 async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOptions, caseInsensitive: boolean): Promise<Prepared> {
+  const skipDir = destinationIdentity(fs, profile.dist);
+  // Started first, so the worker's start-up overlaps reading the manifest.
+  const parallel =
+    opts.scanWorkerScript === undefined || fs !== realFs
+      ? undefined
+      : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.scanWorkerScript, weights: readManifestHeader(fs, layout.manifest)?.top });
   const manifest = readManifest(fs, layout.manifest);
   const last = manifest.entries;
   if (opts.dryRun) {
@@ -100,12 +109,13 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     const journal = readJournal(fs, layout.journal);
     if (journal !== undefined) applyOps(last, resolveJournal(fs, layout, journal).done);
   }
-  const scan = scanSource(fs, profile.src, {
+  const scanOptions: ScanOptions = {
     selector: compileSelection(profile.rules),
-    skipDir: destinationIdentity(fs, profile.dist),
+    skipDir,
     unchangedAgainst: opts.checksum || caseInsensitive ? undefined : last,
     onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
-  });
+  };
+  const scan = parallel === undefined ? scanSource(fs, profile.src, scanOptions) : await parallel.finish(scanOptions);
   const errors: IncrementError[] = [...scan.errors];
   const unreadable = [...scan.unreadable];
   if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);

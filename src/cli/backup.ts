@@ -9,7 +9,7 @@ import { realFs } from '../io/fs.js';
 import { findConfigFile, loadConfig, selectProfiles } from '../config/load.js';
 import { isDestinationAttached, runBackup, type BackupOutcome } from '../apply/run.js';
 import { runPrune } from '../apply/prune.js';
-import { VERSION } from '../version.js';
+import { BUNDLED, VERSION } from '../version.js';
 
 const HELP = `backup — back up folders to a plain mirror plus hard-linked increments (hardback ${VERSION})
 
@@ -97,6 +97,7 @@ export async function main(argv: string[]): Promise<ExitCode> {
         force: values.force === true,
         checksum: values.checksum === true || profile.checksum,
         reporter,
+        ...(BUNDLED ? { scanWorkerScript: programFile() } : {}),
       });
       reporter.done();
       const code = outcome.errors.length > 0 ? EXIT.partial : EXIT.ok;
@@ -168,6 +169,16 @@ function printOutcome(o: BackupOutcome, ms: number, quiet: boolean, head: string
     if (o.linkMode === 'copy') out.write(`  (this destination cannot hard-link: the increment holds copies)\n`);
   }
   if (o.skipped.length > 0) out.write(`  skipped ${count(o.skipped.length, 'special files')} (sockets, FIFOs, devices)\n`);
+}
+
+/** The running program file (build/backup.js), symlinks resolved. */
+function programFile(): string {
+  const script = process.argv[1] ?? '';
+  try {
+    return realpathSync(script);
+  } catch {
+    return script;
+  }
 }
 
 export function programDir(): string {

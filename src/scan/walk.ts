@@ -51,6 +51,8 @@ export interface ScanOptions {
    * (checksum mode, case-folding destinations).
    */
   unchangedAgainst?: { quickKey(path: string): string | undefined };
+  /** Only these names directly inside src are walked (the others are another thread's share). */
+  topLevel?: (name: string) => boolean;
 }
 
 /**
@@ -106,6 +108,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     if (rel === '') result.topLevelNames = names.length;
     let any = false;
     for (const name of names) {
+      if (rel === '' && opts.topLevel !== undefined && !opts.topLevel(name)) continue;
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const childAbs = `${abs}/${name}`;
       let st;

@@ -18,6 +18,8 @@ export interface ManifestHeader {
   last_increment: string | null;
   written: string;
   entries: number;
+  /** Entries below each top-level name (when there are at most 512): to share the next scan out fairly. */
+  top?: Record<string, number>;
 }
 
 export interface Manifest {
@@ -105,9 +107,24 @@ export function writeManifest(
     written: new Date().toISOString(),
     entries: table.size,
   };
+  const top = topLevelCounts(table.keys());
+  if (top !== undefined) header.top = top;
   const parts: string[] = [asciiJson(header)];
   for (const line of table.encodedLines()) parts.push(line);
   parts.push('');
   writeFileAtomic(fs, file, parts.join('\n'));
 }
 
+
+const MAX_TOP_NAMES = 512;
+
+function topLevelCounts(paths: Iterable<string>): Record<string, number> | undefined {
+  const counts = new Map<string, number>();
+  for (const path of paths) {
+    const slash = path.indexOf('/');
+    const top = slash < 0 ? path : path.slice(0, slash);
+    counts.set(top, (counts.get(top) ?? 0) + 1);
+    if (counts.size > MAX_TOP_NAMES) return undefined;
+  }
+  return Object.fromEntries(counts);
+}

@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { BACKUP_JS, readTree, removeDir, runCli, tempDir, treeView } from '../helpers/tree.js';
+import { ensureBuilt } from '../helpers/fault-build.js';
+import { workerShare } from '../../src/scan/parallel.js';
+import type { IncrementJson } from '../../src/meta/increment.js';
+
+test('workerShare splits top-level names by the weights the last run recorded', () => {
+  assert.deepEqual([...workerShare(['a', 'b', 'c', 'd'], undefined)].sort(), ['b', 'd'], 'first run: alternate');
+  const share = workerShare(['big', 's1', 's2', 's3'], { big: 90, s1: 30, s2: 30, s3: 30 });
+  assert.deepEqual([...share].sort(), ['s1', 's2', 's3'], 'the big folder on one side, the rest on the other');
+  assert.deepEqual([...workerShare(['constructor', 'x'], { x: 5 })].sort(), ['constructor'], 'no inherited "weights"');
+  assert.equal(workerShare(['only'], { only: 3 }).size, 0, 'one name: nothing to share');
+});
+
+test('the built program scans on two threads and reports exactly the changes in both shares', (t) => {
+  ensureBuilt();
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  for (let d = 0; d < 8; d++) for (let f = 0; f < 40; f++) {
+    fs.mkdirSync(join(src, `top${d}`, `sub${f % 4}`), { recursive: true });
+    fs.writeFileSync(join(src, `top${d}`, `sub${f % 4}`, `f${f}.txt`), `${d}/${f}`);
+  }
+  fs.mkdirSync(join(src, 'top3', 'empty'));
+  fs.symlinkSync('../top0/sub0/f0.txt', join(src, 'top5', 'link'));
+  const cfg = join(root, 'config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ src: 'src', dist: 'dist' }));
+  const first = runCli(BACKUP_JS, [cfg, '--json']);
+  assert.equal(first.code, 0, first.stderr);
+  // Changes in every top-level folder, so both threads' shares have some.
+  const changed: string[] = [];
+  const added: string[] = [];
+  const deleted: string[] = [];
+  for (let d = 0; d < 8; d++) {
+    fs.writeFileSync(join(src, `top${d}`, 'sub1', 'f1.txt'), `changed ${d} with more bytes`);
+    changed.push(`top${d}/sub1/f1.txt`);
+    fs.writeFileSync(join(src, `top${d}`, `added${d}.txt`), 'new');
+    added.push(`top${d}/added${d}.txt`);
+    fs.rmSync(join(src, `top${d}`, 'sub2', 'f2.txt'));
+    deleted.push(`top${d}/sub2/f2.txt`);
+  }
+  const second = runCli(BACKUP_JS, [cfg, '--json']);
+  assert.equal(second.code, 0, second.stderr);
+  const id = (JSON.parse(second.stdout) as { profiles: { increment: string }[] }).profiles[0]?.increment;
+  const inc = JSON.parse(fs.readFileSync(join(root, 'dist', 'increments', String(id), 'increment.json'), 'utf8')) as IncrementJson;
+  assert.deepEqual(inc.changed.map((r) => r.path).sort(), changed.sort());
+  assert.deepEqual(inc.new.map((r) => r.path).sort(), added.sort());
+  assert.deepEqual(inc.deleted.map((r) => r.path).sort(), deleted.sort());
+  const view = (dir: string) => Object.fromEntries(Object.entries(treeView(readTree(dir))).filter(([k]) => !k.startsWith('dist')));
+  assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the mirror equals the source');
+  const third = runCli(BACKUP_JS, [cfg]);
+  assert.match(third.stdout, /no changes/, 'and a third run finds nothing to do');
+});
