@@ -16,7 +16,7 @@ for (const [entry, out] of [['src/bin/backup.ts', 'build/backup.js'], ['src/bin/
     target: 'node20',
     format: 'cjs',
     banner: { js: '#!/usr/bin/env node' },
-    define: { HARDBACK_VERSION: JSON.stringify(version) },
+    define: { HARDBACK_VERSION: JSON.stringify(version), HARDBACK_BUNDLED: 'true' },
     logLevel: 'warning',
   });
   chmodSync(out, 0o755);
