@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
-import { errorCode, errorMessage, isCode } from '../io/errors.js';
+import { errorCode, errorMessage, isCode, isDriveFailure } from '../io/errors.js';
 import { tmpName } from '../io/atomic.js';
 import { copyAndHash, hashFile, newCopyBuffer, SourceChangedError } from '../io/copy.js';
 import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
@@ -16,12 +16,6 @@ import { mapLimit } from './pool.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
-/**
- * Errors after which continuing could only make things worse: the drive is full, gone or read-only.
- * The run stops (exit 1); everything else is a per-file fault (recorded, exit 3).
- */
-const FATAL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'ENODEV', 'ENXIO', 'ESTALE', 'ENOTCONN']);
-export const isFatal = (err: unknown): boolean => FATAL_CODES.has(errorCode(err) ?? '');
 
 /** A put is committed in batches: copies first, one journal fsync, then the renames. */
 const BATCH_FILES = 256;
@@ -88,7 +82,7 @@ export class Applier {
 
   /** Per-file fault: record and go on; a fatal one is rethrown to stop the run. */
   private fault(path: string, op: string, err: unknown): void {
-    if (isFatal(err)) throw err;
+    if (isDriveFailure(err)) throw err;
     this.recordError(path, op, err);
   }
 
@@ -143,7 +137,7 @@ export class Applier {
         this.linkOrCopy(this.ctx.layout.mirrorPath(from.path), tmp, from);
         this.moveSources.set(from.path, tmp);
       } catch (err) {
-        if (isFatal(err)) throw err;
+        if (isDriveFailure(err)) throw err;
         // The mirror copy is not usable: the move falls back to copying from the source.
         delete put.moveFrom;
       }

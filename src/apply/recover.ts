@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
+import { readTextIfExists } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { parentOf } from '../meta/safe-path.js';
 import { isCode } from '../io/errors.js';
@@ -171,13 +172,8 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
 }
 
 function readIncrementIfAny(fs: Fs, file: string, id: string) {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const text = readTextIfExists(fs, file);
+  if (text === undefined) return undefined;
   const parsed = parseIncrementJson(text, id);
   return parsed.ok ? parsed.value : undefined;
 }

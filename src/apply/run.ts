@@ -1,7 +1,7 @@
 import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { realFs } from '../io/fs.js';
-import { errorCode, errorMessage, failure, isCode } from '../io/errors.js';
+import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityFor } from '../io/durability.js';
@@ -21,9 +21,9 @@ import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeade
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
 import { buildIncrementJson, serializeIncrement } from '../store/records.js';
-import { Applier, isFatal } from './apply.js';
-import { recoverInterruptedRun, repairBareIncrements, sweepTmp } from './recover.js';
-import { recoverInterruptedPrune } from './prune.js';
+import { Applier } from './apply.js';
+import { recoverInterruptedRun, sweepTmp } from './recover.js';
+import { recoverDestination } from './startup.js';
 import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
@@ -252,17 +252,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // Another source's backup is not ours to repair either: refuse before touching anything.
     const recorded = readManifestHeader(fs, layout.manifest)?.source;
     if (recorded !== undefined && recorded !== profile.src && !opts.force) throw failure(wrongSourceMessage(recorded, profile.src));
-    const rec = recoverInterruptedRun(fs, layout);
-    if (rec.id !== undefined) {
-      opts.reporter.notice(
-        `finished the interrupted run ${rec.id}: ${rec.done} changes had reached the backup, ${rec.undone} were rolled back` +
-          (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)'),
-      );
-    }
-    const pruned = recoverInterruptedPrune(fs, layout);
-    if (pruned.length > 0) opts.reporter.notice(`finished an interrupted prune (removed ${pruned.join(', ')})`);
-    sweepTmp(fs, layout);
-    for (const id of repairBareIncrements(fs, layout, profile.src, profile.name)) opts.reporter.notice(`repaired increment ${id} left without metadata`);
+    recoverDestination(fs, layout, { source: profile.src, profile: profile.name, notice: (m) => opts.reporter.notice(m) });
 
     const traits = probeDestination(fs, layout.tmp);
     let linkMode: 'hardlink' | 'copy' = 'hardlink';
@@ -378,7 +368,7 @@ function stopped(fs: Fs, layout: Layout, err: unknown): Error {
       ? 'the backup drive is full'
       : code === 'EROFS'
         ? 'the backup drive is read-only'
-        : isFatal(err)
+        : isDriveFailure(err)
           ? 'the backup drive failed or was removed'
           : 'the run failed';
   const state = !finalised

@@ -56,3 +56,14 @@ export function isCode(err: unknown, ...codes: string[]): boolean {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The drive is full, gone or read-only: going on could only make things worse, so a run stops
+ * (exit 1) instead of recording a per-file fault.
+ */
+const DRIVE_FAILURE_CODES = ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'ENODEV', 'ENXIO', 'ESTALE', 'ENOTCONN'];
+export const isDriveFailure = (err: unknown): boolean => isCode(err, ...DRIVE_FAILURE_CODES);
+
+/** What link(2) answers on a filesystem without hard links (FAT, exFAT, some network shares). */
+export const NO_HARDLINK_CODES = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK'];
+export const isNoHardlink = (err: unknown): boolean => isCode(err, ...NO_HARDLINK_CODES);

@@ -24,3 +24,13 @@ export function chownIfSupported(chown: () => void): void {
     if (!isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS')) throw err;
   }
 }
+
+/** A file's text, or undefined when it does not exist (any other error is thrown). */
+export function readTextIfExists(fs: Fs, file: string, encoding: BufferEncoding = 'utf8'): string | undefined {
+  try {
+    return fs.readFileSync(file, encoding);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}

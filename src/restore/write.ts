@@ -2,7 +2,7 @@ import { tmpName } from '../io/atomic.js';
 import { dirname, join, relative, isAbsolute, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { isRoot } from '../io/fs.js';
-import { errorMessage, failure, isCode } from '../io/errors.js';
+import { errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { copyVerified, newRestoreBuffer } from '../io/copy-verified.js';
 import { hashFile } from '../io/copy.js';
 import { secondsFromNs, type Entry, type EntryType } from '../meta/entry.js';
@@ -185,7 +185,7 @@ export function executeWrite(fs: Fs, plan: WritePlan, opts: PlanOptions): WriteR
   const buffer = newRestoreBuffer();
   const swept = new Set<string>();
   const fault = (path: string, err: unknown) => {
-    if (isCode(err, 'ENOSPC', 'EDQUOT', 'EROFS', 'EIO')) {
+    if (isDriveFailure(err)) {
       throw failure(`writing ${join(plan.root, path)} failed (${errorMessage(err)}); the restore stopped: run it again once that is solved`, { cause: err });
     }
     report.errors.push({ path, message: errorMessage(err).includes(path) ? errorMessage(err) : `${path}: ${errorMessage(err)}` });
@@ -273,55 +273,42 @@ export function executeWrite(fs: Fs, plan: WritePlan, opts: PlanOptions): WriteR
     } else report.identical++;
     dirFixups.push({ path: w.path, entry: e });
   }
-  for (const w of files) {
+  // Files and symlinks alike: into a temp name beside the destination, then renamed into place.
+  const place = (w: (typeof files)[number], link: boolean, make: (tmp: string, e: Entry) => void): void => {
     const e = w.item.entry as Entry;
     const dest = join(plan.root, w.path);
     try {
       assertRealFolder(parentOf(w.path));
       sweep(dirname(dest));
       if (w.action === 'identical') {
-        setMeta(dest, e, false);
+        setMeta(dest, e, link);
         report.identical++;
-        continue;
+        return;
       }
       const tmp = tmpBeside(dest);
-      copyVerified(fs, opts.locate(w.item), tmp, { size: e.size, sha256: e.sha256 ?? '', mtime_ns: e.mtime_ns, mode: e.mode, uid: e.uid, gid: e.gid }, buffer);
       try {
+        make(tmp, e);
         fs.renameSync(tmp, dest);
       } catch (err) {
         removeQuietly(tmp);
         throw err;
       }
       report.written++;
-      report.bytes += e.size;
+      if (!link) report.bytes += e.size;
     } catch (err) {
       fault(w.path, err);
     }
+  };
+  for (const w of files) {
+    place(w, false, (tmp, e) =>
+      copyVerified(fs, opts.locate(w.item), tmp, { size: e.size, sha256: e.sha256 ?? '', mtime_ns: e.mtime_ns, mode: e.mode, uid: e.uid, gid: e.gid }, buffer),
+    );
   }
   for (const w of links) {
-    const e = w.item.entry as Entry;
-    const dest = join(plan.root, w.path);
-    try {
-      assertRealFolder(parentOf(w.path));
-      sweep(dirname(dest));
-      if (w.action === 'identical') {
-        setMeta(dest, e, true);
-        report.identical++;
-        continue;
-      }
-      const tmp = tmpBeside(dest);
+    place(w, true, (tmp, e) => {
       fs.symlinkSync(e.target ?? '', tmp);
-      try {
-        setMeta(tmp, e, true);
-        fs.renameSync(tmp, dest);
-      } catch (err) {
-        removeQuietly(tmp);
-        throw err;
-      }
-      report.written++;
-    } catch (err) {
-      fault(w.path, err);
-    }
+      setMeta(tmp, e, true);
+    });
   }
   // Folder modes and times last, deepest first: writing into a folder changes its mtime, and a
   // read-only mode must not stop the writes into it.

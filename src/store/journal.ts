@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
+import { readTextIfExists } from '../io/fs.js';
 import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
@@ -103,13 +104,8 @@ export interface ReadJournal {
 }
 
 export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const text = readTextIfExists(fs, file);
+  if (text === undefined) return undefined;
   const lines = text.split('\n');
   // The last piece is '' after a complete final line, or a torn line: never trust it.
   const torn = lines.pop() !== '' ? 1 : 0;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Fs } from '../io/fs.js';
-import { failure, isCode } from '../io/errors.js';
+import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName } from '../io/atomic.js';
 import { dirname, join } from 'node:path';
 
@@ -114,7 +114,7 @@ function createExclusive(fs: Fs, file: string, text: string): boolean {
     return true;
   } catch (err) {
     if (isCode(err, 'EEXIST')) return false;
-    if (!isCode(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK')) throw err;
+    if (!isNoHardlink(err)) throw err;
     // No hard links on this drive: O_EXCL creation, with a moment where the file is still empty.
     try {
       fs.writeFileSync(file, text, { flag: 'wx', mode: 0o644 });

@@ -1,4 +1,5 @@
 import type { Fs } from '../io/fs.js';
+import { readTextIfExists } from '../io/fs.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
@@ -34,14 +35,9 @@ export interface Manifest {
  * A damaged one is an error: guessing could empty a backup.
  */
 export function readManifest(fs: Fs, file: string): Manifest {
-  let text: string;
-  try {
-    // ASCII by construction (state-table.ts): latin1 decodes it fastest, into one-byte strings.
-    text = fs.readFileSync(file, 'latin1');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return { header: undefined, entries: new StateTable() };
-    throw err;
-  }
+  // ASCII by construction (state-table.ts): latin1 decodes it fastest, into one-byte strings.
+  const text = readTextIfExists(fs, file, 'latin1');
+  if (text === undefined) return { header: undefined, entries: new StateTable() };
   const firstNl = text.indexOf('\n');
   let header: ManifestHeader;
   try {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { isCode } from '../io/errors.js';
+import { isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName } from '../io/atomic.js';
 import { TMP_PREFIX } from './layout.js';
 
@@ -10,9 +10,6 @@ export interface DestinationTraits {
   /** Owner a new temp file gets (so a copy is chown'ed only when its owner must differ). */
   newFileOwner: { uid: number; gid: number };
 }
-
-/** Errors that mean "this filesystem has no hard links", as opposed to a real fault. */
-const NO_LINK_CODES = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK', 'EINVAL'];
 
 /**
  * Probes the destination once, before anything of the run is written: can it hard-link, and does it
@@ -27,7 +24,8 @@ export function probeDestination(fs: Fs, tmpDir: string): DestinationTraits {
     try {
       fs.linkSync(a, b);
     } catch (err) {
-      if (!isCode(err, ...NO_LINK_CODES)) throw err;
+      // (EINVAL too: some FUSE filesystems answer that to link(2).)
+      if (!isNoHardlink(err) && !isCode(err, 'EINVAL')) throw err;
       hardlinks = false;
     }
     // Case: does the upper-cased name of `a` find the same file?

@@ -2,12 +2,13 @@ import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { removeDir, tempDir } from '../helpers/tree.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { checkBackup, completeVersions, readIncrement, type Version } from '../helpers/fault-check.js';
 import { interruptedRun } from '../helpers/fault-scenario.js';
+import { makeCrashTree, runAndKill } from '../helpers/crash.js';
 
 /**
  * SPEC §6 "Interruption" with the real program: `node build/backup.js` is killed with SIGKILL at a
@@ -43,17 +44,7 @@ before(() => {
   work = tempDir('hb-kill-');
   src = join(work, 'src');
   dist = join(work, 'dist');
-  for (let d = 0; d < SMALL_DIRS; d++) {
-    const dir = join(src, 'docs', `d${String(d).padStart(2, '0')}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < SMALL_PER_DIR; f++) fs.writeFileSync(join(dir, `f${String(f).padStart(3, '0')}.txt`), randomBytes(64 + ((d * 131 + f * 17) % 4000)));
-  }
-  fs.mkdirSync(join(src, 'media'));
-  BIG_MIB.forEach((mib, i) => fs.writeFileSync(join(src, 'media', `big-${i}.bin`), randomBytes(mib << 20)));
-  fs.chmodSync(join(src, 'docs', 'd01'), 0o750);
-  fs.chmodSync(join(src, 'docs', 'd02', 'f000.txt'), 0o600);
-  fs.mkdirSync(join(src, 'empty'));
-  fs.symlinkSync('../docs/d00/f000.txt', join(src, 'media', 'link'));
+  makeCrashTree(src, { dirs: SMALL_DIRS, perDir: SMALL_PER_DIR, bigMib: BIG_MIB });
   cfg = join(work, 'config.json');
   // media/big-0.bin is tracked, the other big files are mirrored only (they keep no history).
   fs.writeFileSync(cfg, JSON.stringify({ src, dist, track_dirs: ['docs'], track_files: ['media/big-0.bin', 'media/link'], max_workers: 4 }));
@@ -66,17 +57,7 @@ function runToEnd(config: string): { code: number | null; stderr: string; ms: nu
   return { code: r.status, stderr: r.stderr, ms: Date.now() - t0 };
 }
 
-function runAndKill(delayMs: number): Promise<{ killed: boolean; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [backupJs, cfg, '--quiet'], { stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: signal === 'SIGKILL', code });
-    });
-  });
-}
+const runBackupAndKill = (delayMs: number) => runAndKill(backupJs, [cfg, '--quiet'], delayMs);
 
 /** Gives every file a new mtime: the next run stores all of them again (a full-size run to kill). */
 function touchAll(stamp: number): void {
@@ -121,7 +102,7 @@ it('kill -9 at a dozen moments of a run: the next run finishes the job and nothi
     const versions: Version[] = completeVersions(dist);
     touchAll(stamp++);
     newFolder(i);
-    const k = await runAndKill(delay);
+    const k = await runBackupAndKill(delay);
     if (!k.killed && k.code !== 0) failures.push(`round ${i}: the run to be killed exited ${k.code} on its own`);
     const pending = fs.existsSync(dist) ? interruptedRun(dist) : undefined;
     const lockLeft = fs.existsSync(join(dist, '.hardback', 'lock'));

@@ -2,10 +2,10 @@ import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { TOOL_JS, readTree, removeDir, sha256File, tempDir, treeView } from '../helpers/tree.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
+import { makeCrashTree, runAndKill } from '../helpers/crash.js';
 
 /**
  * Issue #4, the restore side of SPEC §6 "Interruption", with the real programs: `backup-tool
@@ -32,19 +32,9 @@ before(() => {
   work = tempDir('hb-kill-restore-');
   src = join(work, 'src');
   dist = join(work, 'dist');
-  for (let d = 0; d < SMALL_DIRS; d++) {
-    const dir = join(src, 'docs', `d${String(d).padStart(2, '0')}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < SMALL_PER_DIR; f++) fs.writeFileSync(join(dir, `f${String(f).padStart(3, '0')}.txt`), randomBytes(64 + ((d * 131 + f * 17) % 4000)));
-  }
-  fs.mkdirSync(join(src, 'media'));
-  BIG_MIB.forEach((mib, i) => fs.writeFileSync(join(src, 'media', `big-${i}.bin`), randomBytes(mib << 20)));
-  fs.chmodSync(join(src, 'docs', 'd01'), 0o750);
-  fs.chmodSync(join(src, 'docs', 'd02', 'f000.txt'), 0o600);
+  makeCrashTree(src, { dirs: SMALL_DIRS, perDir: SMALL_PER_DIR, bigMib: BIG_MIB });
   fs.chmodSync(join(src, 'docs', 'd03', 'f001.txt'), 0o755);
-  fs.mkdirSync(join(src, 'empty'));
   fs.chmodSync(join(src, 'empty'), 0o700);
-  fs.symlinkSync('../docs/d00/f000.txt', join(src, 'media', 'link'));
   fs.symlinkSync('nowhere/at/all', join(src, 'docs', 'd05', 'dangling'));
   const cfg = join(work, 'config.json');
   fs.writeFileSync(cfg, JSON.stringify({ src, dist, max_workers: 4 }));
@@ -60,24 +50,7 @@ function tool(args: string[]): { code: number | null; stdout: string; stderr: st
 }
 
 /** Starts `backup-tool ARGS`; kills it with SIGKILL after delayMs, or as soon as `killWhen()` says so (polled). */
-function runAndKill(args: string[], delayMs: number, killWhen?: () => boolean): Promise<{ killed: boolean; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TOOL_JS, ...args], { stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } });
-    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-    let poll: NodeJS.Timeout | undefined;
-    if (killWhen !== undefined) {
-      poll = setInterval(() => {
-        if (killWhen()) child.kill('SIGKILL');
-      }, 1);
-    }
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (poll !== undefined) clearInterval(poll);
-      resolve({ killed: signal === 'SIGKILL', code });
-    });
-  });
-}
+const runToolAndKill = (args: string[], delayMs: number, killWhen?: () => boolean) => runAndKill(TOOL_JS, args, delayMs, killWhen);
 
 /** Every `.hb-restore-*` entry below root, as relative paths. */
 function tempFiles(root: string, rel = '', out: string[] = []): string[] {
@@ -134,7 +107,7 @@ it('kill -9 at moments spread over a recreate: the rerun exits 0 and the target 
   let tempsLeft = 0;
   for (const [i, delay] of delays.entries()) {
     const target = join(work, `target-${i}`);
-    const k = await runAndKill([dist, 'recreate', '--to', target], delay);
+    const k = await runToolAndKill([dist, 'recreate', '--to', target], delay);
     const problems: string[] = [];
     if (!k.killed && k.code !== 0) problems.push(`the run to be killed exited ${k.code} on its own`);
     const leftAfterKill = tempFiles(target);
@@ -167,7 +140,7 @@ it('kill -9 in the middle of `restore PATH --to DIR` of a big file: no partial f
     const folder = join(target, 'media');
     // Kill as soon as the temp file of the copy shows up beside the final path.
     const sawTemp = () => fs.existsSync(folder) && fs.readdirSync(folder).some((n) => TMP_RE.test(n));
-    const k = await runAndKill([dist, 'restore', rel, '--to', target], 30_000, sawTemp);
+    const k = await runToolAndKill([dist, 'restore', rel, '--to', target], 30_000, sawTemp);
     const problems: string[] = [];
     if (!k.killed) problems.push(`it was not killed: it exited ${k.code} before a temp file was seen`);
     const temps = tempFiles(target);

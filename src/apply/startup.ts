@@ -1,0 +1,24 @@
+import type { Fs } from '../io/fs.js';
+import type { Layout } from '../store/layout.js';
+import { recoverInterruptedRun, repairBareIncrements, sweepTmp } from './recover.js';
+import { recoverInterruptedPrune } from './prune-exec.js';
+
+/**
+ * What every writer does first, under the lock: finish an interrupted backup run, then an
+ * interrupted prune (each idempotent, so the order does not matter for the result), remove temp
+ * files, and describe increment folders a crash left without metadata. `source`/`profile` name the
+ * backup in such a repaired increment.json.
+ */
+export function recoverDestination(fs: Fs, layout: Layout, o: { source: string; profile: string; notice: (message: string) => void }): void {
+  const rec = recoverInterruptedRun(fs, layout);
+  if (rec.id !== undefined) {
+    o.notice(
+      `finished the interrupted run ${rec.id}: ${rec.done} changes had reached the backup, ${rec.undone} were rolled back` +
+        (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)'),
+    );
+  }
+  const pruned = recoverInterruptedPrune(fs, layout);
+  if (pruned.length > 0) o.notice(`finished an interrupted prune (removed ${pruned.join(', ')})`);
+  sweepTmp(fs, layout);
+  for (const id of repairBareIncrements(fs, layout, o.source, o.profile)) o.notice(`repaired increment ${id} left without metadata`);
+}
