@@ -153,9 +153,9 @@ EST_COPY=$((EST_BYTES + FILES * 3072 + DIRS * 4096))
 EST_PEAK=$((EST_COPY * 4))
 
 # ---- mounts and cleanup --------------------------------------------------------------------------
-SHM_DIR=/dev/shm/hardback-bench
-EXT_DIR=/mnt/hardback-bench
-IMG="$IMG_DIR/hardback-bench.img"
+SHM_DIR=${HB_BENCH_SHM:-/dev/shm/hardback-bench}
+EXT_DIR=${HB_BENCH_EXT:-/mnt/hardback-bench}
+IMG="$IMG_DIR/$(basename "$EXT_DIR").img"
 MOUNTED=()
 
 unmount_all() {
