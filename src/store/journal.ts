@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { readTextIfExists } from '../io/fs.js';
@@ -12,7 +11,7 @@ import type { Layout } from './layout.js';
 
 /**
  * Write-ahead journal of the run in progress (.hardback/journal.jsonl). Each line is
- * `<8 hex of sha256(json)> <json>`, so a torn or damaged line is recognised and dropped.
+ * `<8 hex of fnv1a32(json)> <json>`, so a torn or damaged line is recognised and dropped.
  * The first line is the header; every other line announces one change to the mirror BEFORE it is
  * made. After a crash, `resolveJournal` decides from the disk which announced changes happened.
  */
@@ -35,16 +34,32 @@ export type JournalOp =
   /** The entry leaves the mirror; tracked files are linked into deleted/ first. */
   | { op: 'del'; entry: StateEntry };
 
+/**
+ * FNV-1a (32 bits) over the UTF-16 code units of `text`: the check of a journal line. It only has to
+ * catch a torn or damaged line, not an adversary (the contents are validated anyway), and a sha256
+ * per line was a tenth of the main thread's time in a 100k-file run.
+ */
+export function fnv1a32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+const lineCheck = (json: string): string => fnv1a32(json).toString(16).padStart(8, '0');
+
 export function encodeLine(value: unknown): string {
   const json = JSON.stringify(value);
-  return `${createHash('sha256').update(json).digest('hex').slice(0, 8)} ${json}\n`;
+  return `${lineCheck(json)} ${json}\n`;
 }
 
 function decodeLine(line: string): unknown {
   const sp = line.indexOf(' ');
   if (sp !== 8) return undefined;
   const json = line.slice(9);
-  if (createHash('sha256').update(json).digest('hex').slice(0, 8) !== line.slice(0, 8)) return undefined;
+  if (lineCheck(json) !== line.slice(0, 8)) return undefined;
   try {
     return JSON.parse(json) as unknown;
   } catch {

@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import type { Fs } from '../../src/io/fs.js';
-import { applyOps, encodeLine, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import { applyOps, encodeLine, fnv1a32, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
 import { Layout } from '../../src/store/layout.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 
@@ -30,10 +29,24 @@ function textFs(text: string | undefined, types: ReadonlyMap<string, 'file' | 'd
 }
 
 describe('journal line encoding', () => {
-  it('a line is 8 hex of sha256(json), a space, the json, a newline', () => {
+  it('the line check is FNV-1a 32 (published test vectors)', () => {
+    assert.equal(fnv1a32(''), 0x811c9dc5);
+    assert.equal(fnv1a32('a'), 0xe40c292c);
+    assert.equal(fnv1a32('foobar'), 0xbf9cf968);
+  });
+
+  it('a line is 8 hex of fnv1a32(json), a space, the json, a newline', () => {
     const line = encodeLine({ a: 1 });
     const json = '{"a":1}';
-    assert.equal(line, `${createHash('sha256').update(json).digest('hex').slice(0, 8)} ${json}\n`);
+    assert.equal(line, `${fnv1a32(json).toString(16).padStart(8, '0')} ${json}\n`);
+  });
+
+  it('a line whose json was altered (one character) fails its check and is dropped', () => {
+    const good = encodeLine(put('a.txt', 'hb-1'));
+    const bad = good.replace('a.txt', 'b.txt');
+    const j = readJournal(textFs(encodeLine(header) + bad + encodeLine(put('c.txt', 'hb-3'))), 'journal.jsonl');
+    assert.deepEqual(j?.ops.map((o) => o.entry.path), ['c.txt']);
+    assert.equal(j?.dropped, 1);
   });
 
   it('round-trips a header and ops', () => {
