@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode, isDriveFailure } from '../io/errors.js';
@@ -12,7 +12,8 @@ import type { Layout } from '../store/layout.js';
 import type { StateTable } from '../store/state-table.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
-import { mapLimit } from './pool.js';
+import type { Copier, CopyJob, CopyOutcome, JobRun } from './copier.js';
+import { linkOrCopy, type PlaceJob } from './place.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
@@ -33,12 +34,34 @@ export interface ApplyContext {
   src: string;
   linkMode: 'hardlink' | 'copy';
   journal: JournalWriter;
-  maxWorkers: number;
   /** How copies are made durable before they are announced (docs/format.md, "fsync policy"). */
   durability: Durability;
   /** Owner of a newly created file on the destination (from the probe). */
   newFileOwner?: { uid: number; gid: number };
   reporter: Reporter;
+  /** Makes the copies (on one thread or two: src/apply/copier.ts). */
+  copier: Copier;
+}
+
+interface StartedBatch {
+  batch: readonly PutOp[];
+  tmps: readonly string[];
+  /** Indexes (into batch) of the plain copies handed to the copier, in job order. */
+  copies: readonly number[];
+  run: JobRun<CopyOutcome>;
+}
+
+interface Ready {
+  put: PutOp;
+  tmp: string;
+  entry: StateEntry;
+}
+
+interface Placing {
+  ready: readonly Ready[];
+  /** Indexes (into ready) of the versions handed to the copier, in job order. */
+  todo: readonly number[];
+  run: JobRun<Error | undefined>;
 }
 
 /**
@@ -48,16 +71,21 @@ export interface ApplyContext {
  */
 export class Applier {
   readonly state: StateTable;
-  readonly done: JournalOp[] = [];
+  /**
+   * What reached the mirror, for increment.json: the entries made, changed and deleted. A put's
+   * entry is the plan's own object, completed in place (since, sha256), so a run of 100k new files
+   * holds each entry once.
+   */
+  readonly made = { new: [] as StateEntry[], changed: [] as StateEntry[], deleted: [] as StateEntry[] };
   readonly errors: IncrementError[] = [];
   bytesCopied = 0;
   filesCopied = 0;
   private readonly ctx: ApplyContext;
-  private readonly madeDirs = new Set<string>();
   /** Mirror folders whose final mode/mtime must be (re)applied at the end. */
   private readonly dirFixups = new Map<string, Entry>();
   private readonly moveSources = new Map<string, string>();
   private readonly root = isRoot();
+  private buffer: Buffer | undefined;
 
   constructor(ctx: ApplyContext, lastState: StateTable) {
     this.ctx = ctx;
@@ -90,26 +118,13 @@ export class Applier {
     return join(this.ctx.layout.tmp, `${tmpName(TMP_PREFIX)}`);
   }
 
-  /** Hard link, or (link_mode "copy") a copy carrying the same mode and mtime. */
+  /** Hard link, or (link_mode "copy") a copy carrying the same mode, owner and mtime. */
   private linkOrCopy(from: string, to: string, meta: Entry): void {
-    const { fs } = this.ctx;
-    if (this.ctx.linkMode === 'hardlink') {
-      fs.linkSync(from, to);
-      return;
-    }
-    fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
-    if (this.root) chownIfSupported(() => fs.chownSync(to, meta.uid, meta.gid));
-    fs.chmodSync(to, meta.mode);
-    const t = secondsFromNs(meta.mtime_ns);
-    fs.utimesSync(to, t, t);
+    linkOrCopy(this.ctx.fs, from, to, meta, { linkMode: this.ctx.linkMode, root: this.root });
   }
 
-  /** Creates the increment-side parent folders of `file` (cached: one mkdir per folder per run). */
   private ensureIncrementParent(file: string): void {
-    const dir = dirname(file);
-    if (this.madeDirs.has(dir)) return;
-    this.ctx.fs.mkdirSync(dir, { recursive: true });
-    this.madeDirs.add(dir);
+    this.ctx.copier.dirs.ensureParent(this.ctx.fs, file);
   }
 
   /**
@@ -190,7 +205,7 @@ export class Applier {
         // Already gone from the mirror: the deletion is what we wanted anyway.
       }
       this.state.delete(entry.path);
-      this.done.push(op);
+      this.made.deleted.push(entry);
       this.ctx.reporter.action('deleted', entry.path);
     }
   }
@@ -211,7 +226,7 @@ export class Applier {
       }
       this.dirFixups.set(e.path, e);
       this.state.set(e.path, entry);
-      this.done.push(op);
+      this.made.new.push(entry);
       this.ctx.reporter.action('new', e.path);
     }
   }
@@ -222,7 +237,7 @@ export class Applier {
       const { entry, entry: e } = op;
       this.dirFixups.set(e.path, e);
       this.state.set(e.path, entry);
-      this.done.push(op);
+      this.made.changed.push(entry);
       this.ctx.reporter.action('changed', e.path);
     }
   }
@@ -252,118 +267,174 @@ export class Applier {
   private totalBytes = 0;
 
   private async putAll(puts: readonly PutOp[]): Promise<void> {
+    const batches: PutOp[][] = [];
+    let batch: PutOp[] = [];
+    let bytes = 0;
+    const [maxFiles, maxBytes] = this.ctx.durability.perFile ? [BATCH_FILES, BATCH_BYTES] : [FLUSHED_BATCH_FILES, FLUSHED_BATCH_BYTES];
     for (const put of puts) {
       if (put.entry.type === 'file' && put.moveFrom === undefined) {
         this.totalFiles++;
         this.totalBytes += put.entry.size;
       }
-    }
-    let batch: PutOp[] = [];
-    let bytes = 0;
-    for (const put of puts) {
       batch.push(put);
       bytes += put.moveFrom === undefined ? put.entry.size : 0;
-      const [maxFiles, maxBytes] = this.ctx.durability.perFile ? [BATCH_FILES, BATCH_BYTES] : [FLUSHED_BATCH_FILES, FLUSHED_BATCH_BYTES];
       if (batch.length >= maxFiles || bytes >= maxBytes) {
-        await this.putBatch(batch);
+        batches.push(batch);
         batch = [];
         bytes = 0;
       }
     }
-    if (batch.length > 0) await this.putBatch(batch);
+    if (batch.length > 0) batches.push(batch);
+    // Posted in this order, so both threads place batch k, then both copy batch k+1 (copier.ts).
+    let copying = batches.length > 0 ? this.startBatch(batches[0] as PutOp[]) : undefined;
+    for (let k = 0; copying !== undefined; k++) {
+      const ready = await this.prepareBatch(copying);
+      const placing = this.announceBatch(ready);
+      const next = batches[k + 1];
+      copying = next === undefined ? undefined : this.startBatch(next);
+      await this.finishPlacing(placing);
+    }
   }
 
-  private async putBatch(batch: readonly PutOp[]): Promise<void> {
-    const { journal } = this.ctx;
-    const ready: { put: PutOp; tmp: string; entry: StateEntry }[] = [];
-    const buffers: Buffer[] = [];
-    await mapLimit(batch, this.ctx.maxWorkers, async (put) => {
-      const buffer = buffers.pop() ?? newCopyBuffer();
-      try {
-        const prepared = await this.prepare(put, buffer);
-        if (prepared !== undefined) ready.push({ put, ...prepared });
-      } finally {
-        buffers.push(buffer);
-      }
+  /** Temp names for a batch, and its plain copies handed to the copier at once. */
+  private startBatch(batch: readonly PutOp[]): StartedBatch {
+    const tmps = batch.map(() => this.tmpPath());
+    const copies: number[] = [];
+    const jobs: CopyJob[] = [];
+    batch.forEach((put, i) => {
+      const e = put.entry;
+      if (e.type !== 'file' || put.moveFrom !== undefined) return;
+      copies.push(i);
+      // Only what the copy needs crosses to the worker thread.
+      jobs.push({ src: join(this.ctx.src, e.path), tmp: tmps[i] as string, expect: { size: e.size, mtime_ns: e.mtime_ns, mode: e.mode, uid: e.uid, gid: e.gid } });
     });
-    // Make the copies durable, announce them, make the announcements durable, then make the changes.
+    const run = this.ctx.copier.copy(jobs, (n) => {
+      this.bytesCopied += n;
+      this.filesCopied++;
+      this.ctx.reporter.progress({ phase: 'copy', files: this.filesCopied, totalFiles: this.totalFiles, bytes: this.bytesCopied, totalBytes: this.totalBytes });
+    });
+    return { batch, tmps, copies, run };
+  }
+
+  /** Symlinks and moves here while the copier works; then the copies' outcomes. */
+  private async prepareBatch(b: StartedBatch): Promise<Ready[]> {
+    const ready: Ready[] = [];
+    const buffer = (this.buffer ??= newCopyBuffer());
+    for (let i = 0; i < b.batch.length; i++) {
+      const put = b.batch[i] as PutOp;
+      if (put.entry.type === 'file' && put.moveFrom === undefined) continue;
+      const entry = await this.prepareOther(put, b.tmps[i] as string, buffer);
+      if (entry !== undefined) ready.push({ put, tmp: b.tmps[i] as string, entry });
+    }
+    const outcomes = await b.run.finish();
+    b.copies.forEach((i, j) => {
+      const put = b.batch[i] as PutOp;
+      const tmp = b.tmps[i] as string;
+      const e = put.entry;
+      const r = outcomes[j] as CopyOutcome;
+      let err: unknown = r.ok ? undefined : r.error;
+      // --checksum compared content the scan hashed: the copy must be that content.
+      if (r.ok && e.sha256 !== undefined && e.sha256 !== r.sha256) {
+        err = new SourceChangedError('changed', e.path);
+        this.removeTemp(tmp);
+      }
+      if (err !== undefined) {
+        this.fault(e.path, 'read', err);
+        return;
+      }
+      if (!r.ok) return;
+      const entry: StateEntry = e;
+      entry.since = this.ctx.id;
+      entry.sha256 = r.sha256;
+      ready.push({ put, tmp, entry });
+    });
+    return ready;
+  }
+
+  /**
+   * Makes the copies durable, announces them, makes the announcements durable, then starts putting
+   * them in place.
+   */
+  private announceBatch(ready: readonly Ready[]): Placing {
+    const { journal, layout, id } = this.ctx;
     this.ctx.durability.flushBatch();
-    const ops = ready.map(({ put, tmp, entry }): JournalOp => {
-      const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(this.ctx.layout.tmp.length + 1) };
+    for (const { put, tmp, entry } of ready) {
+      const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(layout.tmp.length + 1) };
       if (put.moveFrom !== undefined) op.moved_from = put.moveFrom.path;
       journal.append(op);
-      return op;
-    });
+    }
     journal.sync();
-    ready.forEach((r, i) => this.commit(r.entry, r.tmp, ops[i] as JournalOp, r.put.kind));
+    const todo: number[] = [];
+    const jobs: PlaceJob[] = [];
+    ready.forEach(({ entry, tmp }, i) => {
+      try {
+        this.openMirrorParent(entry.path);
+      } catch (err) {
+        this.fault(entry.path, 'write', err);
+        return;
+      }
+      todo.push(i);
+      const keep = entry.tracked && entry.type === 'file' ? layout.incrementFile(id, entry.path) : undefined;
+      jobs.push({ tmp, mirror: layout.mirrorPath(entry.path), meta: entry, ...(keep === undefined ? {} : { keep }) });
+    });
+    return { ready, todo, run: this.ctx.copier.place(jobs) };
   }
 
-  /** The new version, complete, in a temp file on the destination; undefined after a per-file fault. */
-  private async prepare(put: PutOp, buffer: Buffer): Promise<{ tmp: string; entry: StateEntry } | undefined> {
+  /** The temp file of a version that could not be placed stays until the journal is gone: its presence says "not done". */
+  private async finishPlacing(p: Placing): Promise<void> {
+    const outcomes = await p.run.finish();
+    p.todo.forEach((i, j) => {
+      const { entry, put } = p.ready[i] as Ready;
+      const err = outcomes[j];
+      if (err !== undefined) {
+        this.fault(entry.path, 'write', err);
+        return;
+      }
+      this.state.set(entry.path, entry);
+      this.made[put.kind].push(entry);
+      this.ctx.reporter.action(put.kind, entry.path);
+    });
+  }
+
+  private removeTemp(tmp: string): void {
+    try {
+      this.ctx.fs.unlinkSync(tmp);
+    } catch {
+      // best effort: the sweep at the end of the run removes leftovers
+    }
+  }
+
+  /** A symlink, or a moved file linked to the version already stored (else copied here); undefined after a per-file fault. */
+  private async prepareOther(put: PutOp, tmp: string, buffer: Buffer): Promise<StateEntry | undefined> {
     const { fs } = this.ctx;
     const e = put.entry;
-    const tmp = this.tmpPath();
-    const entry: StateEntry = { ...e, since: this.ctx.id };
+    const entry: StateEntry = e;
+    entry.since = this.ctx.id;
     try {
       if (e.type === 'symlink') {
         fs.symlinkSync(e.target ?? '', tmp);
         if (this.root) chownIfSupported(() => fs.lchownSync(tmp, e.uid, e.gid));
         const t = secondsFromNs(e.mtime_ns);
         fs.lutimesSync(tmp, t, t);
-        return { tmp, entry };
+        return entry;
       }
       const moved = put.moveFrom === undefined ? undefined : this.moveSources.get(put.moveFrom.path);
       const confirmed = put.verifyMove !== true || (await hashFile(fs, join(this.ctx.src, e.path), buffer)) === put.moveFrom?.sha256;
       if (moved !== undefined && put.moveFrom?.sha256 !== undefined && confirmed) {
         this.linkOrCopy(moved, tmp, e);
         entry.sha256 = put.moveFrom.sha256;
-        return { tmp, entry };
+        return entry;
       }
+      // Not linkable after all: copied like a new file.
       const copied = await copyAndHash(fs, join(this.ctx.src, e.path), tmp, e, { fsyncData: this.ctx.durability.perFile, buffer, newFileOwner: this.ctx.newFileOwner });
-      if (e.sha256 !== undefined && e.sha256 !== copied.sha256) throw new SourceChangedError('changed', e.path);
       entry.sha256 = copied.sha256;
       this.bytesCopied += copied.bytes;
       this.filesCopied++;
-      this.ctx.reporter.progress({
-        phase: 'copy',
-        files: this.filesCopied,
-        totalFiles: this.totalFiles,
-        bytes: this.bytesCopied,
-        totalBytes: this.totalBytes,
-      });
-      return { tmp, entry };
+      return entry;
     } catch (err) {
-      try {
-        fs.unlinkSync(tmp);
-      } catch {
-        // best effort: the copy may never have created it
-      }
+      this.removeTemp(tmp);
       this.fault(e.path, 'read', err);
       return undefined;
     }
-  }
-
-  private commit(entry: StateEntry, tmp: string, op: JournalOp, kind: 'new' | 'changed'): void {
-    const { fs, layout, id } = this.ctx;
-    let linked: string | undefined;
-    try {
-      if (entry.tracked && entry.type === 'file') {
-        const keep = layout.incrementFile(id, entry.path);
-        this.ensureIncrementParent(keep);
-        this.linkOrCopy(tmp, keep, entry);
-        linked = keep;
-      }
-      this.openMirrorParent(entry.path);
-      fs.renameSync(tmp, layout.mirrorPath(entry.path));
-    } catch (err) {
-      if (linked !== undefined) fs.unlinkSync(linked);
-      // The temp file stays until the journal is gone (the sweep removes it): its presence is what
-      // says "not done".
-      this.fault(entry.path, 'write', err);
-      return;
-    }
-    this.state.set(entry.path, entry);
-    this.done.push(op);
-    this.ctx.reporter.action(kind, entry.path);
   }
 }

@@ -1,12 +1,12 @@
 import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { realFs } from '../io/fs.js';
+import { isRoot, realFs } from '../io/fs.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityFor } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
-import type { StateEntry } from '../meta/entry.js';
+import { toRecord, type StateEntry } from '../meta/entry.js';
 import type { StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
@@ -20,8 +20,9 @@ import { readManifest, readManifestHeader, writeManifest } from '../store/manife
 import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
-import { buildIncrementJson, serializeIncrement } from '../store/records.js';
+import { buildIncrementJson, incrementText, lazyRecords } from '../store/records.js';
 import { Applier } from './apply.js';
+import { inThreadCopier, workerCopier, type Copier, type CopierOptions } from './copier.js';
 import { recoverInterruptedRun, sweepTmp } from './recover.js';
 import { recoverDestination } from './startup.js';
 import type { Reporter } from './reporter.js';
@@ -38,8 +39,8 @@ export interface BackupOptions {
   /** Make copies durable before announcing them (default true; docs/format.md, "fsync policy"). */
   fsyncData?: boolean;
   now?: () => Date;
-  /** The bundled program file: the scan then walks on two threads (src/scan/parallel.ts). */
-  scanWorkerScript?: string;
+  /** The bundled program file: the scan and the copies then run on two threads (src/scan/parallel.ts, src/apply/copier.ts). */
+  workerScript?: string;
 }
 
 export interface PlanPreview {
@@ -99,9 +100,9 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   const skipDir = destinationIdentity(fs, profile.dist);
   // Started first, so the worker's start-up overlaps reading the manifest.
   const parallel =
-    opts.scanWorkerScript === undefined || fs !== realFs
+    opts.workerScript === undefined || fs !== realFs
       ? undefined
-      : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.scanWorkerScript, weights: readManifestHeader(fs, layout.manifest)?.top });
+      : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: readManifestHeader(fs, layout.manifest)?.top });
   const manifest = readManifest(fs, layout.manifest);
   const last = manifest.entries;
   if (opts.dryRun) {
@@ -174,6 +175,27 @@ function previewOf(plan: Plan): PlanPreview {
     deleted: plan.deletes.map((e) => e.path),
     moved: plan.puts.filter((p) => p.moveFrom !== undefined).map((p) => ({ from: p.moveFrom?.path ?? '', to: p.entry.path })),
   };
+}
+
+/**
+ * Plain copies below this many go on this thread alone: starting the worker (~30 ms of a core)
+ * would cost more than it saves.
+ */
+const WORKER_MIN_COPIES = 256;
+const WORKER_MIN_BYTES = 64 * 1024 * 1024;
+
+function copierFor(fs: Fs, plan: Plan, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
+  let files = 0;
+  let bytes = 0;
+  for (const put of plan.puts) {
+    if (put.entry.type !== 'file' || put.moveFrom !== undefined) continue;
+    files++;
+    bytes += put.entry.size;
+  }
+  const worthIt = files >= WORKER_MIN_COPIES || (files >= 2 && bytes >= WORKER_MIN_BYTES);
+  return o.workerScript !== undefined && fs === realFs && o.maxWorkers >= 2 && worthIt
+    ? workerCopier({ ...o, fs, workerScript: o.workerScript })
+    : inThreadCopier({ ...o, fs });
 }
 
 const emptySummary = (errors: number): IncrementSummary => ({ new: 0, changed: 0, deleted: 0, errors, bytes_copied: 0 });
@@ -291,7 +313,11 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       buildIncrementJson({
         header,
         previous: p.lastIncrement,
-        done: done.done,
+        done: {
+          new: lazyRecords(done.made.new, toRecord),
+          changed: lazyRecords(done.made.changed, toRecord),
+          deleted: lazyRecords(done.made.deleted, toRecord),
+        },
         errors: [...p.errors, ...done.errors],
         skipped: p.skipped,
         bytesCopied: done.bytesCopied,
@@ -300,20 +326,28 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         version: VERSION,
       });
     const durability = durabilityFor(profile.dist, opts.fsyncData ?? true);
-    const applier = new Applier(
-      { fs, layout, id, src: profile.src, linkMode, journal, maxWorkers: profile.maxWorkers, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter },
-      p.last,
-    );
+    const copier = copierFor(fs, p.plan, {
+      fsyncData: durability.perFile,
+      newFileOwner: traits.newFileOwner,
+      maxWorkers: profile.maxWorkers,
+      linkMode,
+      root: isRoot(),
+      workerScript: opts.workerScript,
+    });
+    const applier = new Applier({ fs, layout, id, src: profile.src, linkMode, journal, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter, copier }, p.last);
     try {
-      writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(incrementJson(applier, false)));
+      writeFileAtomic(fs, layout.incrementJson(id), incrementText(incrementJson(applier, false)));
       await applier.apply(p.plan);
       durability.flushAll();
     } catch (err) {
       journal.close();
+      // The worker stops first: nothing may write into tmp/ while recovery sweeps it.
+      await copier.close();
       throw stopped(fs, layout, err);
     }
+    await copier.close();
     const errors = [...p.errors, ...applier.errors];
-    if (applier.done.length === 0) {
+    if (applier.made.new.length + applier.made.changed.length + applier.made.deleted.length === 0) {
       // Every change failed: no increment is worth keeping; the errors are reported all the same.
       journal.close();
       fs.rmSync(layout.incrementDir(id), { recursive: true, force: true });
@@ -323,7 +357,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     }
     const json = incrementJson(applier, true);
     try {
-      writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(json));
+      writeFileAtomic(fs, layout.incrementJson(id), incrementText(json));
       writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, applier.state);
     } catch (err) {
       journal.close();

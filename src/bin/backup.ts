@@ -2,10 +2,12 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runMain } from '../cli/run-main.js';
 import { main } from '../cli/backup.js';
 import { runScanWorker, type ScanWorkerData } from '../scan/parallel.js';
+import { runCopyWorker, type CopyWorkerData } from '../apply/copier.js';
 import { realFs } from '../io/fs.js';
 
-// The same file serves as the scan's worker thread (src/scan/parallel.ts).
+// The same file serves as the worker threads of the scan (src/scan/parallel.ts) and of the copies
+// (src/apply/copier.ts).
+const role = workerData as Partial<ScanWorkerData & CopyWorkerData> | undefined;
 if (isMainThread) runMain('backup', main);
-else if (parentPort !== null && (workerData as Partial<ScanWorkerData> | undefined)?.hardbackScan === 1) {
-  runScanWorker(workerData as ScanWorkerData, parentPort, realFs);
-}
+else if (parentPort !== null && role?.hardbackScan === 1) runScanWorker(workerData as ScanWorkerData, parentPort, realFs);
+else if (parentPort !== null && role?.hardbackCopy === 1) runCopyWorker(workerData as CopyWorkerData, parentPort, realFs);

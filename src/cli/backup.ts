@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<ExitCode> {
         force: values.force === true,
         checksum: values.checksum === true || profile.checksum,
         reporter,
-        ...(BUNDLED ? { scanWorkerScript: programFile() } : {}),
+        ...(BUNDLED ? { workerScript: programFile() } : {}),
       });
       reporter.done();
       const code = outcome.errors.length > 0 ? EXIT.partial : EXIT.ok;

@@ -17,15 +17,17 @@ export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-
 
 /**
  * Atomic replace: write a temp file beside `file`, fsync it, rename it over `file`, fsync the folder.
+ * `data` may be an iterable of text pieces, written as they come (writeChunked).
  * A reader sees the old content or the new one, never a mix; the temp file is removed if the rename
  * never happened.
  */
-export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array, mode = 0o644): void {
+export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array | Iterable<string>, mode = 0o644): void {
   const tmp = join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', mode);
-    fs.writeFileSync(fd, data);
+    if (typeof data === 'string' || data instanceof Uint8Array) fs.writeFileSync(fd, data);
+    else writeChunked(fs, fd, data);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
@@ -40,6 +42,30 @@ export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array,
     throw err;
   }
   fsyncDir(fs, dirname(file));
+}
+
+/** Bytes gathered before each write(2) when the content comes in pieces. */
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * Writes text given in pieces (a large increment.json or manifest, line by line) about a MiB at a time,
+ * so the whole text is never held in memory at once.
+ */
+function writeChunked(fs: Fs, fd: number, pieces: Iterable<string>): void {
+  let parts: string[] = [];
+  let size = 0;
+  const flush = (): void => {
+    if (parts.length === 0) return;
+    fs.writeFileSync(fd, parts.join(''));
+    parts = [];
+    size = 0;
+  };
+  for (const piece of pieces) {
+    parts.push(piece);
+    size += piece.length;
+    if (size >= WRITE_CHUNK) flush();
+  }
+  flush();
 }
 
 /** fsync a folder so renames and links in it survive power loss; not every filesystem allows it. */

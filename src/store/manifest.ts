@@ -105,10 +105,13 @@ export function writeManifest(
   };
   const top = topLevelCounts(table.keys());
   if (top !== undefined) header.top = top;
-  const parts: string[] = [asciiJson(header)];
-  for (const line of table.encodedLines()) parts.push(line);
-  parts.push('');
-  writeFileAtomic(fs, file, parts.join('\n'));
+  writeFileAtomic(fs, file, manifestText(header, table));
+}
+
+/** Line by line: writeFileAtomic writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */
+function* manifestText(header: ManifestHeader, table: StateTable): Generator<string> {
+  yield `${asciiJson(header)}\n`;
+  for (const line of table.encodedLines()) yield `${line}\n`;
 }
 
 

@@ -19,10 +19,33 @@ export function recordsFromOps(done: readonly JournalOp[]): { new: EntryRecord[]
   return out;
 }
 
+/** A list written into increment.json: an array, or records produced one by one as they are written. */
+export interface RecordList<T> extends Iterable<T> {
+  readonly length: number;
+}
+
+/** increment.json as it is written: the lists may be produced while writing (see incrementText). */
+export type IncrementDocument = Omit<IncrementJson, 'new' | 'changed' | 'deleted'> & {
+  new: RecordList<EntryRecord>;
+  changed: RecordList<EntryRecord>;
+  deleted: RecordList<EntryRecord>;
+};
+
+/** `length` records, each made from an item when it is written. */
+export function lazyRecords<T>(items: readonly T[], toRecord: (item: T) => EntryRecord): RecordList<EntryRecord> {
+  return {
+    length: items.length,
+    *[Symbol.iterator]() {
+      for (const item of items) yield toRecord(item);
+    },
+  };
+}
+
 export function buildIncrementJson(args: {
   header: JournalHeader;
   previous: string | null;
-  done: readonly JournalOp[];
+  /** The changes that reached the mirror: journal ops (recovery), or the records themselves (a run). */
+  done: readonly JournalOp[] | { new: RecordList<EntryRecord>; changed: RecordList<EntryRecord>; deleted: RecordList<EntryRecord> };
   errors: IncrementError[];
   skipped?: { path: string; kind: string }[];
   bytesCopied: number;
@@ -30,8 +53,8 @@ export function buildIncrementJson(args: {
   complete: boolean;
   version: string;
   recoveredAt?: string;
-}): IncrementJson {
-  const lists = recordsFromOps(args.done);
+}): IncrementDocument {
+  const lists = Array.isArray(args.done) ? recordsFromOps(args.done as readonly JournalOp[]) : (args.done as IncrementDocument);
   const summary: IncrementSummary = {
     new: lists.new.length,
     changed: lists.changed.length,
@@ -39,7 +62,7 @@ export function buildIncrementJson(args: {
     errors: args.errors.length,
     bytes_copied: args.bytesCopied,
   };
-  const json: IncrementJson = {
+  const json: IncrementDocument = {
     format: INCREMENT_FORMAT,
     id: args.header.id,
     profile: args.header.profile,
@@ -51,7 +74,9 @@ export function buildIncrementJson(args: {
     hardback_version: args.version,
     previous: args.previous,
     summary,
-    ...lists,
+    new: lists.new,
+    changed: lists.changed,
+    deleted: lists.deleted,
     errors: args.errors,
   };
   if (args.skipped !== undefined && args.skipped.length > 0) json.skipped = args.skipped;
@@ -59,21 +84,39 @@ export function buildIncrementJson(args: {
   return json;
 }
 
+const isList = (v: unknown): v is RecordList<unknown> =>
+  typeof v === 'object' && v !== null && Symbol.iterator in v && typeof (v as { length?: unknown }).length === 'number';
+
 /**
- * increment.json as text: the frame indented, each record on one line — readable with any pager,
- * and a third of the size (and time) of indenting every field of 100k records.
+ * increment.json as text, piece by piece: the frame indented, each record on one line — readable with
+ * any pager, a third of the size (and time) of indenting every field of 100k records, and written
+ * as it is produced (writeFileAtomic), so a run never holds all of it in memory.
  */
-export function serializeIncrement(json: IncrementJson): string {
-  const parts: string[] = ['{'];
-  const keys = Object.keys(json) as (keyof IncrementJson)[];
-  keys.forEach((key, i) => {
-    const value = json[key];
-    const comma = i < keys.length - 1 ? ',' : '';
-    if (Array.isArray(value)) {
-      if (value.length === 0) parts.push(` ${JSON.stringify(key)}: []${comma}`);
-      else parts.push(` ${JSON.stringify(key)}: [\n  ${value.map((v) => JSON.stringify(v)).join(',\n  ')}\n ]${comma}`);
-    } else parts.push(` ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}`);
-  });
-  parts.push('}\n');
-  return parts.join('\n');
+export function* incrementText(json: IncrementDocument | IncrementJson): Generator<string> {
+  yield '{\n';
+  const keys = Object.keys(json) as (keyof IncrementDocument)[];
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k] as keyof IncrementDocument;
+    const value: unknown = json[key];
+    const comma = k < keys.length - 1 ? ',' : '';
+    if (isList(value)) {
+      if (value.length === 0) {
+        yield ` ${JSON.stringify(key)}: []${comma}\n`;
+        continue;
+      }
+      yield ` ${JSON.stringify(key)}: [\n`;
+      let first = true;
+      for (const v of value) {
+        yield `${first ? '' : ',\n'}  ${JSON.stringify(v)}`;
+        first = false;
+      }
+      yield `\n ]${comma}\n`;
+    } else yield ` ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}\n`;
+  }
+  yield '}\n';
+}
+
+/** incrementText as one string. */
+export function serializeIncrement(json: IncrementDocument | IncrementJson): string {
+  return [...incrementText(json)].join('');
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { BACKUP_JS, readTree, removeDir, runCli, tempDir, treeView } from '../helpers/tree.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { workerShare } from '../../src/scan/parallel.js';
@@ -15,7 +16,7 @@ test('workerShare splits top-level names by the weights the last run recorded', 
   assert.equal(workerShare(['only'], { only: 3 }).size, 0, 'one name: nothing to share');
 });
 
-test('the built program scans on two threads and reports exactly the changes in both shares', (t) => {
+test('the built program scans and copies on two threads, and reports exactly the changes in both shares', (t) => {
   ensureBuilt();
   const root = tempDir();
   t.after(() => removeDir(root));
@@ -30,6 +31,19 @@ test('the built program scans on two threads and reports exactly the changes in 
   fs.writeFileSync(cfg, JSON.stringify({ src: 'src', dist: 'dist' }));
   const first = runCli(BACKUP_JS, [cfg, '--json']);
   assert.equal(first.code, 0, first.stderr);
+  const view = (dir: string) => Object.fromEntries(Object.entries(treeView(readTree(dir))).filter(([k]) => !k.startsWith('dist')));
+  // 320 new files: enough for the copies to run on two threads as well (src/apply/copier.ts).
+  assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the first run: the mirror equals the source');
+  const firstId = (JSON.parse(first.stdout) as { profiles: { increment: string }[] }).profiles[0]?.increment;
+  const inc1 = JSON.parse(fs.readFileSync(join(root, 'dist', 'increments', String(firstId), 'increment.json'), 'utf8')) as IncrementJson;
+  const files = inc1.new.filter((r) => r.type === 'file');
+  assert.equal(files.length, 320, 'every file is listed as new');
+  for (const r of files) {
+    const content = fs.readFileSync(join(src, r.path));
+    assert.equal(r.sha256, createHash('sha256').update(content).digest('hex'), `${r.path}: recorded sha256`);
+    const kept = fs.statSync(join(root, 'dist', 'increments', String(firstId), 'files', r.path));
+    assert.equal(kept.ino, fs.statSync(join(root, 'dist', 'mirror', r.path)).ino, `${r.path}: the increment links the mirror's version`);
+  }
   // Changes in every top-level folder, so both threads' shares have some.
   const changed: string[] = [];
   const added: string[] = [];
@@ -49,7 +63,6 @@ test('the built program scans on two threads and reports exactly the changes in 
   assert.deepEqual(inc.changed.map((r) => r.path).sort(), changed.sort());
   assert.deepEqual(inc.new.map((r) => r.path).sort(), added.sort());
   assert.deepEqual(inc.deleted.map((r) => r.path).sort(), deleted.sort());
-  const view = (dir: string) => Object.fromEntries(Object.entries(treeView(readTree(dir))).filter(([k]) => !k.startsWith('dist')));
   assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the mirror equals the source');
   const third = runCli(BACKUP_JS, [cfg]);
   assert.match(third.stdout, /no changes/, 'and a third run finds nothing to do');

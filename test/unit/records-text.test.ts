@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { realFs } from '../../src/io/fs.js';
+import { writeFileAtomic } from '../../src/io/atomic.js';
+import { buildIncrementJson, incrementText, lazyRecords, serializeIncrement } from '../../src/store/records.js';
+import { toRecord, type StateEntry } from '../../src/meta/entry.js';
+import type { JournalHeader, JournalOp } from '../../src/store/journal.js';
+import { removeDir, tempDir } from '../helpers/tree.js';
+
+/** increment.json is written piece by piece from the run's own records: the text must not depend on how. */
+
+const header: JournalHeader = { journal: 1, id: '2026-11-25T100000Z', profile: 'default', source: '/src', started: '2026-11-25T10:00:00.000Z', link_mode: 'hardlink' };
+const entry = (path: string, i: number): StateEntry => ({
+  path,
+  type: 'file',
+  size: i,
+  mtime_ns: `${1767225600000000000n + BigInt(i)}`,
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  tracked: i % 3 !== 0,
+  sha256: (i % 16).toString(16).repeat(64),
+  since: header.id,
+});
+
+test('the records of a run, made while writing, give the same increment.json as the journal ops', () => {
+  const news = Array.from({ length: 3000 }, (_, i) => entry(`dir ${i % 7}/файл ${i}.txt`, i));
+  const changed = [entry('c.txt', 5)];
+  const deleted = [entry('gone/x', 9), entry('gone/y', 10)];
+  const ops: JournalOp[] = [
+    ...deleted.map((e): JournalOp => ({ op: 'del', entry: e })),
+    ...news.map((e): JournalOp => ({ op: 'put', kind: 'new', entry: e, tmp: 'hb-x' })),
+    ...changed.map((e): JournalOp => ({ op: 'put', kind: 'changed', entry: e, tmp: 'hb-y' })),
+  ];
+  const common = { header, previous: null, errors: [], bytesCopied: 7, finished: '2026-11-25T10:00:01.000Z', complete: true, version: 'test' };
+  const fromOps = serializeIncrement(buildIncrementJson({ ...common, done: ops }));
+  const lazy = buildIncrementJson({ ...common, done: { new: lazyRecords(news, toRecord), changed: lazyRecords(changed, toRecord), deleted: lazyRecords(deleted, toRecord) } });
+  assert.equal([...incrementText(lazy)].join(''), fromOps);
+  const parsed = JSON.parse(fromOps) as { summary: { new: number }; new: { path: string }[]; deleted: unknown[] };
+  assert.equal(parsed.summary.new, 3000);
+  assert.equal(parsed.new[2999]?.path, 'dir 3/файл 2999.txt');
+  assert.equal(parsed.deleted.length, 2);
+  // One record per line, the frame indented: what a pager shows.
+  assert.equal(fromOps.split('\n').filter((l) => l.startsWith('  {"path":')).length, 3003);
+});
+
+test('empty lists and the frame', () => {
+  const json = buildIncrementJson({ header, previous: 'x', done: [], errors: [], bytesCopied: 0, finished: null, complete: false, version: 'v' });
+  const text = serializeIncrement(json);
+  assert.match(text, /^\{\n "format": 1,\n/);
+  assert.match(text, /\n "new": \[\],\n/);
+  assert.ok(text.endsWith('\n}\n'));
+  assert.deepEqual(JSON.parse(text).errors, []);
+});
+
+test('writeFileAtomic writes text given in pieces, across its chunk size, exactly', (t) => {
+  const dir = tempDir('hb-atomic-');
+  t.after(() => removeDir(dir));
+  const pieces = Array.from({ length: 80000 }, (_, i) => `line ${i} ${'ü'.repeat(i % 40)}\n`);
+  const file = join(dir, 'out.txt');
+  writeFileAtomic(realFs, file, pieces.values());
+  assert.equal(fs.readFileSync(file, 'utf8'), pieces.join(''));
+  assert.ok(fs.statSync(file).size > 2 * 1024 * 1024, 'more than one chunk was written');
+  assert.deepEqual(fs.readdirSync(dir), ['out.txt'], 'no temp file left');
+});
