@@ -17,11 +17,15 @@ import { quickKey } from '../plan/compare.js';
  * finds nothing changed compares strings and never decodes an entry: at 100k entries, parsing every
  * line was most of a no-change run. Entries are decoded (and their path re-validated, since the
  * file is untrusted) only when read through `get`/`values`.
+ *
+ * An entry a run sets is kept as the object it gave (it must not change it afterwards) and encoded
+ * only when the manifest is written: the run holds those objects anyway (for increment.json), so a
+ * 100k-file run does not hold each entry a second time as a line.
  */
 export class StateTable implements Map<string, StateEntry> {
-  private readonly lines: Map<string, string>;
+  private readonly lines: Map<string, string | StateEntry>;
 
-  constructor(lines?: Map<string, string>) {
+  constructor(lines?: Map<string, string | StateEntry>) {
     this.lines = lines ?? new Map();
   }
 
@@ -55,6 +59,7 @@ export class StateTable implements Map<string, StateEntry> {
   quickKey(path: string): string | undefined {
     const line = this.lines.get(path);
     if (line === undefined) return undefined;
+    if (typeof line !== 'string') return quickKey(line);
     const a = line.indexOf('\t');
     const b = line.indexOf('\t', a + 1);
     return line.slice(a + 1, b);
@@ -63,13 +68,15 @@ export class StateTable implements Map<string, StateEntry> {
   /** Entries that are not folders, counted from the quick keys without decoding any entry. */
   countNonDirs(): number {
     let n = 0;
-    for (const line of this.lines.values()) if (line.charCodeAt(line.indexOf('\t') + 1) !== 100 /* d */) n++;
+    for (const line of this.lines.values()) {
+      if (typeof line === 'string' ? line.charCodeAt(line.indexOf('\t') + 1) !== 100 /* d */ : line.type !== 'dir') n++;
+    }
     return n;
   }
 
   /** The encoded lines, for writing the manifest. */
-  encodedLines(): IterableIterator<string> {
-    return this.lines.values();
+  *encodedLines(): IterableIterator<string> {
+    for (const line of this.lines.values()) yield typeof line === 'string' ? line : encode(line);
   }
 
   get size(): number {
@@ -80,11 +87,11 @@ export class StateTable implements Map<string, StateEntry> {
   }
   get(path: string): StateEntry | undefined {
     const line = this.lines.get(path);
-    return line === undefined ? undefined : decode(path, line);
+    return line === undefined || typeof line !== 'string' ? line : decode(path, line);
   }
   set(path: string, entry: StateEntry): this {
     if (entry.path !== path) throw new Error(`state: key ${path} does not match entry ${entry.path}`);
-    this.lines.set(path, encode(entry));
+    this.lines.set(path, entry);
     return this;
   }
   /** Stores an already-encoded line (from the manifest file). */
@@ -101,10 +108,10 @@ export class StateTable implements Map<string, StateEntry> {
     return this.lines.keys();
   }
   *values(): IterableIterator<StateEntry> {
-    for (const [path, line] of this.lines) yield decode(path, line);
+    for (const [path, line] of this.lines) yield typeof line === 'string' ? decode(path, line) : line;
   }
   *entries(): IterableIterator<[string, StateEntry]> {
-    for (const [path, line] of this.lines) yield [path, decode(path, line)];
+    for (const [path, line] of this.lines) yield [path, typeof line === 'string' ? decode(path, line) : line];
   }
   [Symbol.iterator](): IterableIterator<[string, StateEntry]> {
     return this.entries();
@@ -118,7 +125,8 @@ export class StateTable implements Map<string, StateEntry> {
 }
 
 export function encode(e: StateEntry): string {
-  return `${asciiJson(e.path)}\t${quickKey(e)}\t${e.mtime_ns}\t${e.mode}\t${e.uid}\t${e.gid}\t${e.sha256 ?? ''}\t${e.since ?? ''}\t${e.ino ?? ''}`;
+  // join gives one flat string; a template literal would give a rope of a dozen pieces.
+  return [asciiJson(e.path), quickKey(e), e.mtime_ns, e.mode, e.uid, e.gid, e.sha256 ?? '', e.since ?? '', e.ino ?? ''].join('\t');
 }
 
 function decode(path: string, line: string): StateEntry {
