@@ -100,7 +100,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   const skipDir = destinationIdentity(fs, profile.dist);
   // Started first, so the worker's start-up overlaps reading the manifest.
   const parallel =
-    opts.workerScript === undefined || fs !== realFs
+    opts.workerScript === undefined || fs !== realFs || profile.maxWorkers < 2
       ? undefined
       : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: readManifestHeader(fs, layout.manifest)?.top });
   const manifest = readManifest(fs, layout.manifest);
