@@ -83,7 +83,8 @@ export class Applier {
   private readonly ctx: ApplyContext;
   /** Mirror folders whose final mode/mtime must be (re)applied at the end. */
   private readonly dirFixups = new Map<string, Entry>();
-  private readonly moveSources = new Map<string, string>();
+  /** Per moved-from path: a temp link to its stored version, and how many puts still need it. */
+  private readonly moveSources = new Map<string, { tmp: string; users: number }>();
   private readonly root = isRoot();
   private buffer: Buffer | undefined;
 
@@ -142,15 +143,23 @@ export class Applier {
     this.dirFixups.set(parent, e);
   }
 
-  /** Moves keep their content reachable before the deletions run: a temp link to each source. */
+  /**
+   * Moves keep their content reachable before the deletions run: a temp link to each source. That
+   * temp file becomes the put's own (it is renamed into place), unless several puts share it.
+   */
   private takeMoveSources(puts: readonly PutOp[]): void {
     for (const put of puts) {
       const from = put.moveFrom;
-      if (from === undefined || this.moveSources.has(from.path)) continue;
+      if (from === undefined) continue;
+      const known = this.moveSources.get(from.path);
+      if (known !== undefined) {
+        known.users++;
+        continue;
+      }
       const tmp = this.tmpPath();
       try {
         this.linkOrCopy(this.ctx.layout.mirrorPath(from.path), tmp, from);
-        this.moveSources.set(from.path, tmp);
+        this.moveSources.set(from.path, { tmp, users: 1 });
       } catch (err) {
         if (isDriveFailure(err)) throw err;
         // The mirror copy is not usable: the move falls back to copying from the source.
@@ -323,8 +332,8 @@ export class Applier {
     for (let i = 0; i < b.batch.length; i++) {
       const put = b.batch[i] as PutOp;
       if (put.entry.type === 'file' && put.moveFrom === undefined) continue;
-      const entry = await this.prepareOther(put, b.tmps[i] as string, buffer);
-      if (entry !== undefined) ready.push({ put, tmp: b.tmps[i] as string, entry });
+      const prepared = await this.prepareOther(put, b.tmps[i] as string, buffer);
+      if (prepared !== undefined) ready.push({ put, ...prepared });
     }
     const outcomes = await b.run.finish();
     b.copies.forEach((i, j) => {
@@ -404,8 +413,11 @@ export class Applier {
     }
   }
 
-  /** A symlink, or a moved file linked to the version already stored (else copied here); undefined after a per-file fault. */
-  private async prepareOther(put: PutOp, tmp: string, buffer: Buffer): Promise<StateEntry | undefined> {
+  /**
+   * A symlink, or a moved file linked to the version already stored (else copied here), in `tmp` or in
+   * the move's own temp file; undefined after a per-file fault.
+   */
+  private async prepareOther(put: PutOp, tmp: string, buffer: Buffer): Promise<{ tmp: string; entry: StateEntry } | undefined> {
     const { fs } = this.ctx;
     const e = put.entry;
     const entry: StateEntry = e;
@@ -416,21 +428,24 @@ export class Applier {
         if (this.root) chownIfSupported(() => fs.lchownSync(tmp, e.uid, e.gid));
         const t = secondsFromNs(e.mtime_ns);
         fs.lutimesSync(tmp, t, t);
-        return entry;
+        return { tmp, entry };
       }
       const moved = put.moveFrom === undefined ? undefined : this.moveSources.get(put.moveFrom.path);
       const confirmed = put.verifyMove !== true || (await hashFile(fs, join(this.ctx.src, e.path), buffer)) === put.moveFrom?.sha256;
-      if (moved !== undefined && put.moveFrom?.sha256 !== undefined && confirmed) {
-        this.linkOrCopy(moved, tmp, e);
+      if (moved !== undefined && moved.users > 0 && put.moveFrom?.sha256 !== undefined && confirmed) {
         entry.sha256 = put.moveFrom.sha256;
-        return entry;
+        // The last put that needs this stored version takes the temp link itself.
+        if (--moved.users === 0) return { tmp: moved.tmp, entry };
+        this.linkOrCopy(moved.tmp, tmp, e);
+        return { tmp, entry };
       }
+      if (moved !== undefined) moved.users--;
       // Not linkable after all: copied like a new file.
       const copied = await copyAndHash(fs, join(this.ctx.src, e.path), tmp, e, { fsyncData: this.ctx.durability.perFile, buffer, newFileOwner: this.ctx.newFileOwner });
       entry.sha256 = copied.sha256;
       this.bytesCopied += copied.bytes;
       this.filesCopied++;
-      return entry;
+      return { tmp, entry };
     } catch (err) {
       this.removeTemp(tmp);
       this.fault(e.path, 'read', err);
