@@ -109,8 +109,31 @@ for (const where of [...new Set(rows.map((r) => r.where))]) {
   md.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (right.has(i) ? '---:' : '---')).join('|')}|`);
   for (const b of body) md.push(`| ${b.join(' | ')} |`);
 
-  // targets of issue #5 for the optional rows
+  // targets of issue #5
   const targets = [];
+  const med = (scenario, prefix) => here.find((x) => x.scenario === scenario && x.label.startsWith(prefix))?.median;
+  const against = (what, a, b, limit) => {
+    if (a === undefined || b === undefined) return;
+    const ratio = a / b;
+    targets.push(`${what}: ${ratio.toFixed(2)}×, target ≤ ${limit}×: ${ratio <= limit ? 'met' : 'not met'}`);
+  };
+  against('no-change / rsync -a', hb['no-change'], med('no-change', 'rsync'), 0.8);
+  against('no-change / Node walk floor', hb['no-change'], med('no-change', 'floor: node'), 1.3);
+  against('no-change / rsync --link-dest', hb['no-change'], med('no-change', 'rsnapshot'), 0.1);
+  against('1% change / rsync -a', hb['1% change'], med('1% change', 'rsync'), 1.0);
+  against('1% change / rsync --link-dest', hb['1% change'], med('1% change', 'rsnapshot'), 0.15);
+  against('initial / rsync -a', hb.initial, med('initial', 'rsync'), 1.0);
+  const cpMoved = med('moved folder', 'cp -a of the moved folder');
+  if (hb['moved folder'] !== undefined && hb['no-change'] !== undefined && cpMoved !== undefined) {
+    // The run also scans the whole tree; what the move itself costs is the time over a no-change run.
+    against('moved folder, its own cost (moved run − no-change run) / cp -a of the folder', hb['moved folder'] - hb['no-change'], cpMoved, 0.1);
+    against('moved folder, whole run / cp -a of the folder', hb['moved folder'], cpMoved, 0.1);
+  }
+  const hbRss = here.filter((x) => isHb(x.label) && x.rssMiB !== undefined && ['initial', 'no-change', '1% change', 'moved folder'].includes(x.scenario));
+  if (hbRss.length > 0) {
+    const worst = hbRss.reduce((a, b) => (b.rssMiB > a.rssMiB ? b : a));
+    targets.push(`peak RSS: ${hbRss.map((x) => `${x.scenario} ${mib(x.rssMiB)}`).join(', ')}; target ≤ 150 MiB at W1: ${worst.rssMiB <= 150 ? 'met' : 'not met'}`);
+  }
   for (const r of here.filter((x) => x.scenario === 'search' && isHb(x.label))) {
     const t = r.median === undefined ? r.status : `${secs(r.median)} (${(r.median / SEARCH_TARGET_S).toFixed(2)}× the target)`;
     targets.push(`search ${r.label.replace(/^hardback /, '')}: ${t}, target < ${SEARCH_TARGET_S} s: ${r.median !== undefined && r.median < SEARCH_TARGET_S ? 'met' : 'not met'}`);

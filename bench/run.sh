@@ -328,6 +328,8 @@ run_standard() {
   say "$W: cp -a"
   local cpd="$BD/cp"
   measure cp-initial initial "cp -a" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src") $(q "$cpd")"
+  # what the moved folder costs to copy: the yardstick of the moved-folder target
+  measure cp-moved "moved folder" "cp -a of the moved folder" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src/$(cat "$BD/move.from")") $(q "$cpd")"
   rm -rf "$cpd"
 }
 
