@@ -31,7 +31,14 @@ interface KeysMessage {
   rest: Pick<ScanResult, 'skipped' | 'errors' | 'unreadable'>;
 }
 
-/** Splits names into two shares of about equal weight; the worker's share is returned. */
+/**
+ * The worker's part of the weight. This thread also reads the manifest and compares every quick key
+ * (its own and the worker's): in a CPU profile of a 100k-file run it walked its half in 572 ms plus
+ * ~140 ms of that work, while the worker took ~525 ms in all. 0.58 evens them out.
+ */
+const WORKER_PART = 0.58;
+
+/** Splits names into two shares, the worker's weighing about WORKER_PART of the whole; the worker's share is returned. */
 export function workerShare(names: readonly string[], weights: Readonly<Record<string, number>> | undefined): Set<string> {
   const share = new Set<string>();
   if (weights === undefined) {
@@ -50,7 +57,7 @@ export function workerShare(names: readonly string[], weights: Readonly<Record<s
   let theirs = 0;
   for (const n of sorted) {
     const w = weightOf(n);
-    if (theirs < mine) {
+    if (theirs < WORKER_PART * (theirs + mine)) {
       share.add(n);
       theirs += w;
     } else mine += w;
