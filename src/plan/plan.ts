@@ -57,10 +57,10 @@ export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, S
   const alreadyKept = opts.unchanged ?? [];
   plan.keep = alreadyKept.slice(); // (not push(...): 100k arguments overflow the stack)
   let foundInLast = alreadyKept.length;
-  const keyOf = last instanceof StateTable ? (p: string) => last.quickKey(p) : (p: string) => quickKeyOf(last.get(p));
+  const sameKey = last instanceof StateTable ? (e: Entry) => last.hasQuickKey(e.path, quickKey(e)) : (e: Entry) => quickKeyOf(last.get(e.path)) === quickKey(e);
   for (const entry of current) {
     // Fast path: equal quick keys mean unchanged, without decoding the last entry.
-    if (!opts.checksum && keyOf(entry.path) === quickKey(entry)) {
+    if (!opts.checksum && sameKey(entry)) {
       plan.keep.push(entry.path);
       foundInLast++;
       continue;

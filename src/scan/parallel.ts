@@ -118,7 +118,7 @@ export function startParallelScan(
       const last = opts.unchangedAgainst;
       const want: string[] = [];
       keys.paths.forEach((path, i) => {
-        if (last !== undefined && last.quickKey(path) === keys.keys[i]) mine.unchanged.push(path);
+        if (last !== undefined && last.hasQuickKey(path, keys.keys[i] as string)) mine.unchanged.push(path);
         else want.push(path);
       });
       const entriesMessage = nextMessage<Entry[]>();

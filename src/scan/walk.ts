@@ -50,7 +50,7 @@ export interface ScanOptions {
    * (most of the work after the syscalls). Leave it out where the plan must see every entry
    * (checksum mode, case-folding destinations).
    */
-  unchangedAgainst?: { quickKey(path: string): string | undefined };
+  unchangedAgainst?: { hasQuickKey(path: string, key: string): boolean };
   /** Only these names directly inside src are walked (the others are another thread's share). */
   topLevel?: (name: string) => boolean;
 }
@@ -67,7 +67,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
   const unchanged = result.unchanged;
   /** True (and listed) when the entry is exactly as the last state records it. */
   const same = (rel: string, type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target?: string): boolean => {
-    if (last === undefined || last.quickKey(rel) !== quickKeyOf(type, tracked, size, mtime_ns, mode, target)) return false;
+    if (last === undefined || !last.hasQuickKey(rel, quickKeyOf(type, tracked, size, mtime_ns, mode, target))) return false;
     unchanged.push(rel);
     return true;
   };

@@ -55,14 +55,16 @@ export class StateTable implements Map<string, StateEntry> {
     return new StateTable(new Map(this.lines));
   }
 
-  /** The predicate inputs recorded for `path`, without decoding the entry. */
-  quickKey(path: string): string | undefined {
+  /**
+   * Whether `path` is recorded with exactly this quick key: the no-change test of the scan, made for
+   * every entry of the tree, so it compares in place rather than cutting the key out of the line.
+   */
+  hasQuickKey(path: string, key: string): boolean {
     const line = this.lines.get(path);
-    if (line === undefined) return undefined;
-    if (typeof line !== 'string') return quickKey(line);
-    const a = line.indexOf('\t');
-    const b = line.indexOf('\t', a + 1);
-    return line.slice(a + 1, b);
+    if (line === undefined) return false;
+    if (typeof line !== 'string') return quickKey(line) === key;
+    const a = line.indexOf('\t') + 1;
+    return line.startsWith(key, a) && line.charCodeAt(a + key.length) === 9 /* \t */;
   }
 
   /** Entries that are not folders, counted from the quick keys without decoding any entry. */

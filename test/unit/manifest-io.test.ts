@@ -50,3 +50,20 @@ test('a manifest cut inside a line is refused, never read short', (t) => {
     assert.throws(() => readManifest(realFs, file), /damaged|promises|not readable|cut short/, `cut at ${cut}`);
   }
 });
+
+test('hasQuickKey compares the recorded key exactly, for lines read and for entries set', (t) => {
+  const dir = tempDir('hb-manifest-');
+  t.after(() => removeDir(dir));
+  const file = join(dir, 'manifest.jsonl');
+  const e = entry(7);
+  writeManifest(realFs, file, { source: '/src', lastIncrement: null }, StateTable.from([e]));
+  const read = readManifest(realFs, file).entries;
+  const set = StateTable.from([e]);
+  const key = `f:${e.tracked ? 1 : 0}:${e.size}:${e.mtime_ns}:${e.mode}`;
+  for (const table of [read, set]) {
+    assert.equal(table.hasQuickKey(e.path, key), true);
+    assert.equal(table.hasQuickKey(e.path, key.slice(0, -1)), false, 'a prefix of the key is not the key');
+    assert.equal(table.hasQuickKey(e.path, `${key}4`), false);
+    assert.equal(table.hasQuickKey('other', key), false);
+  }
+});
