@@ -83,6 +83,8 @@ export class Applier {
   private readonly ctx: ApplyContext;
   /** Mirror folders whose final mode/mtime must be (re)applied at the end. */
   private readonly dirFixups = new Map<string, Entry>();
+  /** Mirror folders openMirrorParent found writable. */
+  private readonly parentsChecked = new Set<string>();
   /** Per moved-from path: a temp link to its stored version, and how many puts still need it. */
   private readonly moveSources = new Map<string, { tmp: string; users: number }>();
   private readonly root = isRoot();
@@ -135,10 +137,14 @@ export class Applier {
   private openMirrorParent(rel: string): void {
     if (this.root) return;
     const parent = parentOf(rel);
-    if (parent === '' || this.dirFixups.has(parent)) return;
+    if (parent === '' || this.dirFixups.has(parent) || this.parentsChecked.has(parent)) return;
     const e = this.state.get(parent);
     // Only a folder: after a failed deletion the last state may still hold a file there (the child's write then fails).
-    if (e === undefined || e.type !== 'dir' || (e.mode & 0o700) === 0o700) return;
+    if (e === undefined || e.type !== 'dir' || (e.mode & 0o700) === 0o700) {
+      // Nothing to open: not asked again (mirror folder modes change only at the end, in fixDirs).
+      this.parentsChecked.add(parent);
+      return;
+    }
     this.ctx.fs.chmodSync(this.ctx.layout.mirrorPath(parent), e.mode | 0o700);
     this.dirFixups.set(parent, e);
   }
