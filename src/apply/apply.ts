@@ -390,7 +390,7 @@ export class Applier {
       }
       todo.push(i);
       const keep = entry.tracked && entry.type === 'file' ? layout.incrementFile(id, entry.path) : undefined;
-      jobs.push({ tmp, mirror: layout.mirrorPath(entry.path), meta: entry, ...(keep === undefined ? {} : { keep }) });
+      jobs.push({ tmp, mirror: layout.mirrorPath(entry.path), meta: entry, keep });
     });
     return { ready, todo, run: this.ctx.copier.place(jobs) };
   }

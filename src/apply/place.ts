@@ -22,7 +22,7 @@ export interface PlaceMeta {
 export interface PlaceJob {
   tmp: string;
   /** The increment's `files/<path>` (tracked files only). */
-  keep?: string;
+  keep: string | undefined;
   mirror: string;
   meta: PlaceMeta;
 }
