@@ -25,7 +25,8 @@ export interface SearchResult {
   versions: Version[];
 }
 
-function compileMasks(masks: readonly string[]): (path: string) => boolean {
+/** Whether a path matches any of the masks (every path, without masks). */
+export function compileMasks(masks: readonly string[]): (path: string) => boolean {
   if (masks.length === 0) return () => true;
   const byName = compileNameGlobs(masks.filter(isNamePattern), 'exact');
   const byPath = compileGlobs(

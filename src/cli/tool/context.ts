@@ -3,7 +3,9 @@ import type { Readable, Writable } from 'node:stream';
 import type { Fs } from '../../io/fs.js';
 import { failure, usageError } from '../../io/errors.js';
 import { findConfigFile, loadConfig, selectProfiles, type Profile } from '../../config/load.js';
-import { readCatalog, type Catalog } from '../../store/catalog.js';
+import { readCatalog, type Catalog, type CatalogWant } from '../../store/catalog.js';
+import { Layout } from '../../store/layout.js';
+import { readManifestHeader } from '../../store/manifest.js';
 import { timeOfId } from '../../store/ids.js';
 import { buildHistory, type History } from '../../restore/state-at.js';
 import { resolveWhen } from '../../restore/when.js';
@@ -34,7 +36,12 @@ export interface ToolContext {
  * WHERE (SPEC §4): a backup folder (it holds .hardback/ or mirror/) or a config file; without it,
  * the config file found as `backup` finds it. A config with several profiles needs `--profile`.
  */
-export function openBackup(io: ToolIo, where: string | undefined, profileNames: readonly string[]): ToolContext {
+export function openBackup(
+  io: ToolIo,
+  where: string | undefined,
+  profileNames: readonly string[],
+  want?: (src: string | undefined) => CatalogWant,
+): ToolContext {
   if (profileNames.length > 1) throw usageError('backup-tool works on one backup at a time: give --profile once');
   let dist: string;
   let profile: Profile | undefined;
@@ -63,8 +70,23 @@ export function openBackup(io: ToolIo, where: string | undefined, profileNames: 
       throw failure(`the backup folder ${dist} (profile "${profile.name}") does not exist: is its drive attached?`);
     }
   }
-  const catalog = readCatalog(io.fs, dist);
-  const history = buildHistory({ increments: catalog.increments, current: catalog.current, lastIncrement: catalog.header?.last_increment ?? null });
+  // What the command needs decoded may depend on its PATHs, which may be given inside the source.
+  const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
+  return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));
+}
+
+/** The backup read again, with everything decoded (when a command finds it needs more). */
+export function reopenWhole(ctx: ToolContext): ToolContext {
+  return contextOf(ctx.io, ctx.dist, ctx.profile, readCatalog(ctx.io.fs, ctx.dist));
+}
+
+function contextOf(io: ToolIo, dist: string, profile: Profile | undefined, catalog: Catalog): ToolContext {
+  const history = buildHistory({
+    increments: catalog.increments,
+    current: catalog.current,
+    lastIncrement: catalog.header?.last_increment ?? null,
+    since: catalog.since,
+  });
   return { io, dist, src: profile?.src ?? catalog.source, profile, catalog, history };
 }
 

@@ -24,9 +24,24 @@ export function contentLabel(s: ContentSource): 'increment' | 'mirror' | 'metada
   return s.kind;
 }
 
+/** Increment times, once per increment (a search shows thousands of versions of a hundred increments). */
+const isoTimes = new Map<string, string | null>();
+const localTimes = new Map<string, string>();
+
+function isoTimeOf(id: string): string | null {
+  let iso = isoTimes.get(id);
+  if (iso === undefined) isoTimes.set(id, (iso = timeOfId(id)?.toISOString() ?? null));
+  return iso;
+}
+
 export function timeOf(id: string | undefined): string {
-  const t = id === undefined ? undefined : timeOfId(id);
-  return t === undefined ? '' : localTime(t);
+  if (id === undefined) return '';
+  let local = localTimes.get(id);
+  if (local === undefined) {
+    const t = timeOfId(id);
+    localTimes.set(id, (local = t === undefined ? '' : localTime(t)));
+  }
+  return local;
 }
 
 function sizeOf(e: Entry): string {
@@ -50,15 +65,23 @@ export function entryJson(e: Entry): Record<string, unknown> {
 
 /** One version in JSON output (docs/tool.md, "Version"). */
 export function versionJson(v: Version): Record<string, unknown> {
-  const t = v.id === undefined ? undefined : timeOfId(v.id);
-  return {
+  const e = v.entry;
+  const j: Record<string, unknown> = {
     increment: v.id ?? null,
-    time: t === undefined ? null : t.toISOString(),
+    time: v.id === undefined ? null : isoTimeOf(v.id),
     status: v.status,
     carried: v.carried,
-    ...entryJson(v.entry),
-    content: contentLabel(v.source),
+    type: e.type,
+    size: e.size,
+    mtime: isoFromNs(e.mtime_ns),
+    mtime_ns: e.mtime_ns,
+    mode: e.mode,
+    tracked: e.tracked,
   };
+  if (e.sha256 !== undefined) j.sha256 = e.sha256;
+  if (e.target !== undefined) j.target = e.target;
+  j.content = contentLabel(v.source);
+  return j;
 }
 
 /** Text rows for versions: time, increment, status, size, mtime, content. */

@@ -1,10 +1,26 @@
 import { EXIT, failure, type ExitCode } from '../../io/errors.js';
-import { searchHistory } from '../../restore/search.js';
+import { compileMasks, searchHistory } from '../../restore/search.js';
+import type { CatalogWant } from '../../store/catalog.js';
 import { normalizeRestorePath } from '../../restore/select.js';
 import { versionsOf } from '../../restore/state-at.js';
 import { resolveWhenIn, type ToolContext } from './context.js';
 import type { ToolOptions } from './options.js';
 import { entryJson, printJson, reportProblems, table, versionJson, versionRows } from './output.js';
+
+/** search decodes only the entries and records of the paths its masks match. */
+export function searchWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
+  const matches = compileMasks(opts.mask);
+  return () => ({ current: matches, records: matches });
+}
+
+/** history decodes only its PATH. */
+export function historyWant(args: readonly string[]): (src: string | undefined) => CatalogWant {
+  return (src) => {
+    const path = normalizeRestorePath(args[0] ?? '', src);
+    const only = (p: string) => p === path;
+    return { current: only, records: only };
+  };
+}
 
 export async function runSearch(ctx: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
   const since = opts.since === undefined ? undefined : resolveWhenIn(ctx, opts.since, 'start');
