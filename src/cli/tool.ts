@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import { parseCommandLine } from './args.js';
 import { describeError, exitCodeFor } from './exit.js';
-import { programDir } from './backup.js';
+import { programDir, programFile } from './backup.js';
 import { EXIT, usageError, type ExitCode } from '../io/errors.js';
 import { realFs } from '../io/fs.js';
-import { VERSION } from '../version.js';
+import { BUNDLED, VERSION } from '../version.js';
 import { openBackup, type ToolIo } from './tool/context.js';
 import { COMMAND_HELP, TOOL_HELP } from './tool/help.js';
 import type { CommandRun, ToolOptions } from './tool/options.js';
@@ -84,7 +84,10 @@ const COMMANDS: Record<string, CommandSpec> = {
 const HELP_OF: Record<string, string> = { ...COMMAND_HELP, prune: PRUNE_HELP, du: DU_HELP };
 
 export function processIo(): ToolIo {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), programDir: programDir(), fs: realFs };
+  const io: ToolIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), programDir: programDir(), fs: realFs };
+  // The bundle starts itself as the copying thread (src/bin/backup-tool.ts).
+  if (BUNDLED) io.workerScript = programFile();
+  return io;
 }
 
 export async function main(argv: string[]): Promise<ExitCode> {

@@ -3,7 +3,6 @@ import { errorMessage, isCode } from '../io/errors.js';
 import type { EntryRecord, StateEntry } from '../meta/entry.js';
 import { checkRecord, parseIncrementBytes, parseIncrementJson, type IncrementJson, type IncrementSummary, type PathFilter } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
-import type { StateTable } from './state-table.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
@@ -177,9 +176,9 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
   }
   const table = m?.entries;
   for (const [path, line] of table?.encodedEntries() ?? []) {
-    if (GOOD_LINE.test(line) && isSafeRelPath(path)) {
+    const wanted = want(path);
+    if (!wanted && GOOD_LINE.test(line) && isSafeRelPath(path)) {
       count(sinceOfLine(line), 1);
-      if (want(path)) entries.set(path, (table as StateTable).get(path) as StateEntry);
       continue;
     }
     let e: StateEntry | undefined;
@@ -193,7 +192,7 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     const bad = entryProblem(e);
     if (bad === undefined && e !== undefined) {
       count(e.since, 1);
-      if (want(path)) entries.set(path, e);
+      if (wanted) entries.set(path, e);
     } else {
       problems.push(`${layout.manifest}: entry skipped: ${bad ?? 'unreadable'}`);
       damaged.add(path);

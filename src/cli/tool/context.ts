@@ -19,6 +19,8 @@ export interface ToolIo {
   cwd: string;
   programDir: string;
   fs: Fs;
+  /** The program file, when it can be started as a worker thread (the built bundle): restores copy on two threads. */
+  workerScript?: string;
 }
 
 /** One backup, opened for reading. */

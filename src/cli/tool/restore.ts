@@ -115,7 +115,7 @@ export async function restoreItems(ctx: ToolContext, req: RestoreRequest): Promi
     parentVersion: (p: string) => req.parents?.get(p),
   };
   const plan = await planWrite(io.fs, planOpts);
-  const report = plan.ok && !req.dryRun ? executeWrite(io.fs, plan, planOpts) : undefined;
+  const report = plan.ok && !req.dryRun ? await executeWrite(io.fs, plan, planOpts, io.workerScript === undefined ? {} : { workerScript: io.workerScript }) : undefined;
 
   const notRecoverable = plan.unavailable.filter((u) => u.why === 'untracked');
   const unavailable = plan.unavailable.filter((u) => u.why === 'missing');
