@@ -287,10 +287,18 @@ function recordPatterns(char: string): { record: RegExp; carried: RegExp } {
   const int = String.raw`-?(?:0|[1-9]\d{0,15})`;
   const middle = String.raw`,"size":${int},"mtime":${str},"mtime_ns":"-?\d+","mode":${int},"uid":${int},"gid":${int},"tracked":(?:true|false)`;
   const body = String.raw`\{"path":"${char}+","type":"(?:file"${middle},"sha256":"[0-9a-f]{64}"|dir"${middle}|symlink"${middle},"target":${str})`;
+  // Sticky: tested at a line's start in the whole text (no string per line); the caller checks that
+  // the match ends where the line does.
   return {
-    record: new RegExp(String.raw`^${body}\}$`),
-    carried: new RegExp(String.raw`^${body},"status":"(?:new|changed|deleted)","from":${str}\}$`),
+    record: new RegExp(String.raw`${body}\}`, 'y'),
+    carried: new RegExp(String.raw`${body},"status":"(?:new|changed|deleted)","from":${str}\}`, 'y'),
   };
+}
+
+/** Whether the sticky `re` matches text[start, end) exactly. */
+function matchesExactly(re: RegExp, text: string, start: number, end: number): boolean {
+  re.lastIndex = start;
+  return re.test(text) && re.lastIndex === end;
 }
 const ANY = recordPatterns(String.raw`[^"\\\x00-\x1f]`);
 const ASCII = recordPatterns(String.raw`[\x20\x21\x23-\x5b\x5d-\x7e]`);
@@ -304,19 +312,19 @@ function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]
   for (let i = 0; i < b.starts.length; i++) {
     const start = b.starts[i] as number;
     const end = b.ends[i] as number;
-    let line = src.text.slice(start, end);
-    let good = first.test(line);
-    if (!good && !src.ascii) {
+    let line: string | undefined;
+    let path: string | undefined;
+    if (matchesExactly(first, src.text, start, end)) {
+      path = src.text.slice(start + 9, src.text.indexOf('"', start + 9));
+    } else if (!src.ascii) {
       line = src.utf8(start, end);
-      good = again.test(line);
+      if (matchesExactly(again, line, 0, line.length)) path = line.slice(9, line.indexOf('"', 9));
     }
-    if (good) {
-      const path = line.slice(9, line.indexOf('"', 9));
-      if (isSafeRelPath(path)) {
-        if (want(path)) out.push(JSON.parse(line) as EntryRecord);
-        continue;
-      }
+    if (path !== undefined && isSafeRelPath(path)) {
+      if (want(path)) out.push(JSON.parse(line ?? src.text.slice(start, end)) as EntryRecord);
+      continue;
     }
+    line ??= src.utf8(start, end);
     let r: unknown;
     try {
       r = JSON.parse(line);

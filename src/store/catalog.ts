@@ -160,10 +160,12 @@ interface CurrentState {
  */
 function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: PathFilter): CurrentState {
   const entries = new Map<string, StateEntry>();
-  /** How many entries name each increment as `since`. */
-  const sinceCount = new Map<string, number>();
+  /** The `since` of every entry that is not damaged. */
+  const since = new Set<string>();
+  /** How many entries name each increment as `since`: counted only when a journal changes entries. */
+  let sinceCount: Map<string, number> | undefined;
   const count = (id: string | undefined, by: number) => {
-    if (id !== undefined) sinceCount.set(id, (sinceCount.get(id) ?? 0) + by);
+    if (id !== undefined && sinceCount !== undefined) sinceCount.set(id, (sinceCount.get(id) ?? 0) + by);
   };
   /** The `since` of the entries a journal changed, as it is now (undefined: none, or no entry). */
   const changed = new Map<string, string | undefined>();
@@ -178,7 +180,8 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
   for (const [path, line] of table?.encodedEntries() ?? []) {
     const wanted = want(path);
     if (!wanted && GOOD_LINE.test(line) && isSafeRelPath(path)) {
-      count(sinceOfLine(line), 1);
+      const id = sinceOfLine(line);
+      if (id !== undefined) since.add(id);
       continue;
     }
     let e: StateEntry | undefined;
@@ -191,7 +194,7 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     }
     const bad = entryProblem(e);
     if (bad === undefined && e !== undefined) {
-      count(e.since, 1);
+      if (e.since !== undefined) since.add(e.since);
       if (wanted) entries.set(path, e);
     } else {
       problems.push(`${layout.manifest}: entry skipped: ${bad ?? 'unreadable'}`);
@@ -202,6 +205,10 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     header: m?.header,
     entries,
     apply(entry, path) {
+      if (sinceCount === undefined) {
+        sinceCount = new Map();
+        for (const [p, line] of table?.encodedEntries() ?? []) if (!damaged.has(p)) count(sinceOfLine(line), 1);
+      }
       const line = changed.has(path) || damaged.has(path) ? undefined : table?.encodedLine(path);
       count(changed.has(path) ? changed.get(path) : line === undefined ? undefined : sinceOfLine(line), -1);
       changed.set(path, entry?.since);
@@ -209,7 +216,7 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
       if (entry === undefined) entries.delete(path);
       else if (want(path)) entries.set(path, entry);
     },
-    since: () => new Set([...sinceCount].filter(([, n]) => n > 0).map(([id]) => id)),
+    since: () => (sinceCount === undefined ? since : new Set([...sinceCount].filter(([, n]) => n > 0).map(([id]) => id))),
     damaged: damaged.size,
   };
 }

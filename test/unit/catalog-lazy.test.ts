@@ -6,7 +6,7 @@ import { runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { errorMessage } from '../../src/io/errors.js';
 import { realFs } from '../../src/io/fs.js';
-import type { Entry, StateEntry } from '../../src/meta/entry.js';
+import { isoFromNs, type Entry, type StateEntry } from '../../src/meta/entry.js';
 import { checkRecord, type PathFilter } from '../../src/meta/increment.js';
 import { isSafeRelPath } from '../../src/meta/safe-path.js';
 import { compileMasks, searchHistory } from '../../src/restore/search.js';
@@ -252,5 +252,25 @@ describe('isSafeRelPath', () => {
     }
     assert.equal(isSafeRelPath(7), false);
     assert.equal(isSafeRelPath(undefined), false);
+  });
+});
+
+describe('isoFromNs', () => {
+  // The definition: the ISO time of the nanoseconds divided by 1e6 (truncated), the epoch when out of range.
+  const reference = (ns: string): string => {
+    const d = new Date(Number(BigInt(ns) / 1_000_000n));
+    return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
+  };
+
+  it('agrees with its definition', () => {
+    const rng = makeRng(11);
+    const cases = ['0', '-0', '5', '-5', '999999', '-999999', '1000000', '-1000000', '-1500000', '1764088739123456789', '1764088739999999999', '-1764088739123456789', '000001764088739123456789', '99999999999999999999999', '8640000000000000000000', '8640000000000001000000'];
+    for (let i = 0; i < 5000; i++) {
+      const digits = 1 + Math.floor(rng() * 24);
+      let s = rng() < 0.2 ? '-' : '';
+      for (let k = 0; k < digits; k++) s += String(Math.floor(rng() * 10));
+      cases.push(s);
+    }
+    for (const ns of cases) assert.equal(isoFromNs(ns), reference(ns), ns);
   });
 });

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Entry } from '../../meta/entry.js';
-import { isoFromNs } from '../../meta/entry.js';
+import { dateFromNs, isoFromNs } from '../../meta/entry.js';
 import { timeOfId } from '../../store/ids.js';
 import type { ContentSource, Version } from '../../restore/state-at.js';
 import { EXIT, type ExitCode } from '../../io/errors.js';
@@ -87,7 +87,7 @@ export function versionJson(v: Version): Record<string, unknown> {
 /** Text rows for versions: time, increment, status, size, mtime, content. */
 export function versionRows(versions: readonly Version[], opts: { sha: boolean }): string[][] {
   return versions.map((v) => {
-    const row = [timeOf(v.id), v.id ?? '(unknown)', v.status, sizeOf(v.entry), localTime(isoFromNs(v.entry.mtime_ns))];
+    const row = [timeOf(v.id), v.id ?? '(unknown)', v.status, sizeOf(v.entry), localTime(dateFromNs(v.entry.mtime_ns))];
     if (opts.sha) row.push(v.entry.sha256 ?? '');
     row.push(contentLabel(v.source));
     return row;
