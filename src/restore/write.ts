@@ -390,7 +390,11 @@ class Writer {
     try {
       await this.writeStage(stage, how);
     } catch (err) {
-      fs.rmSync(stage, { recursive: true, force: true });
+      try {
+        fs.rmSync(stage, { recursive: true, force: true });
+      } catch {
+        // best effort: the next restore into this target removes it
+      }
       throw err;
     }
     // One rename per top-level entry. A stop here leaves entries that are complete, and the staging
