@@ -140,7 +140,7 @@ async function dispatch(argv: string[], io: ToolIo): Promise<ExitCode> {
   };
   if (command === undefined || spec === undefined) {
     if (io.stdin.isTTY === true && io.stdout.isTTY === true && !opts.json) {
-      return runInteractive(openBackup(io, where, values.profile ?? []));
+      return runInteractive(await openBackup(io, where, values.profile ?? []));
     }
     io.stderr.write(`${TOOL_HELP}\n`);
     return EXIT.usage;
@@ -149,7 +149,7 @@ async function dispatch(argv: string[], io: ToolIo): Promise<ExitCode> {
   if (args.length < min || args.length > max) {
     throw usageError(`${command} takes ${spec.argsUsage} (got ${args.length})`, `run \`backup-tool ${command} --help\``);
   }
-  return spec.run(openBackup(io, where, values.profile ?? [], spec.want?.(args, opts)), args, opts);
+  return spec.run(await openBackup(io, where, values.profile ?? [], spec.want?.(args, opts)), args, opts);
 }
 
 /**

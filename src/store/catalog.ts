@@ -62,11 +62,47 @@ export interface CatalogWant {
   current?: PathFilter;
   /** The increment records to decode (all when undefined). */
   records?: PathFilter;
+  /** `records` as search masks (restore/search.ts compileMasks), so another thread can apply it too. */
+  recordMasks?: readonly string[];
 }
 
 const ALL: PathFilter = () => true;
 
 export function readCatalog(fs: Fs, dist: string, want: CatalogWant = {}): Catalog {
+  return finishCatalog(fs, readCurrent(fs, dist, want), undefined);
+}
+
+/**
+ * readCatalog, with the increments read (and parsed, with the same filter) by another thread while
+ * this one reads the manifest: `early` resolves to what it read, or undefined when it could not.
+ */
+export async function readCatalogSharing(fs: Fs, dist: string, want: CatalogWant, early: Promise<ReadonlyMap<string, IncrementRead> | undefined>): Promise<Catalog> {
+  const part = readCurrent(fs, dist, want);
+  return finishCatalog(fs, part, await early);
+}
+
+/** One increment as readIncrement reads it: plain data, so another thread can read it. */
+export type IncrementRead = { value: CatalogIncrement; problems: string[] };
+
+/** Every increment folder's metadata, read and parsed (the work another thread can do). */
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter): Map<string, IncrementRead> {
+  const layout = new Layout(dist);
+  const out = new Map<string, IncrementRead>();
+  for (const id of listIncrementIds(fs, layout, [])) out.set(id, readIncrement(fs, layout, id, wantRecords));
+  return out;
+}
+
+interface CurrentPart {
+  dist: string;
+  layout: Layout;
+  problems: string[];
+  wantRecords: PathFilter;
+  state: CurrentState;
+  pending: { header: JournalHeader; summary: IncrementSummary; lists: ReturnType<typeof recordsFromOps> } | undefined;
+}
+
+/** The manifest and the journal: the current state. */
+function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
   const layout = new Layout(dist);
   const problems: string[] = [];
   const wantCurrent = want.current ?? ALL;
@@ -89,7 +125,12 @@ export function readCatalog(fs: Fs, dist: string, want: CatalogWant = {}): Catal
   } catch (err) {
     problems.push(`${layout.journal}: not readable (${errorMessage(err)})`);
   }
+  return { dist, layout, problems, wantRecords, state, pending };
+}
 
+/** The increments (those in `early` as read there, the others here), and the catalog. */
+function finishCatalog(fs: Fs, part: CurrentPart, early: ReadonlyMap<string, IncrementRead> | undefined): Catalog {
+  const { dist, layout, problems, wantRecords, state, pending } = part;
   const ids = listIncrementIds(fs, layout, problems);
   if (pending !== undefined && !ids.includes(pending.header.id)) ids.push(pending.header.id);
   ids.sort(compareIds);
@@ -99,7 +140,7 @@ export function readCatalog(fs: Fs, dist: string, want: CatalogWant = {}): Catal
       increments.push({ id, json: pendingIncrement(fs, layout, pending.header, pending.summary, pending.lists), pending: true });
       continue;
     }
-    const inc = readIncrement(fs, layout, id, wantRecords);
+    const inc = early?.get(id) ?? readIncrement(fs, layout, id, wantRecords);
     increments.push(inc.value);
     problems.push(...inc.problems);
   }
@@ -232,7 +273,7 @@ function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] 
   return names.filter(isIncrementId);
 }
 
-function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter): { value: CatalogIncrement; problems: string[] } {
+function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter): IncrementRead {
   const file = layout.incrementJson(id);
   const skipped = (why: string) => ({ value: { id, json: undefined, problem: why }, problems: [`${file}: ${why}; increment ${id} skipped`] });
   let bytes: Buffer;

@@ -12,13 +12,14 @@ import { isSafeRelPath } from '../../src/meta/safe-path.js';
 import { compileMasks, searchHistory } from '../../src/restore/search.js';
 import { pathsFilter, selectPaths } from '../../src/restore/select.js';
 import { buildHistory, currentItems, stateAt, type History } from '../../src/restore/state-at.js';
-import { readCatalog, type Catalog, type CatalogWant } from '../../src/store/catalog.js';
+import { readCatalog, readCatalogSharing, readIncrements, type Catalog, type CatalogWant } from '../../src/store/catalog.js';
+import { readIncrementsElsewhere } from '../../src/cli/tool/catalog-worker.js';
 import { isIncrementId } from '../../src/store/ids.js';
 import { JournalWriter } from '../../src/store/journal.js';
 import { Layout } from '../../src/store/layout.js';
 import { readManifest } from '../../src/store/manifest.js';
 import { makeRng } from '../helpers/model.js';
-import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
+import { REPO, makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
 
 // A command decodes only the entries and records it needs (store/catalog.ts, CatalogWant); what it
 // gets for those paths, and the problems it is told about, must be what a whole read gives.
@@ -164,6 +165,31 @@ describe('partial reads of a backup', () => {
       const cur = fromCurrent.get(path);
       assert.deepEqual(versionOf(cur?.entry), versionOf(item.entry), path);
       assert.equal(cur?.source.kind, item.type === 'file' ? 'mirror' : 'metadata');
+    }
+  });
+});
+
+describe('increments read by another thread', () => {
+  const WORKER = join(REPO, '.test-build', 'src', 'bin', 'backup-tool.js');
+
+  it('give the same catalog as this thread reading them', async () => {
+    for (const masks of [['*.md'], ['Projects/**'], []]) {
+      const m = compileMasks(masks);
+      const want: CatalogWant = { current: m, records: m, recordMasks: masks };
+      const early = await readIncrementsElsewhere(WORKER, dist, masks);
+      assert.ok(early !== undefined, 'the worker answered');
+      assert.deepEqual(early, readIncrements(realFs, dist, m));
+      assert.deepEqual(await readCatalogSharing(realFs, dist, want, Promise.resolve(early)), readCatalog(realFs, dist, want));
+    }
+  });
+
+  it('are read here when the worker cannot start or fails', async () => {
+    const m = compileMasks(['*.md']);
+    const want: CatalogWant = { current: m, records: m, recordMasks: ['*.md'] };
+    for (const script of [join(root, 'no-such-script.js'), join(REPO, 'package.json')]) {
+      const early = readIncrementsElsewhere(script, dist, ['*.md']);
+      assert.equal(await early, undefined);
+      assert.deepEqual(await readCatalogSharing(realFs, dist, want, early), readCatalog(realFs, dist, want));
     }
   });
 });

@@ -3,7 +3,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { Fs } from '../../io/fs.js';
 import { failure, usageError } from '../../io/errors.js';
 import { findConfigFile, loadConfig, selectProfiles, type Profile } from '../../config/load.js';
-import { readCatalog, type Catalog, type CatalogWant } from '../../store/catalog.js';
+import { readCatalog, readCatalogSharing, type Catalog, type CatalogWant } from '../../store/catalog.js';
+import { readIncrementsElsewhere } from './catalog-worker.js';
 import { Layout } from '../../store/layout.js';
 import { readManifestHeader } from '../../store/manifest.js';
 import { timeOfId } from '../../store/ids.js';
@@ -38,12 +39,12 @@ export interface ToolContext {
  * WHERE (SPEC §4): a backup folder (it holds .hardback/ or mirror/) or a config file; without it,
  * the config file found as `backup` finds it. A config with several profiles needs `--profile`.
  */
-export function openBackup(
+export async function openBackup(
   io: ToolIo,
   where: string | undefined,
   profileNames: readonly string[],
   want?: (src: string | undefined) => CatalogWant,
-): ToolContext {
+): Promise<ToolContext> {
   if (profileNames.length > 1) throw usageError('backup-tool works on one backup at a time: give --profile once');
   let dist: string;
   let profile: Profile | undefined;
@@ -74,6 +75,10 @@ export function openBackup(
   }
   // What the command needs decoded may depend on its PATHs, which may be given inside the source.
   const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
+  if (io.workerScript !== undefined && wanted.recordMasks !== undefined) {
+    const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordMasks);
+    return contextOf(io, dist, profile, await readCatalogSharing(io.fs, dist, wanted, early));
+  }
   return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));
 }
 
