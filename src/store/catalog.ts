@@ -62,11 +62,16 @@ export interface CatalogWant {
   current?: PathFilter;
   /** The increment records to decode (all when undefined). */
   records?: PathFilter;
-  /** `records` as search masks (restore/search.ts compileMasks), so another thread can apply it too. */
-  recordMasks?: readonly string[];
+  /**
+   * `records` in a form another thread can rebuild: search masks (restore/search.ts compileMasks),
+   * or 'none'. Given, a worker thread may read the increments while this one reads the manifest.
+   */
+  recordsSpec?: RecordsSpec;
 }
 
 const ALL: PathFilter = () => true;
+
+export type RecordsSpec = { masks: readonly string[] } | 'none';
 
 export function readCatalog(fs: Fs, dist: string, want: CatalogWant = {}): Catalog {
   return finishCatalog(fs, readCurrent(fs, dist, want), undefined);

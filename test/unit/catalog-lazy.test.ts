@@ -175,19 +175,22 @@ describe('increments read by another thread', () => {
   it('give the same catalog as this thread reading them', async () => {
     for (const masks of [['*.md'], ['Projects/**'], []]) {
       const m = compileMasks(masks);
-      const want: CatalogWant = { current: m, records: m, recordMasks: masks };
-      const early = await readIncrementsElsewhere(WORKER, dist, masks);
+      const want: CatalogWant = { current: m, records: m, recordsSpec: { masks } };
+      const early = await readIncrementsElsewhere(WORKER, dist, { masks });
       assert.ok(early !== undefined, 'the worker answered');
       assert.deepEqual(early, readIncrements(realFs, dist, m));
       assert.deepEqual(await readCatalogSharing(realFs, dist, want, Promise.resolve(early)), readCatalog(realFs, dist, want));
     }
+    const none: CatalogWant = { records: () => false, recordsSpec: 'none' };
+    const early = readIncrementsElsewhere(WORKER, dist, 'none');
+    assert.deepEqual(await readCatalogSharing(realFs, dist, none, early), readCatalog(realFs, dist, none));
   });
 
   it('are read here when the worker cannot start or fails', async () => {
     const m = compileMasks(['*.md']);
-    const want: CatalogWant = { current: m, records: m, recordMasks: ['*.md'] };
+    const want: CatalogWant = { current: m, records: m, recordsSpec: { masks: ['*.md'] } };
     for (const script of [join(root, 'no-such-script.js'), join(REPO, 'package.json')]) {
-      const early = readIncrementsElsewhere(script, dist, ['*.md']);
+      const early = readIncrementsElsewhere(script, dist, { masks: ['*.md'] });
       assert.equal(await early, undefined);
       assert.deepEqual(await readCatalogSharing(realFs, dist, want, early), readCatalog(realFs, dist, want));
     }

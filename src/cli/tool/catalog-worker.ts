@@ -1,26 +1,26 @@
 import { Worker } from 'node:worker_threads';
 import type { Fs } from '../../io/fs.js';
 import { compileMasks } from '../../restore/search.js';
-import { readIncrements, type IncrementRead } from '../../store/catalog.js';
+import { readIncrements, type IncrementRead, type RecordsSpec } from '../../store/catalog.js';
 
 /**
- * `search` reads the manifest on this thread while a worker thread (the bundle started again, as
- * for restores) reads and parses every increment.json with the same masks: on two cores the two
- * halves of the metadata take the time of one. Whatever goes wrong with the worker, this thread
+ * `search` (and `recreate`) read the manifest on this thread while a worker thread (the bundle
+ * started again, as for restores) reads and checks every increment.json, decoding the records the
+ * masks match (none for recreate): on two cores the two halves of the metadata take the time of one. Whatever goes wrong with the worker, this thread
  * reads the increments itself (readCatalogSharing gets undefined).
  */
 
 export interface CatalogWorkerData {
   hardbackCatalog: 1;
   dist: string;
-  masks: string[];
+  records: RecordsSpec;
 }
 
-export function readIncrementsElsewhere(script: string, dist: string, masks: readonly string[]): Promise<ReadonlyMap<string, IncrementRead> | undefined> {
+export function readIncrementsElsewhere(script: string, dist: string, records: RecordsSpec): Promise<ReadonlyMap<string, IncrementRead> | undefined> {
   return new Promise((resolve) => {
     let w: Worker;
     try {
-      const data: CatalogWorkerData = { hardbackCatalog: 1, dist, masks: [...masks] };
+      const data: CatalogWorkerData = { hardbackCatalog: 1, dist, records };
       w = new Worker(script, { workerData: data });
     } catch {
       resolve(undefined);
@@ -35,5 +35,6 @@ export function readIncrementsElsewhere(script: string, dist: string, masks: rea
 
 /** The worker's side. */
 export function runCatalogWorker(data: CatalogWorkerData, port: { postMessage(v: unknown): void }, fs: Fs): void {
-  port.postMessage([...readIncrements(fs, data.dist, compileMasks(data.masks))]);
+  const want = data.records === 'none' ? () => false : compileMasks(data.records.masks);
+  port.postMessage([...readIncrements(fs, data.dist, want)]);
 }

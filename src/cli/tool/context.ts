@@ -75,8 +75,8 @@ export async function openBackup(
   }
   // What the command needs decoded may depend on its PATHs, which may be given inside the source.
   const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
-  if (io.workerScript !== undefined && wanted.recordMasks !== undefined) {
-    const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordMasks);
+  if (io.workerScript !== undefined && wanted.recordsSpec !== undefined) {
+    const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordsSpec);
     return contextOf(io, dist, profile, await readCatalogSharing(io.fs, dist, wanted, early));
   }
   return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));

@@ -44,7 +44,7 @@ export function restoreWant(args: readonly string[]): (src: string | undefined) 
  * increment record when the manifest reads cleanly.
  */
 export function recreateWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
-  return () => (opts.at === undefined ? { records: () => false } : {});
+  return () => (opts.at === undefined ? { records: () => false, recordsSpec: 'none' } : {});
 }
 
 export async function runRestore(ctx: ToolContext, args: readonly string[], opts: ToolOptions): Promise<ExitCode> {

@@ -10,7 +10,7 @@ import { entryJson, printJson, reportProblems, table, versionJson, versionRows }
 /** search decodes only the entries and records of the paths its masks match. */
 export function searchWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
   const matches = compileMasks(opts.mask);
-  return () => ({ current: matches, records: matches, recordMasks: opts.mask });
+  return () => ({ current: matches, records: matches, recordsSpec: { masks: opts.mask } });
 }
 
 /** history decodes only its PATH. */
