@@ -20,7 +20,10 @@ export interface ToolIo {
   cwd: string;
   programDir: string;
   fs: Fs;
-  /** The program file, when it can be started as a worker thread (the built bundle): restores copy on two threads. */
+  /**
+   * The program file, when it can be started as a worker thread (the built bundle): restores copy on
+   * two threads, search and recreate read the increments on the second one.
+   */
   workerScript?: string;
 }
 
