@@ -86,6 +86,14 @@ export async function readCatalogSharing(fs: Fs, dist: string, want: CatalogWant
   return finishCatalog(fs, part, await early);
 }
 
+/** The size of all increment.json files: whether reading them is worth a second thread. */
+export function incrementsSize(fs: Fs, dist: string): number {
+  const layout = new Layout(dist);
+  let bytes = 0;
+  for (const id of listIncrementIds(fs, layout, [])) bytes += fs.statSync(layout.incrementJson(id), { throwIfNoEntry: false })?.size ?? 0;
+  return bytes;
+}
+
 /** One increment as readIncrement reads it: plain data, so another thread can read it. */
 export type IncrementRead = { value: CatalogIncrement; problems: string[] };
 

@@ -12,7 +12,7 @@ import { isSafeRelPath } from '../../src/meta/safe-path.js';
 import { compileMasks, searchHistory } from '../../src/restore/search.js';
 import { pathsFilter, selectPaths } from '../../src/restore/select.js';
 import { buildHistory, currentItems, stateAt, type History } from '../../src/restore/state-at.js';
-import { readCatalog, readCatalogSharing, readIncrements, type Catalog, type CatalogWant } from '../../src/store/catalog.js';
+import { incrementsSize, readCatalog, readCatalogSharing, readIncrements, type Catalog, type CatalogWant } from '../../src/store/catalog.js';
 import { readIncrementsElsewhere } from '../../src/cli/tool/catalog-worker.js';
 import { isIncrementId } from '../../src/store/ids.js';
 import { JournalWriter } from '../../src/store/journal.js';
@@ -184,6 +184,11 @@ describe('increments read by another thread', () => {
     const none: CatalogWant = { records: () => false, recordsSpec: 'none' };
     const early = readIncrementsElsewhere(WORKER, dist, 'none');
     assert.deepEqual(await readCatalogSharing(realFs, dist, none, early), readCatalog(realFs, dist, none));
+  });
+
+  it('are worth a thread by their size', () => {
+    const sizes = ids.map((id) => fs.statSync(layout.incrementJson(id)).size);
+    assert.equal(incrementsSize(realFs, dist), sizes.reduce((a, b) => a + b, 0));
   });
 
   it('are read here when the worker cannot start or fails', async () => {

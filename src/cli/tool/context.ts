@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Fs } from '../../io/fs.js';
 import { failure, usageError } from '../../io/errors.js';
 import { findConfigFile, loadConfig, selectProfiles, type Profile } from '../../config/load.js';
-import { readCatalog, readCatalogSharing, type Catalog, type CatalogWant } from '../../store/catalog.js';
+import { incrementsSize, readCatalog, readCatalogSharing, type Catalog, type CatalogWant } from '../../store/catalog.js';
 import { readIncrementsElsewhere } from './catalog-worker.js';
 import { Layout } from '../../store/layout.js';
 import { readManifestHeader } from '../../store/manifest.js';
@@ -78,12 +78,15 @@ export async function openBackup(
   }
   // What the command needs decoded may depend on its PATHs, which may be given inside the source.
   const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
-  if (io.workerScript !== undefined && wanted.recordsSpec !== undefined) {
+  if (io.workerScript !== undefined && wanted.recordsSpec !== undefined && incrementsSize(io.fs, dist) >= WORTH_A_THREAD) {
     const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordsSpec);
     return contextOf(io, dist, profile, await readCatalogSharing(io.fs, dist, wanted, early));
   }
   return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));
 }
+
+/** Below this much increment metadata, starting a thread (~40 ms) costs more than it saves. */
+const WORTH_A_THREAD = 4 << 20;
 
 /** The backup read again, with everything decoded (when a command finds it needs more). */
 export function reopenWhole(ctx: ToolContext): ToolContext {
