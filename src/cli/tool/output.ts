@@ -96,7 +96,11 @@ export function versionRows(versions: readonly Version[], opts: { sha: boolean }
 
 /** The JSON document every command prints with --json: the envelope and the command's own fields. */
 export function printJson(ctx: ToolContext | undefined, command: string, code: ExitCode, body: Record<string, unknown>, out: Writable): void {
-  const doc = {
+  out.write(`${JSON.stringify(envelope(ctx, command, code, body), null, 2)}\n`);
+}
+
+function envelope(ctx: ToolContext | undefined, command: string, code: ExitCode, body: Record<string, unknown>): Record<string, unknown> {
+  return {
     hardback: VERSION,
     command,
     backup: ctx?.dist ?? null,
@@ -105,7 +109,43 @@ export function printJson(ctx: ToolContext | undefined, command: string, code: E
     problems: ctx?.catalog.problems ?? [],
     ...body,
   };
-  out.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Characters of output gathered before one write. */
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * printJson for a document whose last field is a long list (search results): the same text, but
+ * each item made into JSON when it is written, a megabyte at a time, so the whole document never
+ * exists at once (at 30k results, building it all first was a tenth of a search).
+ */
+export function printJsonList<T>(
+  ctx: ToolContext | undefined,
+  command: string,
+  code: ExitCode,
+  body: Record<string, unknown>,
+  list: { key: string; items: readonly T[]; json: (item: T) => unknown },
+  out: Writable,
+): void {
+  if (list.items.length === 0) {
+    printJson(ctx, command, code, { ...body, [list.key]: [] }, out);
+    return;
+  }
+  // The document with a one-item list: the text before and after that item is the frame.
+  const marker = `hardback-list-${process.pid}-${Date.now()}`;
+  const frame = JSON.stringify(envelope(ctx, command, code, { ...body, [list.key]: [marker] }), null, 2);
+  const at = frame.lastIndexOf(JSON.stringify(marker));
+  let chunk = frame.slice(0, at);
+  list.items.forEach((item, i) => {
+    // An item two levels deep, as in the document: [[item]] puts it there.
+    const nested = JSON.stringify([[list.json(item)]], null, 2);
+    chunk += (i === 0 ? '' : ',\n    ') + nested.slice(10, nested.length - 6);
+    if (chunk.length >= WRITE_CHUNK) {
+      out.write(chunk);
+      chunk = '';
+    }
+  });
+  out.write(`${chunk}${frame.slice(at + JSON.stringify(marker).length)}\n`);
 }
 
 /** Metadata problems on stderr (text mode); they make every command exit 1 (SPEC §6 "Hostile metadata"). */
