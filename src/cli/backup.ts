@@ -171,8 +171,8 @@ function printOutcome(o: BackupOutcome, ms: number, quiet: boolean, head: string
   if (o.skipped.length > 0) out.write(`  skipped ${count(o.skipped.length, 'special files')} (sockets, FIFOs, devices)\n`);
 }
 
-/** The running program file (build/backup.js), symlinks resolved. */
-function programFile(): string {
+/** The running program file (build/backup.js, build/backup-tool.js), symlinks resolved. */
+export function programFile(): string {
   const script = process.argv[1] ?? '';
   try {
     return realpathSync(script);

@@ -1,16 +1,17 @@
 import { resolve } from 'node:path';
 import { parseCommandLine } from './args.js';
 import { describeError, exitCodeFor } from './exit.js';
-import { programDir } from './backup.js';
+import { programDir, programFile } from './backup.js';
 import { EXIT, usageError, type ExitCode } from '../io/errors.js';
 import { realFs } from '../io/fs.js';
-import { VERSION } from '../version.js';
+import { BUNDLED, VERSION } from '../version.js';
 import { openBackup, type ToolIo } from './tool/context.js';
 import { COMMAND_HELP, TOOL_HELP } from './tool/help.js';
 import type { CommandRun, ToolOptions } from './tool/options.js';
 import { runList } from './tool/list.js';
-import { runHistory, runSearch } from './tool/search.js';
-import { runRecreate, runRestore } from './tool/restore.js';
+import { historyWant, runHistory, runSearch, searchWant } from './tool/search.js';
+import { recreateWant, restoreWant, runRecreate, runRestore } from './tool/restore.js';
+import type { CatalogWant } from '../store/catalog.js';
 import { runDiff } from './tool/diff.js';
 import { runVerify } from './tool/verify.js';
 import { runInteractive } from './tool/interactive.js';
@@ -43,16 +44,24 @@ interface CommandSpec {
   /** Positional arguments after the command: at least min, at most max, described for messages. */
   args: readonly [min: number, max: number];
   argsUsage: string;
+  /** What the command needs decoded from the backup (default: everything). */
+  want?: (args: readonly string[], opts: ToolOptions) => (src: string | undefined) => CatalogWant;
 }
 
 const WRITE_OPTIONS = ['at', 'to', 'force', 'dry-run'] as const;
 
 const COMMANDS: Record<string, CommandSpec> = {
   list: { run: runList, options: [], args: [0, 0], argsUsage: 'no arguments' },
-  search: { run: runSearch, options: ['mask', 'deleted', 'since', 'until'], args: [0, 0], argsUsage: 'no arguments (masks are given with --mask)' },
-  history: { run: runHistory, options: [], args: [1, 1], argsUsage: 'one PATH' },
-  restore: { run: runRestore, options: WRITE_OPTIONS, args: [1, Infinity], argsUsage: 'at least one PATH' },
-  recreate: { run: runRecreate, options: WRITE_OPTIONS, args: [0, 0], argsUsage: 'no arguments' },
+  search: {
+    run: runSearch,
+    options: ['mask', 'deleted', 'since', 'until'],
+    args: [0, 0],
+    argsUsage: 'no arguments (masks are given with --mask)',
+    want: searchWant,
+  },
+  history: { run: runHistory, options: [], args: [1, 1], argsUsage: 'one PATH', want: historyWant },
+  restore: { run: runRestore, options: WRITE_OPTIONS, args: [1, Infinity], argsUsage: 'at least one PATH', want: restoreWant },
+  recreate: { run: runRecreate, options: WRITE_OPTIONS, args: [0, 0], argsUsage: 'no arguments', want: recreateWant },
   diff: { run: runDiff, options: [], args: [1, 2], argsUsage: 'FROM and optionally TO' },
   verify: { run: runVerify, options: ['data'], args: [0, 0], argsUsage: 'no arguments' },
   prune: {
@@ -75,7 +84,10 @@ const COMMANDS: Record<string, CommandSpec> = {
 const HELP_OF: Record<string, string> = { ...COMMAND_HELP, prune: PRUNE_HELP, du: DU_HELP };
 
 export function processIo(): ToolIo {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), programDir: programDir(), fs: realFs };
+  const io: ToolIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), programDir: programDir(), fs: realFs };
+  // The bundle starts itself as the copying thread (src/bin/backup-tool.ts).
+  if (BUNDLED) io.workerScript = programFile();
+  return io;
 }
 
 export async function main(argv: string[]): Promise<ExitCode> {
@@ -128,7 +140,7 @@ async function dispatch(argv: string[], io: ToolIo): Promise<ExitCode> {
   };
   if (command === undefined || spec === undefined) {
     if (io.stdin.isTTY === true && io.stdout.isTTY === true && !opts.json) {
-      return runInteractive(openBackup(io, where, values.profile ?? []));
+      return runInteractive(await openBackup(io, where, values.profile ?? []));
     }
     io.stderr.write(`${TOOL_HELP}\n`);
     return EXIT.usage;
@@ -137,7 +149,7 @@ async function dispatch(argv: string[], io: ToolIo): Promise<ExitCode> {
   if (args.length < min || args.length > max) {
     throw usageError(`${command} takes ${spec.argsUsage} (got ${args.length})`, `run \`backup-tool ${command} --help\``);
   }
-  return spec.run(openBackup(io, where, values.profile ?? []), args, opts);
+  return spec.run(await openBackup(io, where, values.profile ?? [], spec.want?.(args, opts)), args, opts);
 }
 
 /**

@@ -42,9 +42,16 @@ export interface EntryRecord extends Entry {
 
 /** Readable ISO time of a nanosecond timestamp (millisecond precision). */
 export function isoFromNs(ns: string): string {
-  const ms = Number(BigInt(ns) / 1_000_000n);
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString();
+  return dateFromNs(ns).toISOString();
+}
+
+/** The time of a nanosecond timestamp, to the millisecond; the epoch when it is out of range. */
+export function dateFromNs(ns: string): Date {
+  // Dropping the last six digits of the decimal string divides by 1e6, truncating as a BigInt
+  // division would, without one (search shows tens of thousands of versions).
+  const head = ns.slice(0, -6);
+  const d = new Date(head === '' || head === '-' ? 0 : Number(head));
+  return Number.isNaN(d.getTime()) ? new Date(0) : d;
 }
 
 export function toRecord(e: Entry): EntryRecord {

@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
 import type { EntryRecord } from './entry.js';
 import { isSafeRelPath } from './safe-path.js';
 
@@ -71,6 +73,11 @@ export function checkRecord(v: unknown): string | undefined {
   return undefined;
 }
 
+/** A path filter: which records a reader wants decoded. */
+export type PathFilter = (path: string) => boolean;
+
+const ALL: PathFilter = () => true;
+
 /**
  * Metadata is untrusted: validate the shape, drop (and name) entries with unsafe paths or wrong types,
  * reject the whole file when its frame is wrong.
@@ -82,6 +89,95 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
   } catch (err) {
     return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
   }
+  return fromRaw(raw, expectedId, ALL, undefined);
+}
+
+/**
+ * The same result as parseIncrementJson, except that the lists hold only the records whose path
+ * `want` accepts: the others are checked exactly as parseIncrementJson checks them (a bad one is
+ * named in `badEntries` the same way) but never turned into objects.
+ *
+ * At 100,000 records, parsing the whole file and building every record was most of a `search`. The
+ * writer puts one record per line (src/store/records.ts serializeIncrement), so a record line can be
+ * checked by one regular expression and its path read without parsing it. The file is still read as
+ * untrusted JSON, and anything that is not exactly that layout is parsed whole:
+ * - the frame (the file without the record lines) is parsed with JSON.parse, each block of record
+ *   lines replaced by a random token that the file cannot contain; the token must come back as the
+ *   only element of the top-level list of that block's name, or the file is parsed whole. As the block
+ *   holds complete lines of one list, the file is valid JSON exactly when the frame is and every line
+ *   is a JSON value;
+ * - a record line that RECORD (or CARRIED) matches is valid JSON with the fields checkRecord requires,
+ *   of the right types; its path is then checked with isSafeRelPath. Any other line is parsed and
+ *   checked on its own, as parseIncrementJson would (and a line that is not JSON makes the whole file
+ *   parsed, for the same error).
+ */
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter): ParseResult {
+  const src = sourceOf(bytes);
+  const layout = splitLayout(src);
+  if (layout !== undefined) {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(layout.frame);
+    } catch {
+      frame = undefined;
+    }
+    if (isObj(frame) && layout.blocks.every((b, i) => {
+      const list = frame[b.key];
+      return Array.isArray(list) && list.length === 1 && list[0] === blockToken(i);
+    })) {
+      try {
+        const result = fromRaw(frame, expectedId, want, (key, badEntries) => {
+          const b = layout.blocks.find((x) => x.key === key);
+          return b === undefined ? undefined : readBlock(src, b, want, badEntries);
+        });
+        // A wrong frame is reported only for a file that is JSON: otherwise the whole parse says why.
+        if (!result.ok) for (const b of layout.blocks) readBlock(src, b, () => false, []);
+        return result;
+      } catch (err) {
+        if (!(err instanceof NotLayout)) throw err;
+      }
+    }
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(src.ascii ? src.text : bytes.toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
+  }
+  return fromRaw(raw, expectedId, want, undefined);
+}
+
+/**
+ * The file as one-byte text (latin1: each byte one character, so offsets are byte offsets, and the
+ * layout's characters are ASCII) and, for any part holding other bytes, as the UTF-8 it is.
+ */
+interface Source {
+  text: string;
+  ascii: boolean;
+  utf8(start: number, end: number): string;
+}
+
+function sourceOf(bytes: Buffer): Source {
+  const text = bytes.toString('latin1');
+  const ascii = isAscii(bytes);
+  return { text, ascii, utf8: ascii ? (start, end) => text.slice(start, end) : (start, end) => bytes.toString('utf8', start, end) };
+}
+
+/** A line-oriented read found something only a whole parse can judge. */
+class NotLayout extends Error {}
+
+type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
+
+/**
+ * The checks of parseIncrementJson on a parsed file (or frame). `block` supplies a list that is
+ * still a block of lines: its wanted records (it throws NotLayout when a line is not JSON).
+ */
+function fromRaw(
+  raw: unknown,
+  expectedId: string | undefined,
+  want: PathFilter,
+  block: ((key: ListKey, badEntries: string[]) => EntryRecord[] | undefined) | undefined,
+): ParseResult {
   if (!isObj(raw)) return { ok: false, reason: 'not a JSON object' };
   if (raw.format !== INCREMENT_FORMAT) return { ok: false, reason: `unknown format ${JSON.stringify(raw.format)}` };
   if (typeof raw.id !== 'string' || (expectedId !== undefined && raw.id !== expectedId)) {
@@ -90,30 +186,154 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
   for (const k of ['new', 'changed', 'deleted'] as const) if (!Array.isArray(raw[k])) return { ok: false, reason: `"${k}" is not a list` };
   if (typeof raw.complete !== 'boolean' || typeof raw.started !== 'string') return { ok: false, reason: 'bad "complete" or "started"' };
   const badEntries: string[] = [];
-  const clean = (list: unknown): EntryRecord[] => {
+  const clean = (key: ListKey): EntryRecord[] => {
+    const lines = block?.(key, badEntries);
+    if (lines !== undefined) return lines;
+    const list = raw[key];
     if (!Array.isArray(list)) return [];
     const out: EntryRecord[] = [];
     for (const r of list) {
-      const bad = checkRecord(r);
-      if (bad === undefined) out.push(r as EntryRecord);
-      else badEntries.push(bad);
+      const bad = key === 'carried' ? checkCarried(r) : checkRecord(r);
+      if (bad !== undefined) badEntries.push(bad);
+      else if (want((r as EntryRecord).path)) out.push(r as EntryRecord);
     }
     return out;
   };
   const value = {
     ...(raw as unknown as IncrementJson),
-    new: clean(raw.new),
-    changed: clean(raw.changed),
-    deleted: clean(raw.deleted),
+    new: clean('new'),
+    changed: clean('changed'),
+    deleted: clean('deleted'),
     errors: Array.isArray(raw.errors) ? (raw.errors as IncrementError[]) : [],
   };
-  if (raw.carried !== undefined) {
-    value.carried = clean(raw.carried).filter((r): r is CarriedRecord => {
-      const c = r as Partial<CarriedRecord>;
-      const ok = (c.status === 'new' || c.status === 'changed' || c.status === 'deleted') && typeof c.from === 'string';
-      if (!ok) badEntries.push(`${r.path}: carried record without a valid status or origin`);
-      return ok;
-    });
-  }
+  if (raw.carried !== undefined) value.carried = clean('carried') as CarriedRecord[];
   return { ok: true, value, badEntries };
+}
+
+/** checkRecord, plus what a carried record needs: its status and origin. */
+function checkCarried(v: unknown): string | undefined {
+  const bad = checkRecord(v);
+  if (bad !== undefined) return bad;
+  const c = v as Partial<CarriedRecord>;
+  const ok = (c.status === 'new' || c.status === 'changed' || c.status === 'deleted') && typeof c.from === 'string';
+  return ok ? undefined : `${c.path as string}: carried record without a valid status or origin`;
+}
+
+interface Block {
+  key: ListKey;
+  /** Offsets of each record line in the text: start, and end before the separating comma. */
+  starts: number[];
+  ends: number[];
+}
+
+/** Unique per process; a file cannot contain it, as it is drawn after the file was written. */
+const TOKEN = `hardback-lines-${randomBytes(12).toString('hex')}`;
+const blockToken = (i: number): string => `${TOKEN}-${i}`;
+
+const OPEN = /^ "(new|changed|deleted|carried)": \[$/;
+
+/**
+ * The layout serializeIncrement writes: `{`, one ` "key": value` per line, and each non-empty
+ * record list as ` "new": [`, one `  {record},` per line (no comma after the last), then ` ]` or ` ],`.
+ * Returns the frame with each block replaced by its token, or undefined when the text is laid out
+ * otherwise.
+ */
+function splitLayout(src: Source): { frame: string; blocks: Block[] } | undefined {
+  const text = src.text;
+  if (!text.startsWith('{\n')) return undefined;
+  const pieces: string[] = [];
+  const blocks: Block[] = [];
+  let copied = 0;
+  let block: Block | undefined;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (block === undefined) {
+      if (text.charCodeAt(start + 1) === 34 /* " */ && text.charCodeAt(end - 1) === 91 /* [ */) {
+        const m = OPEN.exec(text.slice(start, end));
+        if (m !== null) {
+          block = { key: m[1] as ListKey, starts: [], ends: [] };
+          pieces.push(src.utf8(copied, end + 1), `  "${blockToken(blocks.length)}"\n`);
+        }
+      }
+    } else if (text.charCodeAt(start) === 32 && text.charCodeAt(start + 1) === 32 && text.charCodeAt(start + 2) === 123 /* "  {" */) {
+      // A record line: a comma ends every one but the last.
+      if (block.starts.length > 0 && text.charCodeAt((block.ends[block.ends.length - 1] as number)) !== 44 /* , */) return undefined;
+      const comma = text.charCodeAt(end - 1) === 44;
+      block.starts.push(start + 2);
+      block.ends.push(comma ? end - 1 : end);
+    } else {
+      const close = text.slice(start, end);
+      if ((close !== ' ]' && close !== ' ],') || block.starts.length === 0) return undefined;
+      if (text.charCodeAt(block.ends[block.ends.length - 1] as number) === 44) return undefined;
+      blocks.push(block);
+      block = undefined;
+      copied = start;
+    }
+    start = end + 1;
+  }
+  if (block !== undefined) return undefined;
+  pieces.push(src.utf8(copied, text.length));
+  return { frame: pieces.join(''), blocks };
+}
+
+// One record line as serializeIncrement writes it (toRecord's field order). A line that matches is
+// valid JSON whose fields pass checkRecord, except the path's safety (checked apart); the path has
+// no escapes, so its text is its value. Any other line is parsed and checked on its own. The
+// *_ASCII forms take only ASCII in strings: they test the one-byte text of a file that holds other
+// bytes, whose lines with such bytes are decoded as UTF-8 and tested again.
+function recordPatterns(char: string): { record: RegExp; carried: RegExp } {
+  const str = String.raw`"(?:${char}|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
+  const int = String.raw`-?(?:0|[1-9]\d{0,15})`;
+  const middle = String.raw`,"size":${int},"mtime":${str},"mtime_ns":"-?\d+","mode":${int},"uid":${int},"gid":${int},"tracked":(?:true|false)`;
+  const body = String.raw`\{"path":"${char}+","type":"(?:file"${middle},"sha256":"[0-9a-f]{64}"|dir"${middle}|symlink"${middle},"target":${str})`;
+  // Sticky: tested at a line's start in the whole text (no string per line); the caller checks that
+  // the match ends where the line does.
+  return {
+    record: new RegExp(String.raw`${body}\}`, 'y'),
+    carried: new RegExp(String.raw`${body},"status":"(?:new|changed|deleted)","from":${str}\}`, 'y'),
+  };
+}
+
+/** Whether the sticky `re` matches text[start, end) exactly. */
+function matchesExactly(re: RegExp, text: string, start: number, end: number): boolean {
+  re.lastIndex = start;
+  return re.test(text) && re.lastIndex === end;
+}
+const ANY = recordPatterns(String.raw`[^"\\\x00-\x1f]`);
+const ASCII = recordPatterns(String.raw`[\x20\x21\x23-\x5b\x5d-\x7e]`);
+
+/** The wanted records of one block; bad lines named as parseIncrementJson names them. */
+function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]): EntryRecord[] {
+  const carried = b.key === 'carried';
+  const first = (src.ascii ? ANY : ASCII)[carried ? 'carried' : 'record'];
+  const again = ANY[carried ? 'carried' : 'record'];
+  const out: EntryRecord[] = [];
+  for (let i = 0; i < b.starts.length; i++) {
+    const start = b.starts[i] as number;
+    const end = b.ends[i] as number;
+    let line: string | undefined;
+    let path: string | undefined;
+    if (matchesExactly(first, src.text, start, end)) {
+      path = src.text.slice(start + 9, src.text.indexOf('"', start + 9));
+    } else if (!src.ascii) {
+      line = src.utf8(start, end);
+      if (matchesExactly(again, line, 0, line.length)) path = line.slice(9, line.indexOf('"', 9));
+    }
+    if (path !== undefined && isSafeRelPath(path)) {
+      if (want(path)) out.push(JSON.parse(line ?? src.text.slice(start, end)) as EntryRecord);
+      continue;
+    }
+    line ??= src.utf8(start, end);
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch {
+      throw new NotLayout();
+    }
+    const bad = carried ? checkCarried(r) : checkRecord(r);
+    if (bad !== undefined) badEntries.push(bad);
+    else if (want((r as EntryRecord).path)) out.push(r as EntryRecord);
+  }
+  return out;
 }

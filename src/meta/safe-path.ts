@@ -1,15 +1,16 @@
 /**
  * Metadata is untrusted on read: every relative path taken from a manifest, journal or increment.json
  * goes through isSafeRelPath before it is joined to any folder.
+ *
+ * Unsafe: a NUL or a backslash, a drive letter (`C:`), a leading `/`, or an empty, `.` or `..` segment
+ * (`a//b`, `./a`, `a/..`, `a/`). One regular expression: a reader checks every path of 100k-entry
+ * metadata, and splitting each into segments took four times as long.
  */
+const UNSAFE = /[\0\\]|^\/|^[A-Za-z]:|(?:^|\/)\.{0,2}(?:\/|$)/;
+
+/** A non-empty relative path of at most 4096 characters, none of the above. */
 export function isSafeRelPath(p: unknown): p is string {
-  if (typeof p !== 'string' || p.length === 0 || p.length > 4096) return false;
-  if (p.includes('\0') || p.includes('\\')) return false;
-  if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return false;
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..') return false;
-  }
-  return true;
+  return typeof p === 'string' && p.length > 0 && p.length <= 4096 && !UNSAFE.test(p);
 }
 
 /** Parent of a relative path, '' for a top-level entry. */

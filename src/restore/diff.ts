@@ -1,5 +1,5 @@
 import type { Entry } from '../meta/entry.js';
-import type { StateItem } from './state-at.js';
+import { sortedPaths, type StateItem } from './state-at.js';
 
 /** `diff`: what differs between two states, by the change predicate of SPEC §3 (a folder's mtime alone is no change). */
 
@@ -30,7 +30,7 @@ export function diffReasons(a: Entry, b: Entry): DiffReason[] {
 export function diffStates(from: ReadonlyMap<string, StateItem>, to: ReadonlyMap<string, StateItem>): DiffResult {
   const out: DiffResult = { added: [], deleted: [], changed: [], unknown: [] };
   const paths = new Set([...from.keys(), ...to.keys()]);
-  for (const p of [...paths].sort()) {
+  for (const p of sortedPaths(paths)) {
     const a = from.get(p);
     const b = to.get(p);
     if (a === undefined && b !== undefined) out.added.push(b);

@@ -1,7 +1,7 @@
 import type { StateEntry } from '../meta/entry.js';
 import { compileGlobs, compileNameGlobs, isNamePattern } from '../select/glob.js';
 import { compareIds } from '../store/ids.js';
-import { versionsOf, type History, type Version } from './state-at.js';
+import { sortedPaths, versionsOf, type History, type Version } from './state-at.js';
 
 /**
  * `search`: every path the backup knows (in the mirror or in any increment) that matches a mask,
@@ -25,7 +25,8 @@ export interface SearchResult {
   versions: Version[];
 }
 
-function compileMasks(masks: readonly string[]): (path: string) => boolean {
+/** Whether a path matches any of the masks (every path, without masks). */
+export function compileMasks(masks: readonly string[]): (path: string) => boolean {
   if (masks.length === 0) return () => true;
   const byName = compileNameGlobs(masks.filter(isNamePattern), 'exact');
   const byPath = compileGlobs(
@@ -42,9 +43,10 @@ export function searchHistory(h: History, opts: SearchOptions): SearchResult[] {
     v.id !== undefined &&
     (opts.since === undefined || compareIds(v.id, opts.since) >= 0) &&
     (opts.until === undefined || compareIds(v.id, opts.until) <= 0);
-  const paths = new Set<string>([...h.timeline.keys(), ...h.current.keys()]);
+  const paths = new Set<string>(h.timeline.keys());
+  for (const p of h.current.keys()) paths.add(p);
   const out: SearchResult[] = [];
-  for (const path of [...paths].sort()) {
+  for (const path of sortedPaths(paths)) {
     if (!matches(path)) continue;
     const current = h.current.get(path);
     if (opts.deleted === true && current !== undefined) continue;

@@ -52,6 +52,13 @@ function ancestors(path: string): string[] {
   return out;
 }
 
+/** The paths selectPaths looks at for these PATHs: each with everything below it, and the folders above it. */
+export function pathsFilter(paths: readonly string[]): (p: string) => boolean {
+  const ups = new Set(paths.flatMap(ancestors));
+  const roots = paths.map(within);
+  return (p) => ups.has(p) || roots.some((r) => r(p));
+}
+
 export function selectPaths(h: History, paths: readonly string[], cut: Cutoff | undefined): RestoreSelection {
   const sel: RestoreSelection = { items: [], choices: [], parents: new Map(), notFound: [] };
   const taken = new Set<string>();

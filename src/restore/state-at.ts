@@ -59,6 +59,11 @@ export interface HistoryInput {
   current: ReadonlyMap<string, StateEntry>;
   /** The manifest's last_increment. */
   lastIncrement?: string | null;
+  /**
+   * The `since` of every entry of the current state, when `current` holds only some of them (the
+   * catalog decodes only what a command needs); by default, those of `current`.
+   */
+  since?: Iterable<string>;
 }
 
 export function buildHistory(input: HistoryInput): History {
@@ -87,7 +92,8 @@ export function buildHistory(input: HistoryInput): History {
     for (const r of json.changed) add(id, 'changed', false, r);
   }
   if (input.lastIncrement !== undefined && input.lastIncrement !== null) referenced.add(input.lastIncrement);
-  for (const e of input.current.values()) if (e.since !== undefined) referenced.add(e.since);
+  if (input.since !== undefined) for (const id of input.since) referenced.add(id);
+  else for (const e of input.current.values()) if (e.since !== undefined) referenced.add(e.since);
   const available = new Set(ids);
   const missing = [...new Set([...referenced, ...unreadable])]
     .filter((id) => isIncrementId(id) && !available.has(id) && !pruned.has(id))
@@ -211,6 +217,14 @@ function itemOf(k: Known): StateItem | undefined {
   return k.state === 'present' ? k.item : undefined;
 }
 
+/**
+ * Paths in code-unit order, as sort() without a comparator orders them: with one, V8 sorts the
+ * nearly sorted lists the metadata gives several times faster (tens of ms at 100k paths).
+ */
+export function sortedPaths(paths: Iterable<string>): string[] {
+  return [...paths].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /** Every path of the selection at the cut (only those `want` accepts, when given), sorted by path. */
 export function stateAt(h: History, cut: Cutoff, want?: (path: string) => boolean): Map<string, StateItem> {
   const inRange = rangeOf(cut);
@@ -218,9 +232,23 @@ export function stateAt(h: History, cut: Cutoff, want?: (path: string) => boolea
   for (const p of h.timeline.keys()) if (want === undefined || want(p)) paths.add(p);
   for (const p of h.current.keys()) if (want === undefined || want(p)) paths.add(p);
   const out = new Map<string, StateItem>();
-  for (const p of [...paths].sort()) {
+  for (const p of sortedPaths(paths)) {
     const item = resolvePath(h, p, inRange);
     if (item !== undefined) out.set(p, item);
+  }
+  return out;
+}
+
+/**
+ * The latest state as the current state itself (docs/tool.md): every entry, content from the mirror.
+ * It is what stateAt(h, 'latest') gives when the increments agree with the manifest, without reading
+ * them; recreate uses it when the manifest reads cleanly.
+ */
+export function currentItems(current: ReadonlyMap<string, StateEntry>): StateItem[] {
+  const out: StateItem[] = [];
+  for (const cur of current.values()) {
+    const known = fromCurrent(cur);
+    if (known.state === 'present') out.push(known.item);
   }
   return out;
 }

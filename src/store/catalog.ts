@@ -1,7 +1,8 @@
 import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
-import type { StateEntry } from '../meta/entry.js';
-import { parseIncrementJson, type IncrementJson, checkRecord } from '../meta/increment.js';
+import type { EntryRecord, StateEntry } from '../meta/entry.js';
+import { checkRecord, parseIncrementBytes, parseIncrementJson, type IncrementJson, type IncrementSummary, type PathFilter } from '../meta/increment.js';
+import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
@@ -31,50 +32,143 @@ export interface Catalog {
   header: ManifestHeader | undefined;
   /** The source folder this backup belongs to, as the manifest records it. */
   source: string | undefined;
-  /** The current state: the manifest plus what a pending journal says reached the mirror. */
+  /**
+   * The current state: the manifest plus what a pending journal says reached the mirror. Only the
+   * entries of the paths `want.current` accepts (all by default).
+   */
   current: Map<string, StateEntry>;
+  /** Every increment id that an entry of the whole current state names as its `since`, decoded or not. */
+  since: ReadonlySet<string>;
+  /** True when the manifest was read and none of its entries was skipped: the current state is whole. */
+  currentWhole: boolean;
   /** Every folder under increments/ named like an increment id, in increment order. */
   increments: CatalogIncrement[];
   /** The journal's header when a run is in progress or was interrupted. */
   pending: JournalHeader | undefined;
-  /** Each problem names the file and what is wrong with it; any problem makes a command exit 1. */
+  /**
+   * Each problem names the file and what is wrong with it; any problem makes a command exit 1.
+   * Every entry and record is checked, whatever `want` decodes: the problems are always the same.
+   */
   problems: string[];
 }
 
-export function readCatalog(fs: Fs, dist: string): Catalog {
+/**
+ * What a command needs decoded. A search for `*.md` over 100,000 entries and records needs a few
+ * thousand of them: decoding every one was most of its time. Entries and records of other paths are
+ * still checked (a damaged one is named), only not turned into objects.
+ */
+export interface CatalogWant {
+  /** The entries of the current state to decode (all when undefined). */
+  current?: PathFilter;
+  /** The increment records to decode (all when undefined). */
+  records?: PathFilter;
+  /**
+   * `records` in a form another thread can rebuild: search masks (restore/search.ts compileMasks),
+   * or 'none'. Given, a worker thread may read the increments while this one reads the manifest.
+   */
+  recordsSpec?: RecordsSpec;
+}
+
+const ALL: PathFilter = () => true;
+
+export type RecordsSpec = { masks: readonly string[] } | 'none';
+
+export function readCatalog(fs: Fs, dist: string, want: CatalogWant = {}): Catalog {
+  return finishCatalog(fs, readCurrent(fs, dist, want), undefined);
+}
+
+/**
+ * readCatalog, with the increments read (and parsed, with the same filter) by another thread while
+ * this one reads the manifest: `early` resolves to what it read, or undefined when it could not.
+ */
+export async function readCatalogSharing(fs: Fs, dist: string, want: CatalogWant, early: Promise<ReadonlyMap<string, IncrementRead> | undefined>): Promise<Catalog> {
+  const part = readCurrent(fs, dist, want);
+  return finishCatalog(fs, part, await early);
+}
+
+/** The size of all increment.json files: whether reading them is worth a second thread. */
+export function incrementsSize(fs: Fs, dist: string): number {
+  const layout = new Layout(dist);
+  let bytes = 0;
+  for (const id of listIncrementIds(fs, layout, [])) bytes += fs.statSync(layout.incrementJson(id), { throwIfNoEntry: false })?.size ?? 0;
+  return bytes;
+}
+
+/** One increment as readIncrement reads it: plain data, so another thread can read it. */
+export type IncrementRead = { value: CatalogIncrement; problems: string[] };
+
+/** Every increment folder's metadata, read and parsed (the work another thread can do). */
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter): Map<string, IncrementRead> {
+  const layout = new Layout(dist);
+  const out = new Map<string, IncrementRead>();
+  for (const id of listIncrementIds(fs, layout, [])) out.set(id, readIncrement(fs, layout, id, wantRecords));
+  return out;
+}
+
+interface CurrentPart {
+  dist: string;
+  layout: Layout;
+  problems: string[];
+  wantRecords: PathFilter;
+  state: CurrentState;
+  pending: { header: JournalHeader; summary: IncrementSummary; lists: ReturnType<typeof recordsFromOps> } | undefined;
+}
+
+/** The manifest and the journal: the current state. */
+function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
   const layout = new Layout(dist);
   const problems: string[] = [];
-  const { header, entries } = readCurrentManifest(fs, layout, problems);
+  const wantCurrent = want.current ?? ALL;
+  const wantRecords = want.records ?? ALL;
+  const state = readCurrentManifest(fs, layout, problems, wantCurrent);
 
-  let pending: { header: JournalHeader; lists: ReturnType<typeof recordsFromOps> } | undefined;
+  let pending: { header: JournalHeader; summary: IncrementSummary; lists: ReturnType<typeof recordsFromOps> } | undefined;
   try {
     const journal = readJournal(fs, layout.journal);
     if (journal !== undefined) {
       const done = resolveJournal(fs, layout, journal).done.filter((op) => entryProblem(op.entry) === undefined);
-      for (const op of done) {
-        if (op.op === 'del') entries.delete(op.entry.path);
-        else entries.set(op.entry.path, op.entry);
+      for (const op of done) state.apply(op.op === 'del' ? undefined : op.entry, op.entry.path);
+      if (isIncrementId(journal.header.id)) {
+        const lists = recordsFromOps(done);
+        const summary = { new: lists.new.length, changed: lists.changed.length, deleted: lists.deleted.length, errors: 0, bytes_copied: 0 };
+        const wanted = (list: EntryRecord[]) => list.filter((r) => wantRecords(r.path));
+        pending = { header: journal.header, summary, lists: { new: wanted(lists.new), changed: wanted(lists.changed), deleted: wanted(lists.deleted) } };
       }
-      if (isIncrementId(journal.header.id)) pending = { header: journal.header, lists: recordsFromOps(done) };
     }
   } catch (err) {
     problems.push(`${layout.journal}: not readable (${errorMessage(err)})`);
   }
+  return { dist, layout, problems, wantRecords, state, pending };
+}
 
+/** The increments (those in `early` as read there, the others here), and the catalog. */
+function finishCatalog(fs: Fs, part: CurrentPart, early: ReadonlyMap<string, IncrementRead> | undefined): Catalog {
+  const { dist, layout, problems, wantRecords, state, pending } = part;
   const ids = listIncrementIds(fs, layout, problems);
   if (pending !== undefined && !ids.includes(pending.header.id)) ids.push(pending.header.id);
   ids.sort(compareIds);
   const increments: CatalogIncrement[] = [];
   for (const id of ids) {
     if (id === pending?.header.id) {
-      increments.push({ id, json: pendingIncrement(fs, layout, pending.header, pending.lists), pending: true });
+      increments.push({ id, json: pendingIncrement(fs, layout, pending.header, pending.summary, pending.lists), pending: true });
       continue;
     }
-    const inc = readIncrement(fs, layout, id);
+    const inc = early?.get(id) ?? readIncrement(fs, layout, id, wantRecords);
     increments.push(inc.value);
     problems.push(...inc.problems);
   }
-  return { dist, layout, header, source: header?.source, current: entries, increments, pending: pending?.header, problems };
+  return {
+    dist,
+    layout,
+    header: state.header,
+    source: state.header?.source,
+    current: state.entries,
+    since: state.since(),
+    currentWhole: state.header !== undefined && state.damaged === 0,
+    increments,
+    pending: pending?.header,
+    problems,
+  };
 }
 
 /** A state entry is a record plus `since`: the same checks, and a valid increment id there. */
@@ -85,33 +179,100 @@ function entryProblem(v: unknown): string | undefined {
   return since !== undefined && !(typeof since === 'string' && isIncrementId(since)) ? `${(v as { path: string }).path}: bad since` : undefined;
 }
 
+// A manifest line (src/store/state-table.ts) that decodes into an entry entryProblem accepts, its
+// path's safety aside (checked apart): one test instead of a decode, for the entries a command does
+// not need. Any other line is decoded at once, and named when it is damaged.
+const SINCE = String.raw`\d{4}-\d{2}-\d{2}T\d{6}Z(?:-\d+)?`;
+const NUM = String.raw`\d{1,15}`;
+const TAIL = String.raw`\t-?\d+\t${NUM}\t${NUM}\t${NUM}\t`;
+const GOOD_LINE = new RegExp(
+  String.raw`^"[^\t]*"\t(?:f:[01]:${NUM}:-?\d+:${NUM}${TAIL}[0-9a-f]{64}|d:[01]:${NUM}${TAIL}|l:[01]:"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"${TAIL})\t(?:${SINCE})?\t[^\t]*$`,
+);
+
+/** The `since` field of a manifest line. */
+function sinceOfLine(line: string): string | undefined {
+  const b = line.lastIndexOf('\t');
+  const a = line.lastIndexOf('\t', b - 1);
+  return a + 1 < b ? line.slice(a + 1, b) : undefined;
+}
+
+interface CurrentState {
+  header: ManifestHeader | undefined;
+  /** The decoded entries of the wanted paths. */
+  entries: Map<string, StateEntry>;
+  /** A change a pending journal says happened: the entry's new version, or undefined for a deletion. */
+  apply(entry: StateEntry | undefined, path: string): void;
+  since(): Set<string>;
+  /** How many manifest entries were damaged (named and skipped). */
+  damaged: number;
+}
+
 /**
  * The manifest through readManifest, which refuses a damaged file as a whole (a run must not guess);
- * a reader names the damage and goes on without the current state. Entries are decoded one by one, so
- * a damaged entry is named and skipped.
+ * a reader names the damage and goes on without the current state. Entries are checked one by one, so
+ * a damaged entry is named and skipped; only the wanted ones are decoded.
  */
-function readCurrentManifest(fs: Fs, layout: Layout, problems: string[]): { header: ManifestHeader | undefined; entries: Map<string, StateEntry> } {
+function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: PathFilter): CurrentState {
   const entries = new Map<string, StateEntry>();
-  let m: ReturnType<typeof readManifest>;
+  /** The `since` of every entry that is not damaged. */
+  const since = new Set<string>();
+  /** How many entries name each increment as `since`: counted only when a journal changes entries. */
+  let sinceCount: Map<string, number> | undefined;
+  const count = (id: string | undefined, by: number) => {
+    if (id !== undefined && sinceCount !== undefined) sinceCount.set(id, (sinceCount.get(id) ?? 0) + by);
+  };
+  /** The `since` of the entries a journal changed, as it is now (undefined: none, or no entry). */
+  const changed = new Map<string, string | undefined>();
+  const damaged = new Set<string>();
+  let m: ReturnType<typeof readManifest> | undefined;
   try {
     m = readManifest(fs, layout.manifest);
   } catch (err) {
     problems.push(`${errorMessage(err)}; the current state is not known: the mirror is not used`);
-    return { header: undefined, entries };
   }
-  for (const path of m.entries.keys()) {
+  const table = m?.entries;
+  for (const [path, line] of table?.encodedEntries() ?? []) {
+    const wanted = want(path);
+    if (!wanted && GOOD_LINE.test(line) && isSafeRelPath(path)) {
+      const id = sinceOfLine(line);
+      if (id !== undefined) since.add(id);
+      continue;
+    }
     let e: StateEntry | undefined;
     try {
-      e = m.entries.get(path);
+      e = table?.get(path);
     } catch (err) {
       problems.push(`${layout.manifest}: entry skipped: ${errorMessage(err)}`);
+      damaged.add(path);
       continue;
     }
     const bad = entryProblem(e);
-    if (bad === undefined && e !== undefined) entries.set(path, e);
-    else problems.push(`${layout.manifest}: entry skipped: ${bad ?? 'unreadable'}`);
+    if (bad === undefined && e !== undefined) {
+      if (e.since !== undefined) since.add(e.since);
+      if (wanted) entries.set(path, e);
+    } else {
+      problems.push(`${layout.manifest}: entry skipped: ${bad ?? 'unreadable'}`);
+      damaged.add(path);
+    }
   }
-  return { header: m.header, entries };
+  return {
+    header: m?.header,
+    entries,
+    apply(entry, path) {
+      if (sinceCount === undefined) {
+        sinceCount = new Map();
+        for (const [p, line] of table?.encodedEntries() ?? []) if (!damaged.has(p)) count(sinceOfLine(line), 1);
+      }
+      const line = changed.has(path) || damaged.has(path) ? undefined : table?.encodedLine(path);
+      count(changed.has(path) ? changed.get(path) : line === undefined ? undefined : sinceOfLine(line), -1);
+      changed.set(path, entry?.since);
+      count(entry?.since, 1);
+      if (entry === undefined) entries.delete(path);
+      else if (want(path)) entries.set(path, entry);
+    },
+    since: () => (sinceCount === undefined ? since : new Set([...sinceCount].filter(([, n]) => n > 0).map(([id]) => id))),
+    damaged: damaged.size,
+  };
 }
 
 function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] {
@@ -125,16 +286,16 @@ function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] 
   return names.filter(isIncrementId);
 }
 
-function readIncrement(fs: Fs, layout: Layout, id: string): { value: CatalogIncrement; problems: string[] } {
+function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter): IncrementRead {
   const file = layout.incrementJson(id);
   const skipped = (why: string) => ({ value: { id, json: undefined, problem: why }, problems: [`${file}: ${why}; increment ${id} skipped`] });
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (err) {
     return skipped(isCode(err, 'ENOENT') ? 'missing' : `not readable (${errorMessage(err)})`);
   }
-  const parsed = parseIncrementJson(text, id);
+  const parsed = parseIncrementBytes(bytes, id, want);
   if (!parsed.ok) return skipped(parsed.reason);
   const json = parsed.value;
   const problems = parsed.badEntries.map((b) => `${file}: entry skipped: ${b}`);
@@ -151,7 +312,13 @@ function readIncrement(fs: Fs, layout: Layout, id: string): { value: CatalogIncr
  * The increment of a run in progress (or interrupted) as its journal describes it: the changes that
  * reached the mirror so far. Its increment.json, when readable, gives the run's other fields.
  */
-function pendingIncrement(fs: Fs, layout: Layout, header: JournalHeader, lists: ReturnType<typeof recordsFromOps>): IncrementJson {
+function pendingIncrement(
+  fs: Fs,
+  layout: Layout,
+  header: JournalHeader,
+  summary: IncrementSummary,
+  lists: ReturnType<typeof recordsFromOps>,
+): IncrementJson {
   let previous: string | null = null;
   try {
     const parsed = parseIncrementJson(fs.readFileSync(layout.incrementJson(header.id), 'utf8'), header.id);
@@ -170,7 +337,7 @@ function pendingIncrement(fs: Fs, layout: Layout, header: JournalHeader, lists: 
     link_mode: header.link_mode === 'copy' ? 'copy' : 'hardlink',
     hardback_version: '',
     previous,
-    summary: { new: lists.new.length, changed: lists.changed.length, deleted: lists.deleted.length, errors: 0, bytes_copied: 0 },
+    summary,
     ...lists,
     errors: [],
   };

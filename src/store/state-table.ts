@@ -81,6 +81,16 @@ export class StateTable implements Map<string, StateEntry> {
     for (const line of this.lines.values()) yield typeof line === 'string' ? line : encode(line);
   }
 
+  /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */
+  encodedEntries(): IterableIterator<[string, string]> {
+    return this.lines.entries();
+  }
+
+  /** The encoded line of one path. */
+  encodedLine(path: string): string | undefined {
+    return this.lines.get(path);
+  }
+
   get size(): number {
     return this.lines.size;
   }
@@ -142,14 +152,16 @@ function decode(path: string, line: string): StateEntry {
   if (!/^-?\d+$/.test(mtime_ns)) throw bad('mtime');
   const k = key.split(':');
   const tracked = k[1] === '1';
-  const base = { path, mtime_ns, uid: Number(uid), gid: Number(gid), tracked };
+  const uidN = Number(uid);
+  const gidN = Number(gid);
+  // Object literals of one shape each, not a spread of a shared base: decoding 100k entries with a
+  // spread took ~5 µs each, most of a `backup-tool` read.
   let e: StateEntry;
   if (k[0] === 'f' && k.length === 5) {
-    e = { ...base, type: 'file', size: Number(k[2]), mode };
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw bad('sha256');
-    e.sha256 = sha256;
+    e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'file', size: Number(k[2]), mode, sha256 };
   } else if (k[0] === 'd' && k.length === 3) {
-    e = { ...base, type: 'dir', size: 0, mode };
+    e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'dir', size: 0, mode };
   } else if (k[0] === 'l') {
     let target: unknown;
     try {
@@ -158,7 +170,7 @@ function decode(path: string, line: string): StateEntry {
       throw bad('target');
     }
     if (typeof target !== 'string') throw bad('target');
-    e = { ...base, type: 'symlink', size: 0, mode, target };
+    e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'symlink', size: 0, mode, target };
   } else throw bad('key');
   if (!Number.isFinite(e.size) || !Number.isFinite(e.mode) || !Number.isFinite(e.uid) || !Number.isFinite(e.gid)) throw bad('numbers');
   if (since !== '') e.since = since;

@@ -9,11 +9,13 @@ import { makeCrashTree, runAndKill } from '../helpers/crash.js';
 
 /**
  * Issue #4, the restore side of SPEC §6 "Interruption", with the real programs: `backup-tool
- * recreate --to DIR` is killed with SIGKILL at moments spread over a run, then run again. The rerun
- * must exit 0 (files the killed run completed are identical, never conflicts), the target must then
+ * recreate --to DIR` is killed with SIGKILL at moments spread over a run and at points of its
+ * progress (files reaching the staging folder, the first entry moved into place), then run again.
+ * The rerun must exit 0 (files the killed run completed are identical, never conflicts), the target must then
  * equal the source exactly (content, mode, mtime to the ms; folders; symlinks), and no
- * `.hb-restore-*` temp file may be left. After the kill, every file at a final path must already be
- * complete. Then `restore PATH --to DIR` of a big file is killed in the middle of its copy.
+ * `.hb-restore-*` temp file or staging folder may be left. After the kill, every file at a final path
+ * must already be complete. Then `restore PATH --to DIR` of a big file is killed in the middle of its
+ * copy, into a folder that holds something (temp file per file) and into a new one (staging folder).
  */
 
 let work = '';
@@ -101,13 +103,27 @@ it('kill -9 at moments spread over a recreate: the rerun exits 0 and the target 
   const D = full.ms;
   t.diagnostic(`a full recreate takes ${D} ms`);
 
-  const delays = [0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95].map((f) => Math.round(f * D));
+  // Kills at moments spread over the run, and kills at points of its progress (on a busy machine
+  // the run's length varies too much for times alone to land inside the copying): in the staging
+  // folder, a file of an early folder, of a late one, a big file; then the first entry moved into place.
+  const staged = (target: string, rel: string) => () => {
+    if (!fs.existsSync(target)) return false;
+    return fs.readdirSync(target).some((n) => TMP_RE.test(n) && (rel === '' || fs.existsSync(join(target, n, rel))));
+  };
+  const rounds: { delay: number; when?: (target: string) => () => boolean; what: string }[] = [
+    ...[0.3, 0.5, 0.7, 0.9].map((f) => ({ delay: Math.round(f * D), what: `after ${Math.round(f * D)} ms` })),
+    { delay: 20 * D, when: (t: string) => staged(t, ''), what: 'when the staging folder appears' },
+    { delay: 20 * D, when: (t: string) => staged(t, 'docs/d03/f050.txt'), what: 'when docs/d03/f050.txt is staged' },
+    { delay: 20 * D, when: (t: string) => staged(t, 'docs/d16/f020.txt'), what: 'when docs/d16/f020.txt is staged' },
+    { delay: 20 * D, when: (t: string) => staged(t, 'media/big-1.bin'), what: 'when media/big-1.bin is staged' },
+    { delay: 20 * D, when: (t: string) => () => fs.existsSync(join(t, 'docs')), what: 'when docs is moved into place' },
+  ];
   const failures: string[] = [];
   let partial = 0;
   let tempsLeft = 0;
-  for (const [i, delay] of delays.entries()) {
+  for (const [i, round] of rounds.entries()) {
     const target = join(work, `target-${i}`);
-    const k = await runToolAndKill([dist, 'recreate', '--to', target], delay);
+    const k = await runToolAndKill([dist, 'recreate', '--to', target], round.delay, round.when?.(target));
     const problems: string[] = [];
     if (!k.killed && k.code !== 0) problems.push(`the run to be killed exited ${k.code} on its own`);
     const leftAfterKill = tempFiles(target);
@@ -121,28 +137,38 @@ it('kill -9 at moments spread over a recreate: the rerun exits 0 and the target 
     if (d.length > 0) problems.push(`the target differs from the source:\n      ${d.join('\n      ')}`);
     const left = tempFiles(target);
     if (left.length > 0) problems.push(`temp files left after the rerun (${leftAfterKill.length} after the kill): ${left.join(', ')}`);
-    if (problems.length > 0) failures.push(`round ${i} (SIGKILL after ${delay} ms${k.killed ? '' : ', too late: it had finished'}):\n    ${problems.join('\n    ')}`);
+    if (problems.length > 0) failures.push(`round ${i} (SIGKILL ${round.what}${k.killed ? '' : ', too late: it had finished'}):\n    ${problems.join('\n    ')}`);
     removeDir(target);
   }
-  t.diagnostic(`${partial} of ${delays.length} kills left a partial target; ${tempsLeft} left a temp file behind`);
+  t.diagnostic(`${partial} of ${rounds.length} kills left a partial target; ${tempsLeft} left a temp file or staging folder behind`);
   assert.deepEqual(failures, []);
   assert.ok(partial >= 3, `only ${partial} kills landed inside the writing part of a recreate: the tree is too small for this machine`);
 });
 
-it('kill -9 in the middle of `restore PATH --to DIR` of a big file: no partial file at the final path, and the rerun completes', { timeout: 60_000 }, async (t) => {
+it('kill -9 in the middle of `restore PATH --to DIR` of a big file: no partial file at the final path, and the rerun completes', { timeout: 90_000 }, async (t) => {
   const rel = 'media/big-2.bin';
   const want = readTree(src).get(rel);
   assert.ok(want !== undefined && want.type === 'file');
   const failures: string[] = [];
   let midCopy = 0;
-  for (let round = 0; round < 3; round++) {
+  // Rounds 0-2 into a folder that holds something already (each file to a temp file beside it),
+  // rounds 3-5 into a new folder (everything into a staging folder, moved into place at the end).
+  for (let round = 0; round < 6; round++) {
+    const inPlace = round < 3;
     const target = join(work, `restore-${round}`);
+    if (inPlace) {
+      fs.mkdirSync(target);
+      fs.writeFileSync(join(target, 'mine.txt'), 'mine');
+    }
     const folder = join(target, 'media');
-    // Kill as soon as the temp file of the copy shows up beside the final path.
-    const sawTemp = () => fs.existsSync(folder) && fs.readdirSync(folder).some((n) => TMP_RE.test(n));
-    const k = await runToolAndKill([dist, 'restore', rel, '--to', target], 30_000, sawTemp);
+    // Kill as soon as the copy has begun: its temp file beside the final path, or the file in the staging folder.
+    const copying = () =>
+      inPlace
+        ? fs.existsSync(folder) && fs.readdirSync(folder).some((n) => TMP_RE.test(n))
+        : fs.existsSync(target) && fs.readdirSync(target).some((n) => TMP_RE.test(n) && fs.existsSync(join(target, n, rel)));
+    const k = await runToolAndKill([dist, 'restore', rel, '--to', target], 30_000, copying);
     const problems: string[] = [];
-    if (!k.killed) problems.push(`it was not killed: it exited ${k.code} before a temp file was seen`);
+    if (!k.killed) problems.push(`it was not killed: it exited ${k.code} before the copy was seen`);
     const temps = tempFiles(target);
     const final = join(target, rel);
     if (temps.length > 0) midCopy++;
@@ -160,10 +186,10 @@ it('kill -9 in the middle of `restore PATH --to DIR` of a big file: no partial f
     }
     const left = tempFiles(target);
     if (left.length > 0) problems.push(`temp files left after the rerun: ${left.join(', ')}`);
-    if (problems.length > 0) failures.push(`round ${round}:\n    ${problems.join('\n    ')}`);
+    if (problems.length > 0) failures.push(`round ${round} (${inPlace ? 'in place' : 'new folder'}):\n    ${problems.join('\n    ')}`);
     removeDir(target);
   }
-  t.diagnostic(`${midCopy} of 3 kills left the copy's temp file behind`);
+  t.diagnostic(`${midCopy} of 6 kills left the copy's temp file or staging folder behind`);
   assert.deepEqual(failures, []);
-  assert.ok(midCopy >= 1, 'no kill landed in the middle of the copy');
+  assert.ok(midCopy >= 2, 'no kill landed in the middle of the copy');
 });

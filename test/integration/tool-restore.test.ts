@@ -163,8 +163,27 @@ describe('restore', () => {
     assert.equal(abs.code, 0, abs.stderr);
   });
 
-  it('leaves no half-written file when stopped, and a second run completes the job', async () => {
+  /** The target's entries outside our leftovers (`.hb-restore-*`, not entered), and the leftovers. */
+  const splitTarget = (t: string) => {
+    const isTmp = (r: string) => (r.split('/').pop() ?? '').startsWith('.hb-restore-');
+    const tree = readTree(t, { skip: isTmp });
+    const leftovers: string[] = [];
+    const walk = (rel: string) => {
+      for (const n of fs.readdirSync(join(t, rel))) {
+        const r = rel === '' ? n : `${rel}/${n}`;
+        if (isTmp(r)) leftovers.push(r);
+        else if (fs.lstatSync(join(t, r)).isDirectory()) walk(r);
+      }
+    };
+    walk('');
+    return { tree, leftovers };
+  };
+
+  it('in place: leaves no half-written file when stopped, and a second run completes the job', async () => {
     const t = join(root, 't-killed');
+    // A target that holds something already: each file goes to a temp file beside it, then renamed.
+    fs.mkdirSync(t);
+    fs.writeFileSync(join(t, 'mine.txt'), 'not from the backup');
     // The second rename fails as if the process died there; the temp files stay as after a kill.
     let renames = 0;
     const dying = faultyFs({
@@ -173,23 +192,110 @@ describe('restore', () => {
     });
     const first = await tool([dist, 'recreate', '--at', ids[1] as string, '--to', t], { fs: dying });
     assert.equal(first.code, 1);
-    const leftovers: string[] = [];
     const want = snapshots[1] as Map<string, TreeItem>;
-    for (const [p, v] of readTree(t)) {
-      if (p.split('/').pop()?.startsWith('.hb-restore-')) {
-        leftovers.push(p);
-        continue;
-      }
+    const { tree, leftovers } = splitTarget(t);
+    for (const [p, v] of tree) {
+      if (p === 'mine.txt') continue;
       const w = want.get(p);
       assert.ok(w !== undefined, `${p} is not part of the state`);
       if (v.type === 'file') assert.equal(v.sha256, w.sha256, `${p} is complete`);
     }
     assert.equal(leftovers.length, 1, 'the interrupted temp file is there');
+    assert.ok(!fs.lstatSync(join(t, leftovers[0] as string)).isDirectory(), 'a temp file, not a staging folder');
     const second = await tool([dist, 'recreate', '--at', ids[1] as string, '--to', t]);
     assert.equal(second.code, 0, second.stderr);
     const got = readTree(t);
-    assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort());
-    for (const [p, v] of got) if (v.type === 'file') assert.equal(v.sha256, want.get(p)?.sha256, p);
+    assert.deepEqual([...got.keys()].sort(), [...want.keys(), 'mine.txt'].sort());
+    for (const [p, v] of got) if (v.type === 'file' && p !== 'mine.txt') assert.equal(v.sha256, want.get(p)?.sha256, p);
+  });
+
+  it('into a new folder: stopped, it leaves complete top-level entries and one staging folder; a second run completes the job', async () => {
+    const want = snapshots[1] as Map<string, TreeItem>;
+    for (const failAt of [1, 2]) {
+      const t = join(root, `t-staged-${failAt}`);
+      // The failAt-th move from the staging folder into place fails as if the process died there.
+      let renames = 0;
+      const dying = faultyFs({ renameSync: (p) => String(p).includes('.hb-restore-') && ++renames === failAt && 'EIO' });
+      const first = await tool([dist, 'recreate', '--at', ids[1] as string, '--to', t], { fs: dying });
+      assert.equal(first.code, 1);
+      assert.match(first.stderr, /run it again/);
+      const { tree, leftovers } = splitTarget(t);
+      assert.deepEqual(leftovers.length, 1, 'the staging folder is left');
+      assert.ok(fs.lstatSync(join(t, leftovers[0] as string)).isDirectory());
+      assert.equal([...tree.keys()].filter((p) => !p.includes('/')).length, failAt - 1, 'the entries moved before the stop');
+      for (const [p, v] of tree) {
+        const w = want.get(p);
+        assert.ok(w !== undefined, `${p} is not part of the state`);
+        if (v.type === 'file') assert.equal(v.sha256, w.sha256, `${p} is complete`);
+      }
+      const second = await tool([dist, 'recreate', '--at', ids[1] as string, '--to', t]);
+      assert.equal(second.code, 0, second.stderr);
+      const got = readTree(t);
+      assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), 'no leftover, nothing missing');
+      for (const [p, v] of got) {
+        const w = want.get(p) as TreeItem;
+        assert.equal(v.type, w.type, p);
+        assert.equal(v.mode, w.mode, p);
+        if (v.type === 'file') {
+          assert.equal(v.sha256, w.sha256, p);
+          assert.equal(v.mtimeMs, w.mtimeMs, p);
+        }
+      }
+    }
+  });
+
+  it('into a new folder and in place alike: the same tree, modes and times', async () => {
+    const staged = join(root, 't-fresh');
+    const inPlace = join(root, 't-in-place');
+    for (const at of ids) {
+      fs.mkdirSync(inPlace);
+      fs.writeFileSync(join(inPlace, 'mine.txt'), 'x');
+      const a = await tool([dist, 'recreate', '--at', at, '--to', staged, '--json']);
+      const b = await tool([dist, 'recreate', '--at', at, '--to', inPlace, '--json']);
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal(b.code, 0, b.stderr);
+      const ta = readTree(staged);
+      const tb = readTree(inPlace);
+      tb.delete('mine.txt');
+      const view = (m: Map<string, TreeItem>) => [...m].map(([p, v]) => [p, v.type, v.mode, v.size, v.sha256, v.target, v.type === 'dir' ? 0 : v.mtimeMs]);
+      assert.deepEqual(view(ta), view(tb), at);
+      const total = (o: string) => {
+        const s = (JSON.parse(o) as { summary: { written: number; identical: number } }).summary;
+        return s.written + s.identical;
+      };
+      assert.equal(total(a.stdout), total(b.stdout));
+      removeDir(staged);
+      removeDir(inPlace);
+    }
+  });
+
+  it('recreate of the latest state: from the manifest when it reads cleanly, from the records when an entry is damaged', async () => {
+    const clean = join(root, 't-latest-clean');
+    const r = await tool([dist, 'recreate', '--to', clean, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const latest = snapshots[snapshots.length - 1] as Map<string, TreeItem>;
+    const view = (m: Map<string, TreeItem>) => [...m].filter(([, v]) => v.type === 'file').map(([p, v]) => [p, v.sha256, v.mode, v.mtimeMs]);
+    assert.deepEqual(view(readTree(clean)), view(latest));
+    removeDir(clean);
+
+    const copy = join(root, 'dist-damaged');
+    fs.cpSync(dist, copy, { recursive: true, verbatimSymlinks: true });
+    try {
+      const manifest = join(copy, '.hardback', 'manifest.jsonl');
+      const lines = fs.readFileSync(manifest, 'latin1').split('\n');
+      const i = lines.findIndex((l) => l.startsWith('"Projects/a.txt"'));
+      lines[i] = (lines[i] as string).replace(/\t[0-9a-f]{64}\t/, '\tdamaged\t');
+      fs.writeFileSync(manifest, lines.join('\n'), 'latin1');
+      const t = join(root, 't-latest-damaged');
+      const d = await tool([copy, 'recreate', '--to', t]);
+      assert.equal(d.code, 1, 'a metadata problem');
+      assert.match(d.stderr, /Projects\/a\.txt.*damaged/);
+      // The damaged entry's file still comes back: the state was computed from the increments' records.
+      assert.deepEqual(view(readTree(t)), view(latest));
+      removeDir(t);
+    } finally {
+      removeDir(copy);
+    }
   });
 
   it('refuses a stored copy that does not match its sha256 (exit 1), and restores the rest', async () => {

@@ -3,7 +3,10 @@ import type { Readable, Writable } from 'node:stream';
 import type { Fs } from '../../io/fs.js';
 import { failure, usageError } from '../../io/errors.js';
 import { findConfigFile, loadConfig, selectProfiles, type Profile } from '../../config/load.js';
-import { readCatalog, type Catalog } from '../../store/catalog.js';
+import { incrementsSize, readCatalog, readCatalogSharing, type Catalog, type CatalogWant } from '../../store/catalog.js';
+import { readIncrementsElsewhere } from './catalog-worker.js';
+import { Layout } from '../../store/layout.js';
+import { readManifestHeader } from '../../store/manifest.js';
 import { timeOfId } from '../../store/ids.js';
 import { buildHistory, type History } from '../../restore/state-at.js';
 import { resolveWhen } from '../../restore/when.js';
@@ -17,6 +20,11 @@ export interface ToolIo {
   cwd: string;
   programDir: string;
   fs: Fs;
+  /**
+   * The program file, when it can be started as a worker thread (the built bundle): restores copy on
+   * two threads, search and recreate read the increments on the second one.
+   */
+  workerScript?: string;
 }
 
 /** One backup, opened for reading. */
@@ -34,7 +42,12 @@ export interface ToolContext {
  * WHERE (SPEC §4): a backup folder (it holds .hardback/ or mirror/) or a config file; without it,
  * the config file found as `backup` finds it. A config with several profiles needs `--profile`.
  */
-export function openBackup(io: ToolIo, where: string | undefined, profileNames: readonly string[]): ToolContext {
+export async function openBackup(
+  io: ToolIo,
+  where: string | undefined,
+  profileNames: readonly string[],
+  want?: (src: string | undefined) => CatalogWant,
+): Promise<ToolContext> {
   if (profileNames.length > 1) throw usageError('backup-tool works on one backup at a time: give --profile once');
   let dist: string;
   let profile: Profile | undefined;
@@ -63,8 +76,30 @@ export function openBackup(io: ToolIo, where: string | undefined, profileNames: 
       throw failure(`the backup folder ${dist} (profile "${profile.name}") does not exist: is its drive attached?`);
     }
   }
-  const catalog = readCatalog(io.fs, dist);
-  const history = buildHistory({ increments: catalog.increments, current: catalog.current, lastIncrement: catalog.header?.last_increment ?? null });
+  // What the command needs decoded may depend on its PATHs, which may be given inside the source.
+  const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
+  if (io.workerScript !== undefined && wanted.recordsSpec !== undefined && incrementsSize(io.fs, dist) >= WORTH_A_THREAD) {
+    const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordsSpec);
+    return contextOf(io, dist, profile, await readCatalogSharing(io.fs, dist, wanted, early));
+  }
+  return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));
+}
+
+/** Below this much increment metadata, starting a thread (~40 ms) costs more than it saves. */
+const WORTH_A_THREAD = 4 << 20;
+
+/** The backup read again, with everything decoded (when a command finds it needs more). */
+export function reopenWhole(ctx: ToolContext): ToolContext {
+  return contextOf(ctx.io, ctx.dist, ctx.profile, readCatalog(ctx.io.fs, ctx.dist));
+}
+
+function contextOf(io: ToolIo, dist: string, profile: Profile | undefined, catalog: Catalog): ToolContext {
+  const history = buildHistory({
+    increments: catalog.increments,
+    current: catalog.current,
+    lastIncrement: catalog.header?.last_increment ?? null,
+    since: catalog.since,
+  });
   return { io, dist, src: profile?.src ?? catalog.source, profile, catalog, history };
 }
 

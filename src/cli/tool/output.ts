@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Entry } from '../../meta/entry.js';
-import { isoFromNs } from '../../meta/entry.js';
+import { dateFromNs, isoFromNs } from '../../meta/entry.js';
 import { timeOfId } from '../../store/ids.js';
 import type { ContentSource, Version } from '../../restore/state-at.js';
 import { EXIT, type ExitCode } from '../../io/errors.js';
@@ -24,9 +24,24 @@ export function contentLabel(s: ContentSource): 'increment' | 'mirror' | 'metada
   return s.kind;
 }
 
+/** Increment times, once per increment (a search shows thousands of versions of a hundred increments). */
+const isoTimes = new Map<string, string | null>();
+const localTimes = new Map<string, string>();
+
+function isoTimeOf(id: string): string | null {
+  let iso = isoTimes.get(id);
+  if (iso === undefined) isoTimes.set(id, (iso = timeOfId(id)?.toISOString() ?? null));
+  return iso;
+}
+
 export function timeOf(id: string | undefined): string {
-  const t = id === undefined ? undefined : timeOfId(id);
-  return t === undefined ? '' : localTime(t);
+  if (id === undefined) return '';
+  let local = localTimes.get(id);
+  if (local === undefined) {
+    const t = timeOfId(id);
+    localTimes.set(id, (local = t === undefined ? '' : localTime(t)));
+  }
+  return local;
 }
 
 function sizeOf(e: Entry): string {
@@ -50,21 +65,29 @@ export function entryJson(e: Entry): Record<string, unknown> {
 
 /** One version in JSON output (docs/tool.md, "Version"). */
 export function versionJson(v: Version): Record<string, unknown> {
-  const t = v.id === undefined ? undefined : timeOfId(v.id);
-  return {
+  const e = v.entry;
+  const j: Record<string, unknown> = {
     increment: v.id ?? null,
-    time: t === undefined ? null : t.toISOString(),
+    time: v.id === undefined ? null : isoTimeOf(v.id),
     status: v.status,
     carried: v.carried,
-    ...entryJson(v.entry),
-    content: contentLabel(v.source),
+    type: e.type,
+    size: e.size,
+    mtime: isoFromNs(e.mtime_ns),
+    mtime_ns: e.mtime_ns,
+    mode: e.mode,
+    tracked: e.tracked,
   };
+  if (e.sha256 !== undefined) j.sha256 = e.sha256;
+  if (e.target !== undefined) j.target = e.target;
+  j.content = contentLabel(v.source);
+  return j;
 }
 
 /** Text rows for versions: time, increment, status, size, mtime, content. */
 export function versionRows(versions: readonly Version[], opts: { sha: boolean }): string[][] {
   return versions.map((v) => {
-    const row = [timeOf(v.id), v.id ?? '(unknown)', v.status, sizeOf(v.entry), localTime(isoFromNs(v.entry.mtime_ns))];
+    const row = [timeOf(v.id), v.id ?? '(unknown)', v.status, sizeOf(v.entry), localTime(dateFromNs(v.entry.mtime_ns))];
     if (opts.sha) row.push(v.entry.sha256 ?? '');
     row.push(contentLabel(v.source));
     return row;
@@ -73,7 +96,11 @@ export function versionRows(versions: readonly Version[], opts: { sha: boolean }
 
 /** The JSON document every command prints with --json: the envelope and the command's own fields. */
 export function printJson(ctx: ToolContext | undefined, command: string, code: ExitCode, body: Record<string, unknown>, out: Writable): void {
-  const doc = {
+  out.write(`${JSON.stringify(envelope(ctx, command, code, body), null, 2)}\n`);
+}
+
+function envelope(ctx: ToolContext | undefined, command: string, code: ExitCode, body: Record<string, unknown>): Record<string, unknown> {
+  return {
     hardback: VERSION,
     command,
     backup: ctx?.dist ?? null,
@@ -82,7 +109,43 @@ export function printJson(ctx: ToolContext | undefined, command: string, code: E
     problems: ctx?.catalog.problems ?? [],
     ...body,
   };
-  out.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Characters of output gathered before one write. */
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * printJson for a document whose last field is a long list (search results): the same text, but
+ * each item made into JSON when it is written, a megabyte at a time, so the whole document never
+ * exists at once (at 30k results, building it all first was a tenth of a search).
+ */
+export function printJsonList<T>(
+  ctx: ToolContext | undefined,
+  command: string,
+  code: ExitCode,
+  body: Record<string, unknown>,
+  list: { key: string; items: readonly T[]; json: (item: T) => unknown },
+  out: Writable,
+): void {
+  if (list.items.length === 0) {
+    printJson(ctx, command, code, { ...body, [list.key]: [] }, out);
+    return;
+  }
+  // The document with a one-item list: the text before and after that item is the frame.
+  const marker = `hardback-list-${process.pid}-${Date.now()}`;
+  const frame = JSON.stringify(envelope(ctx, command, code, { ...body, [list.key]: [marker] }), null, 2);
+  const at = frame.lastIndexOf(JSON.stringify(marker));
+  let chunk = frame.slice(0, at);
+  list.items.forEach((item, i) => {
+    // An item two levels deep, as in the document: [[item]] puts it there.
+    const nested = JSON.stringify([[list.json(item)]], null, 2);
+    chunk += (i === 0 ? '' : ',\n    ') + nested.slice(10, nested.length - 6);
+    if (chunk.length >= WRITE_CHUNK) {
+      out.write(chunk);
+      chunk = '';
+    }
+  });
+  out.write(`${chunk}${frame.slice(at + JSON.stringify(marker).length)}\n`);
 }
 
 /** Metadata problems on stderr (text mode); they make every command exit 1 (SPEC §6 "Hostile metadata"). */

@@ -1,11 +1,12 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { EXIT, failure, usageError, type ExitCode } from '../../io/errors.js';
 import type { Entry } from '../../meta/entry.js';
-import { normalizeRestorePath, selectPaths, type PathChoice } from '../../restore/select.js';
-import { latestId, stateAt, type Cutoff, type StateItem } from '../../restore/state-at.js';
+import { normalizeRestorePath, pathsFilter, selectPaths, type PathChoice } from '../../restore/select.js';
+import type { CatalogWant } from '../../store/catalog.js';
+import { currentItems, latestId, stateAt, type Cutoff, type StateItem } from '../../restore/state-at.js';
 import { executeWrite, planWrite, type WritePlan, type WriteReport } from '../../restore/write.js';
 import { count, humanBytes } from '../format.js';
-import { idWithTime, resolveWhenIn, type ToolContext } from './context.js';
+import { idWithTime, reopenWhole, resolveWhenIn, type ToolContext } from './context.js';
 import type { ToolOptions } from './options.js';
 import { printJson, reportProblems, table } from './output.js';
 
@@ -28,6 +29,22 @@ export interface RestoreOutcome {
   code: ExitCode;
   plan: WritePlan;
   report: WriteReport | undefined;
+}
+
+/** restore decodes only its PATHs, what is below them and the folders above them. */
+export function restoreWant(args: readonly string[]): (src: string | undefined) => CatalogWant {
+  return (src) => {
+    const only = pathsFilter(args.map((a) => normalizeRestorePath(a, src)));
+    return { current: only, records: only };
+  };
+}
+
+/**
+ * The latest state is the current state itself (docs/tool.md): recreate without --at needs no
+ * increment record when the manifest reads cleanly.
+ */
+export function recreateWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
+  return () => (opts.at === undefined ? { records: () => false, recordsSpec: 'none' } : {});
 }
 
 export async function runRestore(ctx: ToolContext, args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
@@ -55,10 +72,17 @@ export async function runRestore(ctx: ToolContext, args: readonly string[], opts
   return out.code;
 }
 
-export async function runRecreate(ctx: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
+export async function runRecreate(opened: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
+  let ctx = opened;
   const at = opts.at === undefined ? undefined : resolveWhenIn(ctx, opts.at);
-  const cut: Cutoff = at === undefined ? 'latest' : { at };
-  const items = [...stateAt(ctx.history, cut).values()];
+  let items: StateItem[];
+  if (at === undefined && ctx.catalog.currentWhole) items = currentItems(ctx.catalog.current);
+  else {
+    // The latest state without a whole manifest: computed from the increments' records as well.
+    if (at === undefined) ctx = reopenWhole(ctx);
+    const cut: Cutoff = at === undefined ? 'latest' : { at };
+    items = [...stateAt(ctx.history, cut).values()];
+  }
   const out = await restoreItems(ctx, { command: 'recreate', items, at, to: opts.to, force: opts.force, dryRun: opts.dryRun, json: opts.json });
   return out.code;
 }
@@ -91,7 +115,7 @@ export async function restoreItems(ctx: ToolContext, req: RestoreRequest): Promi
     parentVersion: (p: string) => req.parents?.get(p),
   };
   const plan = await planWrite(io.fs, planOpts);
-  const report = plan.ok && !req.dryRun ? executeWrite(io.fs, plan, planOpts) : undefined;
+  const report = plan.ok && !req.dryRun ? await executeWrite(io.fs, plan, planOpts, io.workerScript === undefined ? {} : { workerScript: io.workerScript }) : undefined;
 
   const notRecoverable = plan.unavailable.filter((u) => u.why === 'untracked');
   const unavailable = plan.unavailable.filter((u) => u.why === 'missing');

@@ -1,10 +1,26 @@
 import { EXIT, failure, type ExitCode } from '../../io/errors.js';
-import { searchHistory } from '../../restore/search.js';
+import { compileMasks, searchHistory } from '../../restore/search.js';
+import type { CatalogWant } from '../../store/catalog.js';
 import { normalizeRestorePath } from '../../restore/select.js';
 import { versionsOf } from '../../restore/state-at.js';
 import { resolveWhenIn, type ToolContext } from './context.js';
 import type { ToolOptions } from './options.js';
-import { entryJson, printJson, reportProblems, table, versionJson, versionRows } from './output.js';
+import { entryJson, printJson, printJsonList, reportProblems, table, versionJson, versionRows } from './output.js';
+
+/** search decodes only the entries and records of the paths its masks match. */
+export function searchWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
+  const matches = compileMasks(opts.mask);
+  return () => ({ current: matches, records: matches, recordsSpec: { masks: opts.mask } });
+}
+
+/** history decodes only its PATH. */
+export function historyWant(args: readonly string[]): (src: string | undefined) => CatalogWant {
+  return (src) => {
+    const path = normalizeRestorePath(args[0] ?? '', src);
+    const only = (p: string) => p === path;
+    return { current: only, records: only };
+  };
+}
 
 export async function runSearch(ctx: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
   const since = opts.since === undefined ? undefined : resolveWhenIn(ctx, opts.since, 'start');
@@ -12,19 +28,15 @@ export async function runSearch(ctx: ToolContext, _args: readonly string[], opts
   const results = searchHistory(ctx.history, { masks: opts.mask, deleted: opts.deleted, since, until });
   const code = ctx.catalog.problems.length > 0 ? EXIT.failure : EXIT.ok;
   if (opts.json) {
-    printJson(ctx, 'search', code, {
-      masks: opts.mask,
-      deleted_only: opts.deleted,
-      since: since ?? null,
-      until: until ?? null,
-      results: results.map((r) => ({
-        path: r.path,
-        type: (r.current ?? r.versions[0]?.entry)?.type ?? null,
-        in_mirror: r.current !== undefined,
-        current: r.current === undefined ? null : entryJson(r.current),
-        versions: r.versions.map(versionJson),
-      })),
-    }, ctx.io.stdout);
+    const body = { masks: opts.mask, deleted_only: opts.deleted, since: since ?? null, until: until ?? null };
+    const json = (r: (typeof results)[number]) => ({
+      path: r.path,
+      type: (r.current ?? r.versions[0]?.entry)?.type ?? null,
+      in_mirror: r.current !== undefined,
+      current: r.current === undefined ? null : entryJson(r.current),
+      versions: r.versions.map(versionJson),
+    });
+    printJsonList(ctx, 'search', code, body, { key: 'results', items: results, json }, ctx.io.stdout);
     return code;
   }
   const out = ctx.io.stdout;

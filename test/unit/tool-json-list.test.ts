@@ -1,0 +1,42 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { printJson, printJsonList } from '../../src/cli/tool/output.js';
+
+// search prints its results one by one (printJsonList); the text must be exactly what printJson
+// prints for the whole document.
+
+function capture(write: (out: Writable) => void): { text: string; writes: number } {
+  let text = '';
+  let writes = 0;
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      writes++;
+      cb();
+    },
+  });
+  write(out);
+  return { text, writes };
+}
+
+describe('printJsonList', () => {
+  const item = (i: number) => ({
+    path: `Ελληνικά/"quoted"\\back\u0001/${i} 🎉.md`,
+    type: i % 3 === 0 ? null : 'file',
+    in_mirror: i % 2 === 0,
+    current: i % 4 === 0 ? null : { size: i, mtime_ns: String(1e18 + i), nested: { list: [1, [2, []], {}], empty: [] } },
+    versions: Array.from({ length: i % 5 }, (_, k) => ({ increment: k === 0 ? null : `2026-01-0${k}T000000Z`, size: k })),
+  });
+
+  it('prints the same text as the whole document would be printed', () => {
+    for (const n of [0, 1, 2, 7, 3000]) {
+      const items = Array.from({ length: n }, (_, i) => i);
+      const body = { masks: ['*.md', 'a"b'], deleted_only: false, since: null, until: '2026-01-01T000000Z' };
+      const whole = capture((out) => printJson(undefined, 'search', 0, { ...body, results: items.map(item) }, out));
+      const listed = capture((out) => printJsonList(undefined, 'search', 0, body, { key: 'results', items, json: item }, out));
+      assert.equal(listed.text, whole.text, `${n} results`);
+      if (n === 3000) assert.ok(listed.writes > 1, 'written in pieces');
+    }
+  });
+});
