@@ -82,13 +82,14 @@ export class StateTable implements Map<string, StateEntry> {
   }
 
   /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */
-  encodedEntries(): IterableIterator<[string, string]> {
-    return this.lines.entries();
+  *encodedEntries(): IterableIterator<[string, string]> {
+    for (const [path, line] of this.lines) yield [path, typeof line === 'string' ? line : encode(line)];
   }
 
   /** The encoded line of one path. */
   encodedLine(path: string): string | undefined {
-    return this.lines.get(path);
+    const line = this.lines.get(path);
+    return line === undefined || typeof line === 'string' ? line : encode(line);
   }
 
   get size(): number {
