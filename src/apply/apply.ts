@@ -13,7 +13,7 @@ import type { StateTable } from '../store/state-table.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import type { Copier, CopyJob, CopyOutcome, JobRun } from './copier.js';
-import { linkOrCopy, type PlaceJob } from './place.js';
+import { linkOrCopy, StrayLinkError, type PlaceJob } from './place.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
@@ -66,8 +66,8 @@ interface Placing {
 
 /**
  * Applies a plan to the mirror and the new increment (SPEC §3 steps 4–6). Every change is announced
- * in the journal before it is made, and `done` lists exactly what reached the disk: the increment's
- * lists and the new manifest are derived from it.
+ * in the journal before it is made, and `made` and `state` hold exactly what reached the disk: the
+ * increment's lists and the new manifest are derived from them.
  */
 export class Applier {
   readonly state: StateTable;
@@ -90,9 +90,10 @@ export class Applier {
   private readonly root = isRoot();
   private buffer: Buffer | undefined;
 
+  /** Takes `lastState` over and changes it into the new state (a copy of 100k entries cost time and memory for nothing). */
   constructor(ctx: ApplyContext, lastState: StateTable) {
     this.ctx = ctx;
-    this.state = lastState.clone();
+    this.state = lastState;
   }
 
   async apply(plan: Plan): Promise<void> {
@@ -113,7 +114,7 @@ export class Applier {
 
   /** Per-file fault: record and go on; a fatal one is rethrown to stop the run. */
   private fault(path: string, op: string, err: unknown): void {
-    if (isDriveFailure(err)) throw err;
+    if (isDriveFailure(err) || err instanceof StrayLinkError) throw err;
     this.recordError(path, op, err);
   }
 
@@ -198,8 +199,9 @@ export class Applier {
         if (entry.type === 'file' && entry.tracked) {
           const keep = layout.incrementDeleted(id, entry.path);
           this.ensureIncrementParent(keep);
-          this.linkOrCopy(target, keep, entry);
+          // From here a file may exist at keep (link_mode "copy" copies, then sets metadata).
           kept = keep;
+          this.linkOrCopy(target, keep, entry);
         }
         this.openMirrorParent(entry.path);
         if (entry.type === 'dir') fs.rmdirSync(target);
@@ -210,8 +212,9 @@ export class Applier {
           if (kept !== undefined) {
             try {
               fs.unlinkSync(kept);
-            } catch {
-              // a crash-equivalent: recovery removes the links of undone deletions
+            } catch (unlinkErr) {
+              // Stop: recovery removes the links of undone deletions; going on would leave this one.
+              if (!isCode(unlinkErr, 'ENOENT')) throw new StrayLinkError(kept, unlinkErr);
             }
           }
           this.fault(entry.path, 'delete', err);
@@ -300,7 +303,7 @@ export class Applier {
       }
     }
     if (batch.length > 0) batches.push(batch);
-    // Posted in this order, so both threads place batch k, then both copy batch k+1 (copier.ts).
+    // Batch k+1 is handed to the copier before this thread places batch k: the worker copies meanwhile.
     let copying = batches.length > 0 ? this.startBatch(batches[0] as PutOp[]) : undefined;
     for (let k = 0; copying !== undefined; k++) {
       const ready = await this.prepareBatch(copying);
@@ -352,6 +355,9 @@ export class Applier {
       if (r.ok && e.sha256 !== undefined && e.sha256 !== r.sha256) {
         err = new SourceChangedError('changed', e.path);
         this.removeTemp(tmp);
+        // Counted (for progress) as it was copied: not a copy that was kept.
+        this.bytesCopied -= r.bytes;
+        this.filesCopied--;
       }
       if (err !== undefined) {
         this.fault(e.path, 'read', err);

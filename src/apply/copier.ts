@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { copyAndHash, newCopyBuffer, type CopyExpect } from '../io/copy.js';
-import { errorCode, errorMessage } from '../io/errors.js';
+import { errorCode, errorMessage, isDriveFailure } from '../io/errors.js';
 import { mapLimit } from './pool.js';
-import { MadeDirs, place, type PlaceJob, type PlaceOptions } from './place.js';
+import { MadeDirs, place, StrayLinkError, type PlaceJob, type PlaceOptions } from './place.js';
 
 /**
  * The part of a run that scales with the files: copying new versions into temp files (hashing them),
@@ -85,10 +85,29 @@ export function inThreadCopier(o: CopierOptions): Copier {
       };
     },
     place(jobs) {
-      return { finish: () => Promise.resolve(jobs.map((job) => place(o.fs, job, dirs, o))) };
+      return { finish: () => Promise.resolve(placeAll(o, jobs, dirs)) };
     },
     async close() {},
   };
+}
+
+/**
+ * Places the jobs in order. After a fault that stops the run (a drive failure, a link that could not
+ * be removed) the rest are not tried: each gets that same error, and the applier stops at the first.
+ */
+function placeAll(o: CopierOptions, jobs: readonly PlaceJob[], dirs: MadeDirs): (Error | undefined)[] {
+  const out: (Error | undefined)[] = [];
+  let stop: Error | undefined;
+  for (const job of jobs) {
+    if (stop !== undefined) {
+      out.push(stop);
+      continue;
+    }
+    const err = place(o.fs, job, dirs, o);
+    if (err !== undefined && (err instanceof StrayLinkError || isDriveFailure(err))) stop = err;
+    out.push(err);
+  }
+  return out;
 }
 
 export interface CopyWorkerData {
@@ -104,10 +123,11 @@ interface BatchMessage {
 }
 
 /** What the worker answers per job it took: errors cross as plain data. */
-type Wire = [index: number, sha256: string, bytes: number] | [index: number, code: string, message: string, failed: 1];
+type Wire = [index: number, sha256: string, bytes: number] | [index: number, code: string | null, message: string, failed: 1];
 
-const wireError = (i: number, err: Error): Wire => [i, errorCode(err) ?? 'EIO', errorMessage(err), 1];
-const fromWire = (w: Wire & { length: 4 }): Error => Object.assign(new Error(w[2]), { code: w[1] });
+/** An error without a code stays without one: it is a per-file fault here as on this thread, not a drive failure. */
+const wireError = (i: number, err: Error): Wire => [i, errorCode(err) ?? null, errorMessage(err), 1];
+const fromWire = (w: Wire & { length: 4 }): Error => (w[1] === null ? new Error(w[2]) : Object.assign(new Error(w[2]), { code: w[1] }));
 
 /**
  * Copies on this thread and a worker thread. If the worker fails, this thread makes the copies for the

@@ -6,7 +6,7 @@ import { secondsFromNs } from '../meta/entry.js';
 /**
  * Putting an announced version in place (SPEC §3 steps 4–5): a tracked file is linked into the
  * increment's `files/`, then the temp file is renamed over the mirror path. Plain data in, an error
- * out, so the worker thread of src/apply/copier.ts runs the very same code as this thread.
+ * out (src/apply/copier.ts runs a batch of them).
  */
 
 export type LinkMode = 'hardlink' | 'copy';
@@ -57,27 +57,39 @@ export class MadeDirs {
 }
 
 /**
+ * A version could not be placed, and the link already made into the increment could not be removed
+ * either: the run must stop, so that recovery removes it (the put's temp file is still there, which
+ * says "not done"). Going on would leave a version in `files/` that no increment.json lists.
+ */
+export class StrayLinkError extends Error {
+  readonly code: string | undefined;
+  constructor(keep: string, cause: unknown) {
+    super(`${keep}: could not be removed after a failed placement (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+    this.code = (cause as { code?: string } | undefined)?.code;
+  }
+}
+
+/**
  * Links and renames one version into place; returns the error when it could not (the increment link is
  * then removed again, and the temp file stays: its presence is what says "not done").
  */
 export function place(fs: Fs, job: PlaceJob, dirs: MadeDirs, o: PlaceOptions): Error | undefined {
-  let linked: string | undefined;
+  let made = false;
   try {
     if (job.keep !== undefined) {
       dirs.ensureParent(fs, job.keep);
+      // From here a file may exist at keep (link_mode "copy" copies, then sets metadata, which can fail).
+      made = true;
       linkOrCopy(fs, job.tmp, job.keep, job.meta, o);
-      linked = job.keep;
     }
     fs.renameSync(job.tmp, job.mirror);
     return undefined;
   } catch (err) {
-    if (linked !== undefined) {
+    if (made && job.keep !== undefined) {
       try {
-        fs.unlinkSync(linked);
+        fs.unlinkSync(job.keep);
       } catch (unlinkErr) {
-        // That error is the one reported: a drive failure stops the run, and recovery then removes
-        // the link, since the put's temp file is still there.
-        return asError(unlinkErr);
+        if ((unlinkErr as { code?: string }).code !== 'ENOENT') return new StrayLinkError(job.keep, unlinkErr);
       }
     }
     return asError(err);

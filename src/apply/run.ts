@@ -111,20 +111,28 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     opts.workerScript === undefined || fs !== realFs || profile.maxWorkers < 2 || (recorded?.entries ?? 0) > SCAN_WORKER_MAX_ENTRIES
       ? undefined
       : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: recorded?.top });
-  const manifest = readManifest(fs, layout.manifest);
-  const last = manifest.entries;
-  if (opts.dryRun) {
-    // A run that was interrupted left a journal: the true last state includes what it finished.
-    const journal = readJournal(fs, layout.journal);
-    if (journal !== undefined) applyOps(last, resolveJournal(fs, layout, journal).done);
+  let manifest: ReturnType<typeof readManifest>;
+  let scan: ReturnType<typeof scanSource>;
+  try {
+    manifest = readManifest(fs, layout.manifest);
+    if (opts.dryRun) {
+      // A run that was interrupted left a journal: the true last state includes what it finished.
+      const journal = readJournal(fs, layout.journal);
+      if (journal !== undefined) applyOps(manifest.entries, resolveJournal(fs, layout, journal).done);
+    }
+    const scanOptions: ScanOptions = {
+      selector: compileSelection(profile.rules),
+      skipDir,
+      unchangedAgainst: opts.checksum || caseInsensitive ? undefined : manifest.entries,
+      onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
+    };
+    scan = parallel === undefined ? scanSource(fs, profile.src, scanOptions) : await parallel.finish(scanOptions);
+  } catch (err) {
+    // A damaged manifest, say: the error is reported, and the worker must not keep the process alive.
+    parallel?.cancel();
+    throw err;
   }
-  const scanOptions: ScanOptions = {
-    selector: compileSelection(profile.rules),
-    skipDir,
-    unchangedAgainst: opts.checksum || caseInsensitive ? undefined : last,
-    onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
-  };
-  const scan = parallel === undefined ? scanSource(fs, profile.src, scanOptions) : await parallel.finish(scanOptions);
+  const last = manifest.entries;
   const errors: IncrementError[] = [...scan.errors];
   const unreadable = [...scan.unreadable];
   if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);
@@ -348,9 +356,10 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       await applier.apply(p.plan);
       durability.flushAll();
     } catch (err) {
-      journal.close();
-      // The worker stops first: nothing may write into tmp/ while recovery sweeps it.
+      // The worker stops first: nothing may write into tmp/ while recovery sweeps it (and a live
+      // worker would keep the process running).
       await copier.close();
+      closeQuietly(journal);
       throw stopped(fs, layout, err);
     }
     await copier.close();
@@ -368,7 +377,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       writeFileAtomic(fs, layout.incrementJson(id), incrementText(json));
       writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, applier.state);
     } catch (err) {
-      journal.close();
+      closeQuietly(journal);
       throw stopped(fs, layout, err);
     }
     journal.close();
@@ -386,6 +395,15 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         }
       }
     }
+  }
+}
+
+/** After a fault the journal's file may not close (a drive that was pulled out): recovery decides from the disk anyway. */
+function closeQuietly(journal: JournalWriter): void {
+  try {
+    journal.close();
+  } catch {
+    // the next start recovers from whatever reached the disk
   }
 }
 

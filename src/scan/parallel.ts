@@ -69,6 +69,8 @@ export function workerShare(names: readonly string[], weights: Readonly<Record<s
 export interface ParallelScan {
   /** Walks this thread's share and merges the worker's: the same result scanSource would give. */
   finish(opts: ScanOptions): Promise<ScanResult>;
+  /** Stops the worker (when the run fails before finish): a live worker would keep the process running. */
+  cancel(): void;
 }
 
 /** Starts the worker on its share of src; undefined when there is nothing to share. */
@@ -108,6 +110,9 @@ export function startParallelScan(
     });
   const keysMessage = nextMessage<KeysMessage>();
   return {
+    cancel() {
+      void worker.terminate();
+    },
     async finish(opts: ScanOptions): Promise<ScanResult> {
       const mine = scanSource(fs, src, { ...opts, topLevel: (n) => !share.has(n) });
       const keys = await keysMessage;

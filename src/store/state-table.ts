@@ -51,10 +51,6 @@ export class StateTable implements Map<string, StateEntry> {
     return { path, line };
   }
 
-  clone(): StateTable {
-    return new StateTable(new Map(this.lines));
-  }
-
   /**
    * Whether `path` is recorded with exactly this quick key: the no-change test of the scan, made for
    * every entry of the tree, so it compares in place rather than cutting the key out of the line.

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { BACKUP_JS, readTree, removeDir, runCli, tempDir, treeView } from '../helpers/tree.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
@@ -68,4 +69,25 @@ test('the built program scans and copies on two threads, and reports exactly the
   assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the mirror equals the source');
   const third = runCli(BACKUP_JS, [cfg]);
   assert.match(third.stdout, /no changes/, 'and a third run finds nothing to do');
+});
+
+test('a run that fails before its scan ends (a damaged manifest) exits, the scan worker does not keep it alive', (t) => {
+  ensureBuilt();
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  for (let d = 0; d < 4; d++) {
+    fs.mkdirSync(join(src, `top${d}`), { recursive: true });
+    for (let f = 0; f < 30; f++) fs.writeFileSync(join(src, `top${d}`, `f${f}.txt`), `${d}/${f}`);
+  }
+  const cfg = join(root, 'config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ src: 'src', dist: 'dist' }));
+  assert.equal(runCli(BACKUP_JS, [cfg, '--quiet']).code, 0);
+  const manifest = join(root, 'dist', '.hardback', 'manifest.jsonl');
+  const text = fs.readFileSync(manifest);
+  fs.writeFileSync(manifest, text.subarray(0, text.length - 5)); // cut inside the last line
+  const r = spawnSync(process.execPath, [BACKUP_JS, cfg], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.signal, null, 'the run exited by itself (it was not killed at the timeout)');
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /cut short/);
 });

@@ -269,3 +269,47 @@ describe('invalid UTF-8 file names', () => {
     t.diagnostic(r2.stderr.split('\n').filter((l) => /UTF-8/.test(l)).join(' | '));
   });
 });
+
+describe('a version that cannot be placed, and whose increment link cannot be removed', () => {
+  it('stops the run (the link is not left behind unlisted); the next run recovers and the backup is whole', async () => {
+    const src = join(work, 'stray-src');
+    const dist = join(work, 'stray-dist');
+    fs.mkdirSync(src);
+    fs.writeFileSync(join(src, 'a.txt'), 'a v1\n');
+    fs.writeFileSync(join(src, 'b.txt'), 'b v1\n');
+    const o1 = await backup(src, dist, { at: T1, profile: { rules: {} } });
+    assert.equal(o1.status, 'done');
+    const versions = completeVersions(dist);
+    fs.writeFileSync(join(src, 'a.txt'), 'a v2, changed\n');
+    fs.writeFileSync(join(src, 'b.txt'), 'b v2, changed\n');
+    // b.txt's rename into the mirror fails (a per-file fault), and so does removing its files/ link.
+    const fsx = faultyFs({
+      renameSync: (from, n) => (String(from).includes('/.hardback/tmp/') && n >= 0 && placing(String(from)) ? 'EACCES' : false),
+      unlinkSync: (p) => (String(p).includes('/files/') && String(p).endsWith('b.txt') ? 'EPERM' : false),
+    });
+    // Only b.txt's rename: the temp file that was linked to files/b.txt.
+    const placing = (tmp: string): boolean => {
+      const incs = listIncrements(dist);
+      const last = incs[incs.length - 1];
+      if (last === undefined) return false;
+      try {
+        return fs.statSync(join(dist, 'increments', last, 'files', 'b.txt')).ino === fs.statSync(tmp).ino;
+      } catch {
+        return false;
+      }
+    };
+    await assert.rejects(backup(src, dist, { fs: fsx as Fs, at: T2, profile: { rules: {} } }), /could not be removed/);
+    // The next run finishes the stopped one: no unlisted version in any increment.
+    const o3 = await backup(src, dist, { at: T3, profile: { rules: {} } });
+    assert.equal(o3.status, 'done');
+    assert.deepEqual(o3.errors, []);
+    assert.deepEqual(checkBackup(dist, { source: src, versions }), []);
+    for (const id of listIncrements(dist)) {
+      const inc = readIncrement(dist, id);
+      assert.ok(inc.ok);
+      const listed = new Set([...inc.value.new, ...inc.value.changed].map((r) => r.path));
+      const filesDir = join(dist, 'increments', id, 'files');
+      for (const f of fs.existsSync(filesDir) ? fs.readdirSync(filesDir) : []) assert.ok(listed.has(f), `increment ${id}: files/${f} is listed`);
+    }
+  });
+});

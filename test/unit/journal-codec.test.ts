@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { Fs } from '../../src/io/fs.js';
 import { applyOps, encodeLine, fnv1a32, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
 import { Layout } from '../../src/store/layout.js';
@@ -39,6 +40,16 @@ describe('journal line encoding', () => {
     const line = encodeLine({ a: 1 });
     const json = '{"a":1}';
     assert.equal(line, `${fnv1a32(json).toString(16).padStart(8, '0')} ${json}\n`);
+  });
+
+  it('a journal of an earlier build (lines checked with 8 hex of sha256) is still read', () => {
+    const legacy = (v: unknown) => {
+      const json = JSON.stringify(v);
+      return `${createHash('sha256').update(json).digest('hex').slice(0, 8)} ${json}\n`;
+    };
+    const j = readJournal(textFs(legacy(header) + legacy(put('a.txt', 'hb-1')) + encodeLine(put('b.txt', 'hb-2'))), 'journal.jsonl');
+    assert.deepEqual(j?.ops.map((o) => o.entry.path), ['a.txt', 'b.txt']);
+    assert.equal(j?.dropped, 0);
   });
 
   it('a line whose json was altered (one character) fails its check and is dropped', () => {
