@@ -24,7 +24,8 @@ test('the built program scans and copies on two threads, and reports exactly the
   const root = tempDir();
   t.after(() => removeDir(root));
   const src = join(root, 'src');
-  for (let d = 0; d < 8; d++) for (let f = 0; f < 40; f++) {
+  // Enough entries for the second run to scan on two threads too (run.ts: at least 5,000 recorded).
+  for (let d = 0; d < 8; d++) for (let f = 0; f < 700; f++) {
     fs.mkdirSync(join(src, `top${d}`, `sub${f % 4}`), { recursive: true });
     fs.writeFileSync(join(src, `top${d}`, `sub${f % 4}`, `f${f}.txt`), `${d}/${f}`);
   }
@@ -35,12 +36,12 @@ test('the built program scans and copies on two threads, and reports exactly the
   const first = runCli(BACKUP_JS, [cfg, '--json']);
   assert.equal(first.code, 0, first.stderr);
   const view = (dir: string) => Object.fromEntries(Object.entries(treeView(readTree(dir))).filter(([k]) => !k.startsWith('dist')));
-  // 320 new files: enough for the copies to run on two threads as well (src/apply/copier.ts).
+  // 5,600 new files: the copies run on two threads as well (src/apply/copier.ts).
   assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the first run: the mirror equals the source');
   const firstId = (JSON.parse(first.stdout) as { profiles: { increment: string }[] }).profiles[0]?.increment;
   const inc1 = JSON.parse(fs.readFileSync(join(root, 'dist', 'increments', String(firstId), 'increment.json'), 'utf8')) as IncrementJson;
   const files = inc1.new.filter((r) => r.type === 'file');
-  assert.equal(files.length, 320, 'every file is listed as new');
+  assert.equal(files.length, 5600, 'every file is listed as new');
   for (const r of files) {
     const content = fs.readFileSync(join(src, r.path));
     assert.equal(r.sha256, createHash('sha256').update(content).digest('hex'), `${r.path}: recorded sha256`);
@@ -76,9 +77,10 @@ test('a run that fails before its scan ends (a damaged manifest) exits, the scan
   const root = tempDir();
   t.after(() => removeDir(root));
   const src = join(root, 'src');
+  // Enough entries for the scan worker to be used (run.ts: at least 5,000 recorded).
   for (let d = 0; d < 4; d++) {
     fs.mkdirSync(join(src, `top${d}`), { recursive: true });
-    for (let f = 0; f < 30; f++) fs.writeFileSync(join(src, `top${d}`, `f${f}.txt`), `${d}/${f}`);
+    for (let f = 0; f < 1300; f++) fs.writeFileSync(join(src, `top${d}`, `f${f}.txt`), `${d}/${f}`);
   }
   const cfg = join(root, 'config.json');
   fs.writeFileSync(cfg, JSON.stringify({ src: 'src', dist: 'dist' }));
