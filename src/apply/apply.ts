@@ -12,7 +12,7 @@ import type { Layout } from '../store/layout.js';
 import type { StateTable } from '../store/state-table.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
-import type { Copier, CopyJob, CopyOutcome, JobRun } from './copier.js';
+import { addCopyJob, newCopyJobs, type Copier, type CopyOutcome, type JobRun } from './copier.js';
 import { linkOrCopy, StrayLinkError, type PlaceJob } from './place.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
@@ -318,13 +318,13 @@ export class Applier {
   private startBatch(batch: readonly PutOp[]): StartedBatch {
     const tmps = batch.map(() => this.tmpPath());
     const copies: number[] = [];
-    const jobs: CopyJob[] = [];
+    const jobs = newCopyJobs();
     batch.forEach((put, i) => {
       const e = put.entry;
       if (e.type !== 'file' || put.moveFrom !== undefined) return;
       copies.push(i);
       // Only what the copy needs crosses to the worker thread.
-      jobs.push({ src: join(this.ctx.src, e.path), tmp: tmps[i] as string, expect: { size: e.size, mtime_ns: e.mtime_ns, mode: e.mode, uid: e.uid, gid: e.gid } });
+      addCopyJob(jobs, { src: join(this.ctx.src, e.path), tmp: tmps[i] as string, expect: e });
     });
     const run = this.ctx.copier.copy(jobs, (n) => {
       this.bytesCopied += n;

@@ -27,6 +27,39 @@ export interface CopyJob {
   expect: CopyExpect;
 }
 
+/**
+ * A batch of copies as columns, one array per field: structured-cloned to the worker, arrays of
+ * strings and numbers cost a fifth of as many small objects (measured: 25 batches of 4096, 120 ms
+ * against 24 ms).
+ */
+export interface CopyJobs {
+  src: string[];
+  tmp: string[];
+  size: number[];
+  mtime_ns: string[];
+  mode: number[];
+  uid: number[];
+  gid: number[];
+}
+
+export const newCopyJobs = (): CopyJobs => ({ src: [], tmp: [], size: [], mtime_ns: [], mode: [], uid: [], gid: [] });
+
+export function addCopyJob(jobs: CopyJobs, job: CopyJob): void {
+  jobs.src.push(job.src);
+  jobs.tmp.push(job.tmp);
+  jobs.size.push(job.expect.size);
+  jobs.mtime_ns.push(job.expect.mtime_ns);
+  jobs.mode.push(job.expect.mode);
+  jobs.uid.push(job.expect.uid);
+  jobs.gid.push(job.expect.gid);
+}
+
+const jobAt = (j: CopyJobs, i: number): CopyJob => ({
+  src: j.src[i] as string,
+  tmp: j.tmp[i] as string,
+  expect: { size: j.size[i] as number, mtime_ns: j.mtime_ns[i] as string, mode: j.mode[i] as number, uid: j.uid[i] as number, gid: j.gid[i] as number },
+});
+
 export type CopyOutcome = { ok: true; sha256: string; bytes: number } | { ok: false; error: Error };
 
 export interface JobRun<O> {
@@ -36,7 +69,7 @@ export interface JobRun<O> {
 
 export interface Copier {
   /** Starts a batch of copies (the worker begins as soon as it is free); `onCopied` sees every copy made. */
-  copy(jobs: readonly CopyJob[], onCopied: (bytes: number) => void): JobRun<CopyOutcome>;
+  copy(jobs: CopyJobs, onCopied: (bytes: number) => void): JobRun<CopyOutcome>;
   /** Puts announced versions in place, on this thread: undefined, or the error, per job. */
   place(jobs: readonly PlaceJob[]): JobRun<Error | undefined>;
   /** The increment folders this thread made (shared with the applier's own links). */
@@ -69,11 +102,11 @@ export function inThreadCopier(o: CopierOptions): Copier {
     copy(jobs, onCopied) {
       return {
         async finish() {
-          const out = new Array<CopyOutcome>(jobs.length);
-          await mapLimit(jobs, o.maxWorkers, async (job, i) => {
+          const out = new Array<CopyOutcome>(jobs.src.length);
+          await mapLimit(jobs.src, o.maxWorkers, async (_src, i) => {
             const buffer = buffers.pop() ?? newCopyBuffer();
             try {
-              const r = await copyOne(o.fs, job, o, buffer);
+              const r = await copyOne(o.fs, jobAt(jobs, i), o, buffer);
               out[i] = r;
               if (r.ok) onCopied(r.bytes);
             } finally {
@@ -117,17 +150,27 @@ export interface CopyWorkerData {
 }
 
 interface BatchMessage {
-  jobs: readonly CopyJob[];
+  jobs: CopyJobs;
   /** An Int32Array over a SharedArrayBuffer: the next job index either thread may take. */
   next: SharedArrayBuffer;
 }
 
-/** What the worker answers per job it took: errors cross as plain data. */
-type Wire = [index: number, sha256: string, bytes: number] | [index: number, code: string | null, message: string, failed: 1];
+/** What the worker answers for the jobs it took, as columns too; errors cross as plain data. */
+interface Wire {
+  done: number[];
+  sha256: string[];
+  bytes: number[];
+  failed: number[];
+  /** An error without a code stays without one: a per-file fault here as on this thread, not a drive failure. */
+  code: (string | null)[];
+  message: string[];
+}
 
-/** An error without a code stays without one: it is a per-file fault here as on this thread, not a drive failure. */
-const wireError = (i: number, err: Error): Wire => [i, errorCode(err) ?? null, errorMessage(err), 1];
-const fromWire = (w: Wire & { length: 4 }): Error => (w[1] === null ? new Error(w[2]) : Object.assign(new Error(w[2]), { code: w[1] }));
+const fromWire = (w: Wire, k: number): Error => {
+  const code = w.code[k] ?? null;
+  const err = new Error(w.message[k]);
+  return code === null ? err : Object.assign(err, { code });
+};
 
 /**
  * Copies on this thread and a worker thread. If the worker fails, this thread makes the copies for the
@@ -146,20 +189,20 @@ export function workerCopier(o: CopierOptions & { workerScript: string }): Copie
   const fallback = inThreadCopier(o);
   const dirs = fallback.dirs;
   /** Answers arrive in the order batches were posted. */
-  const waiting: ((w: Wire[] | undefined) => void)[] = [];
+  const waiting: ((w: Wire | undefined) => void)[] = [];
   const failAll = (): void => {
     worker = undefined;
     for (const w of waiting.splice(0)) w(undefined);
   };
-  worker?.on('message', (m: Wire[]) => waiting.shift()?.(m));
+  worker?.on('message', (m: Wire) => waiting.shift()?.(m));
   worker?.on('error', failAll);
   worker?.on('exit', failAll);
 
   /** Posts a batch; the returned promise is the worker's answer (undefined when it failed). */
-  const post = (msg: BatchMessage): Promise<Wire[] | undefined> => {
+  const post = (msg: BatchMessage): Promise<Wire | undefined> => {
     const w = worker;
     if (w === undefined) return Promise.resolve(undefined);
-    const answer = new Promise<Wire[] | undefined>((resolve) => waiting.push(resolve));
+    const answer = new Promise<Wire | undefined>((resolve) => waiting.push(resolve));
     w.postMessage(msg);
     return answer;
   };
@@ -172,23 +215,27 @@ export function workerCopier(o: CopierOptions & { workerScript: string }): Copie
       const answer = post({ jobs, next });
       return {
         async finish() {
-          const out = new Array<CopyOutcome | undefined>(jobs.length);
+          const n = jobs.src.length;
+          const out = new Array<CopyOutcome | undefined>(n);
           const counter = new Int32Array(next);
-          for (let i = Atomics.add(counter, 0, 1); i < jobs.length; i = Atomics.add(counter, 0, 1)) {
-            const r = await copyOne(o.fs, jobs[i] as CopyJob, o, buffer);
+          for (let i = Atomics.add(counter, 0, 1); i < n; i = Atomics.add(counter, 0, 1)) {
+            const r = await copyOne(o.fs, jobAt(jobs, i), o, buffer);
             out[i] = r;
             if (r.ok) onCopied(r.bytes);
           }
-          for (const w of (await answer) ?? []) {
-            if (w.length === 4) out[w[0]] = { ok: false, error: fromWire(w) };
-            else {
-              out[w[0]] = { ok: true, sha256: w[1], bytes: w[2] };
-              onCopied(w[2]);
-            }
+          const w = await answer;
+          if (w !== undefined) {
+            w.done.forEach((i, k) => {
+              out[i] = { ok: true, sha256: w.sha256[k] as string, bytes: w.bytes[k] as number };
+              onCopied(w.bytes[k] as number);
+            });
+            w.failed.forEach((i, k) => {
+              out[i] = { ok: false, error: fromWire(w, k) };
+            });
           }
-          for (let i = 0; i < jobs.length; i++) {
+          for (let i = 0; i < n; i++) {
             if (out[i] !== undefined) continue;
-            const job = jobs[i] as CopyJob;
+            const job = jobAt(jobs, i);
             try {
               o.fs.unlinkSync(job.tmp);
             } catch {
@@ -222,10 +269,18 @@ export function runCopyWorker(
   port.on('message', (batch) => {
     queue = queue.then(async () => {
       const counter = new Int32Array(batch.next);
-      const out: Wire[] = [];
-      for (let i = Atomics.add(counter, 0, 1); i < batch.jobs.length; i = Atomics.add(counter, 0, 1)) {
-        const r = await copyOne(fs, batch.jobs[i] as CopyJob, data, buffer);
-        out.push(r.ok ? [i, r.sha256, r.bytes] : wireError(i, r.error));
+      const out: Wire = { done: [], sha256: [], bytes: [], failed: [], code: [], message: [] };
+      for (let i = Atomics.add(counter, 0, 1); i < batch.jobs.src.length; i = Atomics.add(counter, 0, 1)) {
+        const r = await copyOne(fs, jobAt(batch.jobs, i), data, buffer);
+        if (r.ok) {
+          out.done.push(i);
+          out.sha256.push(r.sha256);
+          out.bytes.push(r.bytes);
+        } else {
+          out.failed.push(i);
+          out.code.push(errorCode(r.error) ?? null);
+          out.message.push(errorMessage(r.error));
+        }
       }
       port.postMessage(out);
     });

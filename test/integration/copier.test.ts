@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { realFs } from '../../src/io/fs.js';
-import { inThreadCopier, workerCopier, type CopyJob, type CopyOutcome } from '../../src/apply/copier.js';
+import { addCopyJob, inThreadCopier, newCopyJobs, workerCopier, type CopyJob, type CopyJobs, type CopyOutcome } from '../../src/apply/copier.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 
@@ -16,6 +16,13 @@ import { removeDir, tempDir } from '../helpers/tree.js';
  */
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** The jobs as the copier takes them: one array per field. */
+function columns(list: readonly CopyJob[]): CopyJobs {
+  const jobs = newCopyJobs();
+  for (const job of list) addCopyJob(jobs, job);
+  return jobs;
+}
 
 interface Setup {
   root: string;
@@ -82,7 +89,7 @@ const options = { fs: realFs, fsyncData: false, maxWorkers: 4, linkMode: 'hardli
 test('this thread alone: copies, and names each per-file fault', async (t) => {
   const s = setup(40);
   t.after(() => removeDir(s.root));
-  check(s, await inThreadCopier(options).copy(s.jobs, () => {}).finish());
+  check(s, await inThreadCopier(options).copy(columns(s.jobs), () => {}).finish());
 });
 
 test('the worker thread gives exactly the outcomes this thread would, errors included', async (t) => {
@@ -92,7 +99,7 @@ test('the worker thread gives exactly the outcomes this thread would, errors inc
   const copier = workerCopier({ ...options, workerScript });
   try {
     let copied = 0;
-    const run = copier.copy(s.jobs, () => copied++);
+    const run = copier.copy(columns(s.jobs), () => copied++);
     // This thread has not started: every temp file that appears is the worker's. Wait until the
     // worker has done every job, so the outcomes below all crossed from it, failures too.
     await waitFor(() => s.content.every((c, i) => c === undefined || fs.existsSync(s.jobs[i]!.tmp)), 'the worker to copy everything');
@@ -102,7 +109,7 @@ test('the worker thread gives exactly the outcomes this thread would, errors inc
     // A second batch on the same worker: both threads share it.
     const s2 = setup(200);
     t.after(() => removeDir(s2.root));
-    check(s2, await copier.copy(s2.jobs, () => {}).finish());
+    check(s2, await copier.copy(columns(s2.jobs), () => {}).finish());
   } finally {
     await copier.close();
   }
@@ -121,20 +128,20 @@ test('a worker that dies mid-batch: the copies it took are made again here, over
        const next = new Int32Array(batch.next);
        for (let k = 0; k < 4; k++) {
          const i = Atomics.add(next, 0, 1);
-         if (i < batch.jobs.length) try { fs.writeFileSync(batch.jobs[i].tmp, 'half'); } catch {}
+         if (i < batch.jobs.src.length) try { fs.writeFileSync(batch.jobs.tmp[i], 'half'); } catch {}
        }
        process.exit(3);
      });`,
   );
   const copier = workerCopier({ ...options, workerScript: dying });
   try {
-    const run = copier.copy(s.jobs, () => {});
+    const run = copier.copy(columns(s.jobs), () => {});
     await waitFor(() => fs.existsSync(s.jobs[0]!.tmp), 'the dying worker to take its jobs');
     check(s, await run.finish());
     // The rest of the run goes on without it.
     const s2 = setup(20);
     t.after(() => removeDir(s2.root));
-    check(s2, await copier.copy(s2.jobs, () => {}).finish());
+    check(s2, await copier.copy(columns(s2.jobs), () => {}).finish());
   } finally {
     await copier.close();
   }
@@ -145,7 +152,7 @@ test('a worker that cannot start: everything is copied here', async (t) => {
   t.after(() => removeDir(s.root));
   const copier = workerCopier({ ...options, workerScript: join(s.root, 'no-such-script.js') });
   try {
-    check(s, await copier.copy(s.jobs, () => {}).finish());
+    check(s, await copier.copy(columns(s.jobs), () => {}).finish());
   } finally {
     await copier.close();
   }
