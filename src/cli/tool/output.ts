@@ -65,23 +65,14 @@ export function entryJson(e: Entry): Record<string, unknown> {
 
 /** One version in JSON output (docs/tool.md, "Version"). */
 export function versionJson(v: Version): Record<string, unknown> {
-  const e = v.entry;
-  const j: Record<string, unknown> = {
+  return {
     increment: v.id ?? null,
     time: v.id === undefined ? null : isoTimeOf(v.id),
     status: v.status,
     carried: v.carried,
-    type: e.type,
-    size: e.size,
-    mtime: isoFromNs(e.mtime_ns),
-    mtime_ns: e.mtime_ns,
-    mode: e.mode,
-    tracked: e.tracked,
+    ...entryJson(v.entry),
+    content: contentLabel(v.source),
   };
-  if (e.sha256 !== undefined) j.sha256 = e.sha256;
-  if (e.target !== undefined) j.target = e.target;
-  j.content = contentLabel(v.source);
-  return j;
 }
 
 /** Text rows for versions: time, increment, status, size, mtime, content. */
