@@ -303,13 +303,14 @@ export class Applier {
       }
     }
     if (batch.length > 0) batches.push(batch);
-    // Batch k+1 is handed to the copier before this thread places batch k: the worker copies meanwhile.
+    // Batch k+1 is handed to the copier once batch k is copied, before this thread flushes, announces
+    // and places batch k: the worker copies meanwhile (a flush on a disk takes real time).
     let copying = batches.length > 0 ? this.startBatch(batches[0] as PutOp[]) : undefined;
     for (let k = 0; copying !== undefined; k++) {
       const ready = await this.prepareBatch(copying);
-      const placing = this.announceBatch(ready);
       const next = batches[k + 1];
       copying = next === undefined ? undefined : this.startBatch(next);
+      const placing = this.announceBatch(ready);
       await this.finishPlacing(placing);
     }
   }
