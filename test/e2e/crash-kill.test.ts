@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { removeDir, tempDir } from '../helpers/tree.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { checkBackup, completeVersions, readIncrement, type Version } from '../helpers/fault-check.js';
-import { interruptedRun } from '../helpers/fault-scenario.js';
+import { interruptedIncrementKept, interruptedRun } from '../helpers/fault-scenario.js';
 import { makeCrashTree, runAndKill } from '../helpers/crash.js';
 
 /**
  * SPEC §6 "Interruption" with the real program: `node build/backup.js` is killed with SIGKILL at a
- * dozen moments spread over a run (from before it starts to after it ends), then run again to
- * completion. After each complete run the backup must be whole: mirror equal to the source, every
+ * dozen moments spread over a run (from before it starts to after it ends) and at four points of its
+ * progress, then run again to completion. After each complete run the backup must be whole: mirror equal to the source, every
  * increment readable and correct, every version an earlier complete run saved still there, no
  * temp file, no journal, and the killed run's increment marked `"complete": false` (or removed when
  * nothing of it had reached the mirror).
@@ -82,7 +82,7 @@ function editFew(i: number): void {
   fs.appendFileSync(join(src, 'media', `big-${i % BIG_MIB.length}.bin`), randomBytes(4096));
 }
 
-it('kill -9 at a dozen moments of a run: the next run finishes the job and nothing is lost', { timeout: 120_000 }, async (t) => {
+it('kill -9 at sixteen moments of a run: the next run finishes the job and nothing is lost', { timeout: 120_000 }, async (t) => {
   // How long does a full run take here? (a throwaway destination)
   const calib = join(work, 'calib.json');
   fs.writeFileSync(calib, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfg, 'utf8')), dist: join(work, 'calib-dist') }));
@@ -92,7 +92,15 @@ it('kill -9 at a dozen moments of a run: the next run finishes the job and nothi
   const D = full.ms;
   t.diagnostic(`a full run takes ${D} ms`);
   // From before the program has started to after it has finished; mixed so that first, full runs are hit too.
-  const delays = [0.4, 5, 0.7, 30, 0.2, 60, 0.5, 0.1, 0.85, 0.3, 0.6, 1.1].map((f) => (f < 2 ? Math.round(f * D) : f));
+  // Timed kills drift on a busy machine, so four more rounds kill at points of progress: once the
+  // journal holds that many bytes (a full round announces ~1 MB of puts).
+  const delays: (number | { journalBytes: number })[] = [0.4, 5, 0.7, 30, 0.2, 60, 0.5, 0.1, 0.85, 0.3, 0.6, 1.1].map((f) => (f < 2 ? Math.round(f * D) : f));
+  delays.splice(3, 0, { journalBytes: 1 });
+  delays.splice(7, 0, { journalBytes: 100_000 });
+  delays.splice(11, 0, { journalBytes: 400_000 });
+  delays.splice(14, 0, { journalBytes: 700_000 });
+  const journalFile = join(dist, '.hardback', 'journal.jsonl');
+  const journalBytes = (): number => fs.statSync(journalFile, { throwIfNoEntry: false })?.size ?? 0;
 
   const failures: string[] = [];
   let interruptedMidRun = 0;
@@ -102,7 +110,7 @@ it('kill -9 at a dozen moments of a run: the next run finishes the job and nothi
     const versions: Version[] = completeVersions(dist);
     touchAll(stamp++);
     newFolder(i);
-    const k = await runBackupAndKill(delay);
+    const k = typeof delay === 'number' ? await runBackupAndKill(delay) : await runAndKill(backupJs, [cfg, '--quiet'], 60_000, () => journalBytes() >= delay.journalBytes);
     if (!k.killed && k.code !== 0) failures.push(`round ${i}: the run to be killed exited ${k.code} on its own`);
     const pending = fs.existsSync(dist) ? interruptedRun(dist) : undefined;
     const lockLeft = fs.existsSync(join(dist, '.hardback', 'lock'));
@@ -116,14 +124,15 @@ it('kill -9 at a dozen moments of a run: the next run finishes the job and nothi
     if (pending !== undefined && !/finished the interrupted run/.test(r.stderr)) problems.push(`no notice about the interrupted run: ${r.stderr}`);
     problems.push(...checkBackup(dist, { source: src, versions }));
     if (pending !== undefined) {
-      const exists = fs.existsSync(join(dist, 'increments', pending.id));
+      const exists = interruptedIncrementKept(dist, pending);
       const inc = readIncrement(dist, pending.id);
       if (pending.done > 0 && !exists) problems.push(`the interrupted increment ${pending.id} (${pending.done} changes done) was removed`);
       if (pending.done === 0 && exists && !pending.wasComplete) problems.push(`the interrupted increment ${pending.id}, with nothing done, was kept`);
       if (exists && inc.ok && inc.value.complete !== pending.wasComplete) problems.push(`the interrupted increment ${pending.id} says "complete": ${inc.value.complete}`);
       if (exists && inc.ok && !inc.value.complete) markedIncomplete++;
     }
-    if (problems.length > 0) failures.push(`round ${i} (SIGKILL after ${delay} ms${k.killed ? '' : ', too late: it had finished'}):\n    ${problems.join('\n    ')}`);
+    const when = typeof delay === 'number' ? `after ${delay} ms` : `at ${delay.journalBytes} journal bytes`;
+    if (problems.length > 0) failures.push(`round ${i} (SIGKILL ${when}${k.killed ? '' : ', too late: it had finished'}):\n    ${problems.join('\n    ')}`);
   }
   t.diagnostic(`${interruptedMidRun} of ${delays.length} kills interrupted a run after its journal was written; ${markedIncomplete} increments are marked "complete": false`);
   assert.deepEqual(failures, []);

@@ -125,13 +125,24 @@ export function killLockHolder(dist: string): void {
  * What the disk says about an interrupted run before the next run looks at it: its increment id, how
  * many announced changes reached the mirror, and whether its increment.json already said complete.
  */
-export function interruptedRun(dist: string): { id: string; done: number; wasComplete: boolean } | undefined {
+export function interruptedRun(dist: string): { id: string; started: string; done: number; wasComplete: boolean } | undefined {
   const layout = new Layout(dist);
   const j = readJournal(fs, layout.journal);
   if (j === undefined) return undefined;
   const r = resolveJournal(fs, layout, j);
   const inc = readIncrement(dist, j.header.id);
-  return { id: j.header.id, done: r.done.length, wasComplete: inc.ok && inc.value.complete };
+  return { id: j.header.id, started: j.header.started, done: r.done.length, wasComplete: inc.ok && inc.value.complete };
+}
+
+/**
+ * The interrupted run's increment, if it is still there. An interrupted run of which nothing reached
+ * the mirror is removed, and the next run, started in the same second, may then take the same id:
+ * that increment is the next run's, told apart by its start time.
+ */
+export function interruptedIncrementKept(dist: string, pending: { id: string; started: string }): boolean {
+  if (!fs.existsSync(join(dist, 'increments', pending.id))) return false;
+  const inc = readIncrement(dist, pending.id);
+  return !inc.ok || inc.value.started === pending.started;
 }
 
 /**
@@ -153,7 +164,7 @@ export async function recoverAndCheck(src: string, dist: string, versions: reado
   problems.push(...checkBackup(dist, { source: src, versions }));
   if (pending !== undefined) {
     const inc = readIncrement(dist, pending.id);
-    const exists = fs.existsSync(join(dist, 'increments', pending.id));
+    const exists = interruptedIncrementKept(dist, pending);
     if (pending.done > 0 && !exists) problems.push(`interrupted increment ${pending.id} (${pending.done} changes done) was removed`);
     if (pending.done === 0 && exists && !pending.wasComplete) problems.push(`interrupted increment ${pending.id} with nothing done was kept`);
     if (exists && inc.ok && inc.value.complete && !pending.wasComplete) problems.push(`interrupted increment ${pending.id} claims "complete": true`);
