@@ -9,6 +9,7 @@ import { configError } from '../io/errors.js';
 import { closestMatch, PATTERN_KEYS, type ValidatedProfile } from './validate.js';
 
 import type { SelectionRules } from '../select/rules.js';
+import { isSameOrInside } from '../meta/safe-path.js';
 
 /** The selection rules exactly as written in the config; src/select/rules.ts interprets them. */
 export type { SelectionRules };
@@ -127,11 +128,6 @@ export function resolveConfigPath(
   return path.resolve(baseDir, raw);
 }
 
-/** Whether `child` is `parent` or lies below it, comparing normalized absolute paths. */
-export function isSameOrInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (rel !== '..' && !rel.startsWith('..' + path.sep) && !path.isAbsolute(rel));
-}
 
 /**
  * The profiles named, in the order named, each once; all of them in file order when `names` is

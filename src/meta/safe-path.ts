@@ -1,3 +1,5 @@
+import { isAbsolute, relative, sep } from 'node:path';
+
 /**
  * Metadata is untrusted on read: every relative path taken from a manifest, journal or increment.json
  * goes through isSafeRelPath before it is joined to any folder.
@@ -21,4 +23,14 @@ export function parentOf(rel: string): string {
 
 export function baseName(rel: string): string {
   return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+/**
+ * Whether the absolute OS path `child` is `parent` or lies below it, on normalized paths (no symlinks
+ * resolved): the one test used for "src inside dist", "the target inside the backup" and "the
+ * backup inside the target".
+ */
+export function isSameOrInside(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

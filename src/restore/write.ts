@@ -1,5 +1,5 @@
 import { tmpName } from '../io/atomic.js';
-import { dirname, join, relative, isAbsolute, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { isRoot } from '../io/fs.js';
 import { errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
@@ -8,7 +8,7 @@ import { durabilityFor } from '../io/durability.js';
 import { addJob, copyFiles, emptyJobs } from './copy-files.js';
 import { hashFile } from '../io/copy.js';
 import { secondsFromNs, type Entry, type EntryType } from '../meta/entry.js';
-import { isSafeRelPath, parentOf } from '../meta/safe-path.js';
+import { isSafeRelPath, isSameOrInside, parentOf } from '../meta/safe-path.js';
 import type { StateItem } from './state-at.js';
 
 /**
@@ -87,10 +87,6 @@ export interface PlanOptions {
 /** Owner ids are not checked by the metadata parser: only plain ones are applied. */
 const hasOwner = (e: Entry): boolean => Number.isSafeInteger(e.uid) && e.uid >= 0 && Number.isSafeInteger(e.gid) && e.gid >= 0;
 
-const isInside = (child: string, parent: string): boolean => {
-  const rel = relative(parent, child);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-};
 
 /** Read-only: what writing `items` into `root` would do. Existing files of the same size are hashed to tell identical from conflicting. */
 export async function planWrite(fs: Fs, opts: PlanOptions): Promise<WritePlan> {
@@ -182,8 +178,8 @@ export async function planWrite(fs: Fs, opts: PlanOptions): Promise<WritePlan> {
 function protectedPaths(root: string, protect: readonly string[]): (path: string) => boolean {
   const below: string[] = [];
   for (const p of protect) {
-    if (isInside(root, p)) return () => true;
-    if (isInside(p, root)) below.push(relative(root, p).split(sep).join('/'));
+    if (isSameOrInside(root, p)) return () => true;
+    if (isSameOrInside(p, root)) below.push(relative(root, p).split(sep).join('/'));
   }
   if (below.length === 0) return () => false;
   return (path) => below.some((b) => path === b || path.startsWith(`${b}/`));

@@ -1,4 +1,4 @@
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { EXIT, failure, usageError, type ExitCode } from '../../io/errors.js';
 import type { Entry } from '../../meta/entry.js';
 import { normalizeRestorePath, pathsFilter, selectPaths, type PathChoice } from '../../restore/select.js';
@@ -9,6 +9,7 @@ import { count, humanBytes } from '../format.js';
 import { idWithTime, reopenWhole, resolveWhenIn, type ToolContext } from './context.js';
 import type { ToolOptions } from './options.js';
 import { printJson, reportProblems, table } from './output.js';
+import { isSameOrInside } from '../../meta/safe-path.js';
 
 export interface RestoreRequest {
   command: 'restore' | 'recreate';
@@ -87,17 +88,13 @@ export async function runRecreate(opened: ToolContext, _args: readonly string[],
   return out.code;
 }
 
-const isInside = (child: string, parent: string): boolean => {
-  const rel = relative(parent, child);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
-};
 
 /** Plans, reports conflicts, writes (unless they block or --dry-run), and prints the outcome. */
 export async function restoreItems(ctx: ToolContext, req: RestoreRequest): Promise<RestoreOutcome> {
   const { io, catalog } = ctx;
   const target = req.to !== undefined ? resolve(io.cwd, req.to) : ctx.src;
   if (target === undefined) throw usageError('this backup does not record its source folder: say where to write with --to DIR');
-  if (isInside(target, ctx.dist)) throw usageError(`${target} lies inside the backup ${ctx.dist}: restore somewhere else`);
+  if (isSameOrInside(target, ctx.dist)) throw usageError(`${target} lies inside the backup ${ctx.dist}: restore somewhere else`);
   const rootStat = io.fs.statSync(target, { throwIfNoEntry: false });
   if (rootStat !== undefined && !rootStat.isDirectory()) throw usageError(`${target} is not a folder: restore into a folder`);
   const layout = catalog.layout;
