@@ -7,13 +7,13 @@ import { copyAndHash, hashFile, newCopyBuffer, SourceChangedError } from '../io/
 import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
 import type { IncrementError } from '../meta/increment.js';
 import { parentOf } from '../meta/safe-path.js';
-import type { Plan, PutOp } from '../plan/plan.js';
+import { copyTotals, isCopy, type Plan, type PutOp } from '../plan/plan.js';
 import type { Layout } from '../store/layout.js';
 import type { StateTable } from '../store/state-table.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { addCopyJob, newCopyJobs, type Copier, type CopyOutcome, type JobRun } from './copier.js';
-import { linkOrCopy, StrayLinkError, type PlaceJob } from './place.js';
+import { linkOrCopy, MadeDirs, place, StrayLinkError } from './place.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
@@ -57,13 +57,6 @@ interface Ready {
   entry: StateEntry;
 }
 
-interface Placing {
-  ready: readonly Ready[];
-  /** Indexes (into ready) of the versions handed to the copier, in job order. */
-  todo: readonly number[];
-  run: JobRun<Error | undefined>;
-}
-
 /**
  * Applies a plan to the mirror and the new increment (SPEC §3 steps 4–6). Every change is announced
  * in the journal before it is made, and `made` and `state` hold exactly what reached the disk: the
@@ -88,6 +81,8 @@ export class Applier {
   /** Per moved-from path: a temp link to its stored version, and how many puts still need it. */
   private readonly moveSources = new Map<string, { tmp: string; users: number }>();
   private readonly root = isRoot();
+  /** Increment folders made so far (one mkdir per folder per run). */
+  private readonly dirs = new MadeDirs();
   private buffer: Buffer | undefined;
 
   /** Takes `lastState` over and changes it into the new state (a copy of 100k entries cost time and memory for nothing). */
@@ -128,7 +123,7 @@ export class Applier {
   }
 
   private ensureIncrementParent(file: string): void {
-    this.ctx.copier.dirs.ensureParent(this.ctx.fs, file);
+    this.dirs.ensureParent(this.ctx.fs, file);
   }
 
   /**
@@ -289,13 +284,10 @@ export class Applier {
     let batch: PutOp[] = [];
     let bytes = 0;
     const [maxFiles, maxBytes] = this.ctx.durability.perFile ? [BATCH_FILES, BATCH_BYTES] : [FLUSHED_BATCH_FILES, FLUSHED_BATCH_BYTES];
+    ({ files: this.totalFiles, bytes: this.totalBytes } = copyTotals(puts));
     for (const put of puts) {
-      if (put.entry.type === 'file' && put.moveFrom === undefined) {
-        this.totalFiles++;
-        this.totalBytes += put.entry.size;
-      }
       batch.push(put);
-      bytes += put.moveFrom === undefined ? put.entry.size : 0;
+      if (isCopy(put)) bytes += put.entry.size;
       if (batch.length >= maxFiles || bytes >= maxBytes) {
         batches.push(batch);
         batch = [];
@@ -310,8 +302,7 @@ export class Applier {
       const ready = await this.prepareBatch(copying);
       const next = batches[k + 1];
       copying = next === undefined ? undefined : this.startBatch(next);
-      const placing = this.announceBatch(ready);
-      await this.finishPlacing(placing);
+      this.commitBatch(ready);
     }
   }
 
@@ -322,7 +313,7 @@ export class Applier {
     const jobs = newCopyJobs();
     batch.forEach((put, i) => {
       const e = put.entry;
-      if (e.type !== 'file' || put.moveFrom !== undefined) return;
+      if (!isCopy(put)) return;
       copies.push(i);
       // Only what the copy needs crosses to the worker thread.
       addCopyJob(jobs, { src: join(this.ctx.src, e.path), tmp: tmps[i] as string, expect: e });
@@ -341,7 +332,7 @@ export class Applier {
     const buffer = (this.buffer ??= newCopyBuffer());
     for (let i = 0; i < b.batch.length; i++) {
       const put = b.batch[i] as PutOp;
-      if (put.entry.type === 'file' && put.moveFrom === undefined) continue;
+      if (isCopy(put)) continue;
       const prepared = await this.prepareOther(put, b.tmps[i] as string, buffer);
       if (prepared !== undefined) ready.push({ put, ...prepared });
     }
@@ -374,11 +365,12 @@ export class Applier {
   }
 
   /**
-   * Makes the copies durable, announces them, makes the announcements durable, then starts putting
-   * them in place.
+   * Makes the copies durable, announces them, makes the announcements durable, then puts each in
+   * place (src/apply/place.ts). A version that could not be placed keeps its temp file until the
+   * journal is gone: its presence says "not done".
    */
-  private announceBatch(ready: readonly Ready[]): Placing {
-    const { journal, layout, id } = this.ctx;
+  private commitBatch(ready: readonly Ready[]): void {
+    const { fs, journal, layout, id } = this.ctx;
     this.ctx.durability.flushBatch();
     for (const { put, tmp, entry } of ready) {
       const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(layout.tmp.length + 1) };
@@ -386,36 +378,25 @@ export class Applier {
       journal.append(op);
     }
     journal.sync();
-    const todo: number[] = [];
-    const jobs: PlaceJob[] = [];
-    ready.forEach(({ entry, tmp }, i) => {
+    const placeOptions = { linkMode: this.ctx.linkMode, root: this.root };
+    for (const { put, tmp, entry } of ready) {
+      let err: unknown;
       try {
         this.openMirrorParent(entry.path);
-      } catch (err) {
-        this.fault(entry.path, 'write', err);
-        return;
+      } catch (e) {
+        err = e;
       }
-      todo.push(i);
       const keep = entry.tracked && entry.type === 'file' ? layout.incrementFile(id, entry.path) : undefined;
-      jobs.push({ tmp, mirror: layout.mirrorPath(entry.path), meta: entry, keep });
-    });
-    return { ready, todo, run: this.ctx.copier.place(jobs) };
-  }
-
-  /** The temp file of a version that could not be placed stays until the journal is gone: its presence says "not done". */
-  private async finishPlacing(p: Placing): Promise<void> {
-    const outcomes = await p.run.finish();
-    p.todo.forEach((i, j) => {
-      const { entry, put } = p.ready[i] as Ready;
-      const err = outcomes[j];
+      err ??= place(fs, { tmp, mirror: layout.mirrorPath(entry.path), meta: entry, keep }, this.dirs, placeOptions);
       if (err !== undefined) {
+        // A drive failure or a link that could not be removed stops the run here (fault rethrows).
         this.fault(entry.path, 'write', err);
-        return;
+        continue;
       }
       this.state.set(entry.path, entry);
       this.made[put.kind].push(entry);
       this.ctx.reporter.action(put.kind, entry.path);
-    });
+    }
   }
 
   private removeTemp(tmp: string): void {

@@ -1,13 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { copyAndHash, newCopyBuffer, type CopyExpect } from '../io/copy.js';
-import { errorCode, errorMessage, isDriveFailure } from '../io/errors.js';
+import { errorCode, errorMessage } from '../io/errors.js';
 import { mapLimit } from './pool.js';
-import { MadeDirs, place, StrayLinkError, type PlaceJob, type PlaceOptions } from './place.js';
 
 /**
- * The part of a run that scales with the files: copying new versions into temp files (hashing them),
- * then, once they are announced, putting them in place (src/apply/place.ts). On the two cores the
+ * The part of a run that scales with the bytes: copying new versions into temp files, hashing them
+ * (putting them in place, once announced, is the applier's: src/apply/place.ts). On the two cores the
  * product targets, the copies run on two threads: this one and a worker (the same program file,
  * started for it). For each batch, both threads take copies from one shared counter, so neither waits
  * while the other has work, and each copy is made by exactly one of them. The applier posts batch
@@ -70,14 +69,10 @@ export interface JobRun<O> {
 export interface Copier {
   /** Starts a batch of copies (the worker begins as soon as it is free); `onCopied` sees every copy made. */
   copy(jobs: CopyJobs, onCopied: (bytes: number) => void): JobRun<CopyOutcome>;
-  /** Puts announced versions in place, on this thread: undefined, or the error, per job. */
-  place(jobs: readonly PlaceJob[]): JobRun<Error | undefined>;
-  /** The increment folders this thread made (shared with the applier's own links). */
-  readonly dirs: MadeDirs;
   close(): Promise<void>;
 }
 
-export interface CopierOptions extends PlaceOptions {
+export interface CopierOptions {
   fs: Fs;
   fsyncData: boolean;
   newFileOwner?: { uid: number; gid: number };
@@ -96,9 +91,7 @@ async function copyOne(fs: Fs, job: CopyJob, o: Pick<CopierOptions, 'fsyncData' 
 /** Everything on this thread; copies `maxWorkers` at a time (large files overlap their I/O). */
 export function inThreadCopier(o: CopierOptions): Copier {
   const buffers: Buffer[] = [];
-  const dirs = new MadeDirs();
   return {
-    dirs,
     copy(jobs, onCopied) {
       return {
         async finish() {
@@ -117,30 +110,8 @@ export function inThreadCopier(o: CopierOptions): Copier {
         },
       };
     },
-    place(jobs) {
-      return { finish: () => Promise.resolve(placeAll(o, jobs, dirs)) };
-    },
     async close() {},
   };
-}
-
-/**
- * Places the jobs in order. After a fault that stops the run (a drive failure, a link that could not
- * be removed) the rest are not tried: each gets that same error, and the applier stops at the first.
- */
-function placeAll(o: CopierOptions, jobs: readonly PlaceJob[], dirs: MadeDirs): (Error | undefined)[] {
-  const out: (Error | undefined)[] = [];
-  let stop: Error | undefined;
-  for (const job of jobs) {
-    if (stop !== undefined) {
-      out.push(stop);
-      continue;
-    }
-    const err = place(o.fs, job, dirs, o);
-    if (err !== undefined && (err instanceof StrayLinkError || isDriveFailure(err))) stop = err;
-    out.push(err);
-  }
-  return out;
 }
 
 export interface CopyWorkerData {
@@ -187,7 +158,6 @@ export function workerCopier(o: CopierOptions & { workerScript: string }): Copie
   }
   const buffer = newCopyBuffer();
   const fallback = inThreadCopier(o);
-  const dirs = fallback.dirs;
   /** Answers arrive in the order batches were posted. */
   const waiting: ((w: Wire | undefined) => void)[] = [];
   const failAll = (): void => {
@@ -208,7 +178,6 @@ export function workerCopier(o: CopierOptions & { workerScript: string }): Copie
   };
 
   return {
-    dirs,
     copy(jobs, onCopied) {
       if (worker === undefined) return fallback.copy(jobs, onCopied);
       const next = new SharedArrayBuffer(4);
@@ -249,7 +218,6 @@ export function workerCopier(o: CopierOptions & { workerScript: string }): Copie
         },
       };
     },
-    place: fallback.place,
     async close() {
       const w = worker;
       worker = undefined;

@@ -5,8 +5,8 @@ import { secondsFromNs } from '../meta/entry.js';
 
 /**
  * Putting an announced version in place (SPEC §3 steps 4–5): a tracked file is linked into the
- * increment's `files/`, then the temp file is renamed over the mirror path. Plain data in, an error
- * out (src/apply/copier.ts runs a batch of them).
+ * increment's `files/`, then the temp file is renamed over the mirror path; and the link-or-copy that
+ * deletions and moves use too (src/apply/apply.ts).
  */
 
 export type LinkMode = 'hardlink' | 'copy';

@@ -1,6 +1,6 @@
 import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { isRoot, realFs } from '../io/fs.js';
+import { realFs } from '../io/fs.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
@@ -12,7 +12,7 @@ import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { scanSource, type ScanOptions } from '../scan/walk.js';
 import { startParallelScan } from '../scan/parallel.js';
-import { buildPlan, hasChanges, moveKey, type Plan } from '../plan/plan.js';
+import { buildPlan, copyTotals, hasChanges, moveKey, type Plan } from '../plan/plan.js';
 import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
@@ -210,13 +210,7 @@ const WORKER_MIN_COPIES = 256;
 const WORKER_MIN_BYTES = 64 * 1024 * 1024;
 
 function copierFor(fs: Fs, plan: Plan, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
-  let files = 0;
-  let bytes = 0;
-  for (const put of plan.puts) {
-    if (put.entry.type !== 'file' || put.moveFrom !== undefined) continue;
-    files++;
-    bytes += put.entry.size;
-  }
+  const { files, bytes } = copyTotals(plan.puts);
   const worthIt = files >= WORKER_MIN_COPIES || (files >= 2 && bytes >= WORKER_MIN_BYTES);
   return o.workerScript !== undefined && fs === realFs && o.maxWorkers >= 2 && worthIt
     ? workerCopier({ ...o, fs, workerScript: o.workerScript })
@@ -355,8 +349,6 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
       maxWorkers: profile.maxWorkers,
-      linkMode,
-      root: isRoot(),
       workerScript: opts.workerScript,
     });
     const applier = new Applier({ fs, layout, id, src: profile.src, linkMode, journal, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter, copier }, p.last);

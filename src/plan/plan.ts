@@ -46,6 +46,21 @@ export interface PlanOptions {
   unchanged?: readonly string[];
 }
 
+/** A put whose content is copied from the source (a new or changed file that is not a move). */
+export const isCopy = (put: PutOp): boolean => put.entry.type === 'file' && put.moveFrom === undefined;
+
+/** How many files and bytes the puts copy from the source. */
+export function copyTotals(puts: readonly PutOp[]): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const put of puts) {
+    if (!isCopy(put)) continue;
+    files++;
+    bytes += put.entry.size;
+  }
+  return { files, bytes };
+}
+
 export function hasChanges(plan: Plan): boolean {
   return plan.deletes.length + plan.mkdirs.length + plan.dirChanges.length + plan.puts.length > 0;
 }

@@ -84,7 +84,7 @@ async function waitFor(cond: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const options = { fs: realFs, fsyncData: false, maxWorkers: 4, linkMode: 'hardlink' as const, root: false };
+const options = { fs: realFs, fsyncData: false, maxWorkers: 4 };
 
 test('this thread alone: copies, and names each per-file fault', async (t) => {
   const s = setup(40);
