@@ -9,7 +9,7 @@ import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import { applyOps, readJournal, resolveJournal } from '../store/journal.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
-import { buildIncrementJson, serializeIncrement } from '../store/records.js';
+import { buildIncrementJson, recordsFromOps, serializeIncrement } from '../store/records.js';
 import { parseIncrementJson } from '../meta/increment.js';
 import { isIncrementId } from '../store/ids.js';
 import { VERSION } from '../version.js';
@@ -87,7 +87,7 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
     const json = buildIncrementJson({
       header,
       previous: existing?.previous ?? previous,
-      done: resolved.done,
+      lists: recordsFromOps(resolved.done),
       errors: existing?.errors ?? [],
       bytesCopied: existing?.summary?.bytes_copied ?? 0,
       finished: null,
@@ -156,7 +156,7 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
       const json = buildIncrementJson({
         header: { journal: 1, id, profile, source, started: new Date(0).toISOString(), link_mode: 'hardlink' },
         previous: null,
-        done: [],
+        lists: recordsFromOps([]),
         errors: [],
         bytesCopied: 0,
         finished: null,

@@ -332,7 +332,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       buildIncrementJson({
         header,
         previous: p.lastIncrement,
-        done: {
+        lists: {
           new: lazyRecords(done.made.new, toRecord),
           changed: lazyRecords(done.made.changed, toRecord),
           deleted: lazyRecords(done.made.deleted, toRecord),

@@ -24,6 +24,12 @@ export interface RecordList<T> extends Iterable<T> {
   readonly length: number;
 }
 
+export interface IncrementLists {
+  new: RecordList<EntryRecord>;
+  changed: RecordList<EntryRecord>;
+  deleted: RecordList<EntryRecord>;
+}
+
 /** increment.json as it is written: the lists may be produced while writing (see incrementText). */
 export type IncrementDocument = Omit<IncrementJson, 'new' | 'changed' | 'deleted'> & {
   new: RecordList<EntryRecord>;
@@ -44,8 +50,8 @@ export function lazyRecords<T>(items: readonly T[], toRecord: (item: T) => Entry
 export function buildIncrementJson(args: {
   header: JournalHeader;
   previous: string | null;
-  /** The changes that reached the mirror: journal ops (recovery), or the records themselves (a run). */
-  done: readonly JournalOp[] | { new: RecordList<EntryRecord>; changed: RecordList<EntryRecord>; deleted: RecordList<EntryRecord> };
+  /** The records of the changes that reached the mirror (recordsFromOps, or a run's own lists). */
+  lists: IncrementLists;
   errors: IncrementError[];
   skipped?: { path: string; kind: string }[];
   bytesCopied: number;
@@ -54,7 +60,7 @@ export function buildIncrementJson(args: {
   version: string;
   recoveredAt?: string;
 }): IncrementDocument {
-  const lists = Array.isArray(args.done) ? recordsFromOps(args.done as readonly JournalOp[]) : (args.done as IncrementDocument);
+  const { lists } = args;
   const summary: IncrementSummary = {
     new: lists.new.length,
     changed: lists.changed.length,

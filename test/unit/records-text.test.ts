@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
-import { buildIncrementJson, incrementText, lazyRecords, serializeIncrement } from '../../src/store/records.js';
+import { buildIncrementJson, incrementText, lazyRecords, recordsFromOps, serializeIncrement } from '../../src/store/records.js';
 import { toRecord, type StateEntry } from '../../src/meta/entry.js';
 import type { JournalHeader, JournalOp } from '../../src/store/journal.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -35,8 +35,8 @@ test('the records of a run, made while writing, give the same increment.json as 
     ...changed.map((e): JournalOp => ({ op: 'put', kind: 'changed', entry: e, tmp: 'hb-y' })),
   ];
   const common = { header, previous: null, errors: [], bytesCopied: 7, finished: '2026-11-25T10:00:01.000Z', complete: true, version: 'test' };
-  const fromOps = serializeIncrement(buildIncrementJson({ ...common, done: ops }));
-  const lazy = buildIncrementJson({ ...common, done: { new: lazyRecords(news, toRecord), changed: lazyRecords(changed, toRecord), deleted: lazyRecords(deleted, toRecord) } });
+  const fromOps = serializeIncrement(buildIncrementJson({ ...common, lists: recordsFromOps(ops) }));
+  const lazy = buildIncrementJson({ ...common, lists: { new: lazyRecords(news, toRecord), changed: lazyRecords(changed, toRecord), deleted: lazyRecords(deleted, toRecord) } });
   assert.equal([...incrementText(lazy)].join(''), fromOps);
   const parsed = JSON.parse(fromOps) as { summary: { new: number }; new: { path: string }[]; deleted: unknown[] };
   assert.equal(parsed.summary.new, 3000);
@@ -47,7 +47,7 @@ test('the records of a run, made while writing, give the same increment.json as 
 });
 
 test('empty lists and the frame', () => {
-  const json = buildIncrementJson({ header, previous: 'x', done: [], errors: [], bytesCopied: 0, finished: null, complete: false, version: 'v' });
+  const json = buildIncrementJson({ header, previous: 'x', lists: recordsFromOps([]), errors: [], bytesCopied: 0, finished: null, complete: false, version: 'v' });
   const text = serializeIncrement(json);
   assert.match(text, /^\{\n "format": 1,\n/);
   assert.match(text, /\n "new": \[\],\n/);
