@@ -74,18 +74,18 @@ export class StateTable implements Map<string, StateEntry> {
 
   /** The encoded lines, for writing the manifest. */
   *encodedLines(): IterableIterator<string> {
-    for (const line of this.lines.values()) yield typeof line === 'string' ? line : encode(line);
+    for (const line of this.lines.values()) yield asLine(line);
   }
 
   /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */
   *encodedEntries(): IterableIterator<[string, string]> {
-    for (const [path, line] of this.lines) yield [path, typeof line === 'string' ? line : encode(line)];
+    for (const [path, line] of this.lines) yield [path, asLine(line)];
   }
 
   /** The encoded line of one path. */
   encodedLine(path: string): string | undefined {
     const line = this.lines.get(path);
-    return line === undefined || typeof line === 'string' ? line : encode(line);
+    return line === undefined ? undefined : asLine(line);
   }
 
   get size(): number {
@@ -132,6 +132,9 @@ export class StateTable implements Map<string, StateEntry> {
     return 'StateTable';
   }
 }
+
+/** A stored value as a manifest line: read lines as they are, a run's entries encoded now. */
+const asLine = (v: string | StateEntry): string => (typeof v === 'string' ? v : encode(v));
 
 export function encode(e: StateEntry): string {
   // join gives one flat string; a template literal would give a rope of a dozen pieces.
