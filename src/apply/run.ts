@@ -7,7 +7,7 @@ import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityFor } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import { toRecord, type StateEntry } from '../meta/entry.js';
-import type { StateTable } from '../store/state-table.js';
+import type { StateComparison, StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { scanSource, type ScanOptions } from '../scan/walk.js';
@@ -122,6 +122,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: recorded?.top });
   let manifest: ReturnType<typeof readManifest>;
   let scan: ReturnType<typeof scanSource>;
+  let compared: StateComparison | undefined;
   try {
     manifest = readManifest(fs, layout.manifest);
     if (opts.dryRun) {
@@ -129,10 +130,11 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       const journal = readJournal(fs, layout.journal);
       if (journal !== undefined) applyOps(manifest.entries, resolveJournal(fs, layout, journal).done);
     }
+    compared = opts.checksum || caseInsensitive ? undefined : manifest.entries.compare();
     const scanOptions: ScanOptions = {
       selector: compileSelection(profile.rules),
       skipDir,
-      unchangedAgainst: opts.checksum || caseInsensitive ? undefined : manifest.entries,
+      unchangedAgainst: compared,
       onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
     };
     scan = parallel === undefined ? scanSource(fs, profile.src, scanOptions) : await parallel.finish(scanOptions);
@@ -145,7 +147,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   const errors: IncrementError[] = [...scan.errors];
   const unreadable = [...scan.unreadable];
   if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);
-  const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable, unchanged: scan.unchanged });
+  const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable, compared });
   errors.push(...plan.errors);
   const refusal = checkGuards({
     plan,

@@ -1,7 +1,7 @@
 import type { Entry, StateEntry } from '../meta/entry.js';
 import { baseName, parentOf } from '../meta/safe-path.js';
 import { changeReason, quickKey, type ChangeReason } from './compare.js';
-import { StateTable } from '../store/state-table.js';
+import type { StateComparison, StateTable } from '../store/state-table.js';
 
 export interface PutOp {
   kind: 'new' | 'changed';
@@ -31,19 +31,19 @@ export interface Plan {
   dirChanges: { entry: Entry; prev: StateEntry }[];
   /** Files and symlinks to store. */
   puts: PutOp[];
-  /** Paths whose last-state entry is carried over untouched: unchanged, or below a path that could not be read. */
+  /** Recorded paths the scan did not find because they are at or below a path it could not read: carried over untouched. */
   keep: string[];
   errors: PlanError[];
 }
 
 export interface PlanOptions {
   checksum: boolean;
+  /** The comparison the scan began (ScanOptions.unchangedAgainst), when it compared; else the plan begins one. */
+  compared?: StateComparison;
   /** The destination folds case (exFAT, FAT, NTFS, APFS default): names differing only in case collide. */
   caseInsensitive: boolean;
   /** Paths the scan could not read: the last state at and below them is kept. */
   unreadable: readonly string[];
-  /** Paths the scan already found unchanged (ScanOptions.unchangedAgainst): kept as they are. */
-  unchanged?: readonly string[];
 }
 
 /** A put whose content is copied from the source (a new or changed file that is not a move). */
@@ -65,27 +65,23 @@ export function hasChanges(plan: Plan): boolean {
   return plan.deletes.length + plan.mkdirs.length + plan.dirChanges.length + plan.puts.length > 0;
 }
 
-export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, StateEntry>, opts: PlanOptions): Plan {
+/**
+ * `scanned` holds what the scan found and did not already find unchanged in `opts.compared` (which
+ * marked those). What neither the scan nor the plan found in the last state is gone from the source.
+ */
+export function buildPlan(scanned: readonly Entry[], last: StateTable, opts: PlanOptions): Plan {
   const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
   const current = opts.caseInsensitive ? dropCaseCollisions(scanned, last, plan.errors) : scanned;
+  const cmp = opts.compared ?? last.compare();
 
-  const alreadyKept = opts.unchanged ?? [];
-  plan.keep = alreadyKept.slice(); // (not push(...): 100k arguments overflow the stack)
-  let foundInLast = alreadyKept.length;
-  const sameKey = last instanceof StateTable ? (e: Entry) => last.hasQuickKey(e.path, quickKey(e)) : (e: Entry) => quickKeyOf(last.get(e.path)) === quickKey(e);
   for (const entry of current) {
     // Fast path: equal quick keys mean unchanged, without decoding the last entry.
-    if (!opts.checksum && sameKey(entry)) {
-      plan.keep.push(entry.path);
-      foundInLast++;
-      continue;
-    }
-    const prev = last.get(entry.path);
-    if (prev !== undefined) foundInLast++;
+    if (!opts.checksum && cmp.hasQuickKey(entry.path, quickKey(entry))) continue;
+    const prev = cmp.found(entry.path);
     if (prev !== undefined && prev.type === entry.type) {
       const reason = changeReason(prev, entry, opts);
-      if (reason === undefined) plan.keep.push(prev.path);
-      else if (entry.type === 'dir') plan.dirChanges.push({ entry, prev });
+      if (reason === undefined) continue;
+      if (entry.type === 'dir') plan.dirChanges.push({ entry, prev });
       else plan.puts.push({ kind: 'changed', entry, prev, reason });
       continue;
     }
@@ -95,10 +91,7 @@ export function buildPlan(scanned: readonly Entry[], last: ReadonlyMap<string, S
   }
 
   const unreadable = new Set(opts.unreadable);
-  // Every scanned path is distinct: when all of the last state was found, nothing was deleted.
-  const seen = foundInLast === last.size ? undefined : new Set([...alreadyKept, ...current.map((e) => e.path)]);
-  for (const path of seen === undefined ? [] : last.keys()) {
-    if (seen?.has(path)) continue;
+  for (const path of cmp.unseen()) {
     if (unreadable.size > 0 && isAtOrBelowAny(path, unreadable)) plan.keep.push(path);
     else plan.deletes.push(last.get(path) as StateEntry);
   }
@@ -184,5 +177,3 @@ function dropCaseCollisions(scanned: readonly Entry[], last: ReadonlyMap<string,
 }
 
 export const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-const quickKeyOf = (e: Entry | undefined): string | undefined => (e === undefined ? undefined : quickKey(e));

@@ -121,7 +121,7 @@ export function startParallelScan(
       const last = opts.unchangedAgainst;
       const want: string[] = [];
       keys.paths.forEach((path, i) => {
-        if (last !== undefined && last.hasQuickKey(path, keys.keys[i] as string)) mine.unchanged.push(path);
+        if (last !== undefined && last.hasQuickKey(path, keys.keys[i] as string)) mine.unchanged++;
         else want.push(path);
       });
       const entriesMessage = nextMessage<Entry[]>();
@@ -129,14 +129,14 @@ export function startParallelScan(
       const entries = await entriesMessage;
       void worker.terminate();
       if (entries === undefined) throw new Error('the scan worker stopped before sending its entries');
-      return merge(mine, { ...keys.rest, entries, unchanged: [] }, share);
+      return merge(mine, { ...keys.rest, entries, unchanged: 0 }, share);
     },
   };
 }
 
 function merge(mine: ScanResult, theirs: Pick<ScanResult, 'entries' | 'unchanged' | 'skipped' | 'errors' | 'unreadable'>, share: ReadonlySet<string>): ScanResult {
   for (const e of theirs.entries) mine.entries.push(e);
-  for (const p of theirs.unchanged) mine.unchanged.push(p);
+  mine.unchanged += theirs.unchanged;
   for (const s of theirs.skipped) mine.skipped.push(s);
   for (const u of theirs.unreadable) mine.unreadable.push(u);
   // Problems of the source folder itself (its listing) are reported once, by this thread.

@@ -35,8 +35,8 @@ export interface ScanResult {
   unreadable: string[];
   /** Number of names directly inside src (0 = an empty source folder). */
   topLevelNames: number;
-  /** With `unchangedAgainst`: paths found exactly as recorded, for which no entry was built. */
-  unchanged: string[];
+  /** With `unchangedAgainst`: how many entries were found exactly as recorded (no entry was built for them). */
+  unchanged: number;
 }
 
 export interface ScanOptions {
@@ -62,13 +62,12 @@ export interface ScanOptions {
  */
 export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
   const entries: (Entry | null)[] = [];
-  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, unchanged: [] };
+  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, unchanged: 0 };
   const last = opts.unchangedAgainst;
-  const unchanged = result.unchanged;
   /** True (and listed) when the entry is exactly as the last state records it. */
   const same = (rel: string, type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target?: string): boolean => {
     if (last === undefined || !last.hasQuickKey(rel, quickKeyOf(type, tracked, size, mtime_ns, mode, target))) return false;
-    unchanged.push(rel);
+    result.unchanged++;
     return true;
   };
   const sel = opts.selector;
@@ -161,8 +160,8 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
         const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
         result.skipped.push({ path: childRel, kind });
       }
-      if (opts.onProgress && entries.length + unchanged.length - lastReport >= 1000) {
-        lastReport = entries.length + unchanged.length;
+      if (opts.onProgress && entries.length + result.unchanged - lastReport >= 1000) {
+        lastReport = entries.length + result.unchanged;
         opts.onProgress(lastReport);
       }
     }

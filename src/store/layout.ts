@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * The only place that builds paths under a destination (`dist`). See docs/format.md.
@@ -8,6 +8,7 @@ import { join } from 'node:path';
  *   <dist>/increments/<id>/deleted/…     last versions of tracked files deleted in run <id>
  *   <dist>/increments/<id>/increment.json
  *   <dist>/.hardback/manifest.jsonl      the last backed-up state (exact, to the nanosecond)
+ *   <dist>/.hardback/manifest.delta.jsonl  the changes since manifest.jsonl was written whole
  *   <dist>/.hardback/journal.jsonl       write-ahead journal of the run in progress
  *   <dist>/.hardback/lock                who is running
  *   <dist>/.hardback/tmp/                temporary files (same filesystem, so rename is atomic)
@@ -18,6 +19,7 @@ export class Layout {
   readonly increments: string;
   readonly state: string;
   readonly manifest: string;
+  readonly manifestDelta: string;
   readonly journal: string;
   readonly lock: string;
   readonly tmp: string;
@@ -28,6 +30,7 @@ export class Layout {
     this.increments = join(dist, 'increments');
     this.state = join(dist, '.hardback');
     this.manifest = join(this.state, 'manifest.jsonl');
+    this.manifestDelta = manifestDeltaOf(this.manifest);
     this.journal = join(this.state, 'journal.jsonl');
     this.lock = join(this.state, 'lock');
     this.tmp = join(this.state, 'tmp');
@@ -51,6 +54,9 @@ export class Layout {
     return `${this.increments}/${id}/deleted/${rel}`;
   }
 }
+
+/** The delta file beside a manifest (store/manifest.ts). */
+export const manifestDeltaOf = (manifest: string): string => join(dirname(manifest), 'manifest.delta.jsonl');
 
 /** Temp files carry this prefix so a sweep never touches anything else. */
 export const TMP_PREFIX = 'hb-';

@@ -5,13 +5,24 @@ import type { StateEntry } from '../meta/entry.js';
 import { StateTable } from './state-table.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import { failure } from '../io/errors.js';
+import { randomBytes } from 'node:crypto';
+import { manifestDeltaOf } from './layout.js';
 
-/** Version of the on-disk format (manifest, journal, increment.json). See docs/format.md. */
+/** Version of the on-disk format (journal, increment.json). See docs/format.md. */
 export const FORMAT = 1;
+/**
+ * Version of the manifest: 2 adds the base `id` and the delta file beside it. Format 1 manifests are
+ * read (they never have a delta) and replaced by format 2 at the next write; a build that knows only
+ * format 1 refuses format 2, rather than read the base without its delta.
+ */
+export const MANIFEST_FORMAT = 2;
+const READABLE_FORMATS: readonly number[] = [1, 2];
 
 export interface ManifestHeader {
   hardback: 'manifest';
   format: number;
+  /** Random, new at each whole write: the base a delta applies to (format 2). */
+  id?: string;
   /** Absolute source folder this backup belongs to (the wrong-destination guard). */
   source: string;
   /** Id of the last increment whose changes this state includes. */
@@ -22,88 +33,191 @@ export interface ManifestHeader {
   top?: Record<string, number>;
 }
 
+/** The delta's header: the current source, last increment, count and top counts, and the base it applies to. */
+interface DeltaHeader {
+  hardback: 'manifest-delta';
+  format: number;
+  base: string;
+  source: string;
+  last_increment: string | null;
+  written: string;
+  /** Entries of the state after the delta is applied. */
+  entries: number;
+  /** Lines after the header. */
+  changes: number;
+  top?: Record<string, number>;
+}
+
 export interface Manifest {
+  /** The base's header with the delta's fields (source, last_increment, written, entries, top) when one applies. */
   header: ManifestHeader | undefined;
   entries: StateTable;
 }
+
+const damaged = (file: string, what: string) => failure(`${file}: ${what}`, { hint: 'run `backup-tool verify` and see docs/format.md' });
 
 /**
  * The manifest is the last backed-up state: a header line, then one line per entry in the
  * StateTable encoding (src/store/state-table.ts). It, not the mirror, is what a run compares against
  * (exact mtimes; the mirror's cannot be set to the nanosecond). A missing manifest is an empty state.
  * A damaged one is an error: guessing could empty a backup.
+ *
+ * A run that changed a little writes only a delta (manifest.delta.jsonl): the header names the base
+ * (by its `id`), then one line per path changed since the base, the entry's line or `-<path JSON>`
+ * for a path that left. A delta whose base is not this manifest is left over from a crash just
+ * after the manifest was rewritten whole (which includes it) and is ignored.
  */
 export function readManifest(fs: Fs, file: string): Manifest {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return { header: undefined, entries: new StateTable() };
-    throw err;
+  const entries = new StateTable();
+  const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (line, lineNo) => {
+    const path = StateTable.pathOfLine(line);
+    if (path === undefined) throw damaged(file, `line ${lineNo} is damaged`);
+    if (!entries.addLine(path, line)) throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(path)}`);
+  });
+  if (header === undefined) return { header: undefined, entries };
+  if (entries.size !== header.entries) {
+    throw damaged(file, `the header promises ${header.entries} entries but ${entries.size} were read (truncated?)`);
   }
-  try {
-    const tail = { unterminated: false };
-    const lines = linesOf(fs, fd, tail);
-    const first = lines.next();
-    let header: ManifestHeader;
-    try {
-      header = JSON.parse(first.done === true ? '' : first.value) as ManifestHeader;
-    } catch {
-      throw failure(`${file}: the manifest header is not readable JSON`, { hint: 'run `backup-tool verify` and see docs/format.md' });
-    }
-    if (header.hardback !== 'manifest' || header.format !== FORMAT) {
-      throw failure(`${file}: not a hardback manifest of format ${FORMAT}`);
-    }
-    const entries = new StateTable();
-    let lineNo = 1;
-    for (const line of lines) {
-      lineNo++;
-      const parsed = StateTable.parseLine(line);
-      if (parsed === undefined) throw failure(`${file}: line ${lineNo} is damaged`);
-      entries.setLine(parsed.path, parsed.line);
-    }
-    // Every line, the last too, ends with a newline: a file cut inside its last line is refused
-    // (a cut at a line boundary fails the count below).
-    if (tail.unterminated) throw failure(`${file}: line ${lineNo} is cut short (truncated?)`);
-    if (entries.size !== header.entries) {
-      throw failure(`${file}: the header promises ${header.entries} entries but ${entries.size} were read (truncated?)`);
-    }
-    return { header, entries };
-  } finally {
-    fs.closeSync(fd);
+  if (header.id === undefined) return { header, entries };
+  entries.trackChangesSince(header.id, header.entries, header.top);
+  const deltaFile = manifestDeltaOf(file);
+  let lines = 0;
+  let stale = false;
+  const delta = readLines(
+    fs,
+    deltaFile,
+    (first) => {
+      const d = parseDeltaHeader(deltaFile, first);
+      stale = d.base !== header.id;
+      return d;
+    },
+    (line, lineNo) => {
+      if (stale) return;
+      lines++;
+      const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
+      if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
+      if (line.charCodeAt(0) === 45) entries.delete(path);
+      else entries.setLine(path, line);
+    },
+    () => stale,
+  );
+  if (delta === undefined || stale) return { header, entries };
+  if (lines !== delta.changes || entries.size !== delta.entries) {
+    throw damaged(deltaFile, `the header promises ${delta.changes} changes and ${delta.entries} entries, but ${lines} and ${entries.size} were read (truncated?)`);
   }
+  return { header: withDelta(header, delta), entries };
 }
+
+function withDelta(base: ManifestHeader, d: DeltaHeader): ManifestHeader {
+  const h: ManifestHeader = { ...base, source: d.source, last_increment: d.last_increment, written: d.written, entries: d.entries };
+  if (d.top === undefined) delete h.top;
+  else h.top = d.top;
+  return h;
+}
+
+function parseBaseHeader(file: string, text: string): ManifestHeader {
+  let header: ManifestHeader;
+  try {
+    header = JSON.parse(text) as ManifestHeader;
+  } catch {
+    throw damaged(file, 'the manifest header is not readable JSON');
+  }
+  if (header === null || typeof header !== 'object' || header.hardback !== 'manifest' || !READABLE_FORMATS.includes(header.format)) {
+    throw failure(`${file}: not a hardback manifest of format ${READABLE_FORMATS.join(' or ')}`);
+  }
+  if (header.format >= 2 && (typeof header.id !== 'string' || header.id === '')) throw damaged(file, 'the manifest header has no id');
+  if (header.format < 2) delete header.id; // a format 1 manifest never has a delta
+  return header;
+}
+
+function parseDeltaHeader(file: string, text: string): DeltaHeader {
+  let d: DeltaHeader;
+  try {
+    d = JSON.parse(text) as DeltaHeader;
+  } catch {
+    throw damaged(file, 'the delta header is not readable JSON');
+  }
+  if (d === null || typeof d !== 'object' || d.hardback !== 'manifest-delta' || d.format !== MANIFEST_FORMAT) {
+    throw failure(`${file}: not a hardback manifest delta of format ${MANIFEST_FORMAT}`);
+  }
+  if (typeof d.base !== 'string' || typeof d.source !== 'string' || !Number.isSafeInteger(d.entries) || !Number.isSafeInteger(d.changes)) {
+    throw damaged(file, 'the delta header is incomplete');
+  }
+  return d;
+}
+
+const jsonPath = (text: string): string | undefined => {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Bytes read at a time: the 20 MB manifest of a 100k-entry state is never in memory twice (bytes and text). */
 const READ_CHUNK = 4 << 20;
 
 /**
- * The lines of an ASCII file (the manifest is ASCII by construction, state-table.ts): latin1 decodes
- * it fastest, into one-byte strings. A last line without its newline is still given, and marked.
+ * Reads an ASCII line file (the manifest and its delta are ASCII by construction, state-table.ts; latin1
+ * decodes it fastest, into one-byte strings): the first line through `head`, every other through
+ * `line`. Undefined when the file does not exist. Every line, the last too, must end with a newline:
+ * a file cut inside its last line is refused (a cut at a line boundary fails the caller's count).
+ * `skip` may end the reading early (after the header).
  */
-function* linesOf(fs: Fs, fd: number, tail: { unterminated: boolean }): Generator<string> {
-  const buf = Buffer.allocUnsafe(READ_CHUNK);
-  let carry = '';
-  for (;;) {
-    const n = fs.readSync(fd, buf, 0, buf.length, null);
-    if (n === 0) break;
-    const text = buf.toString('latin1', 0, n);
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      yield start === 0 && carry !== '' ? carry + text.slice(0, nl) : text.slice(start, nl);
-      carry = '';
-      start = nl + 1;
-    }
-    carry += text.slice(start);
+function readLines<H>(fs: Fs, file: string, head: (text: string) => H, line: (text: string, lineNo: number) => void, skip?: () => boolean): H | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
   }
-  if (carry !== '') {
-    tail.unterminated = true;
-    yield carry;
+  try {
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    let header: H | undefined;
+    let lineNo = 0;
+    let carry = '';
+    const take = (text: string): void => {
+      lineNo++;
+      if (lineNo === 1) header = head(text);
+      else line(text, lineNo);
+    };
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      const text = buf.toString('latin1', 0, n);
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        take(start === 0 && carry !== '' ? carry + text.slice(0, nl) : text.slice(start, nl));
+        carry = '';
+        start = nl + 1;
+        if (lineNo === 1 && skip?.() === true) return header;
+      }
+      carry += text.slice(start);
+    }
+    if (carry !== '') {
+      if (lineNo === 0) take(carry); // a header without its newline: named as unreadable, or as cut below
+      throw damaged(file, `line ${lineNo === 0 ? 1 : lineNo + 1} is cut short (truncated?)`);
+    }
+    if (lineNo === 0) throw damaged(file, 'the manifest header is not readable JSON');
+    return header;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
-/** Only the header line (the recorded source), without reading the entries. */
+/** Only the header line (the recorded source, entries and top counts; the delta's when one applies), without reading the entries. */
 export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undefined {
+  const base = readFirstLine(fs, file);
+  if (base === undefined || base.hardback !== 'manifest') return undefined;
+  const h = base as unknown as ManifestHeader;
+  if (h.format < 2 || typeof h.id !== 'string') return h;
+  const d = readFirstLine(fs, manifestDeltaOf(file)) as DeltaHeader | undefined;
+  return d?.hardback === 'manifest-delta' && d.base === h.id ? withDelta(h, d) : h;
+}
+
+function readFirstLine(fs: Fs, file: string): { hardback?: unknown; [k: string]: unknown } | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -116,8 +230,8 @@ export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undef
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
     const text = buf.toString('latin1', 0, n);
     const nl = text.indexOf('\n');
-    const header = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as ManifestHeader;
-    return header.hardback === 'manifest' ? header : undefined;
+    const v: unknown = JSON.parse(nl < 0 ? text : text.slice(0, nl));
+    return v !== null && typeof v === 'object' ? (v as { hardback?: unknown }) : undefined;
   } catch {
     return undefined; // readManifest names the damage when the run reads it whole
   } finally {
@@ -125,6 +239,12 @@ export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undef
   }
 }
 
+/**
+ * Writes the state: as a delta beside the base when the table was read from a format 2 manifest and
+ * changed by at most an eighth of it since (StateTable.delta), else whole, with a new id, after which
+ * the old delta is removed. Both are atomic replaces (writeFileAtomic). A crash between the whole
+ * write and the removal leaves a delta of the old base, which readManifest ignores.
+ */
 export function writeManifest(
   fs: Fs,
   file: string,
@@ -132,17 +252,42 @@ export function writeManifest(
   entries: StateTable | Iterable<StateEntry>,
 ): void {
   const table = entries instanceof StateTable ? entries : StateTable.from(entries);
+  const written = new Date().toISOString();
+  const delta = table.delta();
+  if (delta !== undefined) {
+    const header: DeltaHeader = {
+      hardback: 'manifest-delta',
+      format: MANIFEST_FORMAT,
+      base: delta.baseId,
+      source: info.source,
+      last_increment: info.lastIncrement,
+      written,
+      entries: table.size,
+      changes: table.deltaSize(),
+    };
+    const top = table.topCounts();
+    if (top !== undefined && Object.keys(top).length <= MAX_TOP_NAMES) header.top = top;
+    writeFileAtomic(fs, manifestDeltaOf(file), deltaText(header, delta.changes));
+    return;
+  }
   const header: ManifestHeader = {
     hardback: 'manifest',
-    format: FORMAT,
+    format: MANIFEST_FORMAT,
+    id: randomBytes(8).toString('hex'),
     source: info.source,
     last_increment: info.lastIncrement,
-    written: new Date().toISOString(),
+    written,
     entries: table.size,
   };
   const top = topLevelCounts(table.keys());
   if (top !== undefined) header.top = top;
   writeFileAtomic(fs, file, manifestText(header, table));
+  try {
+    fs.unlinkSync(manifestDeltaOf(file));
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+  }
+  table.trackChangesSince(header.id as string, header.entries, header.top);
 }
 
 /** Line by line: writeFileAtomic writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */
@@ -151,6 +296,10 @@ function* manifestText(header: ManifestHeader, table: StateTable): Generator<str
   for (const line of table.encodedLines()) yield `${line}\n`;
 }
 
+function* deltaText(header: DeltaHeader, changes: Iterable<{ path: string; line: string | undefined }>): Generator<string> {
+  yield `${asciiJson(header)}\n`;
+  for (const c of changes) yield c.line === undefined ? `-${asciiJson(c.path)}\n` : `${c.line}\n`;
+}
 
 const MAX_TOP_NAMES = 512;
 

@@ -21,13 +21,20 @@ import { quickKey } from '../plan/compare.js';
  * An entry a run sets is kept as the object it gave (it must not change it afterwards) and encoded
  * only when the manifest is written: the run holds those objects anyway (for increment.json), so a
  * 100k-file run does not hold each entry a second time as a line.
+ *
+ * Each path has a slot (an index into arrays, in the order paths were added): the slot numbers are
+ * what a comparison marks (StateComparison) and what the delta against the manifest base remembers
+ * (store/manifest.ts), with no second set of paths.
  */
 export class StateTable implements Map<string, StateEntry> {
-  private readonly lines: Map<string, string | StateEntry>;
-
-  constructor(lines?: Map<string, string | StateEntry>) {
-    this.lines = lines ?? new Map();
-  }
+  /** Path → slot. A slot keeps its path after a deletion (its value is then undefined), so the delta can name it. */
+  private readonly slotOf = new Map<string, number>();
+  private readonly paths: string[] = [];
+  private readonly vals: (string | StateEntry | undefined)[] = [];
+  /** The manifest base this table was read from: what a delta is written against (store/manifest.ts). */
+  private base: { id: string; changed: Set<number>; limit: number } | undefined;
+  /** Entries below each top-level name, kept up to date from the recorded counts (only a hint: scan/parallel.ts). */
+  private top: Map<string, number> | undefined;
 
   static from(entries: Iterable<StateEntry>): StateTable {
     const t = new StateTable();
@@ -35,20 +42,18 @@ export class StateTable implements Map<string, StateEntry> {
     return t;
   }
 
-  /** Parses one manifest line; undefined when it is malformed or its path is unsafe. */
-  static parseLine(line: string): { path: string; line: string } | undefined {
+  /** Parses one manifest line; undefined when it is malformed (its path is re-checked when it is decoded). */
+  static pathOfLine(line: string): string | undefined {
     const tab = line.indexOf('\t');
     if (tab < 2 || line.charCodeAt(0) !== 34 /* " */) return undefined;
     const raw = line.slice(1, tab - 1);
-    let path: string;
-    if (raw.includes('\\')) {
-      try {
-        path = JSON.parse(line.slice(0, tab)) as string;
-      } catch {
-        return undefined;
-      }
-    } else path = raw;
-    return { path, line };
+    if (!raw.includes('\\')) return raw;
+    try {
+      const path: unknown = JSON.parse(line.slice(0, tab));
+      return typeof path === 'string' ? path : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -56,71 +61,186 @@ export class StateTable implements Map<string, StateEntry> {
    * every entry of the tree, so it compares in place rather than cutting the key out of the line.
    */
   hasQuickKey(path: string, key: string): boolean {
-    const line = this.lines.get(path);
-    if (line === undefined) return false;
-    if (typeof line !== 'string') return quickKey(line) === key;
-    const a = line.indexOf('\t') + 1;
-    return line.startsWith(key, a) && line.charCodeAt(a + key.length) === 9 /* \t */;
+    const slot = this.slotOf.get(path);
+    return slot !== undefined && this.keyAt(slot, key);
+  }
+
+  /** One comparison of the source with this state (the scan, then the plan), marking what it finds. */
+  compare(): StateComparison {
+    return new StateComparison(this);
+  }
+
+  /** @internal StateComparison's access to the slots. */
+  slot(path: string): number | undefined {
+    return this.slotOf.get(path);
+  }
+  /** @internal */
+  keyAt(slot: number, key: string): boolean {
+    const v = this.vals[slot] as string | StateEntry;
+    if (typeof v !== 'string') return quickKey(v) === key;
+    const a = v.indexOf('\t') + 1;
+    return v.startsWith(key, a) && v.charCodeAt(a + key.length) === 9; /* \t */
+  }
+  /** @internal */
+  slots(): number {
+    return this.vals.length;
+  }
+  /** @internal The path of a live slot, undefined for a deleted one. */
+  livePathAt(slot: number): string | undefined {
+    return this.vals[slot] === undefined ? undefined : this.paths[slot];
   }
 
   /** Entries that are not folders, counted from the quick keys without decoding any entry. */
   countNonDirs(): number {
     let n = 0;
-    for (const line of this.lines.values()) {
-      if (typeof line === 'string' ? line.charCodeAt(line.indexOf('\t') + 1) !== 100 /* d */ : line.type !== 'dir') n++;
+    for (const v of this.vals) {
+      if (v === undefined) continue;
+      if (typeof v === 'string' ? v.charCodeAt(v.indexOf('\t') + 1) !== 100 /* d */ : v.type !== 'dir') n++;
     }
     return n;
   }
 
   /** The encoded lines, for writing the manifest. */
   *encodedLines(): IterableIterator<string> {
-    for (const line of this.lines.values()) yield asLine(line);
+    for (const v of this.vals) if (v !== undefined) yield asLine(v);
   }
 
   /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */
   *encodedEntries(): IterableIterator<[string, string]> {
-    for (const [path, line] of this.lines) yield [path, asLine(line)];
+    for (let i = 0; i < this.vals.length; i++) {
+      const v = this.vals[i];
+      if (v !== undefined) yield [this.paths[i] as string, asLine(v)];
+    }
   }
 
   /** The encoded line of one path. */
   encodedLine(path: string): string | undefined {
-    const line = this.lines.get(path);
-    return line === undefined ? undefined : asLine(line);
+    const slot = this.slotOf.get(path);
+    return slot === undefined ? undefined : asLine(this.vals[slot] as string | StateEntry);
   }
 
+  // --- the delta against the manifest base (store/manifest.ts) ---
+
+  /**
+   * From now on, changes are counted against the base `id` (a manifest of `entries` entries): while
+   * they stay within an eighth of it, the manifest is written as a delta beside the base.
+   */
+  trackChangesSince(id: string, entries: number, top: Readonly<Record<string, number>> | undefined): void {
+    this.base = { id, changed: new Set(), limit: Math.floor(entries / DELTA_FRACTION) };
+    this.top = top === undefined ? undefined : new Map(Object.entries(top).filter((kv): kv is [string, number] => Number.isSafeInteger(kv[1])));
+  }
+
+  /** The base and the changes since it, in the order they were made; undefined when the table must be written whole. */
+  delta(): { baseId: string; changes: IterableIterator<{ path: string; line: string | undefined }> } | undefined {
+    const base = this.base;
+    if (base === undefined) return undefined;
+    const slots = [...base.changed].sort((a, b) => a - b);
+    const self = this;
+    function* changes(): IterableIterator<{ path: string; line: string | undefined }> {
+      for (const s of slots) {
+        const v = self.vals[s];
+        yield { path: self.paths[s] as string, line: v === undefined ? undefined : asLine(v) };
+      }
+    }
+    return { baseId: base.id, changes: changes() };
+  }
+
+  /** How many paths the delta names. */
+  deltaSize(): number {
+    return this.base?.changed.size ?? 0;
+  }
+
+  /** The recorded counts of entries per top-level name, kept up to date (undefined when none were recorded). */
+  topCounts(): Record<string, number> | undefined {
+    return this.top === undefined ? undefined : Object.fromEntries(this.top);
+  }
+
+  private changed(slot: number): void {
+    const base = this.base;
+    if (base === undefined) return;
+    base.changed.add(slot);
+    if (base.changed.size > base.limit) this.base = undefined; // too many: the next write is whole
+  }
+
+  private count(path: string, by: number): void {
+    if (this.top === undefined) return;
+    const slash = path.indexOf('/');
+    const name = slash < 0 ? path : path.slice(0, slash);
+    this.top.set(name, (this.top.get(name) ?? 0) + by);
+  }
+
+  // --- Map ---
+
   get size(): number {
-    return this.lines.size;
+    return this.slotOf.size;
   }
   has(path: string): boolean {
-    return this.lines.has(path);
+    return this.slotOf.has(path);
   }
   get(path: string): StateEntry | undefined {
-    const line = this.lines.get(path);
-    return line === undefined || typeof line !== 'string' ? line : decode(path, line);
+    const slot = this.slotOf.get(path);
+    return slot === undefined ? undefined : this.valueAt(slot);
+  }
+  /** @internal */
+  valueAt(slot: number): StateEntry {
+    const v = this.vals[slot] as string | StateEntry;
+    return typeof v === 'string' ? decode(this.paths[slot] as string, v) : v;
   }
   set(path: string, entry: StateEntry): this {
     if (entry.path !== path) throw new Error(`state: key ${path} does not match entry ${entry.path}`);
-    this.lines.set(path, entry);
+    this.store(path, entry);
     return this;
   }
   /** Stores an already-encoded line (from the manifest file). */
   setLine(path: string, line: string): void {
-    this.lines.set(path, line);
+    this.store(path, line);
+  }
+  /**
+   * Adds the line of a path not yet in the table (reading a manifest whole): one hash lookup instead
+   * of two. False when the path was already there (a damaged manifest): the table is then to be dropped.
+   */
+  addLine(path: string, line: string): boolean {
+    const slot = this.vals.length;
+    const before = this.slotOf.size;
+    this.slotOf.set(path, slot);
+    if (this.slotOf.size === before) return false;
+    this.paths.push(path);
+    this.vals.push(line);
+    this.count(path, 1);
+    this.changed(slot);
+    return true;
+  }
+  private store(path: string, v: string | StateEntry): void {
+    let slot = this.slotOf.get(path);
+    if (slot === undefined) {
+      slot = this.vals.length;
+      this.slotOf.set(path, slot);
+      this.paths.push(path);
+      this.vals.push(v);
+      this.count(path, 1);
+    } else this.vals[slot] = v;
+    this.changed(slot);
   }
   delete(path: string): boolean {
-    return this.lines.delete(path);
+    const slot = this.slotOf.get(path);
+    if (slot === undefined) return false;
+    this.slotOf.delete(path);
+    this.vals[slot] = undefined;
+    this.count(path, -1);
+    this.changed(slot);
+    return true;
   }
   clear(): void {
-    this.lines.clear();
+    for (const path of [...this.slotOf.keys()]) this.delete(path);
   }
-  keys(): IterableIterator<string> {
-    return this.lines.keys();
+  *keys(): IterableIterator<string> {
+    for (let i = 0; i < this.vals.length; i++) if (this.vals[i] !== undefined) yield this.paths[i] as string;
   }
   *values(): IterableIterator<StateEntry> {
-    for (const [path, line] of this.lines) yield typeof line === 'string' ? decode(path, line) : line;
+    for (let i = 0; i < this.vals.length; i++) if (this.vals[i] !== undefined) yield this.valueAt(i);
   }
   *entries(): IterableIterator<[string, StateEntry]> {
-    for (const [path, line] of this.lines) yield [path, typeof line === 'string' ? decode(path, line) : line];
+    for (let i = 0; i < this.vals.length; i++) if (this.vals[i] !== undefined) yield [this.paths[i] as string, this.valueAt(i)];
   }
   [Symbol.iterator](): IterableIterator<[string, StateEntry]> {
     return this.entries();
@@ -132,6 +252,47 @@ export class StateTable implements Map<string, StateEntry> {
     return 'StateTable';
   }
 }
+
+/**
+ * Which recorded entries the source still has: the scan marks what it finds unchanged (hasQuickKey),
+ * the plan what it finds changed (found); whatever is left unmarked (unseen) is gone from the source.
+ * A mark per slot, so a run with deletions needs no set of its 100k paths.
+ */
+export class StateComparison {
+  private readonly marks: Uint8Array;
+  constructor(readonly table: StateTable) {
+    this.marks = new Uint8Array(table.slots());
+  }
+  hasQuickKey(path: string, key: string): boolean {
+    const slot = this.table.slot(path);
+    if (slot === undefined || !this.table.keyAt(slot, key)) return false;
+    this.mark(slot);
+    return true;
+  }
+  /** The recorded entry at `path`, marked as found. */
+  found(path: string): StateEntry | undefined {
+    const slot = this.table.slot(path);
+    if (slot === undefined) return undefined;
+    this.mark(slot);
+    return this.table.valueAt(slot);
+  }
+  /** Recorded paths not marked: gone from the source (or not seen because unreadable). */
+  *unseen(): IterableIterator<string> {
+    const n = this.table.slots();
+    for (let i = 0; i < n; i++) {
+      if (this.marks[i] === 1) continue;
+      const path = this.table.livePathAt(i);
+      if (path !== undefined) yield path;
+    }
+  }
+  private mark(slot: number): void {
+    // Slots added after the comparison began (none while a run compares) are never unseen.
+    if (slot < this.marks.length) this.marks[slot] = 1;
+  }
+}
+
+/** A delta is written while it names at most this fraction (1/n) of the base's entries; beyond, the manifest is rewritten whole. */
+const DELTA_FRACTION = 8;
 
 /** A stored value as a manifest line: read lines as they are, a run's entries encoded now. */
 const asLine = (v: string | StateEntry): string => (typeof v === 'string' ? v : encode(v));

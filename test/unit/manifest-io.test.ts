@@ -1,9 +1,10 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
-import { readManifest, writeManifest } from '../../src/store/manifest.js';
+import { readManifest, readManifestHeader, writeManifest } from '../../src/store/manifest.js';
+import { manifestDeltaOf } from '../../src/store/layout.js';
 import { StateTable } from '../../src/store/state-table.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -66,4 +67,128 @@ test('hasQuickKey compares the recorded key exactly, for lines read and for entr
     assert.equal(table.hasQuickKey(e.path, `${key}4`), false);
     assert.equal(table.hasQuickKey('other', key), false);
   }
+});
+
+describe('the manifest delta', () => {
+  const info = (last: string) => ({ source: '/src', lastIncrement: last });
+  const setup = (t: { after(fn: () => void): void }, n: number) => {
+    const dir = tempDir('hb-manifest-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'manifest.jsonl');
+    writeManifest(realFs, file, info('2026-11-25T100000Z'), StateTable.from(Array.from({ length: n }, (_, i) => entry(i))));
+    return { file, delta: manifestDeltaOf(file) };
+  };
+  const asObject = (t: StateTable) => Object.fromEntries([...t.entries()].map(([k, v]) => [k, v]));
+
+  it('a small change is written beside the base, which stays byte for byte; reading both gives the new state', (t) => {
+    const { file, delta } = setup(t, 1000);
+    const base = fs.readFileSync(file);
+    const m = readManifest(realFs, file);
+    m.entries.set(entry(5).path, { ...entry(5), size: 123456, since: '2026-11-26T000000Z' });
+    m.entries.delete(entry(6).path);
+    m.entries.delete(entry(7).path);
+    m.entries.set(entry(7).path, { ...entry(7), mode: 0o600 }); // deleted, then back
+    const added = { ...entry(5000), path: 'new folder/added.txt' };
+    m.entries.set(added.path, added);
+    writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
+    assert.deepEqual(fs.readFileSync(file), base, 'the base is not rewritten');
+    assert.equal(fs.readFileSync(delta, 'latin1').split('\n').length, 1 + 5 + 1, 'header, five changes, final newline');
+    const again = readManifest(realFs, file);
+    assert.deepEqual(asObject(again.entries), asObject(m.entries));
+    assert.equal(again.entries.get(entry(6).path), undefined);
+    assert.equal(again.header?.entries, 1000);
+    assert.equal(again.header?.last_increment, '2026-11-26T000000Z');
+    assert.equal(readManifestHeader(realFs, file)?.last_increment, '2026-11-26T000000Z', 'the header alone says the same');
+    assert.equal(again.header?.top?.['new folder'], 1, 'top-level counts follow the changes');
+  });
+
+  it('deltas accumulate against one base; beyond an eighth of it the manifest is written whole, with a new id, and the delta goes', (t) => {
+    const { file, delta } = setup(t, 800);
+    const id0 = readManifestHeader(realFs, file)?.id;
+    let expected: Record<string, unknown> = {};
+    for (let round = 0; round < 12; round++) {
+      const m = readManifest(realFs, file);
+      for (let k = 0; k < 10; k++) {
+        const e = entry(round * 10 + k);
+        m.entries.set(e.path, { ...e, size: e.size + 1 + round });
+      }
+      writeManifest(realFs, file, info(`2026-11-26T0000${String(round).padStart(2, '0')}Z`), m.entries);
+      expected = asObject(m.entries);
+      const id = readManifestHeader(realFs, file)?.id;
+      // 10 changes a round: 100 names (an eighth of 800) still fit a delta, 110 do not.
+      if (round < 10) {
+        assert.equal(id, id0, `round ${round}: same base`);
+        assert.ok(fs.existsSync(delta));
+      } else if (round === 10) {
+        assert.notEqual(id, id0, 'a new base');
+        assert.equal(fs.existsSync(delta), false, 'the delta went with the old base');
+      }
+      assert.deepEqual(asObject(readManifest(realFs, file).entries), expected, `round ${round}`);
+    }
+    assert.ok(fs.existsSync(delta), 'round 11: a delta against the new base');
+  });
+
+  it('a delta of another base (a crash between the whole write and its removal) is ignored', (t) => {
+    const { file, delta } = setup(t, 100);
+    const m = readManifest(realFs, file);
+    m.entries.delete(entry(1).path);
+    writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
+    const old = fs.readFileSync(delta);
+    const whole = StateTable.from(Array.from({ length: 100 }, (_, i) => entry(i)).filter((e) => e.path !== entry(2).path));
+    writeManifest(realFs, file, info('2026-11-26T000001Z'), whole);
+    fs.writeFileSync(delta, old);
+    const read = readManifest(realFs, file);
+    assert.equal(read.entries.size, 99);
+    assert.ok(read.entries.has(entry(1).path), 'the old delta deleted it; it does not apply');
+    assert.equal(read.entries.has(entry(2).path), false);
+    assert.equal(read.header?.last_increment, '2026-11-26T000001Z');
+  });
+
+  it('a delta cut short, or not matching its header, is refused', (t) => {
+    const { file, delta } = setup(t, 100);
+    const m = readManifest(realFs, file);
+    for (let i = 0; i < 5; i++) m.entries.delete(entry(i).path);
+    writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
+    const full = fs.readFileSync(delta);
+    for (const cut of [full.length - 1, full.length - 10]) {
+      fs.writeFileSync(delta, full.subarray(0, cut));
+      assert.throws(() => readManifest(realFs, file), /cut short|promises/, `cut at ${cut}`);
+    }
+    const lines = full.toString('latin1').split('\n');
+    fs.writeFileSync(delta, [...lines.slice(0, 2), ...lines.slice(3)].join('\n'), 'latin1'); // a change line lost
+    assert.throws(() => readManifest(realFs, file), /promises 5 changes/);
+    fs.writeFileSync(delta, ['{not json', ...lines.slice(1)].join('\n'), 'latin1');
+    assert.throws(() => readManifest(realFs, file), /delta header/);
+  });
+
+  it('a format 1 manifest is read, and never gets a delta: the next write is whole, in format 2', (t) => {
+    const dir = tempDir('hb-manifest-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'manifest.jsonl');
+    const table = StateTable.from([entry(1), entry(2)]);
+    const header = { hardback: 'manifest', format: 1, source: '/src', last_increment: null, written: 'x', entries: 2 };
+    fs.writeFileSync(file, `${JSON.stringify(header)}\n${[...table.encodedLines()].map((l) => `${l}\n`).join('')}`, 'latin1');
+    const m = readManifest(realFs, file);
+    assert.deepEqual(m.entries.get(entry(2).path), entry(2));
+    m.entries.delete(entry(1).path);
+    writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
+    assert.equal(fs.existsSync(manifestDeltaOf(file)), false);
+    assert.equal(readManifestHeader(realFs, file)?.format, 2);
+    assert.deepEqual([...readManifest(realFs, file).entries.keys()], [entry(2).path]);
+  });
+});
+
+describe('comparing the source with the state', () => {
+  it('what neither the scan nor the plan found is unseen; each comparison has its own marks', () => {
+    const table = StateTable.from([entry(1), entry(2), entry(3), entry(4)]);
+    table.delete(entry(4).path);
+    const key = (e: StateEntry) => `f:${e.tracked ? 1 : 0}:${e.size}:${e.mtime_ns}:${e.mode}`;
+    const a = table.compare();
+    assert.equal(a.hasQuickKey(entry(1).path, key(entry(1))), true);
+    assert.equal(a.hasQuickKey(entry(2).path, `${key(entry(2))}0`), false, 'a key that differs marks nothing');
+    assert.deepEqual([...a.unseen()], [entry(2).path, entry(3).path], 'a deleted entry is never unseen');
+    assert.deepEqual(a.found(entry(2).path), entry(2));
+    assert.deepEqual([...a.unseen()], [entry(3).path]);
+    assert.deepEqual([...table.compare().unseen()], [entry(1).path, entry(2).path, entry(3).path]);
+  });
 });

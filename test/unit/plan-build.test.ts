@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPlan, hasChanges, type Plan, type PlanOptions } from '../../src/plan/plan.js';
 import type { Entry, StateEntry } from '../../src/meta/entry.js';
+import { StateTable } from '../../src/store/state-table.js';
 
 const sha = (c: string): string => c.repeat(64);
 const T0 = '1700000000000000000';
@@ -19,11 +20,11 @@ function d(path: string, over: Partial<Entry> = {}): Entry {
 function l(path: string, target: string, over: Partial<Entry> = {}): Entry {
   return { path, type: 'symlink', size: 0, mtime_ns: T0, mode: 0o777, uid: 1000, gid: 1000, tracked: true, target, ...over };
 }
-const state = (...entries: StateEntry[]): Map<string, StateEntry> => new Map(entries.map((e) => [e.path, e]));
+const state = (...entries: StateEntry[]): StateTable => StateTable.from(entries);
 const OPTS: PlanOptions = { checksum: false, caseInsensitive: false, unreadable: [] };
 
-/** Paths of plan.keep (entries or paths, whichever the plan holds). */
-const keepPaths = (p: Plan): string[] => (p.keep as unknown[]).map((k) => (typeof k === 'string' ? k : (k as { path: string }).path));
+/** Paths of plan.keep: recorded paths not found because they lie at or below an unreadable path. */
+const keepPaths = (p: Plan): string[] => [...p.keep];
 
 /** The plan as plain path lists, so whole plans compare with one deepEqual. */
 function summary(p: Plan) {
@@ -40,7 +41,7 @@ function summary(p: Plan) {
 describe('buildPlan: new, changed, deleted', () => {
   it('first run: everything is new, folders parents-first', () => {
     const scanned = [d('b'), d('b/c'), f('b/c/x'), f('a'), d('a2'), l('b/l', 'x')];
-    const p = buildPlan(scanned, new Map(), OPTS);
+    const p = buildPlan(scanned, new StateTable(), OPTS);
     assert.deepEqual(summary(p), {
       deletes: [],
       mkdirs: ['a2', 'b', 'b/c'],
@@ -55,7 +56,7 @@ describe('buildPlan: new, changed, deleted', () => {
   it('unchanged state: nothing to do, everything kept', () => {
     const last = state(sf('a'), { ...d('dd'), since: 'x' }, { ...l('dd/l', 't'), since: 'x' });
     const p = buildPlan([f('a'), d('dd', { mtime_ns: '1' }), l('dd/l', 't')], last, OPTS);
-    assert.deepEqual(summary(p), { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: ['a', 'dd', 'dd/l'], errors: [] });
+    assert.deepEqual(summary(p), { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] });
     assert.equal(hasChanges(p), false);
   });
 
@@ -128,7 +129,7 @@ describe('buildPlan: ordering', () => {
 
   it('mkdirs parents before children whatever the scan order', () => {
     const scanned = [d('p/q/r'), d('p-x'), d('p/q'), d('p'), d('p q'), d('p/q r')];
-    const order = buildPlan(scanned, new Map(), OPTS).mkdirs.map((e) => e.path);
+    const order = buildPlan(scanned, new StateTable(), OPTS).mkdirs.map((e) => e.path);
     assert.deepEqual(order, ['p', 'p q', 'p-x', 'p/q', 'p/q r', 'p/q/r']);
   });
 });
@@ -245,7 +246,7 @@ describe('buildPlan: case-insensitive destination', () => {
   it('the name the last state holds wins; the newcomer is an error', () => {
     const last = state(sf('Readme.md'));
     const p = buildPlan([f('README.md', { size: 3 }), f('Readme.md')], last, CI);
-    assert.deepEqual(summary(p), { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: ['Readme.md'], errors: ['ECASE:README.md'] });
+    assert.deepEqual(summary(p), { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: ['ECASE:README.md'] });
     assert.match(p.errors[0]?.message ?? '', /Readme\.md/);
   });
 
@@ -258,19 +259,19 @@ describe('buildPlan: case-insensitive destination', () => {
       mkdirs: [],
       dirChanges: [],
       puts: ['new:file:dirx'],
-      keep: ['Dir', 'Dir/a'],
+      keep: [],
       errors: ['ECASE:dir'],
     });
   });
 
   it('two newcomers: the first in code-point order wins', () => {
-    const p = buildPlan([f('b.txt'), f('B.txt')], new Map(), CI);
+    const p = buildPlan([f('b.txt'), f('B.txt')], new StateTable(), CI);
     assert.deepEqual(summary(p).puts, ['new:file:B.txt']);
     assert.deepEqual(summary(p).errors, ['ECASE:b.txt']);
   });
 
   it('on a case-sensitive destination both are kept', () => {
-    const p = buildPlan([f('b.txt'), f('B.txt')], new Map(), OPTS);
+    const p = buildPlan([f('b.txt'), f('B.txt')], new StateTable(), OPTS);
     assert.deepEqual(summary(p).puts, ['new:file:b.txt', 'new:file:B.txt']);
     assert.deepEqual(p.errors, []);
   });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkGuards, MASS_DELETE_MIN, type GuardInput } from '../../src/plan/guards.js';
 import { buildPlan } from '../../src/plan/plan.js';
+import { StateTable } from '../../src/store/state-table.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 
 function sf(path: string): StateEntry {
@@ -14,7 +15,7 @@ function sd(path: string): StateEntry {
 /** A last state of `files` files (plus one folder) and a scan that still holds `keep` of them. */
 function input(files: number, keep: number, over: Partial<GuardInput> = {}): GuardInput {
   const all = [sd('d'), ...Array.from({ length: files }, (_, i) => sf(`d/f${String(i).padStart(4, '0')}`))];
-  const last = new Map(all.map((e) => [e.path, e]));
+  const last = StateTable.from(all);
   const scanned = [sd('d'), ...all.slice(1, 1 + keep)];
   const plan = buildPlan(scanned, last, { checksum: false, caseInsensitive: false, unreadable: [] });
   return { plan, last, topLevelNames: 1, recordedSource: '/src', source: '/src', maxDeleteRatio: 0.5, force: false, ...over };
@@ -37,8 +38,8 @@ describe('checkGuards', () => {
   });
 
   it('an empty source against an empty backup (first run) passes', () => {
-    const plan = buildPlan([], new Map(), { checksum: false, caseInsensitive: false, unreadable: [] });
-    assert.equal(checkGuards({ ...input(0, 0), plan, last: new Map(), topLevelNames: 0, recordedSource: undefined }), undefined);
+    const plan = buildPlan([], new StateTable(), { checksum: false, caseInsensitive: false, unreadable: [] });
+    assert.equal(checkGuards({ ...input(0, 0), plan, last: new StateTable(), topLevelNames: 0, recordedSource: undefined }), undefined);
   });
 
   it('--force overrides the empty-source guard', () => {
@@ -68,7 +69,7 @@ describe('checkGuards', () => {
     // 20 files, 19 deleted plus folders: still under the minimum.
     const base = input(20, 1);
     const extraDirs = Array.from({ length: 30 }, (_, i) => sd(`e${i}`));
-    const last = new Map([...base.last, ...extraDirs.map((e) => [e.path, e] as const)]);
+    const last = StateTable.from([...base.last.values(), ...extraDirs]);
     const plan = buildPlan([sd('d'), ...[...base.last.values()].slice(1, 2)], last, { checksum: false, caseInsensitive: false, unreadable: [] });
     assert.equal(plan.deletes.length, 49);
     assert.equal(checkGuards({ ...base, last, plan }), undefined);
@@ -76,7 +77,7 @@ describe('checkGuards', () => {
 
   it('moved files are not deletions: renaming most of the source passes', () => {
     const files = Array.from({ length: 30 }, (_, i) => ({ ...sf(`old/p${i}.jpg`), size: 100 + i, mtime_ns: `${1000 + i}` }));
-    const last = new Map<string, StateEntry>([[sd('old').path, sd('old')], ...files.map((e) => [e.path, e] as const)]);
+    const last = StateTable.from([sd('old'), ...files]);
     const scanned = [sd('new'), ...files.map((e) => ({ ...e, path: e.path.replace('old/', 'new/'), sha256: undefined }))];
     const plan = buildPlan(scanned, last, { checksum: false, caseInsensitive: false, unreadable: [] });
     assert.equal(plan.puts.filter((p) => p.moveFrom !== undefined).length, 30);
