@@ -11,6 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { runBackup, type BackupOptions, type BackupOutcome } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { compareIds } from '../../src/store/ids.js';
+import { Layout } from '../../src/store/layout.js';
+import { readManifest, readManifestHeader } from '../../src/store/manifest.js';
+import { realFs } from '../../src/io/fs.js';
 import type { Profile } from '../../src/config/profiles.js';
 import { isRootUser, makeTree, profileFor, readTree, tempDir, treeView, type TreeSpec } from '../helpers/tree.js';
 import { forceRemove, fingerprint, incrementIds, nonDirs, readDiskTree, readIncrement, sha256Of, uniqueInodeBytes } from '../helpers/model-dist.js';
@@ -165,6 +168,41 @@ describe('the mirror', () => {
     // The backup's own writes are not changes of the source.
     const again = await run();
     assert.equal(again.status, 'no-change');
+  });
+});
+
+describe('the manifest delta (docs/format.md)', () => {
+  it('small runs write a delta the next run reads: it finds no change, and the base is rewritten once the delta outgrows it', async () => {
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 80; i++) spec[`d${i % 4}/f${i}.txt`] = `file ${i}`;
+    const f = fixture(spec);
+    const layout = new Layout(f.dist);
+    await f.backup();
+    const base = fs.readFileSync(layout.manifest);
+    const firstId = readManifestHeader(realFs, layout.manifest)?.id;
+    let compacted = false;
+    let deltas = 0;
+    for (let round = 0; round < 8; round++) {
+      fs.writeFileSync(join(f.src, `d1/f${round}.txt`), `changed in round ${round}`);
+      fs.rmSync(join(f.src, `d2/f${40 + round}.txt`), { force: true });
+      fs.writeFileSync(join(f.src, `d3/new${round}.txt`), `added in round ${round}`);
+      const out = await f.backup();
+      assert.equal(out.status, 'done', `round ${round}`);
+      const id = readManifestHeader(realFs, layout.manifest)?.id;
+      if (id === firstId) {
+        assert.deepEqual(fs.readFileSync(layout.manifest), base, `round ${round}: the base is untouched`);
+        assert.ok(fs.existsSync(layout.manifestDelta), `round ${round}: the change is in the delta`);
+        deltas++;
+      } else compacted = true;
+      assertMirrorEqualsSource(f);
+      const again = await f.backup();
+      assert.equal(again.status, 'no-change', `round ${round}: the state read back (base + delta) is the source`);
+      const state = readManifest(realFs, layout.manifest).entries;
+      assert.equal(state.get(`d1/f${round}.txt`)?.size, `changed in round ${round}`.length);
+      assert.equal(state.has(`d2/f${40 + round}.txt`), false);
+    }
+    assert.ok(deltas >= 2, `${deltas} rounds wrote a delta`);
+    assert.ok(compacted, 'three changes a round outgrow an eighth of ~100 entries: the manifest was rewritten whole');
   });
 });
 

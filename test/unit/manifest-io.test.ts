@@ -192,3 +192,14 @@ describe('comparing the source with the state', () => {
     assert.deepEqual([...table.compare().unseen()], [entry(1).path, entry(2).path, entry(3).path]);
   });
 });
+
+test('a manifest naming a path twice is refused', (t) => {
+  const dir = tempDir('hb-manifest-');
+  t.after(() => removeDir(dir));
+  const file = join(dir, 'manifest.jsonl');
+  writeManifest(realFs, file, { source: '/src', lastIncrement: null }, StateTable.from([entry(1), entry(2)]));
+  const [header, a] = fs.readFileSync(file, 'latin1').split('\n');
+  const h = { ...JSON.parse(header as string), entries: 2 };
+  fs.writeFileSync(file, `${JSON.stringify(h)}\n${a}\n${a}\n`, 'latin1');
+  assert.throws(() => readManifest(realFs, file), /repeats the path/);
+});
