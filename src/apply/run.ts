@@ -113,13 +113,16 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   const skipDir = destinationIdentity(fs, profile.dist);
   // Started first, so the worker's start-up overlaps reading the manifest.
   const recorded = readManifestHeader(fs, layout.manifest);
+  // The scan compares with the manifest as it is on the drive; a dry run adds an interrupted run's
+  // journal to it first (below), which only this thread sees, so its worker sends every entry.
+  const compares = !opts.checksum && !caseInsensitive;
   const parallel =
     opts.workerScript === undefined ||
     fs !== realFs ||
     profile.maxWorkers < 2 ||
     (recorded !== undefined && (recorded.entries > SCAN_WORKER_MAX_ENTRIES || recorded.entries < SCAN_WORKER_MIN_ENTRIES))
       ? undefined
-      : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: recorded?.top });
+      : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: recorded?.top, manifest: compares && !opts.dryRun ? layout.manifest : undefined });
   let manifest: ReturnType<typeof readManifest>;
   let scan: ReturnType<typeof scanSource>;
   let compared: StateComparison | undefined;
@@ -130,7 +133,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       const journal = readJournal(fs, layout.journal);
       if (journal !== undefined) applyOps(manifest.entries, resolveJournal(fs, layout, journal).done);
     }
-    compared = opts.checksum || caseInsensitive ? undefined : manifest.entries.compare();
+    compared = compares ? manifest.entries.compare() : undefined;
     const scanOptions: ScanOptions = {
       selector: compileSelection(profile.rules),
       skipDir,

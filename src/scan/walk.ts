@@ -1,5 +1,6 @@
 import type { Fs } from '../io/fs.js';
 import type { Entry } from '../meta/entry.js';
+import type { StateComparison } from '../store/state-table.js';
 import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
 import { errorCode, errorMessage } from '../io/errors.js';
@@ -50,7 +51,7 @@ export interface ScanOptions {
    * (most of the work after the syscalls). Leave it out where the plan must see every entry
    * (checksum mode, case-folding destinations).
    */
-  unchangedAgainst?: { hasQuickKey(path: string, key: string): boolean };
+  unchangedAgainst?: StateComparison;
   /** Only these names directly inside src are walked (the others are another thread's share). */
   topLevel?: (name: string) => boolean;
 }

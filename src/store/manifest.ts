@@ -66,17 +66,23 @@ const damaged = (file: string, what: string) => failure(`${file}: ${what}`, { hi
  * (by its `id`), then one line per path changed since the base, the entry's line or `-<path JSON>`
  * for a path that left. A delta whose base is not this manifest is left over from a crash just
  * after the manifest was rewritten whole (which includes it) and is ignored.
+ *
+ * `only` keeps the entries of some paths (a scan thread's share, scan/parallel.ts); the others are
+ * read and counted, not kept.
  */
-export function readManifest(fs: Fs, file: string): Manifest {
+export function readManifest(fs: Fs, file: string, only?: (path: string) => boolean): Manifest {
   const entries = new StateTable();
+  let count = 0;
   const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (line, lineNo) => {
     const path = StateTable.pathOfLine(line);
     if (path === undefined) throw damaged(file, `line ${lineNo} is damaged`);
+    count++;
+    if (only !== undefined && !only(path)) return;
     if (!entries.addLine(path, line)) throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(path)}`);
   });
   if (header === undefined) return { header: undefined, entries };
-  if (entries.size !== header.entries) {
-    throw damaged(file, `the header promises ${header.entries} entries but ${entries.size} were read (truncated?)`);
+  if (count !== header.entries) {
+    throw damaged(file, `the header promises ${header.entries} entries but ${count} were read (truncated?)`);
   }
   if (header.id === undefined) return { header, entries };
   entries.trackChangesSince(header.id, header.entries, header.top);
@@ -96,13 +102,15 @@ export function readManifest(fs: Fs, file: string): Manifest {
       lines++;
       const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
       if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
+      if (only !== undefined && !only(path)) return;
       if (line.charCodeAt(0) === 45) entries.delete(path);
       else entries.setLine(path, line);
     },
     () => stale,
   );
   if (delta === undefined || stale) return { header, entries };
-  if (lines !== delta.changes || entries.size !== delta.entries) {
+  // A part (`only`) cannot be counted against the whole: the whole read checks it.
+  if (lines !== delta.changes || (only === undefined && entries.size !== delta.entries)) {
     throw damaged(deltaFile, `the header promises ${delta.changes} changes and ${delta.entries} entries, but ${lines} and ${entries.size} were read (truncated?)`);
   }
   return { header: withDelta(header, delta), entries };

@@ -276,6 +276,18 @@ export class StateComparison {
     this.mark(slot);
     return this.table.valueAt(slot);
   }
+  /**
+   * Marks the recorded paths another thread compared (those `theirs` accepts), but for the ones it
+   * did not find: its `unseen` (scan/parallel.ts).
+   */
+  foundElsewhere(theirs: (path: string) => boolean, notFound: ReadonlySet<string>): void {
+    const n = Math.min(this.marks.length, this.table.slots());
+    for (let i = 0; i < n; i++) {
+      if (this.marks[i] === 1) continue;
+      const path = this.table.livePathAt(i);
+      if (path !== undefined && theirs(path) && !notFound.has(path)) this.marks[i] = 1;
+    }
+  }
   /** Recorded paths not marked: gone from the source (or not seen because unreadable). */
   *unseen(): IterableIterator<string> {
     const n = this.table.slots();

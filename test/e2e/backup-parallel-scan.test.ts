@@ -60,6 +60,18 @@ test('the built program scans and copies on two threads, and reports exactly the
     fs.rmSync(join(src, `top${d}`, 'sub2', 'f2.txt'));
     deleted.push(`top${d}/sub2/f2.txt`);
   }
+  // A whole folder gone, in one share or the other: its entries are what neither thread found.
+  const goneDir = join(src, 'top6', 'sub3');
+  for (const name of fs.readdirSync(goneDir)) deleted.push(`top6/sub3/${name}`);
+  deleted.push('top6/sub3');
+  fs.rmSync(goneDir, { recursive: true });
+  // A dry run: its worker sends every entry of its share and this thread compares them (run.ts).
+  const dry = runCli(BACKUP_JS, [cfg, '--json', '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  const plan = (JSON.parse(dry.stdout) as { profiles: { plan: { new: string[]; changed: string[]; deleted: string[] } }[] }).profiles[0]?.plan;
+  assert.deepEqual(plan?.changed.slice().sort(), changed.slice().sort(), 'dry run: changed');
+  assert.deepEqual(plan?.new.slice().sort(), added.slice().sort(), 'dry run: new');
+  assert.deepEqual(plan?.deleted.slice().sort(), deleted.slice().sort(), 'dry run: deleted');
   const second = runCli(BACKUP_JS, [cfg, '--json']);
   assert.equal(second.code, 0, second.stderr);
   const id = (JSON.parse(second.stdout) as { profiles: { increment: string }[] }).profiles[0]?.increment;
