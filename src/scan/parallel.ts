@@ -4,6 +4,7 @@ import type { Entry } from '../meta/entry.js';
 import { compileSelection, type SelectionRules } from '../select/rules.js';
 import { quickKey } from '../plan/compare.js';
 import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
+import type { RoleData } from '../threads/roles.js';
 
 /**
  * The scan on two threads. A no-change run is the lstat walk and little else; on the two cores the
@@ -17,8 +18,7 @@ import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
  * those not found unchanged in the last state.
  */
 
-export interface ScanWorkerData {
-  hardbackScan: 1;
+export interface ScanWorkerData extends RoleData<'scan'> {
   src: string;
   rules: SelectionRules;
   skipDir: { dev: bigint; ino: bigint } | undefined;
@@ -86,7 +86,7 @@ export function startParallelScan(
   if (share.size === 0) return undefined;
   let worker: Worker;
   try {
-    const data: ScanWorkerData = { hardbackScan: 1, src, rules: o.rules, skipDir: o.skipDir, names: [...share] };
+    const data: ScanWorkerData = { hardbackRole: 'scan', src, rules: o.rules, skipDir: o.skipDir, names: [...share] };
     worker = new Worker(o.workerScript, { workerData: data });
   } catch {
     return undefined;

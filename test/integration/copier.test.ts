@@ -125,7 +125,7 @@ test('a worker that dies mid-batch: the copies it took are made again here, over
     `const { parentPort } = require('node:worker_threads');
      const fs = require('node:fs');
      parentPort.on('message', (batch) => {
-       const next = new Int32Array(batch.next);
+       const next = new Int32Array(batch.shared);
        for (let k = 0; k < 4; k++) {
          const i = Atomics.add(next, 0, 1);
          if (i < batch.jobs.src.length) try { fs.writeFileSync(batch.jobs.tmp[i], 'half'); } catch {}
