@@ -1,5 +1,3 @@
-import { workerData } from 'node:worker_threads';
-
 /**
  * Each program file is also its own worker thread: it is started again with workerData saying which
  * part of the work it is there for. One field says it for every role, and each program (src/bin)
@@ -19,8 +17,8 @@ export interface RoleData<R extends WorkerRole> {
 
 const ROLES: readonly string[] = ['scan', 'copy', 'restore-copy', 'catalog'] satisfies WorkerRole[];
 
-/** This worker's role, or undefined (not a worker of ours, or the main thread). */
-export function workerRole(data: unknown = workerData): WorkerRole | undefined {
+/** The role a worker's workerData gives, or undefined (not a worker of ours). */
+export function workerRole(data: unknown): WorkerRole | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const role: unknown = (data as { hardbackRole?: unknown }).hardbackRole;
   return typeof role === 'string' && ROLES.includes(role) ? (role as WorkerRole) : undefined;
