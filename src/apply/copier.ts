@@ -1,16 +1,15 @@
-import { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { copyAndHash, newCopyBuffer, type CopyExpect } from '../io/copy.js';
-import { errorCode, errorMessage } from '../io/errors.js';
-import { mapLimit } from './pool.js';
+import type { RoleData } from '../threads/roles.js';
+import { errorOf, servePair, ThreadPair, type BatchMessage, type PairResult, type PairWork } from '../threads/pair.js';
 
 /**
  * The part of a run that scales with the bytes: copying new versions into temp files, hashing them
  * (putting them in place, once announced, is the applier's: src/apply/place.ts). On the two cores the
- * product targets, the copies run on two threads: this one and a worker (the same program file,
- * started for it). For each batch, both threads take copies from one shared counter, so neither waits
- * while the other has work, and each copy is made by exactly one of them. The applier posts batch
- * k+1 before it places batch k, so the worker copies while this thread places.
+ * product targets, the copies run on two threads (src/threads/pair.ts): this one and a worker (the
+ * same program file, started for it). For each batch, both threads take copies from one shared
+ * counter, so neither waits while the other has work, and each copy is made by exactly one of them.
+ * The applier posts batch k+1 before it places batch k, so the worker copies while this thread places.
  *
  * Placing stays on this thread: on two threads it was slower (6.3 s against 6.05 s for 100k new
  * files on tmpfs), since the kernel serialises renames across folders on one filesystem.
@@ -26,11 +25,7 @@ export interface CopyJob {
   expect: CopyExpect;
 }
 
-/**
- * A batch of copies as columns, one array per field: structured-cloned to the worker, arrays of
- * strings and numbers cost a fifth of as many small objects (measured: 25 batches of 4096, 120 ms
- * against 24 ms).
- */
+/** A batch of copies as columns, one array per field (what crosses to the worker). */
 export interface CopyJobs {
   src: string[];
   tmp: string[];
@@ -53,12 +48,6 @@ export function addCopyJob(jobs: CopyJobs, job: CopyJob): void {
   jobs.gid.push(job.expect.gid);
 }
 
-const jobAt = (j: CopyJobs, i: number): CopyJob => ({
-  src: j.src[i] as string,
-  tmp: j.tmp[i] as string,
-  expect: { size: j.size[i] as number, mtime_ns: j.mtime_ns[i] as string, mode: j.mode[i] as number, uid: j.uid[i] as number, gid: j.gid[i] as number },
-});
-
 export type CopyOutcome = { ok: true; sha256: string; bytes: number } | { ok: false; error: Error };
 
 export interface JobRun<O> {
@@ -79,178 +68,94 @@ export interface CopierOptions {
   maxWorkers: number;
 }
 
-async function copyOne(fs: Fs, job: CopyJob, o: Pick<CopierOptions, 'fsyncData' | 'newFileOwner'>, buffer: Buffer): Promise<CopyOutcome> {
-  try {
-    const r = await copyAndHash(fs, job.src, job.tmp, job.expect, { fsyncData: o.fsyncData, buffer, newFileOwner: o.newFileOwner });
-    return { ok: true, ...r };
-  } catch (err) {
-    return { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
-  }
-}
-
-/** Everything on this thread; copies `maxWorkers` at a time (large files overlap their I/O). */
-export function inThreadCopier(o: CopierOptions): Copier {
-  const buffers: Buffer[] = [];
-  return {
-    copy(jobs, onCopied) {
-      return {
-        async finish() {
-          const out = new Array<CopyOutcome>(jobs.src.length);
-          await mapLimit(jobs.src, o.maxWorkers, async (_src, i) => {
-            const buffer = buffers.pop() ?? newCopyBuffer();
-            try {
-              const r = await copyOne(o.fs, jobAt(jobs, i), o, buffer);
-              out[i] = r;
-              if (r.ok) onCopied(r.bytes);
-            } finally {
-              buffers.push(buffer);
-            }
-          });
-          return out;
-        },
-      };
-    },
-    async close() {},
-  };
-}
-
-export interface CopyWorkerData {
-  hardbackCopy: 1;
+export interface CopyWorkerData extends RoleData<'copy'> {
   fsyncData: boolean;
   newFileOwner?: { uid: number; gid: number };
 }
 
-interface BatchMessage {
-  jobs: CopyJobs;
-  /** An Int32Array over a SharedArrayBuffer: the next job index either thread may take. */
-  next: SharedArrayBuffer;
-}
-
-/** What the worker answers for the jobs it took, as columns too; errors cross as plain data. */
-interface Wire {
-  done: number[];
+/** What a copy gives, as columns. */
+interface Copied {
   sha256: string[];
   bytes: number[];
-  failed: number[];
-  /** An error without a code stays without one: a per-file fault here as on this thread, not a drive failure. */
-  code: (string | null)[];
-  message: string[];
 }
 
-const fromWire = (w: Wire, k: number): Error => {
-  const code = w.code[k] ?? null;
-  const err = new Error(w.message[k]);
-  return code === null ? err : Object.assign(err, { code });
-};
+type CopyWork = PairWork<CopyJobs, Copied, { sha256: string; bytes: number }, Buffer>;
+
+/** One copy, the same on both threads. */
+function copyWork(fs: Fs, o: Pick<CopierOptions, 'fsyncData' | 'newFileOwner'>): CopyWork {
+  return {
+    count: (jobs) => jobs.src.length,
+    results: () => ({ sha256: [], bytes: [] }),
+    lane: newCopyBuffer,
+    run: (j, i, buffer) =>
+      copyAndHash(
+        fs,
+        j.src[i] as string,
+        j.tmp[i] as string,
+        { size: j.size[i] as number, mtime_ns: j.mtime_ns[i] as string, mode: j.mode[i] as number, uid: j.uid[i] as number, gid: j.gid[i] as number },
+        { fsyncData: o.fsyncData, buffer, newFileOwner: o.newFileOwner },
+      ),
+    keep(out, r) {
+      out.sha256.push(r.sha256);
+      out.bytes.push(r.bytes);
+    },
+    clear(j, i) {
+      try {
+        fs.unlinkSync(j.tmp[i] as string);
+      } catch {
+        // never created
+      }
+    },
+  };
+}
+
+/**
+ * One outcome per job, in job order. After a drive failure stopped the batch, the copies not made
+ * get that same error: the applier stops at the first of them (or at the failure itself) and places
+ * nothing of the batch.
+ */
+function outcomes(count: number, r: PairResult<Copied>): CopyOutcome[] {
+  const out = new Array<CopyOutcome | undefined>(count);
+  for (const p of r.parts) {
+    for (let k = 0; k < p.done.length; k++) out[p.done[k] as number] = { ok: true, sha256: p.results.sha256[k] as string, bytes: p.results.bytes[k] as number };
+  }
+  for (const f of r.faults) out[f.index] = { ok: false, error: errorOf(f) };
+  if (r.stopped !== undefined) {
+    const error = errorOf(r.stopped);
+    for (let i = 0; i < count; i++) out[i] ??= { ok: false, error };
+  }
+  return out as CopyOutcome[];
+}
+
+function pairCopier(o: CopierOptions, workerScript: string | undefined): Copier {
+  const data: CopyWorkerData = { hardbackRole: 'copy', fsyncData: o.fsyncData, ...(o.newFileOwner ? { newFileOwner: o.newFileOwner } : {}) };
+  // One copy claimed at a time: the temp files all go into one folder anyway, and a batch of a few
+  // large files must still be shared out.
+  const pair = new ThreadPair(copyWork(o.fs, o), { chunk: 1, aloneLanes: o.maxWorkers, ...(workerScript === undefined ? {} : { worker: { script: workerScript, data } }) });
+  return {
+    copy(jobs, onCopied) {
+      const run = pair.start(jobs, { onDone: (r, k) => onCopied(r.bytes[k] as number) });
+      return { finish: async () => outcomes(jobs.src.length, await run.finish()) };
+    },
+    close: () => pair.close(),
+  };
+}
+
+/** Everything on this thread; copies `maxWorkers` at a time (large files overlap their I/O). */
+export const inThreadCopier = (o: CopierOptions): Copier => pairCopier(o, undefined);
 
 /**
  * Copies on this thread and a worker thread. If the worker fails, this thread makes the copies for the
  * rest of the run; a copy the worker took but never answered is made again here, over whatever temp
  * file it left.
  */
-export function workerCopier(o: CopierOptions & { workerScript: string }): Copier {
-  const data: CopyWorkerData = { hardbackCopy: 1, fsyncData: o.fsyncData, ...(o.newFileOwner ? { newFileOwner: o.newFileOwner } : {}) };
-  let worker: Worker | undefined;
-  try {
-    worker = new Worker(o.workerScript, { workerData: data });
-  } catch {
-    worker = undefined;
-  }
-  const buffer = newCopyBuffer();
-  const fallback = inThreadCopier(o);
-  /** Answers arrive in the order batches were posted. */
-  const waiting: ((w: Wire | undefined) => void)[] = [];
-  const failAll = (): void => {
-    worker = undefined;
-    for (const w of waiting.splice(0)) w(undefined);
-  };
-  worker?.on('message', (m: Wire) => waiting.shift()?.(m));
-  worker?.on('error', failAll);
-  worker?.on('exit', failAll);
+export const workerCopier = (o: CopierOptions & { workerScript: string }): Copier => pairCopier(o, o.workerScript);
 
-  /** Posts a batch; the returned promise is the worker's answer (undefined when it failed). */
-  const post = (msg: BatchMessage): Promise<Wire | undefined> => {
-    const w = worker;
-    if (w === undefined) return Promise.resolve(undefined);
-    const answer = new Promise<Wire | undefined>((resolve) => waiting.push(resolve));
-    w.postMessage(msg);
-    return answer;
-  };
-
-  return {
-    copy(jobs, onCopied) {
-      if (worker === undefined) return fallback.copy(jobs, onCopied);
-      const next = new SharedArrayBuffer(4);
-      const answer = post({ jobs, next });
-      return {
-        async finish() {
-          const n = jobs.src.length;
-          const out = new Array<CopyOutcome | undefined>(n);
-          const counter = new Int32Array(next);
-          for (let i = Atomics.add(counter, 0, 1); i < n; i = Atomics.add(counter, 0, 1)) {
-            const r = await copyOne(o.fs, jobAt(jobs, i), o, buffer);
-            out[i] = r;
-            if (r.ok) onCopied(r.bytes);
-          }
-          const w = await answer;
-          if (w !== undefined) {
-            w.done.forEach((i, k) => {
-              out[i] = { ok: true, sha256: w.sha256[k] as string, bytes: w.bytes[k] as number };
-              onCopied(w.bytes[k] as number);
-            });
-            w.failed.forEach((i, k) => {
-              out[i] = { ok: false, error: fromWire(w, k) };
-            });
-          }
-          for (let i = 0; i < n; i++) {
-            if (out[i] !== undefined) continue;
-            const job = jobAt(jobs, i);
-            try {
-              o.fs.unlinkSync(job.tmp);
-            } catch {
-              // never created
-            }
-            const r = await copyOne(o.fs, job, o, buffer);
-            out[i] = r;
-            if (r.ok) onCopied(r.bytes);
-          }
-          return out as CopyOutcome[];
-        },
-      };
-    },
-    async close() {
-      const w = worker;
-      worker = undefined;
-      if (w !== undefined) await w.terminate();
-    },
-  };
-}
-
-/** The worker's side: for each batch, take jobs from the shared counter until none is left, then answer. */
+/** The worker's side. */
 export function runCopyWorker(
   data: CopyWorkerData,
-  port: { postMessage(v: unknown): void; on(ev: 'message', fn: (v: BatchMessage) => void): unknown },
+  port: { postMessage(v: unknown): void; on(ev: 'message', fn: (m: BatchMessage<CopyJobs>) => void): unknown },
   fs: Fs,
 ): void {
-  const buffer = newCopyBuffer();
-  let queue: Promise<void> = Promise.resolve();
-  port.on('message', (batch) => {
-    queue = queue.then(async () => {
-      const counter = new Int32Array(batch.next);
-      const out: Wire = { done: [], sha256: [], bytes: [], failed: [], code: [], message: [] };
-      for (let i = Atomics.add(counter, 0, 1); i < batch.jobs.src.length; i = Atomics.add(counter, 0, 1)) {
-        const r = await copyOne(fs, jobAt(batch.jobs, i), data, buffer);
-        if (r.ok) {
-          out.done.push(i);
-          out.sha256.push(r.sha256);
-          out.bytes.push(r.bytes);
-        } else {
-          out.failed.push(i);
-          out.code.push(errorCode(r.error) ?? null);
-          out.message.push(errorMessage(r.error));
-        }
-      }
-      port.postMessage(out);
-    });
-  });
+  servePair(port, copyWork(fs, data));
 }

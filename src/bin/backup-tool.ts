@@ -3,13 +3,15 @@ import { runMain } from '../cli/run-main.js';
 import { main } from '../cli/tool.js';
 import { runCatalogWorker, type CatalogWorkerData } from '../cli/tool/catalog-worker.js';
 import { runCopyWorker, type CopyWorkerData } from '../restore/copy-files.js';
+import { workerRole } from '../threads/roles.js';
 import { realFs } from '../io/fs.js';
 
 // The same file serves as the restore's copying thread (src/restore/copy-files.ts) and as the
-// thread that reads increments for a search (src/cli/tool/catalog-worker.ts).
+// thread that reads increments for a search (src/cli/tool/catalog-worker.ts): workerData's
+// hardbackRole says which (src/threads/roles.ts).
 if (isMainThread) runMain('backup-tool', main);
 else if (parentPort !== null) {
-  const data = workerData as Partial<CopyWorkerData & CatalogWorkerData> | undefined;
-  if (data?.hardbackCopy === 1) runCopyWorker(workerData as CopyWorkerData, parentPort, realFs);
-  else if (data?.hardbackCatalog === 1) runCatalogWorker(workerData as CatalogWorkerData, parentPort, realFs);
+  const role = workerRole(workerData);
+  if (role === 'restore-copy') runCopyWorker(workerData as CopyWorkerData, parentPort, realFs);
+  else if (role === 'catalog') runCatalogWorker(workerData as CatalogWorkerData, parentPort, realFs);
 }

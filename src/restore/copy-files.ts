@@ -1,15 +1,23 @@
-import { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
-import { errorMessage, isDriveFailure } from '../io/errors.js';
 import { copyVerified, newRestoreBuffer, type CopyOptions, type StoredVersion } from '../io/copy-verified.js';
+import type { RoleData } from '../threads/roles.js';
+import { errorOf, servePair, ThreadPair, type BatchMessage, type PairWork } from '../threads/pair.js';
 
 /**
- * Many verified copies (copyVerified) on two threads: this one and, when a program file to start is
- * given, a worker thread running the same code. Hashing and the syscalls of 100,000 files keep one
- * core busy; the second core of the machines hardback targets halves that. Both threads take chunks
- * of consecutive jobs (consecutive paths: mostly different folders for the two) from a shared
- * counter, so neither waits for the other, however the sizes fall. A drive failure (a full or
- * read-only target) stops both; other faults are reported per file and the rest goes on.
+ * Many verified copies (copyVerified) on two threads (src/threads/pair.ts): this one and, when a
+ * program file to start is given, a worker thread running the same code. Hashing and the syscalls of
+ * 100,000 files keep one core busy; the second core of the machines hardback targets halves that.
+ * Both threads take chunks of consecutive jobs (consecutive paths: mostly different folders for the
+ * two) from a shared counter, so neither waits for the other, however the sizes fall. A drive failure
+ * (a full or read-only target) stops both; other faults are reported per file and the rest goes on.
+ *
+ * A worker that cannot start or dies costs only time, as for a backup: the copies it took and never
+ * answered for are made again on this thread. Rejecting the restore instead would throw away every
+ * copy made for a fault of the thread, not of the data: the copies go into the restore's own staging
+ * folder, which nobody else writes; each is created anew (O_EXCL) after whatever the worker left
+ * there is removed, and is checked against its sha256 as it is made, so a copy made again is as
+ * sound as the first. If the worker met a drive failure before it died, this thread meets it too
+ * and stops.
  */
 
 /** The copies to make, one column per field (what a worker thread is sent as is). */
@@ -42,23 +50,9 @@ export interface CopyFault {
   error: unknown;
 }
 
-/** What the worker thread is started with (workerData). */
-export interface CopyWorkerData extends FileJobs {
-  hardbackCopy: 1;
+/** What the worker thread is started with (workerData); the jobs are posted to it. */
+export interface CopyWorkerData extends RoleData<'restore-copy'> {
   copy: CopyOptions;
-  /** Int32 [next job, stop flag]. */
-  shared: SharedArrayBuffer;
-}
-
-interface WorkerFault {
-  index: number;
-  message: string;
-  code: string | undefined;
-}
-
-interface WorkerResult {
-  faults: WorkerFault[];
-  jobs: number;
 }
 
 /** Jobs taken at a time: small enough to balance the two threads, large enough to keep them apart. */
@@ -72,6 +66,40 @@ export interface CopyOutcome {
   byWorker: number;
 }
 
+/** A verified copy makes nothing but the file: no result columns. */
+type NoResults = Record<string, never>;
+
+function restoreWork(fs: Fs, copy: CopyOptions): PairWork<FileJobs, NoResults, void, Buffer> {
+  return {
+    count: (jobs) => jobs.from.length,
+    results: () => ({}),
+    lane: newRestoreBuffer,
+    run(j, i, buffer) {
+      const want: StoredVersion = {
+        size: j.size[i] as number,
+        sha256: j.sha256[i] as string,
+        mtime_ns: j.mtime_ns[i] as string,
+        mode: j.mode[i] as number,
+        uid: j.uid[i] as number,
+        gid: j.gid[i] as number,
+      };
+      copyVerified(fs, j.from[i] as string, j.to[i] as string, want, buffer, copy);
+    },
+    keep() {},
+    clear(j, i) {
+      try {
+        fs.unlinkSync(j.to[i] as string);
+      } catch {
+        // never created
+      }
+    },
+  };
+}
+
+/**
+ * Makes the copies. After a drive failure the faults end with it (in job order, the failure is the
+ * one the caller stops at) and the copies not yet made are not tried.
+ */
 export async function copyFiles(
   fs: Fs,
   jobs: FileJobs,
@@ -82,88 +110,18 @@ export async function copyFiles(
     thisThread?: boolean;
   },
 ): Promise<CopyOutcome> {
-  const shared = new SharedArrayBuffer(8);
-  const faults: CopyFault[] = [];
-  let worker: Promise<WorkerResult> | undefined;
-  if (opts.workerScript !== undefined && jobs.from.length >= MIN_JOBS_FOR_WORKER) {
-    worker = startWorker(opts.workerScript, { hardbackCopy: 1, ...jobs, copy: opts.copy, shared });
-  }
-  if (worker === undefined || opts.thisThread !== false) runJobs(fs, jobs, new Int32Array(shared), opts.copy, (index, error) => faults.push({ index, error }));
-  let byWorker = 0;
-  if (worker !== undefined) {
-    const r = await worker;
-    byWorker = r.jobs;
-    for (const f of r.faults) faults.push({ index: f.index, error: Object.assign(new Error(f.message), f.code === undefined ? {} : { code: f.code }) });
-  }
-  return { faults: faults.sort((a, b) => a.index - b.index), byWorker };
-}
-
-/** The loop both threads run: claim a chunk, copy it, until the jobs run out or a drive failure stops them. */
-function runJobs(fs: Fs, jobs: FileJobs, shared: Int32Array, copy: CopyOptions, fault: (index: number, error: unknown) => void): number {
-  const buffer = newRestoreBuffer();
-  const count = jobs.from.length;
-  let done = 0;
-  for (;;) {
-    const start = Atomics.add(shared, 0, CHUNK);
-    if (start >= count) return done;
-    for (let i = start; i < Math.min(count, start + CHUNK); i++) {
-      if (Atomics.load(shared, 1) !== 0) return done;
-      done++;
-      const want: StoredVersion = {
-        size: jobs.size[i] as number,
-        sha256: jobs.sha256[i] as string,
-        mtime_ns: jobs.mtime_ns[i] as string,
-        mode: jobs.mode[i] as number,
-        uid: jobs.uid[i] as number,
-        gid: jobs.gid[i] as number,
-      };
-      try {
-        copyVerified(fs, jobs.from[i] as string, jobs.to[i] as string, want, buffer, copy);
-      } catch (err) {
-        fault(i, err);
-        if (isDriveFailure(err)) {
-          Atomics.store(shared, 1, 1);
-          return done;
-        }
-      }
-    }
+  const data: CopyWorkerData = { hardbackRole: 'restore-copy', copy: opts.copy };
+  const worker = opts.workerScript !== undefined && jobs.from.length >= MIN_JOBS_FOR_WORKER ? { script: opts.workerScript, data } : undefined;
+  const pair = new ThreadPair(restoreWork(fs, opts.copy), { chunk: CHUNK, ...(worker === undefined ? {} : { worker }) });
+  try {
+    const r = await pair.start(jobs, opts.thisThread === false ? { thisThread: false } : {}).finish();
+    return { faults: r.faults.map((f) => ({ index: f.index, error: errorOf(f) })), byWorker: r.byWorker };
+  } finally {
+    await pair.close();
   }
 }
 
-function startWorker(script: string, data: CopyWorkerData): Promise<WorkerResult> {
-  return new Promise((resolve, reject) => {
-    let result: WorkerResult | undefined;
-    let w: Worker;
-    try {
-      w = new Worker(script, { workerData: data });
-    } catch (err) {
-      // No second thread (a worker cannot start here): this thread takes every chunk.
-      void err;
-      resolve({ faults: [], jobs: 0 });
-      return;
-    }
-    w.once('message', (m: WorkerResult) => (result = m));
-    w.once('error', (err) => {
-      Atomics.store(new Int32Array(data.shared), 1, 1);
-      reject(new Error(`the copy thread failed (${errorMessage(err)})`));
-    });
-    w.once('exit', () => {
-      if (result !== undefined) resolve(result);
-      else {
-        Atomics.store(new Int32Array(data.shared), 1, 1);
-        reject(new Error('the copy thread stopped before it finished'));
-      }
-    });
-  });
-}
-
-/** The worker's side: the same loop over the same jobs, then its faults. */
-export function runCopyWorker(data: CopyWorkerData, port: { postMessage(v: unknown): void }, fs: Fs): void {
-  const faults: WorkerFault[] = [];
-  const jobs = runJobs(fs, data, new Int32Array(data.shared), data.copy, (index, error) => {
-    const code = (error as { code?: unknown }).code;
-    faults.push({ index, message: errorMessage(error), code: typeof code === 'string' ? code : undefined });
-  });
-  const result: WorkerResult = { faults, jobs };
-  port.postMessage(result);
+/** The worker's side: the same jobs, as they are posted. */
+export function runCopyWorker(data: CopyWorkerData, port: { postMessage(v: unknown): void; on(ev: 'message', fn: (m: BatchMessage<FileJobs>) => void): unknown }, fs: Fs): void {
+  servePair(port, restoreWork(fs, data.copy));
 }

@@ -3,6 +3,7 @@ import type { Fs } from '../io/fs.js';
 import { compileSelection, type SelectionRules } from '../select/rules.js';
 import { readManifest } from '../store/manifest.js';
 import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
+import type { RoleData } from '../threads/roles.js';
 
 /**
  * The scan on two threads. A no-change run is the lstat walk and little else; on the two cores the
@@ -21,8 +22,7 @@ import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
  * its own walk.
  */
 
-export interface ScanWorkerData {
-  hardbackScan: 1;
+export interface ScanWorkerData extends RoleData<'scan'> {
   src: string;
   rules: SelectionRules;
   skipDir: { dev: bigint; ino: bigint } | undefined;
@@ -109,7 +109,7 @@ export function startParallelScan(
   if (share.size === 0) return undefined;
   let worker: Worker;
   try {
-    const data: ScanWorkerData = { hardbackScan: 1, src, rules: o.rules, skipDir: o.skipDir, names: [...share], manifest: o.manifest };
+    const data: ScanWorkerData = { hardbackRole: 'scan', src, rules: o.rules, skipDir: o.skipDir, names: [...share], manifest: o.manifest };
     worker = new Worker(o.workerScript, { workerData: data });
   } catch {
     return undefined;

@@ -7,12 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { realFs } from '../../src/io/fs.js';
 import { addCopyJob, inThreadCopier, newCopyJobs, workerCopier, type CopyJob, type CopyJobs, type CopyOutcome } from '../../src/apply/copier.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
+import { faultyFs } from '../helpers/faulty-fs.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 
 /**
  * The copies of a run on two threads (src/apply/copier.ts), with the built program as the worker:
  * the worker's outcomes (copies and per-file errors) must be exactly those this thread would give,
- * and a worker that dies mid-batch must cost nothing but time.
+ * a worker that dies mid-batch must cost nothing but time, and a drive failure stops both threads.
  */
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -125,7 +126,7 @@ test('a worker that dies mid-batch: the copies it took are made again here, over
     `const { parentPort } = require('node:worker_threads');
      const fs = require('node:fs');
      parentPort.on('message', (batch) => {
-       const next = new Int32Array(batch.next);
+       const next = new Int32Array(batch.shared);
        for (let k = 0; k < 4; k++) {
          const i = Atomics.add(next, 0, 1);
          if (i < batch.jobs.src.length) try { fs.writeFileSync(batch.jobs.tmp[i], 'half'); } catch {}
@@ -153,6 +154,30 @@ test('a worker that cannot start: everything is copied here', async (t) => {
   const copier = workerCopier({ ...options, workerScript: join(s.root, 'no-such-script.js') });
   try {
     check(s, await copier.copy(columns(s.jobs), () => {}).finish());
+  } finally {
+    await copier.close();
+  }
+});
+
+test('a drive failure on this thread stops the worker too: the copies not made get that error and leave no temp file', async (t) => {
+  const workerScript = ensureBuilt();
+  const s = setup(5000);
+  t.after(() => removeDir(s.root));
+  // This thread cannot create a temp file (a full drive); the worker (the real fs) can.
+  const tmpDir = join(s.root, 'tmp');
+  const full = faultyFs({ openSync: (p) => String(p).startsWith(`${tmpDir}/`) && 'ENOSPC' });
+  const copier = workerCopier({ ...options, fs: full, workerScript });
+  try {
+    const run = copier.copy(columns(s.jobs), () => {});
+    await waitFor(() => fs.readdirSync(tmpDir).length > 0, 'the worker to start copying');
+    const out = await run.finish();
+    assert.equal(out.length, s.jobs.length);
+    const made = out.filter((r) => r.ok).length;
+    const notMade = out.filter((r) => !r.ok && (r.error as NodeJS.ErrnoException).code === 'ENOSPC').length;
+    assert.equal(made + notMade + out.filter((r) => !r.ok && (r.error as NodeJS.ErrnoException).code !== 'ENOSPC').length, s.jobs.length, 'every job has an outcome');
+    t.diagnostic(`${made} made, ${notMade} not made for ENOSPC`);
+    assert.ok(notMade > s.jobs.length / 2, `the worker stopped: ${made} made, ${notMade} not made for ENOSPC`);
+    assert.equal(fs.readdirSync(tmpDir).length, made, 'a temp file for each copy made, none for the others');
   } finally {
     await copier.close();
   }

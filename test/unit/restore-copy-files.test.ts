@@ -12,7 +12,8 @@ import { REPO, removeDir, tempDir } from '../helpers/tree.js';
 
 // The copies of a restore into a new folder: verified against their sha256, on two threads (the
 // compiled program file started as a worker, as the bundle starts itself), with the recorded mode,
-// mtime and (as root) owner; a damaged stored copy is a fault of that file only.
+// mtime and (as root) owner; a damaged stored copy is a fault of that file only; a worker that dies
+// costs only time.
 
 const WORKER = join(REPO, '.test-build', 'src', 'bin', 'backup-tool.js');
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -94,6 +95,37 @@ describe('copyFiles', () => {
     assert.match(messages[1] ?? '', /ENOENT/);
     assert.match(messages[2] ?? '', /bytes, the record says/);
     assertCopied(to, bad);
+    removeDir(to);
+  });
+
+  it('a worker that dies mid-way costs only time: the copies it took are made here, over what it left', async () => {
+    const to = join(root, 'to-dying');
+    const jobs = jobsInto(to);
+    // A worker that takes one chunk, leaves a half-written file for each of its jobs, and dies.
+    const dying = join(root, 'dying-worker.cjs');
+    fs.writeFileSync(
+      dying,
+      `const { parentPort } = require('node:worker_threads');
+       const fs = require('node:fs');
+       parentPort.on('message', (m) => {
+         const start = Atomics.add(new Int32Array(m.shared), 0, m.chunk);
+         for (let i = start; i < Math.min(start + m.chunk, m.jobs.to.length); i++) fs.writeFileSync(m.jobs.to[i], 'half');
+         process.exit(3);
+       });`,
+    );
+    let left = 0;
+    // Counting the files it left: every one is removed before its copy is made here.
+    const counting = faultyFs({
+      unlinkSync: (p) => {
+        if (fs.existsSync(String(p))) left++;
+        return false;
+      },
+    });
+    const out = await copyFiles(counting, jobs, { copy: { fsync: false, umask: process.umask() }, workerScript: dying, thisThread: false });
+    assert.deepEqual(out.faults, []);
+    assert.equal(out.byWorker, 0);
+    assert.ok(left > 0, 'the worker left half-written files');
+    assertCopied(to);
     removeDir(to);
   });
 

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Fs } from '../../io/fs.js';
 import { compileMasks } from '../../restore/search.js';
 import { readIncrements, type IncrementRead, type RecordsSpec } from '../../store/catalog.js';
+import type { RoleData } from '../../threads/roles.js';
 
 /**
  * `search` (and `recreate`) read the manifest on this thread while a worker thread (the bundle
@@ -10,8 +11,7 @@ import { readIncrements, type IncrementRead, type RecordsSpec } from '../../stor
  * reads the increments itself (readCatalogSharing gets undefined).
  */
 
-export interface CatalogWorkerData {
-  hardbackCatalog: 1;
+export interface CatalogWorkerData extends RoleData<'catalog'> {
   dist: string;
   records: RecordsSpec;
 }
@@ -20,7 +20,7 @@ export function readIncrementsElsewhere(script: string, dist: string, records: R
   return new Promise((resolve) => {
     let w: Worker;
     try {
-      const data: CatalogWorkerData = { hardbackCatalog: 1, dist, records };
+      const data: CatalogWorkerData = { hardbackRole: 'catalog', dist, records };
       w = new Worker(script, { workerData: data });
     } catch {
       resolve(undefined);

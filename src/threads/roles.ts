@@ -1,0 +1,25 @@
+/**
+ * Each program file is also its own worker thread: it is started again with workerData saying which
+ * part of the work it is there for. One field says it for every role, and each program (src/bin)
+ * dispatches on it in one place.
+ *
+ * - `scan`: part of the lstat walk of a backup (src/scan/parallel.ts)
+ * - `copy`: the copies of a backup into temp files (src/apply/copier.ts, on src/threads/pair.ts)
+ * - `restore-copy`: the verified copies of a restore or recreate (src/restore/copy-files.ts, same)
+ * - `catalog`: reading every increment.json for a search (src/cli/tool/catalog-worker.ts)
+ */
+export type WorkerRole = 'scan' | 'copy' | 'restore-copy' | 'catalog';
+
+/** The part of workerData every role has. */
+export interface RoleData<R extends WorkerRole> {
+  hardbackRole: R;
+}
+
+const ROLES: readonly string[] = ['scan', 'copy', 'restore-copy', 'catalog'] satisfies WorkerRole[];
+
+/** The role a worker's workerData gives, or undefined (not a worker of ours). */
+export function workerRole(data: unknown): WorkerRole | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const role: unknown = (data as { hardbackRole?: unknown }).hardbackRole;
+  return typeof role === 'string' && ROLES.includes(role) ? (role as WorkerRole) : undefined;
+}
