@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { compileSelection, type SelectionRules } from '../select/rules.js';
 import { readManifest } from '../store/manifest.js';
 import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
-import type { RoleData } from '../threads/roles.js';
+import { startWorker, type RoleData } from '../threads/roles.js';
 
 /**
  * The scan on two threads. A no-change run is the lstat walk and little else; on the two cores the
@@ -110,7 +110,7 @@ export function startParallelScan(
   let worker: Worker;
   try {
     const data: ScanWorkerData = { hardbackRole: 'scan', src, rules: o.rules, skipDir: o.skipDir, names: [...share], manifest: o.manifest };
-    worker = new Worker(o.workerScript, { workerData: data });
+    worker = startWorker(o.workerScript, data);
   } catch {
     return undefined;
   }

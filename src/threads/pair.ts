@@ -1,6 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { errorCode, errorMessage, isDriveFailure } from '../io/errors.js';
-import type { RoleData, WorkerRole } from './roles.js';
+import { startWorker, type RoleData, type WorkerRole } from './roles.js';
 
 /**
  * Many jobs of one kind (file copies) on two threads: this one and a worker thread, the same program
@@ -165,7 +165,7 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
     if (o.worker === undefined) return;
     let w: Worker;
     try {
-      w = new Worker(o.worker.script, { workerData: o.worker.data });
+      w = startWorker(o.worker.script, o.worker.data);
     } catch {
       return; // no second thread here: this one makes every job
     }

@@ -1,8 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Fs } from '../../io/fs.js';
 import { compileMasks } from '../../restore/search.js';
 import { readIncrements, type IncrementRead, type RecordsSpec } from '../../store/catalog.js';
-import type { RoleData } from '../../threads/roles.js';
+import { startWorker, type RoleData } from '../../threads/roles.js';
 
 /**
  * `search` (and `recreate`) read the manifest on this thread while a worker thread (the bundle
@@ -21,7 +21,7 @@ export function readIncrementsElsewhere(script: string, dist: string, records: R
     let w: Worker;
     try {
       const data: CatalogWorkerData = { hardbackRole: 'catalog', dist, records };
-      w = new Worker(script, { workerData: data });
+      w = startWorker(script, data);
     } catch {
       resolve(undefined);
       return;
