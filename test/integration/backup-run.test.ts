@@ -13,7 +13,7 @@ import { silentReporter } from '../../src/apply/reporter.js';
 import { compareIds } from '../../src/store/ids.js';
 import { Layout } from '../../src/store/layout.js';
 import { readManifest, readManifestHeader } from '../../src/store/manifest.js';
-import { realFs } from '../../src/io/fs.js';
+import { realFs, type Fs } from '../../src/io/fs.js';
 import type { Profile } from '../../src/config/profiles.js';
 import { isRootUser, makeTree, profileFor, readTree, tempDir, treeView, type TreeSpec } from '../helpers/tree.js';
 import { forceRemove, fingerprint, incrementIds, nonDirs, readDiskTree, readIncrement, sha256Of, uniqueInodeBytes } from '../helpers/model-dist.js';
@@ -415,6 +415,41 @@ describe('moves', () => {
     assert.equal(o.status, 'done');
     assert.deepEqual(readIncrement(f.dist, o.id as string).changed.map((r) => r.path), ['a.txt']);
     assert.equal(fs.readFileSync(join(f.dist, 'mirror', 'a.txt'), 'utf8'), 'BBBB');
+  });
+});
+
+describe('--checksum, content that changes during the run', () => {
+  it('a file rewritten between its hash and its copy is a per-file fault: the old version stays, and its bytes are not counted', async () => {
+    const f = fixture({ 'a.txt': { content: 'AAAA', mtime: T(1) }, 'b.txt': { content: 'bbbb', mtime: T(1) } });
+    await f.backup();
+    for (const [name, content] of [['a.txt', 'BBBB'], ['b.txt', 'cccc']] as const) {
+      fs.writeFileSync(join(f.src, name), content);
+      fs.utimesSync(join(f.src, name), T(1), T(1));
+    }
+    // The copy opens the source with numeric flags (O_NOFOLLOW); the checksum pass with 'r'. Just
+    // before the copy of a.txt opens it, its content changes again (same size, same mtime).
+    let rewritten = 0;
+    const racing = new Proxy(fs, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'openSync' || typeof value !== 'function') return value;
+        return (path: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
+          if (typeof flags === 'number' && String(path) === join(f.src, 'a.txt')) {
+            fs.writeFileSync(path, 'CCCC');
+            fs.utimesSync(path, T(1), T(1));
+            rewritten++;
+          }
+          return fs.openSync(path, flags ?? 'r', mode);
+        };
+      },
+    }) as unknown as Fs;
+    const o = await f.backup({ checksum: true, fs: racing });
+    assert.equal(rewritten, 1, 'the copy of a.txt opened its source once');
+    assert.deepEqual(o.errors.map((e) => [e.path, e.op]), [['a.txt', 'read']]);
+    assert.equal(o.summary.bytes_copied, 4, 'only b.txt was copied and kept');
+    assert.equal(fs.readFileSync(join(f.dist, 'mirror', 'a.txt'), 'utf8'), 'AAAA', 'the mirror keeps the last good version');
+    assert.equal(fs.readFileSync(join(f.dist, 'mirror', 'b.txt'), 'utf8'), 'cccc');
+    assert.deepEqual(readIncrement(f.dist, o.id as string).changed.map((r) => r.path), ['b.txt']);
   });
 });
 
