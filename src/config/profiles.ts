@@ -54,7 +54,7 @@ export const DEFAULTS = {
  * Applies defaults and resolves src/dist: "~" and "~/…" against the home folder, relative paths
  * against the config file's folder. `file` names the file in messages; its absolute form becomes
  * Profile.configFile. Pure: touches no filesystem, so "src inside dist" is decided on the paths as
- * written (symlinks are not followed).
+ * written (symlinks are not followed; runBackup checks the real paths again).
  */
 export function resolveProfiles(validated: ValidatedProfile[], file: string, opts: { home?: string } = {}): Profile[] {
   const configFile = path.resolve(file);

@@ -1,4 +1,5 @@
 import * as nodeFs from 'node:fs';
+import * as nodePath from 'node:path';
 import { isCode } from './errors.js';
 
 /**
@@ -32,5 +33,26 @@ export function readTextIfExists(fs: Fs, file: string, encoding: BufferEncoding 
   } catch (err) {
     if (isCode(err, 'ENOENT')) return undefined;
     throw err;
+  }
+}
+
+/**
+ * `p` with every symlink in it resolved, as far as it exists: the real path of its deepest existing
+ * folder, with the rest appended. Used where "is inside" must not be fooled by a symlinked path
+ * (src inside dist, a restore target inside the backup); config validation compares the paths as
+ * written, and these checks repeat it on the real paths when the run or the restore starts.
+ */
+export function resolvedPath(fs: Fs, p: string): string {
+  const rest: string[] = [];
+  let cur = nodePath.resolve(p);
+  for (;;) {
+    try {
+      return nodePath.join(fs.realpathSync(cur), ...rest.reverse());
+    } catch {
+      const parent = nodePath.dirname(cur);
+      if (parent === cur) return nodePath.resolve(p);
+      rest.push(nodePath.basename(cur));
+      cur = parent;
+    }
   }
 }

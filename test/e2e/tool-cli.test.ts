@@ -171,6 +171,17 @@ describe('exit codes', () => {
       assert.match(r.stdout + r.stderr, text);
     });
   }
+  it('a target inside the backup, also through a symlink: exit 2, nothing written', () => {
+    const alias = join(root, 'alias-of-backup');
+    fs.symlinkSync(backupDir, alias);
+    const before = fs.readdirSync(backupDir).sort();
+    for (const to of [join(backupDir, 'restored'), join(alias, 'restored')]) {
+      const r = run([backupDir, 'restore', 'Projects/app', '--to', to]);
+      assert.equal(r.code, 2, `${to}: ${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /lies inside the backup/);
+    }
+    assert.deepEqual(fs.readdirSync(backupDir).sort(), before);
+  });
   it('conflicts: exit 1, listed on stderr, nothing written', () => {
     const t = join(root, 'conflict');
     fs.mkdirSync(join(t, 'Projects/app'), { recursive: true });

@@ -10,6 +10,7 @@ import { idWithTime, reopenWhole, resolveWhenIn, type ToolContext } from './cont
 import type { ToolOptions } from './options.js';
 import { printJson, reportProblems, table } from './output.js';
 import { isSameOrInside } from '../../meta/safe-path.js';
+import { resolvedPath } from '../../io/fs.js';
 
 export interface RestoreRequest {
   command: 'restore' | 'recreate';
@@ -94,7 +95,7 @@ export async function restoreItems(ctx: ToolContext, req: RestoreRequest): Promi
   const { io, catalog } = ctx;
   const target = req.to !== undefined ? resolve(io.cwd, req.to) : ctx.src;
   if (target === undefined) throw usageError('this backup does not record its source folder: say where to write with --to DIR');
-  if (isSameOrInside(target, ctx.dist)) throw usageError(`${target} lies inside the backup ${ctx.dist}: restore somewhere else`);
+  if (isSameOrInside(resolvedPath(io.fs, target), resolvedPath(io.fs, ctx.dist))) throw usageError(`${target} lies inside the backup ${ctx.dist}: restore somewhere else`);
   const rootStat = io.fs.statSync(target, { throwIfNoEntry: false });
   if (rootStat !== undefined && !rootStat.isDirectory()) throw usageError(`${target} is not a folder: restore into a folder`);
   const layout = catalog.layout;
