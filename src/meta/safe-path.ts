@@ -4,11 +4,15 @@ import { isAbsolute, relative, sep } from 'node:path';
  * Metadata is untrusted on read: every relative path taken from a manifest, journal or increment.json
  * goes through isSafeRelPath before it is joined to any folder.
  *
- * Unsafe: a NUL or a backslash, a drive letter (`C:`), a leading `/`, or an empty, `.` or `..` segment
- * (`a//b`, `./a`, `a/..`, `a/`). One regular expression: a reader checks every path of 100k-entry
- * metadata, and splitting each into segments took four times as long.
+ * Unsafe: a NUL, a leading `/`, or an empty, `.` or `..` segment (`a//b`, `./a`, `a/..`, `a/`); on
+ * Windows also a backslash or a drive letter (`C:`), which are separators or roots there. On Linux
+ * and macOS `\` and `C:` are ordinary characters of a name, so a source file named `a\b.txt` is
+ * backed up and its entry read back like any other. One regular expression: a reader checks every
+ * path of 100k-entry metadata, and splitting each into segments took four times as long.
  */
-const UNSAFE = /[\0\\]|^\/|^[A-Za-z]:|(?:^|\/)\.{0,2}(?:\/|$)/;
+const UNSAFE_POSIX = /\0|^\/|(?:^|\/)\.{0,2}(?:\/|$)/;
+const UNSAFE_WINDOWS = /[\0\\]|^\/|^[A-Za-z]:|(?:^|\/)\.{0,2}(?:\/|$)/;
+const UNSAFE = process.platform === 'win32' ? UNSAFE_WINDOWS : UNSAFE_POSIX;
 
 /** A non-empty relative path of at most 4096 characters, none of the above. */
 export function isSafeRelPath(p: unknown): p is string {

@@ -38,8 +38,12 @@ export interface Plan {
 
 export interface PlanOptions {
   checksum: boolean;
-  /** The comparison the scan began (ScanOptions.unchangedAgainst), when it compared; else the plan begins one. */
-  compared?: StateComparison;
+  /**
+   * The comparison the scan marked (ScanResult.compared), when it compared; else the plan begins one.
+   * Required with a scan that compared: what it found unchanged is known only by its marks, and a
+   * fresh comparison would take all of it for deleted.
+   */
+  compared: StateComparison | undefined;
   /** The destination folds case (exFAT, FAT, NTFS, APFS default): names differing only in case collide. */
   caseInsensitive: boolean;
   /** Paths the scan could not read: the last state at and below them is kept. */
@@ -73,6 +77,7 @@ export function buildPlan(scanned: readonly Entry[], last: StateTable, opts: Pla
   const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
   const current = opts.caseInsensitive ? dropCaseCollisions(scanned, last, plan.errors) : scanned;
   const cmp = opts.compared ?? last.compare();
+  if (cmp.table !== last) throw new Error('buildPlan: the comparison is of another state');
 
   for (const entry of current) {
     // Fast path: equal quick keys mean unchanged, without decoding the last entry.

@@ -125,6 +125,12 @@ export function startParallelScan(
       void worker.terminate();
     },
     async finish(opts: ScanOptions): Promise<ScanResult> {
+      // Without a comparison here, what the worker found unchanged would be marked nowhere: deleted.
+      const compared = opts.unchangedAgainst;
+      if (o.manifest !== undefined && compared === undefined) {
+        void worker.terminate();
+        throw new Error('the scan worker compared with the manifest, but this scan does not');
+      }
       const mine = scanSource(fs, src, { ...opts, topLevel: (n) => !share.has(n) });
       const r = await answer;
       void worker.terminate();
@@ -134,7 +140,7 @@ export function startParallelScan(
       }
       // A worker that compared sent only what it did not find unchanged; one without the manifest
       // sent every entry, and the plan compares them.
-      if (o.manifest !== undefined) opts.unchangedAgainst?.foundElsewhere(theirs, new Set(r.unseen));
+      if (o.manifest !== undefined) compared?.foundElsewhere(theirs, new Set(r.unseen));
       return merge(mine, r, share);
     },
   };
@@ -155,6 +161,8 @@ export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unkno
   const names = new Set(data.names);
   const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, (path) => names.has(topOf(path))).entries.compare();
   const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: (n) => names.has(n), unchangedAgainst: compared });
+  // Entries it sends are found too (the plan compares them): unseen is only what is gone.
+  if (compared !== undefined) for (const e of r.entries) compared.found(e.path);
   const answer: ShareResult = {
     entries: r.entries,
     unchanged: r.unchanged,

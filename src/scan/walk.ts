@@ -38,6 +38,11 @@ export interface ScanResult {
   topLevelNames: number;
   /** With `unchangedAgainst`: how many entries were found exactly as recorded (no entry was built for them). */
   unchanged: number;
+  /**
+   * The comparison the scan marked (`unchangedAgainst`): the plan must go on with this one, since
+   * the entries it found unchanged are only marked there (buildPlan's `compared`).
+   */
+  compared: StateComparison | undefined;
 }
 
 export interface ScanOptions {
@@ -46,8 +51,9 @@ export interface ScanOptions {
   skipDir?: { dev: bigint; ino: bigint };
   onProgress?: (entries: number) => void;
   /**
-   * The last state: an entry whose quick key (plan/compare.ts) equals the recorded one is only
-   * listed in `unchanged`. On a run where little changed this spares building an object per entry
+   * A comparison with the last state: an entry whose quick key (plan/compare.ts) equals the recorded
+   * one is marked found there and counted in `unchanged`, and no entry is built for it. On a run
+   * where little changed this spares building an object per entry
    * (most of the work after the syscalls). Leave it out where the plan must see every entry
    * (checksum mode, case-folding destinations).
    */
@@ -63,7 +69,7 @@ export interface ScanOptions {
  */
 export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
   const entries: (Entry | null)[] = [];
-  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, unchanged: 0 };
+  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, unchanged: 0, compared: opts.unchangedAgainst };
   const last = opts.unchangedAgainst;
   /** True (and listed) when the entry is exactly as the last state records it. */
   const same = (rel: string, type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target?: string): boolean => {

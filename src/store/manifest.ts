@@ -23,6 +23,8 @@ export interface ManifestHeader {
   format: number;
   /** Random, new at each whole write: the base a delta applies to (format 2). */
   id?: string;
+  /** The id of the manifest this one replaced: a delta of that base is a leftover, not damage. */
+  replaces?: string;
   /** Absolute source folder this backup belongs to (the wrong-destination guard). */
   source: string;
   /** Id of the last increment whose changes this state includes. */
@@ -80,13 +82,21 @@ export function readManifest(fs: Fs, file: string, only?: (path: string) => bool
     if (only !== undefined && !only(path)) return;
     if (!entries.addLine(path, line)) throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(path)}`);
   });
-  if (header === undefined) return { header: undefined, entries };
+  if (header === undefined) {
+    // A delta without its base is what damage leaves (the base is written before any delta of it).
+    if (fs.existsSync(manifestDeltaOf(file))) throw damaged(manifestDeltaOf(file), 'there is a delta but no manifest');
+    return { header: undefined, entries };
+  }
   if (count !== header.entries) {
     throw damaged(file, `the header promises ${header.entries} entries but ${count} were read (truncated?)`);
   }
-  if (header.id === undefined) return { header, entries };
-  entries.trackChangesSince(header.id, header.entries, header.top);
   const deltaFile = manifestDeltaOf(file);
+  if (header.id === undefined) {
+    if (fs.existsSync(deltaFile)) throw damaged(deltaFile, 'a format 1 manifest has no delta');
+    return { header, entries };
+  }
+  const baseId = header.id;
+  entries.trackChangesSince(baseId, header.entries, header.top);
   let lines = 0;
   let stale = false;
   const delta = readLines(
@@ -94,7 +104,10 @@ export function readManifest(fs: Fs, file: string, only?: (path: string) => bool
     deltaFile,
     (first) => {
       const d = parseDeltaHeader(deltaFile, first);
-      stale = d.base !== header.id;
+      // Left over from a crash between the whole write that replaced its base and its removal
+      // (writeManifest): the manifest includes it. Any other base is damage, never skipped silently.
+      stale = d.base !== baseId;
+      if (stale && d.base !== header.replaces) throw damaged(deltaFile, `the delta is of manifest ${d.base}, not of this one (${baseId})`);
       return d;
     },
     (line, lineNo) => {
@@ -135,6 +148,8 @@ function parseBaseHeader(file: string, text: string): ManifestHeader {
   }
   if (header.format >= 2 && (typeof header.id !== 'string' || header.id === '')) throw damaged(file, 'the manifest header has no id');
   if (header.format < 2) delete header.id; // a format 1 manifest never has a delta
+  if (typeof header.replaces !== 'string') delete header.replaces;
+  if (!isTopCounts(header.top)) delete header.top; // a hint only (the scan's split): wrong, it is dropped
   return header;
 }
 
@@ -151,7 +166,13 @@ function parseDeltaHeader(file: string, text: string): DeltaHeader {
   if (typeof d.base !== 'string' || typeof d.source !== 'string' || !Number.isSafeInteger(d.entries) || !Number.isSafeInteger(d.changes)) {
     throw damaged(file, 'the delta header is incomplete');
   }
+  if (!isTopCounts(d.top)) delete d.top;
   return d;
+}
+
+/** A `top` as written: a plain object of counts. */
+function isTopCounts(v: unknown): v is Record<string, number> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 }
 
 const jsonPath = (text: string): string | undefined => {
@@ -215,17 +236,34 @@ function readLines<H>(fs: Fs, file: string, head: (text: string) => H, line: (te
   }
 }
 
-/** Only the header line (the recorded source, entries and top counts; the delta's when one applies), without reading the entries. */
+/**
+ * Only the header (the recorded source, entries and top counts; the delta's when one applies),
+ * without reading the entries. Undefined when there is no manifest, or when its header or a delta's
+ * cannot be read: readManifest then names the damage.
+ */
 export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undefined {
-  const base = readFirstLine(fs, file);
-  if (base === undefined || base.hardback !== 'manifest') return undefined;
-  const h = base as unknown as ManifestHeader;
-  if (h.format < 2 || typeof h.id !== 'string') return h;
-  const d = readFirstLine(fs, manifestDeltaOf(file)) as DeltaHeader | undefined;
-  return d?.hardback === 'manifest-delta' && d.base === h.id ? withDelta(h, d) : h;
+  let base: ManifestHeader;
+  try {
+    const line = readFirstLine(fs, file);
+    if (line === undefined) return undefined;
+    base = parseBaseHeader(file, line);
+  } catch {
+    return undefined;
+  }
+  if (base.id === undefined) return base;
+  try {
+    const line = readFirstLine(fs, manifestDeltaOf(file));
+    if (line === undefined) return base;
+    const d = parseDeltaHeader(file, line);
+    if (d.base === base.id) return withDelta(base, d);
+    return d.base === base.replaces ? base : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-function readFirstLine(fs: Fs, file: string): { hardback?: unknown; [k: string]: unknown } | undefined {
+/** The first line of a file (at most 1 MiB), undefined when the file does not exist. */
+function readFirstLine(fs: Fs, file: string): string | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -234,14 +272,18 @@ function readFirstLine(fs: Fs, file: string): { hardback?: unknown; [k: string]:
     throw err;
   }
   try {
-    const buf = Buffer.alloc(64 * 1024);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const buf = Buffer.alloc(1 << 20);
+    let n = 0;
+    for (;;) {
+      const got = fs.readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      const nl = buf.indexOf(10, n);
+      n += got;
+      if (nl >= 0 || n === buf.length) break;
+    }
     const text = buf.toString('latin1', 0, n);
     const nl = text.indexOf('\n');
-    const v: unknown = JSON.parse(nl < 0 ? text : text.slice(0, nl));
-    return v !== null && typeof v === 'object' ? (v as { hardback?: unknown }) : undefined;
-  } catch {
-    return undefined; // readManifest names the damage when the run reads it whole
+    return nl < 0 ? text : text.slice(0, nl);
   } finally {
     fs.closeSync(fd);
   }
@@ -278,10 +320,18 @@ export function writeManifest(
     writeFileAtomic(fs, manifestDeltaOf(file), deltaText(header, delta.changes));
     return;
   }
+  // The delta on the drive is of the current base (kept until the new manifest is in place: then it
+  // is a leftover the new one names in `replaces`), or an older leftover, removed first, so a delta
+  // on the drive is always of the manifest or of the one it replaced.
+  const current = table.baseId();
+  const deltaFile = manifestDeltaOf(file);
+  const onDrive = readDeltaBase(fs, deltaFile);
+  if (onDrive !== undefined && onDrive !== current) removeIfExists(fs, deltaFile);
   const header: ManifestHeader = {
     hardback: 'manifest',
     format: MANIFEST_FORMAT,
     id: randomBytes(8).toString('hex'),
+    ...(current === undefined ? {} : { replaces: current }),
     source: info.source,
     last_increment: info.lastIncrement,
     written,
@@ -290,12 +340,29 @@ export function writeManifest(
   const top = topLevelCounts(table.keys());
   if (top !== undefined) header.top = top;
   writeFileAtomic(fs, file, manifestText(header, table));
+  removeIfExists(fs, deltaFile);
+  table.trackChangesSince(header.id as string, header.entries, header.top);
+}
+
+/** The `base` a delta file on the drive names: undefined when there is none; '' when it cannot be read. */
+function readDeltaBase(fs: Fs, deltaFile: string): string | undefined {
+  let line: string | undefined;
   try {
-    fs.unlinkSync(manifestDeltaOf(file));
+    line = readFirstLine(fs, deltaFile);
+    if (line === undefined) return undefined;
+    const base: unknown = (JSON.parse(line) as { base?: unknown }).base;
+    return typeof base === 'string' ? base : '';
+  } catch {
+    return line === undefined ? undefined : '';
+  }
+}
+
+function removeIfExists(fs: Fs, file: string): void {
+  try {
+    fs.unlinkSync(file);
   } catch (err) {
     if (!isCode(err, 'ENOENT')) throw err;
   }
-  table.trackChangesSince(header.id as string, header.entries, header.top);
 }
 
 /** Line by line: writeFileAtomic writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */

@@ -32,7 +32,7 @@ export class StateTable implements Map<string, StateEntry> {
   private readonly paths: string[] = [];
   private readonly vals: (string | StateEntry | undefined)[] = [];
   /** The manifest base this table was read from: what a delta is written against (store/manifest.ts). */
-  private base: { id: string; changed: Set<number>; limit: number } | undefined;
+  private base: BaseTracking | undefined;
   /** Entries below each top-level name, kept up to date from the recorded counts (only a hint: scan/parallel.ts). */
   private top: Map<string, number> | undefined;
 
@@ -127,13 +127,13 @@ export class StateTable implements Map<string, StateEntry> {
    */
   trackChangesSince(id: string, entries: number, top: Readonly<Record<string, number>> | undefined): void {
     this.base = { id, changed: new Set(), limit: Math.floor(entries / DELTA_FRACTION) };
-    this.top = top === undefined ? undefined : new Map(Object.entries(top).filter((kv): kv is [string, number] => Number.isSafeInteger(kv[1])));
+    this.top = top === undefined ? undefined : new Map(Object.entries(top));
   }
 
   /** The base and the changes since it, in the order they were made; undefined when the table must be written whole. */
   delta(): { baseId: string; changes: IterableIterator<{ path: string; line: string | undefined }> } | undefined {
     const base = this.base;
-    if (base === undefined) return undefined;
+    if (base?.changed === undefined) return undefined;
     const slots = [...base.changed].sort((a, b) => a - b);
     const self = this;
     function* changes(): IterableIterator<{ path: string; line: string | undefined }> {
@@ -147,19 +147,24 @@ export class StateTable implements Map<string, StateEntry> {
 
   /** How many paths the delta names. */
   deltaSize(): number {
-    return this.base?.changed.size ?? 0;
+    return this.base?.changed?.size ?? 0;
+  }
+
+  /** The id of the manifest base the table was read from (undefined for a table not read from a format 2 manifest). */
+  baseId(): string | undefined {
+    return this.base?.id;
   }
 
   /** The recorded counts of entries per top-level name, kept up to date (undefined when none were recorded). */
   topCounts(): Record<string, number> | undefined {
-    return this.top === undefined ? undefined : Object.fromEntries(this.top);
+    return this.top === undefined ? undefined : Object.fromEntries([...this.top].filter(([, n]) => n > 0));
   }
 
   private changed(slot: number): void {
-    const base = this.base;
-    if (base === undefined) return;
-    base.changed.add(slot);
-    if (base.changed.size > base.limit) this.base = undefined; // too many: the next write is whole
+    const b = this.base;
+    if (b?.changed === undefined) return;
+    b.changed.add(slot);
+    if (b.changed.size > b.limit) b.changed = undefined; // too many: the next write is whole
   }
 
   private count(path: string, by: number): void {
@@ -301,6 +306,13 @@ export class StateComparison {
     // Slots added after the comparison began (none while a run compares) are never unseen.
     if (slot < this.marks.length) this.marks[slot] = 1;
   }
+}
+
+interface BaseTracking {
+  id: string;
+  /** Slots changed since the base; undefined once they are too many for a delta. */
+  changed: Set<number> | undefined;
+  limit: number;
 }
 
 /** A delta is written while it names at most this fraction (1/n) of the base's entries; beyond, the manifest is rewritten whole. */

@@ -63,13 +63,14 @@ test('without a file identity, a look-alike move is confirmed by content before 
   const base = { size: 4, mtime_ns: '1', mode: 0o644, uid: 0, gid: 0, tracked: true } as const;
   const { StateTable } = await import('../../src/store/state-table.js');
   const last = StateTable.from([{ ...base, path: 'old/x', type: 'file' as const, sha256: 'a'.repeat(64) }]);
-  const plan = buildPlan([{ ...base, path: 'new/x', type: 'file' }], last, { checksum: false, caseInsensitive: false, unreadable: [] });
+  const plan = buildPlan([{ ...base, path: 'new/x', type: 'file' }], last, { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined });
   assert.equal(plan.puts[0]?.moveFrom?.path, 'old/x');
   assert.equal(plan.puts[0]?.verifyMove, true, 'no identity: the content must be confirmed');
   const withId = buildPlan([{ ...base, path: 'new/x', type: 'file', ino: '1:2:3' }], StateTable.from([{ ...base, path: 'old/x', type: 'file' as const, sha256: 'a'.repeat(64), ino: '1:2:4' }]), {
     checksum: false,
     caseInsensitive: false,
     unreadable: [],
+    compared: undefined,
   });
   assert.equal(withId.puts[0]?.moveFrom, undefined, 'a different identity is never a move');
 });

@@ -107,6 +107,21 @@ describe('the mirror', () => {
     assert.equal(inc.changed.find((r) => r.path === 'link-rel')?.target, 'exec.sh');
   });
 
+  it('names with a backslash or a drive-letter look are ordinary names here: stored, changed, deleted, read back', async (t) => {
+    if (process.platform === 'win32') return t.skip('separators and roots on Windows');
+    const f = fixture({ 'a\\b.txt': 'one', 'C:x.txt': 'two', 'd\\e/f.txt': 'three' });
+    assert.deepEqual((await f.backup()).errors, []);
+    fs.writeFileSync(join(f.src, 'a\\b.txt'), 'one, changed');
+    fs.rmSync(join(f.src, 'C:x.txt'));
+    const second = await f.backup();
+    assert.deepEqual(second.errors, []);
+    const inc = readIncrement(f.dist, second.id as string);
+    assert.deepEqual(inc.changed.map((r) => r.path), ['a\\b.txt']);
+    assert.deepEqual(inc.deleted.map((r) => r.path), ['C:x.txt']);
+    assertMirrorEqualsSource(f);
+    assert.equal((await f.backup()).status, 'no-change');
+  });
+
   it('a folder whose mtime alone changed is no change', async () => {
     const f = fixture({ 'd/x': 'x' });
     await f.backup();
@@ -558,6 +573,17 @@ describe('guards, as a run meets them', () => {
     const o = await f.backup({ force: true });
     assert.equal(o.summary.deleted, 26);
     assertMirrorEqualsSource(f);
+  });
+
+  it('a source inside the destination through a symlink is refused before anything is written', async () => {
+    const root = tempDir('hb-run-');
+    cleanup.push(root);
+    const dist = join(root, 'dist');
+    makeTree(join(dist, 'inner'), { 'a.txt': 'a' });
+    fs.symlinkSync(dist, join(root, 'alias'));
+    const profile = profileFor(join(root, 'alias', 'inner'), dist);
+    await assert.rejects(runBackup(profile, { dryRun: false, force: false, checksum: false, reporter: silentReporter }), /lies inside the destination/);
+    assert.deepEqual(fs.readdirSync(dist), ['inner'], 'nothing was created in dist');
   });
 
   it('a backup of another source is refused; --force adopts it', async () => {

@@ -128,20 +128,57 @@ describe('the manifest delta', () => {
     assert.ok(fs.existsSync(delta), 'round 11: a delta against the new base');
   });
 
-  it('a delta of another base (a crash between the whole write and its removal) is ignored', (t) => {
+  it('the delta of the manifest a whole write replaced (a crash before its removal) is ignored; a delta of any other base is refused', (t) => {
     const { file, delta } = setup(t, 100);
     const m = readManifest(realFs, file);
     m.entries.delete(entry(1).path);
     writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
     const old = fs.readFileSync(delta);
-    const whole = StateTable.from(Array.from({ length: 100 }, (_, i) => entry(i)).filter((e) => e.path !== entry(2).path));
-    writeManifest(realFs, file, info('2026-11-26T000001Z'), whole);
-    fs.writeFileSync(delta, old);
+    const id0 = readManifestHeader(realFs, file)?.id;
+    // The next run changes more than an eighth: the manifest is written whole, replacing id0.
+    const next = readManifest(realFs, file);
+    for (let i = 10; i < 30; i++) next.entries.delete(entry(i).path);
+    writeManifest(realFs, file, info('2026-11-26T000001Z'), next.entries);
+    const h = readManifestHeader(realFs, file);
+    assert.equal(h?.replaces, id0);
+    assert.equal(fs.existsSync(delta), false);
+    fs.writeFileSync(delta, old); // as if the removal never happened
     const read = readManifest(realFs, file);
-    assert.equal(read.entries.size, 99);
-    assert.ok(read.entries.has(entry(1).path), 'the old delta deleted it; it does not apply');
-    assert.equal(read.entries.has(entry(2).path), false);
+    assert.equal(read.entries.size, 79);
+    assert.equal(read.entries.has(entry(1).path), false);
     assert.equal(read.header?.last_increment, '2026-11-26T000001Z');
+    assert.equal(readManifestHeader(realFs, file)?.last_increment, '2026-11-26T000001Z');
+    // One changed digit of its base: not the leftover the manifest names, so damage, never skipped.
+    const text = old.toString('latin1');
+    const other = text.replace(/"base":"([0-9a-f])/, (_m, c: string) => `"base":"${c === '0' ? '1' : '0'}`);
+    assert.notEqual(other, text);
+    fs.writeFileSync(delta, other, 'latin1');
+    assert.throws(() => readManifest(realFs, file), /the delta is of manifest/);
+    assert.equal(readManifestHeader(realFs, file), undefined, 'the header alone does not guess either');
+    // A whole write removes a leftover that is not of the manifest it replaces first.
+    fs.writeFileSync(delta, old);
+    const again = readManifest(realFs, file);
+    for (let i = 30; i < 60; i++) again.entries.delete(entry(i).path);
+    writeManifest(realFs, file, info('2026-11-26T000002Z'), again.entries);
+    assert.equal(fs.existsSync(delta), false);
+    assert.equal(readManifest(realFs, file).entries.size, 49);
+  });
+
+  it('a delta without its manifest, or beside a format 1 manifest, is refused; a damaged top is only dropped', (t) => {
+    const { file } = setup(t, 100);
+    const m = readManifest(realFs, file);
+    m.entries.delete(entry(1).path);
+    writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
+    const base = fs.readFileSync(file, 'latin1');
+    fs.renameSync(file, `${file}.away`);
+    assert.throws(() => readManifest(realFs, file), /a delta but no manifest/);
+    fs.renameSync(`${file}.away`, file);
+    const lines = base.split('\n');
+    const h = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    fs.writeFileSync(file, [JSON.stringify({ ...h, top: null }), ...lines.slice(1)].join('\n'), 'latin1');
+    assert.equal(readManifest(realFs, file).entries.size, 99, 'top: null is no count to go by, and no damage');
+    fs.writeFileSync(file, [JSON.stringify({ ...h, format: 1, id: undefined }), ...lines.slice(1)].join('\n'), 'latin1');
+    assert.throws(() => readManifest(realFs, file), /format 1 manifest has no delta/);
   });
 
   it('a delta cut short, or not matching its header, is refused', (t) => {

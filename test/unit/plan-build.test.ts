@@ -21,7 +21,7 @@ function l(path: string, target: string, over: Partial<Entry> = {}): Entry {
   return { path, type: 'symlink', size: 0, mtime_ns: T0, mode: 0o777, uid: 1000, gid: 1000, tracked: true, target, ...over };
 }
 const state = (...entries: StateEntry[]): StateTable => StateTable.from(entries);
-const OPTS: PlanOptions = { checksum: false, caseInsensitive: false, unreadable: [] };
+const OPTS: PlanOptions = { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined };
 
 /** Paths of plan.keep: recorded paths not found because they lie at or below an unreadable path. */
 const keepPaths = (p: Plan): string[] => [...p.keep];
@@ -274,5 +274,17 @@ describe('buildPlan: case-insensitive destination', () => {
     const p = buildPlan([f('b.txt'), f('B.txt')], new StateTable(), OPTS);
     assert.deepEqual(summary(p).puts, ['new:file:b.txt', 'new:file:B.txt']);
     assert.deepEqual(p.errors, []);
+  });
+});
+
+describe('buildPlan: the comparison the scan marked', () => {
+  it('entries the scan found unchanged are only marked: with that comparison nothing is deleted, a comparison of another state is refused', () => {
+    const last = state(sf('a'), sf('b'));
+    const cmp = last.compare();
+    assert.equal(cmp.hasQuickKey('a', `f:1:100:${T0}:${0o644}`), true, 'the scan found a unchanged');
+    const p = buildPlan([f('b', { size: 5 })], last, { ...OPTS, compared: cmp });
+    assert.deepEqual(summary(p).deletes, []);
+    assert.deepEqual(summary(p).puts, ['changed:file:b']);
+    assert.throws(() => buildPlan([], last, { ...OPTS, compared: state(sf('a')).compare() }), /another state/);
   });
 });

@@ -17,7 +17,7 @@ function input(files: number, keep: number, over: Partial<GuardInput> = {}): Gua
   const all = [sd('d'), ...Array.from({ length: files }, (_, i) => sf(`d/f${String(i).padStart(4, '0')}`))];
   const last = StateTable.from(all);
   const scanned = [sd('d'), ...all.slice(1, 1 + keep)];
-  const plan = buildPlan(scanned, last, { checksum: false, caseInsensitive: false, unreadable: [] });
+  const plan = buildPlan(scanned, last, { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined });
   return { plan, last, topLevelNames: 1, recordedSource: '/src', source: '/src', maxDeleteRatio: 0.5, force: false, ...over };
 }
 
@@ -38,7 +38,7 @@ describe('checkGuards', () => {
   });
 
   it('an empty source against an empty backup (first run) passes', () => {
-    const plan = buildPlan([], new StateTable(), { checksum: false, caseInsensitive: false, unreadable: [] });
+    const plan = buildPlan([], new StateTable(), { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined });
     assert.equal(checkGuards({ ...input(0, 0), plan, last: new StateTable(), topLevelNames: 0, recordedSource: undefined }), undefined);
   });
 
@@ -70,7 +70,7 @@ describe('checkGuards', () => {
     const base = input(20, 1);
     const extraDirs = Array.from({ length: 30 }, (_, i) => sd(`e${i}`));
     const last = StateTable.from([...base.last.values(), ...extraDirs]);
-    const plan = buildPlan([sd('d'), ...[...base.last.values()].slice(1, 2)], last, { checksum: false, caseInsensitive: false, unreadable: [] });
+    const plan = buildPlan([sd('d'), ...[...base.last.values()].slice(1, 2)], last, { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined });
     assert.equal(plan.deletes.length, 49);
     assert.equal(checkGuards({ ...base, last, plan }), undefined);
   });
@@ -79,11 +79,11 @@ describe('checkGuards', () => {
     const files = Array.from({ length: 30 }, (_, i) => ({ ...sf(`old/p${i}.jpg`), size: 100 + i, mtime_ns: `${1000 + i}` }));
     const last = StateTable.from([sd('old'), ...files]);
     const scanned = [sd('new'), ...files.map((e) => ({ ...e, path: e.path.replace('old/', 'new/'), sha256: undefined }))];
-    const plan = buildPlan(scanned, last, { checksum: false, caseInsensitive: false, unreadable: [] });
+    const plan = buildPlan(scanned, last, { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined });
     assert.equal(plan.puts.filter((p) => p.moveFrom !== undefined).length, 30);
     assert.equal(checkGuards({ plan, last, topLevelNames: 1, recordedSource: '/src', source: '/src', maxDeleteRatio: 0.5, force: false }), undefined);
     // The same run without the moved files is refused.
-    const gone = buildPlan([sd('new')], last, { checksum: false, caseInsensitive: false, unreadable: [] });
+    const gone = buildPlan([sd('new')], last, { checksum: false, caseInsensitive: false, unreadable: [], compared: undefined });
     assert.equal(checkGuards({ plan: gone, last, topLevelNames: 1, recordedSource: '/src', source: '/src', maxDeleteRatio: 0.5, force: false })?.guard, 'mass-delete');
   });
 
