@@ -136,13 +136,17 @@ function withDelta(base: ManifestHeader, d: DeltaHeader): ManifestHeader {
   return h;
 }
 
-function parseBaseHeader(file: string, text: string): ManifestHeader {
-  let header: ManifestHeader;
+/** A header line's JSON (unchecked: the callers check its fields). */
+function headerJson<T>(file: string, text: string, what: string): T {
   try {
-    header = JSON.parse(text) as ManifestHeader;
+    return JSON.parse(text) as T;
   } catch {
-    throw damaged(file, 'the manifest header is not readable JSON');
+    throw damaged(file, `the ${what} header is not readable JSON`);
   }
+}
+
+function parseBaseHeader(file: string, text: string): ManifestHeader {
+  const header = headerJson<ManifestHeader>(file, text, 'manifest');
   if (header === null || typeof header !== 'object' || header.hardback !== 'manifest' || !READABLE_FORMATS.includes(header.format)) {
     throw failure(`${file}: not a hardback manifest of format ${READABLE_FORMATS.join(' or ')}`);
   }
@@ -154,12 +158,7 @@ function parseBaseHeader(file: string, text: string): ManifestHeader {
 }
 
 function parseDeltaHeader(file: string, text: string): DeltaHeader {
-  let d: DeltaHeader;
-  try {
-    d = JSON.parse(text) as DeltaHeader;
-  } catch {
-    throw damaged(file, 'the delta header is not readable JSON');
-  }
+  const d = headerJson<DeltaHeader>(file, text, 'delta');
   if (d === null || typeof d !== 'object' || d.hardback !== 'manifest-delta' || d.format !== MANIFEST_FORMAT) {
     throw failure(`${file}: not a hardback manifest delta of format ${MANIFEST_FORMAT}`);
   }
