@@ -292,8 +292,8 @@ function cmdGen(root, opt) {
   const tops = topLevelSizes(root);
   out({
     cmd: 'gen', seed, files: n, dirs: nDirs, bytes, mib: +(bytes / MiB).toFixed(1), empty,
-    special_names: special, special_dirs: specialDirs, max_depth: Math.max(...dirs.map((d) => d.depth)),
-    largest_file: Math.max(0, ...sizes.map((s) => s.size)), top_level: tops,
+    special_names: special, special_dirs: specialDirs, max_depth: dirs.reduce((m, d) => Math.max(m, d.depth), 0),
+    largest_file: sizes.reduce((m, s) => Math.max(m, s.size), 0), top_level: tops,
   });
 }
 
