@@ -99,10 +99,8 @@ interface Prepared {
 /**
  * Above this many recorded entries the scan stays on one thread, so memory stays bounded: the worker
  * holds its share of the manifest's lines besides this thread's whole state. Measured on 1,000,000
- * files (W3, ext4) with the earlier protocol, in which the worker's share crossed to this thread as
- * paths and quick keys: a no-change run peaked at 1.1 GiB of RSS on two threads (5.7 s) and 545 MiB
- * on one (7.9 s; rsync -a 8.3 s). The worker now holds less (lines of its share, no entry objects);
- * the limit has not been measured again at W3.
+ * files (W3, ext4 loop image, no-change): two threads 4.6–4.8 s at 683–690 MiB of peak RSS, one
+ * thread 7.4–7.5 s at 470 MiB (the target of issue #5 is 600 MiB; `find -printf` takes 2.7 s).
  */
 const SCAN_WORKER_MAX_ENTRIES = 300_000;
 /**
