@@ -1,5 +1,6 @@
 import type { Fs } from '../io/fs.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
+import { dirname } from 'node:path';
 import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
 import { StateTable } from './state-table.js';
@@ -66,67 +67,91 @@ const damaged = (file: string, what: string) => failure(`${file}: ${what}`, { hi
  *
  * A run that changed a little writes only a delta (manifest.delta.jsonl): the header names the base
  * (by its `id`), then one line per path changed since the base, the entry's line or `-<path JSON>`
- * for a path that left. A delta whose base is not this manifest is left over from a crash just
- * after the manifest was rewritten whole (which includes it) and is ignored.
+ * for a path that left. A delta of the manifest this one `replaces` is left over from a crash just
+ * after the manifest was rewritten whole (which includes it) and is ignored; any other is refused.
+ *
+ * Readers take no lock (backup-tool reads while a run goes on), so the delta is opened first and
+ * read from that open file: a run that meanwhile rewrites the manifest whole (rename, then remove
+ * the delta) leaves this reader the old delta beside the new manifest, which names it in `replaces`,
+ * never the old manifest without its delta. A reader slow enough to see two such rewrites reads again.
  *
  * `only` keeps the entries of some paths (a scan thread's share, scan/parallel.ts); the others are
  * read and counted, not kept.
  */
 export function readManifest(fs: Fs, file: string, only?: (path: string) => boolean): Manifest {
-  const entries = new StateTable();
-  let count = 0;
-  const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (line, lineNo) => {
-    const path = StateTable.pathOfLine(line);
-    if (path === undefined) throw damaged(file, `line ${lineNo} is damaged`);
-    count++;
-    if (only !== undefined && !only(path)) return;
-    if (!entries.addLine(path, line)) throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(path)}`);
-  });
-  if (header === undefined) {
-    // A delta without its base is what damage leaves (the base is written before any delta of it).
-    if (fs.existsSync(manifestDeltaOf(file))) throw damaged(manifestDeltaOf(file), 'there is a delta but no manifest');
-    return { header: undefined, entries };
+  for (let attempt = 1; ; attempt++) {
+    const r = readManifestOnce(fs, file, only);
+    if (r.mismatch === undefined) return r.manifest;
+    if (attempt === 3) throw damaged(manifestDeltaOf(file), r.mismatch);
   }
-  if (count !== header.entries) {
-    throw damaged(file, `the header promises ${header.entries} entries but ${count} were read (truncated?)`);
-  }
+}
+
+function readManifestOnce(fs: Fs, file: string, only: ((path: string) => boolean) | undefined): { manifest: Manifest; mismatch?: undefined } | { mismatch: string } {
   const deltaFile = manifestDeltaOf(file);
-  if (header.id === undefined) {
-    if (fs.existsSync(deltaFile)) throw damaged(deltaFile, 'a format 1 manifest has no delta');
-    return { header, entries };
-  }
-  const baseId = header.id;
-  entries.trackChangesSince(baseId, header.entries, header.top);
-  let lines = 0;
-  let stale = false;
-  const delta = readLines(
-    fs,
-    deltaFile,
-    (first) => {
-      const d = parseDeltaHeader(deltaFile, first);
-      // Left over from a crash between the whole write that replaced its base and its removal
-      // (writeManifest): the manifest includes it. Any other base is damage, never skipped silently.
-      stale = d.base !== baseId;
-      if (stale && d.base !== header.replaces) throw damaged(deltaFile, `the delta is of manifest ${d.base}, not of this one (${baseId})`);
-      return d;
-    },
-    (line, lineNo) => {
-      if (stale) return;
-      lines++;
-      const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
-      if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
+  const deltaFd = openIfExists(fs, deltaFile);
+  try {
+    const entries = new StateTable();
+    let count = 0;
+    const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (line, lineNo) => {
+      const path = StateTable.pathOfLine(line);
+      if (path === undefined) throw damaged(file, `line ${lineNo} is damaged`);
+      count++;
       if (only !== undefined && !only(path)) return;
-      if (line.charCodeAt(0) === 45) entries.delete(path);
-      else entries.setLine(path, line);
-    },
-    () => stale,
-  );
-  if (delta === undefined || stale) return { header, entries };
-  // A part (`only`) cannot be counted against the whole: the whole read checks it.
-  if (lines !== delta.changes || (only === undefined && entries.size !== delta.entries)) {
-    throw damaged(deltaFile, `the header promises ${delta.changes} changes and ${delta.entries} entries, but ${lines} and ${entries.size} were read (truncated?)`);
+      if (!entries.addLine(path, line)) throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(path)}`);
+    });
+    if (header === undefined) {
+      // A delta without its base is what damage leaves (the base is written before any delta of it).
+      if (deltaFd !== undefined) return { mismatch: 'there is a delta but no manifest' };
+      return { manifest: { header: undefined, entries } };
+    }
+    if (count !== header.entries) {
+      throw damaged(file, `the header promises ${header.entries} entries but ${count} were read (truncated?)`);
+    }
+    if (header.id === undefined) {
+      if (deltaFd !== undefined) return { mismatch: 'a format 1 manifest has no delta' };
+      return { manifest: { header, entries } };
+    }
+    const baseId = header.id;
+    entries.trackChangesSince(baseId, header.entries, header.top);
+    if (deltaFd === undefined) return { manifest: { header, entries } };
+    let lines = 0;
+    let mismatch: string | undefined;
+    let stale = false;
+    const delta = readLinesFrom(
+      fs,
+      deltaFd,
+      deltaFile,
+      (first) => {
+        const d = parseDeltaHeader(deltaFile, first);
+        // Left over from a crash between the whole write that replaced its base and its removal
+        // (writeManifest): the manifest includes it. Any other base is damage, never skipped silently.
+        stale = d.base !== baseId;
+        if (stale && d.base !== header.replaces) mismatch = `the delta is of manifest ${d.base}, not of this one (${baseId})`;
+        return d;
+      },
+      (line, lineNo) => {
+        lines++;
+        const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
+        if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
+        if (only !== undefined && !only(path)) return;
+        if (line.charCodeAt(0) === 45) entries.delete(path);
+        else entries.setLine(path, line);
+      },
+      () => stale,
+    );
+    if (mismatch !== undefined) return { mismatch };
+    if (stale) {
+      // The rest of the table's changes count from the manifest, not from the ignored delta.
+      return { manifest: { header, entries } };
+    }
+    // A part (`only`) cannot be counted against the whole: the whole read checks it.
+    if (lines !== delta.changes || (only === undefined && entries.size !== delta.entries)) {
+      throw damaged(deltaFile, `the header promises ${delta.changes} changes and ${delta.entries} entries, but ${lines} and ${entries.size} were read (truncated?)`);
+    }
+    return { manifest: { header: withDelta(header, delta), entries } };
+  } finally {
+    if (deltaFd !== undefined) fs.closeSync(deltaFd);
   }
-  return { header: withDelta(header, delta), entries };
 }
 
 function withDelta(base: ManifestHeader, d: DeltaHeader): ManifestHeader {
@@ -198,46 +223,61 @@ const READ_CHUNK = 1 << 20;
  * `skip` may end the reading early (after the header).
  */
 function readLines<H>(fs: Fs, file: string, head: (text: string) => H, line: (text: string, lineNo: number) => void, skip?: () => boolean): H | undefined {
-  let fd: number;
+  const fd = openIfExists(fs, file);
+  if (fd === undefined) return undefined;
   try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-  try {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    let header: H | undefined;
-    let lineNo = 0;
-    let carry = '';
-    const take = (text: string): void => {
-      lineNo++;
-      if (lineNo === 1) header = head(text);
-      else line(text, lineNo);
-    };
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      const text = buf.toString('latin1', 0, n);
-      let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        take(start === 0 && carry !== '' ? carry + text.slice(0, nl) : text.slice(start, nl));
-        carry = '';
-        start = nl + 1;
-        if (lineNo === 1 && skip?.() === true) return header;
-      }
-      carry += text.slice(start);
-    }
-    if (carry !== '') {
-      if (lineNo === 0) take(carry); // a header without its newline: named as unreadable, or as cut below
-      throw damaged(file, `line ${lineNo === 0 ? 1 : lineNo + 1} is cut short (truncated?)`);
-    }
-    if (lineNo === 0) throw damaged(file, 'the manifest header is not readable JSON');
-    return header;
+    return readLinesFrom(fs, fd, file, head, line, skip);
   } finally {
     fs.closeSync(fd);
   }
 }
+
+function openIfExists(fs: Fs, file: string): number | undefined {
+  try {
+    return fs.openSync(file, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** readLines on an open file (from its current offset: the start). */
+function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string) => H, line: (text: string, lineNo: number) => void, skip?: () => boolean): H {
+  const buf = Buffer.allocUnsafe(READ_CHUNK);
+  let header: H | undefined;
+  let lineNo = 0;
+  let carry = '';
+  const take = (text: string): void => {
+    lineNo++;
+    if (lineNo === 1) {
+      if (text.length > MAX_HEADER) throw damaged(file, `the header line is longer than ${MAX_HEADER} bytes`);
+      header = head(text);
+    } else line(text, lineNo);
+  };
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    const text = buf.toString('latin1', 0, n);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      take(start === 0 && carry !== '' ? carry + text.slice(0, nl) : text.slice(start, nl));
+      carry = '';
+      start = nl + 1;
+      if (lineNo === 1 && skip?.() === true) return header as H;
+    }
+    carry += text.slice(start);
+  }
+  if (carry !== '') {
+    const cut = lineNo + 1;
+    if (lineNo === 0) take(carry); // a header without its newline: named as unreadable, or as cut below
+    throw damaged(file, `line ${cut} is cut short (truncated?)`);
+  }
+  if (lineNo === 0) throw damaged(file, 'the manifest header is not readable JSON');
+  return header as H;
+}
+
+/** A header line is at most this long (readManifestHeader reads no further). */
+const MAX_HEADER = 1 << 20;
 
 /**
  * Only the header (the recorded source, entries and top counts; the delta's when one applies),
@@ -265,7 +305,7 @@ export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undef
   }
 }
 
-/** The first line of a file (at most 1 MiB), undefined when the file does not exist. */
+/** The first line of a file (at most MAX_HEADER bytes), undefined when the file does not exist. */
 function readFirstLine(fs: Fs, file: string): string | undefined {
   let fd: number;
   try {
@@ -280,7 +320,7 @@ function readFirstLine(fs: Fs, file: string): string | undefined {
     let n = 0;
     for (;;) {
       if (n === buf.length) {
-        if (buf.length >= 1 << 20) break;
+        if (buf.length >= MAX_HEADER) break;
         const bigger = Buffer.allocUnsafe(buf.length * 4);
         buf.copy(bigger, 0, 0, n);
         buf = bigger;
@@ -330,13 +370,18 @@ export function writeManifest(
     writeFileAtomic(fs, manifestDeltaOf(file), deltaText(header, delta.changes));
     return;
   }
-  // The delta on the drive is of the current base (kept until the new manifest is in place: then it
-  // is a leftover the new one names in `replaces`), or an older leftover, removed first, so a delta
-  // on the drive is always of the manifest or of the one it replaced.
-  const current = table.baseId();
+  // The delta on the drive is of the manifest on the drive (kept until the new manifest is in place:
+  // then it is a leftover the new one names in `replaces`), or an older leftover, removed first (and
+  // durably: on a drive that does not keep metadata in order, the new manifest could otherwise
+  // land beside it), so a delta on the drive is always of the manifest or of the one it replaced.
+  // Both ids are read from the drive, not from the table, which may not have been read from it.
+  const current = readBaseId(fs, file);
   const deltaFile = manifestDeltaOf(file);
   const onDrive = readDeltaBase(fs, deltaFile);
-  if (onDrive !== undefined && onDrive !== current) removeIfExists(fs, deltaFile);
+  if (onDrive !== undefined && onDrive !== current) {
+    removeIfExists(fs, deltaFile);
+    fsyncDir(fs, dirname(deltaFile));
+  }
   const header: ManifestHeader = {
     hardback: 'manifest',
     format: MANIFEST_FORMAT,
@@ -352,6 +397,17 @@ export function writeManifest(
   writeFileAtomic(fs, file, manifestText(header, table));
   removeIfExists(fs, deltaFile);
   table.trackChangesSince(header.id as string, header.entries, header.top);
+}
+
+/** The id of the manifest on the drive: undefined when there is none, it is format 1, or its header cannot be read. */
+function readBaseId(fs: Fs, file: string): string | undefined {
+  try {
+    const line = readFirstLine(fs, file);
+    const id: unknown = line === undefined ? undefined : (JSON.parse(line) as { id?: unknown }).id;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `base` a delta file on the drive names: undefined when there is none; '' when it cannot be read. */

@@ -45,7 +45,7 @@ export class StateTable implements Map<string, StateEntry> {
   /** Parses one manifest line; undefined when it is malformed (its path is re-checked when it is decoded). */
   static pathOfLine(line: string): string | undefined {
     const tab = line.indexOf('\t');
-    if (tab < 2 || line.charCodeAt(0) !== 34 /* " */) return undefined;
+    if (tab < 2 || line.charCodeAt(0) !== 34 /* " */ || line.charCodeAt(tab - 1) !== 34) return undefined;
     const raw = line.slice(1, tab - 1);
     if (!raw.includes('\\')) return raw;
     try {
@@ -148,11 +148,6 @@ export class StateTable implements Map<string, StateEntry> {
   /** How many paths the delta names. */
   deltaSize(): number {
     return this.base?.changed?.size ?? 0;
-  }
-
-  /** The id of the manifest base the table was read from (undefined for a table not read from a format 2 manifest). */
-  baseId(): string | undefined {
-    return this.base?.id;
   }
 
   /** The recorded counts of entries per top-level name, kept up to date (undefined when none were recorded). */
