@@ -35,3 +35,20 @@ export function faultyFs(rules: Partial<Record<keyof Fs, FaultRule>>): Fs & { ca
     },
   });
 }
+
+/**
+ * The real fs, with `before` called just before each openSync: a test makes something happen at
+ * that moment (another writer's step, a file changing under a reader).
+ */
+export function beforeOpen(before: (path: string, flags: realFs.OpenMode | undefined) => void): Fs {
+  return new Proxy(realFs as Fs, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'openSync' || typeof value !== 'function') return value;
+      return (path: realFs.PathLike, flags?: realFs.OpenMode, mode?: realFs.Mode) => {
+        before(String(path), flags);
+        return realFs.openSync(path, flags ?? 'r', mode);
+      };
+    },
+  });
+}

@@ -13,7 +13,8 @@ import { silentReporter } from '../../src/apply/reporter.js';
 import { compareIds } from '../../src/store/ids.js';
 import { Layout } from '../../src/store/layout.js';
 import { readManifest, readManifestHeader } from '../../src/store/manifest.js';
-import { realFs, type Fs } from '../../src/io/fs.js';
+import { realFs } from '../../src/io/fs.js';
+import { beforeOpen } from '../helpers/faulty-fs.js';
 import type { Profile } from '../../src/config/profiles.js';
 import { isRootUser, makeTree, profileFor, readTree, tempDir, treeView, type TreeSpec } from '../helpers/tree.js';
 import { forceRemove, fingerprint, incrementIds, nonDirs, readDiskTree, readIncrement, sha256Of, uniqueInodeBytes } from '../helpers/model-dist.js';
@@ -444,20 +445,13 @@ describe('--checksum, content that changes during the run', () => {
     // The copy opens the source with numeric flags (O_NOFOLLOW); the checksum pass with 'r'. Just
     // before the copy of a.txt opens it, its content changes again (same size, same mtime).
     let rewritten = 0;
-    const racing = new Proxy(fs, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'openSync' || typeof value !== 'function') return value;
-        return (path: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
-          if (typeof flags === 'number' && String(path) === join(f.src, 'a.txt')) {
-            fs.writeFileSync(path, 'CCCC');
-            fs.utimesSync(path, T(1), T(1));
-            rewritten++;
-          }
-          return fs.openSync(path, flags ?? 'r', mode);
-        };
-      },
-    }) as unknown as Fs;
+    const racing = beforeOpen((path, flags) => {
+      if (typeof flags === 'number' && path === join(f.src, 'a.txt')) {
+        fs.writeFileSync(path, 'CCCC');
+        fs.utimesSync(path, T(1), T(1));
+        rewritten++;
+      }
+    });
     const o = await f.backup({ checksum: true, fs: racing });
     assert.equal(rewritten, 1, 'the copy of a.txt opened its source once');
     assert.deepEqual(o.errors.map((e) => [e.path, e.op]), [['a.txt', 'read']]);

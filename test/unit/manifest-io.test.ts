@@ -8,7 +8,7 @@ import { manifestDeltaOf } from '../../src/store/layout.js';
 import { StateTable } from '../../src/store/state-table.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
-import { faultyFs } from '../helpers/faulty-fs.js';
+import { beforeOpen, faultyFs } from '../helpers/faulty-fs.js';
 
 /** The manifest is written line by line and read a few MiB at a time: lines cross chunk boundaries. */
 
@@ -245,37 +245,33 @@ test('a manifest naming a path twice is refused', (t) => {
 describe('the manifest read while a run writes it (readers take no lock)', () => {
   const info = (last: string) => ({ source: '/src', lastIncrement: last });
   const stateOf = (t: StateTable) => [...t.keys()].sort();
-
-  it('a whole rewrite between the reader opening the manifest and its delta: the reader gets the old state or the new one, never the old manifest alone', (t) => {
+  /** A manifest of 40 entries and a live delta that removed the first. */
+  const withLiveDelta = (t: { after(fn: () => void): void }) => {
     const dir = tempDir('hb-manifest-');
     t.after(() => removeDir(dir));
     const file = join(dir, 'manifest.jsonl');
     writeManifest(realFs, file, info('1'), StateTable.from(Array.from({ length: 40 }, (_, i) => entry(i))));
     const m = readManifest(realFs, file);
     m.entries.delete(entry(0).path);
-    writeManifest(realFs, file, info('2'), m.entries); // a delta: 39 entries
-    const withDelta = stateOf(readManifest(realFs, file).entries);
+    writeManifest(realFs, file, info('2'), m.entries);
+    return { file, state: stateOf(readManifest(realFs, file).entries) };
+  };
+
+  it('a whole rewrite between the reader opening the manifest and its delta: the reader gets the old state or the new one, never the old manifest alone', (t) => {
+    const { file, state: withDelta } = withLiveDelta(t);
     let rewrote = false;
     let opened = 0;
     // Between the reader's opening of the two files (whichever it opens first), a run rewrites the
     // manifest whole (and removes the delta).
-    const racing = new Proxy(fs, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'openSync' || typeof value !== 'function') return value;
-        return (path: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
-          if (String(path) === file || String(path) === manifestDeltaOf(file)) opened++;
-          if (!rewrote && opened === 2) {
-            rewrote = true;
-            const run = readManifest(realFs, file);
-            for (let i = 1; i < 20; i++) run.entries.delete(entry(i).path);
-            writeManifest(realFs, file, info('3'), run.entries);
-            assert.equal(fs.existsSync(manifestDeltaOf(file)), false, 'the writer removed the delta');
-          }
-          return fs.openSync(path, flags ?? 'r', mode);
-        };
-      },
-    }) as unknown as typeof realFs;
+    const racing = beforeOpen((path) => {
+      if (path === file || path === manifestDeltaOf(file)) opened++;
+      if (rewrote || opened !== 2) return;
+      rewrote = true;
+      const run = readManifest(realFs, file);
+      for (let i = 1; i < 20; i++) run.entries.delete(entry(i).path);
+      writeManifest(realFs, file, info('3'), run.entries);
+      assert.equal(fs.existsSync(manifestDeltaOf(file)), false, 'the writer removed the delta');
+    });
     const read = readManifest(racing, file);
     assert.equal(rewrote, true);
     const got = stateOf(read.entries);
@@ -286,14 +282,7 @@ describe('the manifest read while a run writes it (readers take no lock)', () =>
   });
 
   it('a whole write of a table not read from the drive keeps the live delta until the new manifest is in place', (t) => {
-    const dir = tempDir('hb-manifest-');
-    t.after(() => removeDir(dir));
-    const file = join(dir, 'manifest.jsonl');
-    writeManifest(realFs, file, info('1'), StateTable.from(Array.from({ length: 40 }, (_, i) => entry(i))));
-    const m = readManifest(realFs, file);
-    m.entries.delete(entry(0).path);
-    writeManifest(realFs, file, info('2'), m.entries);
-    const before = stateOf(readManifest(realFs, file).entries);
+    const { file, state: before } = withLiveDelta(t);
     // The rename of the new manifest fails (a crash at that point): what the drive holds is unchanged.
     const failing = faultyFs({ renameSync: (p) => String(p).includes('.manifest.jsonl.') && 'EIO' });
     assert.throws(() => writeManifest(failing, file, info('3'), StateTable.from([entry(7)])), /EIO/);
