@@ -87,6 +87,34 @@ describe('a crash at every system call of a run is recovered (crash images)', { 
     assert.deepEqual(failures, [], `${failures.length} of ${img.images.length} crash images were not recovered`);
   });
 
+  it('runs that write the manifest delta, then rewrite it whole: every crash image recovers', async () => {
+    // Enough entries that one changed file goes to the delta (an eighth of the manifest at most).
+    const src = join(work, 'delta', 'src');
+    const dist = join(work, 'delta', 'dist');
+    scenarioState1(src);
+    for (let i = 0; i < 60; i++) fs.writeFileSync(join(src, `filler-${i}.txt`), `filler ${i}\n`);
+    assert.equal((await backup(src, dist, { at: T1 })).status, 'done');
+    const layout = new Layout(dist);
+    const failures: string[] = [];
+    const imaged = async (name: string, at: Date, change: () => void, expect: (delta: boolean) => string | undefined) => {
+      change();
+      const versions = completeVersions(dist);
+      const img = imagingFs(dist, join(work, 'delta', name), { torn: true });
+      const o = await backup(src, dist, { fs: img.fs, at });
+      assert.equal(o.status, 'done', name);
+      const wrong = expect(fs.existsSync(layout.manifestDelta));
+      if (wrong !== undefined) failures.push(`${name}: ${wrong}`);
+      assert.deepEqual(checkBackup(dist, { source: src, versions }), [], name);
+      for (const f of await checkImages(src, img.images, versions, T3)) failures.push(`${name}: ${f}`);
+      return img.images.length;
+    };
+    const small = await imaged('small', T2, () => fs.writeFileSync(join(src, 'a.txt'), 'alpha v2\n'), (delta) => (delta ? undefined : 'no delta was written'));
+    const again = await imaged('again', new Date(T2.getTime() + 60_000), () => fs.writeFileSync(join(src, 'filler-3.txt'), 'filler 3, v2\n'), (delta) => (delta ? undefined : 'no delta was written'));
+    const whole = await imaged('whole', new Date(T2.getTime() + 120_000), () => scenarioState2(src), (delta) => (delta ? 'the delta outlived the whole write' : undefined));
+    assert.ok(small > 10 && again > 10 && whole > 30, `crash images: ${small}, ${again}, ${whole}`);
+    assert.deepEqual(failures, []);
+  });
+
   it('a crash during the recovery of a crash is recovered too (recovery is idempotent)', async () => {
     // Crash images of the incremental run that hold a journal, then every image of their recovery.
     const { src, dist, versions } = await fixture('nested');
