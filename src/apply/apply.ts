@@ -295,14 +295,18 @@ export class Applier {
       }
     }
     if (batch.length > 0) batches.push(batch);
-    // Batch k+1 is handed to the copier once batch k is copied, before this thread flushes, announces
-    // and places batch k: the worker copies meanwhile (a flush on a disk takes real time).
+    // Batch k+1 is handed to the copier before this thread joins the copies of batch k: the worker
+    // goes on to it as soon as its part of batch k is done, and copies while this thread waits for
+    // batch k, flushes, announces and places it (a flush on a disk takes real time). Handing it over
+    // only after batch k was copied left the worker idle whenever it finished batch k+1 before this
+    // thread had placed batch k: 0.63 s of a 100k-file first run on tmpfs.
     let copying = batches.length > 0 ? this.startBatch(batches[0] as PutOp[]) : undefined;
     for (let k = 0; copying !== undefined; k++) {
-      const ready = await this.prepareBatch(copying);
       const next = batches[k + 1];
-      copying = next === undefined ? undefined : this.startBatch(next);
+      const following = next === undefined ? undefined : this.startBatch(next);
+      const ready = await this.prepareBatch(copying);
       this.commitBatch(ready);
+      copying = following;
     }
   }
 
