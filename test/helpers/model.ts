@@ -593,7 +593,8 @@ export interface DriveOptions {
   src: string;
   seed: number;
   batches: number;
-  editsPerBatch: number;
+  /** Edits per batch, or per run number (a run of few edits writes the manifest as a delta). */
+  editsPerBatch: number | ((run: number) => number);
   /** Edits before the first run (default 40); `planted/` is added after them. */
   firstBatch?: number;
   /** Every Nth batch makes no edit, so its run must change nothing (default 9; 0 = never). */
@@ -615,7 +616,8 @@ export async function driveModel(o: DriveOptions): Promise<{ model: SourceModel;
   const emptyEvery = o.emptyEvery ?? 9;
   let prev: Snapshot = {};
   for (let run = 1; run <= o.batches; run++) {
-    model.randomBatch(run === 1 ? (o.firstBatch ?? 40) : emptyEvery > 0 && run % emptyEvery === 0 ? 0 : o.editsPerBatch);
+    const edits = typeof o.editsPerBatch === 'number' ? o.editsPerBatch : o.editsPerBatch(run);
+    model.randomBatch(run === 1 ? (o.firstBatch ?? 40) : emptyEvery > 0 && run % emptyEvery === 0 ? 0 : edits);
     if (run === 1) model.plant();
     try {
       assert.deepEqual(model.readDisk(), model.all());

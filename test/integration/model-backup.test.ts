@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runBackup, type BackupOutcome } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { compareIds } from '../../src/store/ids.js';
+import { Layout } from '../../src/store/layout.js';
 import type { EntryRecord } from '../../src/meta/entry.js';
 import { profileFor, tempDir } from '../helpers/tree.js';
 import { driveModel, expectedChanges, MODEL_RULES, seedFromEnv, SourceModel, type ExpectedRecord, type Snapshot } from '../helpers/model.js';
@@ -74,7 +75,7 @@ describe(`randomized model (HB_SEED=${SEED})`, () => {
     const src = join(root, 'src');
     const dist = join(root, 'dist');
     const profile = profileFor(src, dist, { rules: MODEL_RULES, maxWorkers: 3 });
-    const stats = { new: 0, changed: 0, deleted: 0, moved: 0, excludedDirRuns: 0, excludedFileRuns: 0 };
+    const stats = { new: 0, changed: 0, deleted: 0, moved: 0, excludedDirRuns: 0, excludedFileRuns: 0, deltaRuns: 0 };
     const ids: string[] = [];
     let outcome: BackupOutcome | undefined;
     let mirrorBefore = new Map<string, DiskEntry>();
@@ -84,7 +85,8 @@ describe(`randomized model (HB_SEED=${SEED})`, () => {
       src,
       seed: SEED,
       batches: BATCHES,
-      editsPerBatch: EDITS_PER_BATCH,
+      // Every fourth batch is a single edit: such runs write the manifest as a delta (docs/format.md).
+      editsPerBatch: (run) => (run % 4 === 0 ? 1 : EDITS_PER_BATCH),
       backup: async ({ run, model: m }) => {
         mirrorBefore = readDiskTree(join(dist, 'mirror'));
         idsBefore = incrementIds(dist);
@@ -104,6 +106,7 @@ describe(`randomized model (HB_SEED=${SEED})`, () => {
         const excluded = Object.keys(all).filter((p) => cur[p] === undefined);
         if (excluded.some((p) => all[p]?.type === 'dir')) stats.excludedDirRuns++;
         if (excluded.some((p) => all[p]?.type !== 'dir' && p.endsWith('.tmp'))) stats.excludedFileRuns++;
+        if (fs.existsSync(new Layout(dist).manifestDelta)) stats.deltaRuns++;
         const want = expectedChanges(prev, cur);
         const anyChange = want.new.length + want.changed.length + want.deleted.length > 0;
         const ctx = `run ${run}`;
@@ -233,6 +236,7 @@ describe(`randomized model (HB_SEED=${SEED})`, () => {
       const tracked = Object.values(last).filter((e) => e.tracked).length;
       assert.ok(tracked > 0 && tracked < Object.keys(last).length, `tracked ${tracked} of ${Object.keys(last).length}`);
       assert.ok(stats.excludedDirRuns > 0 && stats.excludedFileRuns > 0, JSON.stringify(stats));
+      assert.ok(stats.deltaRuns > 0, `no run wrote the manifest as a delta: ${JSON.stringify(stats)}`);
       assert.ok(model.log.length > 300, `only ${model.log.length} edits`);
     });
     t.diagnostic(`runs ${runs.length}, increments ${ids.length}, edits ${model.log.length}, ${JSON.stringify(stats)}`);
