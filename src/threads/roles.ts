@@ -18,7 +18,7 @@ export type WorkerRole = 'scan' | 'copy' | 'restore-copy' | 'catalog';
  * of an initial run 289 → 265 MiB, in the same time.
  */
 export function startWorker<R extends WorkerRole>(script: string, data: RoleData<R>): Worker {
-  return new Worker(script, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  return new Worker(script, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
 }
 
 /** The part of workerData every role has. */
