@@ -99,8 +99,8 @@ interface Prepared {
 /**
  * Above this many recorded entries the scan stays on one thread, so memory stays bounded: the worker
  * holds its share of the manifest's lines besides this thread's whole state. Measured on 1,000,000
- * files (W3, ext4 loop image, no-change): two threads 4.6–4.8 s at 683–690 MiB of peak RSS, one
- * thread 7.4–7.5 s at 470 MiB (the target of issue #5 is 600 MiB; `find -printf` takes 2.7 s).
+ * files (W3, ext4 loop image, no-change): two threads 4.6–4.8 s at 667–674 MiB of peak RSS, one
+ * thread 7.4–7.5 s at 458–460 MiB (the target of issue #5 is 600 MiB; `find -printf` takes 2.7 s).
  */
 const SCAN_WORKER_MAX_ENTRIES = 300_000;
 /**
