@@ -56,15 +56,6 @@ export class StateTable implements Map<string, StateEntry> {
     }
   }
 
-  /**
-   * Whether `path` is recorded with exactly this quick key: the no-change test of the scan, made for
-   * every entry of the tree, so it compares in place rather than cutting the key out of the line.
-   */
-  hasQuickKey(path: string, key: string): boolean {
-    const slot = this.slotOf.get(path);
-    return slot !== undefined && this.keyAt(slot, key);
-  }
-
   /** One comparison of the source with this state (the scan, then the plan), marking what it finds. */
   compare(): StateComparison {
     return new StateComparison(this);
@@ -74,7 +65,11 @@ export class StateTable implements Map<string, StateEntry> {
   slot(path: string): number | undefined {
     return this.slotOf.get(path);
   }
-  /** @internal */
+  /**
+   * @internal Whether the slot is recorded with exactly this quick key: the no-change test of the
+   * scan, made for every entry of the tree, so it compares in place rather than cutting the key out
+   * of the line.
+   */
   keyAt(slot: number, key: string): boolean {
     const v = this.vals[slot] as string | StateEntry;
     if (typeof v !== 'string') return quickKey(v) === key;
