@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { readTextIfExists } from '../io/fs.js';
+import { readTextIfExists, unlinkIfExists } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { parentOf } from '../meta/safe-path.js';
 import { isCode } from '../io/errors.js';
@@ -34,7 +34,7 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
   const journal = readJournal(fs, layout.journal);
   if (journal === undefined) {
     // No journal, or one whose header never became durable: nothing was announced.
-    removeIfExists(fs, layout.journal);
+    unlinkIfExists(fs, layout.journal);
     return report;
   }
   const { header } = journal;
@@ -47,9 +47,9 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
   // "not done", so a crash during this recovery must find it again.
   for (const op of resolved.undone) {
     if (op.op === 'put') {
-      if (op.entry.tracked && op.entry.type === 'file') removeIfExists(fs, layout.incrementFile(header.id, op.entry.path));
+      if (op.entry.tracked && op.entry.type === 'file') unlinkIfExists(fs, layout.incrementFile(header.id, op.entry.path));
     } else if (op.op === 'del' && op.entry.tracked && op.entry.type === 'file') {
-      removeIfExists(fs, layout.incrementDeleted(header.id, op.entry.path));
+      unlinkIfExists(fs, layout.incrementDeleted(header.id, op.entry.path));
     }
   }
 
@@ -121,7 +121,7 @@ export function sweepTmp(fs: Fs, layout: Layout): number {
   // Atomic writes of the manifest (and a lock takeover) keep their temp file beside the target.
   for (const name of fs.readdirSync(layout.state)) {
     if (!isAtomicTempName(name)) continue;
-    removeIfExists(fs, join(layout.state, name));
+    unlinkIfExists(fs, join(layout.state, name));
     n++;
   }
   return n;
@@ -147,7 +147,7 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
     // A crash during an atomic write of increment.json leaves its temp file beside it.
     const inside = fs.readdirSync(dir).filter((name) => {
       if (!isAtomicTempName(name)) return true;
-      removeIfExists(fs, join(dir, name));
+      unlinkIfExists(fs, join(dir, name));
       return false;
     });
     if (inside.includes('increment.json')) continue;
@@ -178,10 +178,3 @@ function readIncrementIfAny(fs: Fs, file: string, id: string) {
   return parsed.ok ? parsed.value : undefined;
 }
 
-function removeIfExists(fs: Fs, p: string): void {
-  try {
-    fs.unlinkSync(p);
-  } catch (err) {
-    if (!isCode(err, 'ENOENT')) throw err;
-  }
-}

@@ -8,7 +8,7 @@ import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityFor } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import { toRecord, type StateEntry } from '../meta/entry.js';
-import type { StateComparison, StateTable } from '../store/state-table.js';
+import type { StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { scanSource, type ScanOptions } from '../scan/walk.js';
@@ -115,9 +115,10 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   const skipDir = destinationIdentity(fs, profile.dist);
   // Started first, so the worker's start-up overlaps reading the manifest.
   const recorded = readManifestHeader(fs, layout.manifest);
-  // The scan compares with the manifest as it is on the drive; a dry run adds an interrupted run's
-  // journal to it first (below), which only this thread sees, so its worker sends every entry.
-  const compares = !opts.checksum && !caseInsensitive;
+  // The scan compares with the manifest as it is on the drive (a first run has none: nothing to
+  // compare); a dry run adds an interrupted run's journal to it first (below), which only this
+  // thread sees, so its worker sends every entry.
+  const compares = !opts.checksum && !caseInsensitive && recorded !== undefined;
   const parallel =
     opts.workerScript === undefined ||
     fs !== realFs ||
@@ -127,7 +128,6 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: recorded?.top, manifest: compares && !opts.dryRun ? layout.manifest : undefined });
   let manifest: ReturnType<typeof readManifest>;
   let scan: ReturnType<typeof scanSource>;
-  let compared: StateComparison | undefined;
   try {
     manifest = readManifest(fs, layout.manifest);
     if (opts.dryRun) {
@@ -135,11 +135,10 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       const journal = readJournal(fs, layout.journal);
       if (journal !== undefined) applyOps(manifest.entries, resolveJournal(fs, layout, journal).done);
     }
-    compared = compares ? manifest.entries.compare() : undefined;
     const scanOptions: ScanOptions = {
       selector: compileSelection(profile.rules),
       skipDir,
-      unchangedAgainst: compared,
+      unchangedAgainst: compares ? manifest.entries.compare() : undefined,
       onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
     };
     scan = parallel === undefined ? scanSource(fs, profile.src, scanOptions) : await parallel.finish(scanOptions);

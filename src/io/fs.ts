@@ -36,6 +36,15 @@ export function readTextIfExists(fs: Fs, file: string, encoding: BufferEncoding 
   }
 }
 
+/** Removes a file; one that does not exist is no error (any other error is thrown). */
+export function unlinkIfExists(fs: Fs, file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+  }
+}
+
 /**
  * `p` with every symlink in it resolved, as far as it exists: the real path of its deepest existing
  * folder, with the rest appended. Used where "is inside" must not be fooled by a symlinked path

@@ -29,6 +29,12 @@ export function baseName(rel: string): string {
   return rel.slice(rel.lastIndexOf('/') + 1);
 }
 
+/** The top-level name of a relative path: its first segment. */
+export function topLevelName(rel: string): string {
+  const slash = rel.indexOf('/');
+  return slash < 0 ? rel : rel.slice(0, slash);
+}
+
 /**
  * Whether the absolute OS path `child` is `parent` or lies below it, on normalized paths (no symlinks
  * resolved): the one test used for "src inside dist", "the target inside the backup" and "the

@@ -4,6 +4,7 @@ import { compileSelection, type SelectionRules } from '../select/rules.js';
 import { readManifest } from '../store/manifest.js';
 import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
 import { startWorker, type RoleData } from '../threads/roles.js';
+import { topLevelName } from '../meta/safe-path.js';
 
 /**
  * The scan on two threads. A no-change run is the lstat walk and little else; on the two cores the
@@ -31,17 +32,14 @@ export interface ScanWorkerData extends RoleData<'scan'> {
   manifest: string | undefined;
 }
 
+/** What a walk of one share adds to the other's result. */
+type ShareScan = Pick<ScanResult, 'entries' | 'skipped' | 'errors' | 'unreadable'>;
+
 /** The worker's answer. */
-interface ShareResult extends Pick<ScanResult, 'entries' | 'unchanged' | 'skipped' | 'errors' | 'unreadable'> {
+interface ShareResult extends ShareScan {
   /** Recorded paths of the share the walk did not find (with `manifest`). */
   unseen: string[];
 }
-
-/** The top-level name of a relative path. */
-const topOf = (path: string): string => {
-  const slash = path.indexOf('/');
-  return slash < 0 ? path : path.slice(0, slash);
-};
 
 /**
  * Splits names into two shares of about equal weight; the worker's share is returned. Even, as timed:
@@ -119,7 +117,7 @@ export function startParallelScan(
     worker.once('error', () => resolve(undefined));
     worker.once('exit', () => resolve(undefined));
   });
-  const theirs = (path: string): boolean => share.has(topOf(path));
+  const theirs = (path: string): boolean => share.has(topLevelName(path));
   return {
     cancel() {
       void worker.terminate();
@@ -146,9 +144,8 @@ export function startParallelScan(
   };
 }
 
-function merge(mine: ScanResult, theirs: Pick<ScanResult, 'entries' | 'unchanged' | 'skipped' | 'errors' | 'unreadable'>, share: ReadonlySet<string>): ScanResult {
+function merge(mine: ScanResult, theirs: ShareScan, share: ReadonlySet<string>): ScanResult {
   for (const e of theirs.entries) mine.entries.push(e);
-  mine.unchanged += theirs.unchanged;
   for (const s of theirs.skipped) mine.skipped.push(s);
   for (const u of theirs.unreadable) mine.unreadable.push(u);
   // Problems of the source folder itself (its listing) are reported once, by this thread.
@@ -159,13 +156,12 @@ function merge(mine: ScanResult, theirs: Pick<ScanResult, 'entries' | 'unchanged
 /** The worker's side: read the share's part of the manifest, walk the share comparing with it, answer once. */
 export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unknown): void }, fs: Fs): void {
   const names = new Set(data.names);
-  const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, (path) => names.has(topOf(path))).entries.compare();
+  const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, (path) => names.has(topLevelName(path))).entries.compare();
   const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: (n) => names.has(n), unchangedAgainst: compared });
   // Entries it sends are found too (the plan compares them): unseen is only what is gone.
-  if (compared !== undefined) for (const e of r.entries) compared.found(e.path);
+  if (compared !== undefined) for (const e of r.entries) compared.markPath(e.path);
   const answer: ShareResult = {
     entries: r.entries,
-    unchanged: r.unchanged,
     skipped: r.skipped,
     errors: r.errors,
     unreadable: r.unreadable,

@@ -36,8 +36,6 @@ export interface ScanResult {
   unreadable: string[];
   /** Number of names directly inside src (0 = an empty source folder). */
   topLevelNames: number;
-  /** With `unchangedAgainst`: how many entries were found exactly as recorded (no entry was built for them). */
-  unchanged: number;
   /**
    * The comparison the scan marked (`unchangedAgainst`): the plan must go on with this one, since
    * the entries it found unchanged are only marked there (buildPlan's `compared`).
@@ -52,7 +50,7 @@ export interface ScanOptions {
   onProgress?: (entries: number) => void;
   /**
    * A comparison with the last state: an entry whose quick key (plan/compare.ts) equals the recorded
-   * one is marked found there and counted in `unchanged`, and no entry is built for it. On a run
+   * one is marked found there, and no entry is built for it. On a run
    * where little changed this spares building an object per entry
    * (most of the work after the syscalls). Leave it out where the plan must see every entry
    * (checksum mode, case-folding destinations).
@@ -69,12 +67,14 @@ export interface ScanOptions {
  */
 export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
   const entries: (Entry | null)[] = [];
-  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, unchanged: 0, compared: opts.unchangedAgainst };
+  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, compared: opts.unchangedAgainst };
+  /** Entries found exactly as recorded (no entry was built for them): counted for the progress only. */
+  let unchanged = 0;
   const last = opts.unchangedAgainst;
   /** True (and listed) when the entry is exactly as the last state records it. */
   const same = (rel: string, type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target?: string): boolean => {
     if (last === undefined || !last.hasQuickKey(rel, quickKeyOf(type, tracked, size, mtime_ns, mode, target))) return false;
-    result.unchanged++;
+    unchanged++;
     return true;
   };
   const sel = opts.selector;
@@ -167,8 +167,8 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
         const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
         result.skipped.push({ path: childRel, kind });
       }
-      if (opts.onProgress && entries.length + result.unchanged - lastReport >= 1000) {
-        lastReport = entries.length + result.unchanged;
+      if (opts.onProgress && entries.length + unchanged - lastReport >= 1000) {
+        lastReport = entries.length + unchanged;
         opts.onProgress(lastReport);
       }
     }

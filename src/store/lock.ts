@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Fs } from '../io/fs.js';
+import { unlinkIfExists, type Fs } from '../io/fs.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName } from '../io/atomic.js';
 import { dirname, join } from 'node:path';
@@ -73,13 +73,7 @@ export function acquireLock(fs: Fs, file: string, program: string): Lock {
     tookOver,
     release: () => {
       const now = readLock(fs, file);
-      if (now?.pid === mine.pid && now.host === mine.host) {
-        try {
-          fs.unlinkSync(file);
-        } catch (err) {
-          if (!isCode(err, 'ENOENT')) throw err;
-        }
-      }
+      if (now?.pid === mine.pid && now.host === mine.host) unlinkIfExists(fs, file);
     },
   };
 }

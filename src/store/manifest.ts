@@ -1,4 +1,4 @@
-import type { Fs } from '../io/fs.js';
+import { unlinkIfExists, type Fs } from '../io/fs.js';
 import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
 import { dirname } from 'node:path';
 import { isCode } from '../io/errors.js';
@@ -8,9 +8,8 @@ import { asciiJson } from '../meta/ascii-json.js';
 import { failure } from '../io/errors.js';
 import { randomBytes } from 'node:crypto';
 import { manifestDeltaOf } from './layout.js';
+import { topLevelName } from '../meta/safe-path.js';
 
-/** Version of the on-disk format (journal, increment.json). See docs/format.md. */
-export const FORMAT = 1;
 /**
  * Version of the manifest: 2 adds the base `id` and the delta file beside it. Format 1 manifests are
  * read (they never have a delta) and replaced by format 2 at the next write; a build that knows only
@@ -308,13 +307,8 @@ export function readManifestHeader(fs: Fs, file: string): ManifestHeader | undef
 
 /** The first line of a file (at most MAX_HEADER bytes), undefined when the file does not exist. */
 function readFirstLine(fs: Fs, file: string): string | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const fd = openIfExists(fs, file);
+  if (fd === undefined) return undefined;
   try {
     // 64 KiB holds any header of a few hundred top-level names; more is read only when needed.
     let buf = Buffer.allocUnsafe(64 << 10);
@@ -376,11 +370,11 @@ export function writeManifest(
   // durably: on a drive that does not keep metadata in order, the new manifest could otherwise
   // land beside it), so a delta on the drive is always of the manifest or of the one it replaced.
   // Both ids are read from the drive, not from the table, which may not have been read from it.
-  const current = readBaseId(fs, file);
+  const current = headerString(fs, file, 'id') ?? undefined;
   const deltaFile = manifestDeltaOf(file);
-  const onDrive = readDeltaBase(fs, deltaFile);
+  const onDrive = headerString(fs, deltaFile, 'base');
   if (onDrive !== undefined && onDrive !== current) {
-    removeIfExists(fs, deltaFile);
+    unlinkIfExists(fs, deltaFile);
     fsyncDir(fs, dirname(deltaFile));
   }
   const header: ManifestHeader = {
@@ -396,39 +390,23 @@ export function writeManifest(
   const top = topLevelCounts(table.keys());
   if (top !== undefined) header.top = top;
   writeFileAtomic(fs, file, manifestText(header, table));
-  removeIfExists(fs, deltaFile);
+  unlinkIfExists(fs, deltaFile);
   table.trackChangesSince(header.id as string, header.entries, header.top);
 }
 
-/** The id of the manifest on the drive: undefined when there is none, it is format 1, or its header cannot be read. */
-function readBaseId(fs: Fs, file: string): string | undefined {
-  try {
-    const line = readFirstLine(fs, file);
-    const id: unknown = line === undefined ? undefined : (JSON.parse(line) as { id?: unknown }).id;
-    return typeof id === 'string' && id !== '' ? id : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The `base` a delta file on the drive names: undefined when there is none; '' when it cannot be read. */
-function readDeltaBase(fs: Fs, deltaFile: string): string | undefined {
+/**
+ * A string field of a file's header line: undefined when the file does not exist, null when its
+ * header cannot be read or has no such string (the manifest's `id`, the delta's `base`).
+ */
+function headerString(fs: Fs, file: string, field: string): string | null | undefined {
   let line: string | undefined;
   try {
-    line = readFirstLine(fs, deltaFile);
+    line = readFirstLine(fs, file);
     if (line === undefined) return undefined;
-    const base: unknown = (JSON.parse(line) as { base?: unknown }).base;
-    return typeof base === 'string' ? base : '';
+    const v: unknown = (JSON.parse(line) as Record<string, unknown>)[field];
+    return typeof v === 'string' && v !== '' ? v : null;
   } catch {
-    return line === undefined ? undefined : '';
-  }
-}
-
-function removeIfExists(fs: Fs, file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch (err) {
-    if (!isCode(err, 'ENOENT')) throw err;
+    return line === undefined ? undefined : null;
   }
 }
 
@@ -448,8 +426,7 @@ const MAX_TOP_NAMES = 512;
 function topLevelCounts(paths: Iterable<string>): Record<string, number> | undefined {
   const counts = new Map<string, number>();
   for (const path of paths) {
-    const slash = path.indexOf('/');
-    const top = slash < 0 ? path : path.slice(0, slash);
+    const top = topLevelName(path);
     counts.set(top, (counts.get(top) ?? 0) + 1);
     if (counts.size > MAX_TOP_NAMES) return undefined;
   }

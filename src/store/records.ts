@@ -31,11 +31,7 @@ export interface IncrementLists {
 }
 
 /** increment.json as it is written: the lists may be produced while writing (see incrementText). */
-export type IncrementDocument = Omit<IncrementJson, 'new' | 'changed' | 'deleted'> & {
-  new: RecordList<EntryRecord>;
-  changed: RecordList<EntryRecord>;
-  deleted: RecordList<EntryRecord>;
-};
+export type IncrementDocument = Omit<IncrementJson, 'new' | 'changed' | 'deleted'> & IncrementLists;
 
 /** `length` records, each made from an item when it is written. */
 export function lazyRecords<T>(items: readonly T[], toRecord: (item: T) => EntryRecord): RecordList<EntryRecord> {

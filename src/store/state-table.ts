@@ -1,5 +1,5 @@
 import type { StateEntry } from '../meta/entry.js';
-import { isSafeRelPath } from '../meta/safe-path.js';
+import { isSafeRelPath, topLevelName } from '../meta/safe-path.js';
 import { HardbackError } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import { quickKey } from '../plan/compare.js';
@@ -159,8 +159,7 @@ export class StateTable implements Map<string, StateEntry> {
 
   private count(path: string, by: number): void {
     if (this.top === undefined) return;
-    const slash = path.indexOf('/');
-    const name = slash < 0 ? path : path.slice(0, slash);
+    const name = topLevelName(path);
     this.top.set(name, (this.top.get(name) ?? 0) + by);
   }
 
@@ -195,26 +194,27 @@ export class StateTable implements Map<string, StateEntry> {
    * of two. False when the path was already there (a damaged manifest): the table is then to be dropped.
    */
   addLine(path: string, line: string): boolean {
-    const slot = this.vals.length;
-    const before = this.slotOf.size;
-    this.slotOf.set(path, slot);
-    if (this.slotOf.size === before) return false;
-    this.paths.push(path);
-    this.vals.push(line);
-    this.count(path, 1);
+    const slot = this.append(path, line);
+    if (slot === undefined) return false;
     this.changed(slot);
     return true;
   }
   private store(path: string, v: string | StateEntry): void {
     let slot = this.slotOf.get(path);
-    if (slot === undefined) {
-      slot = this.vals.length;
-      this.slotOf.set(path, slot);
-      this.paths.push(path);
-      this.vals.push(v);
-      this.count(path, 1);
-    } else this.vals[slot] = v;
+    if (slot === undefined) slot = this.append(path, v) as number;
+    else this.vals[slot] = v;
     this.changed(slot);
+  }
+  /** A new slot for `path`; undefined (and the index spoiled) when the path already had one. */
+  private append(path: string, v: string | StateEntry): number | undefined {
+    const slot = this.vals.length;
+    const before = this.slotOf.size;
+    this.slotOf.set(path, slot);
+    if (this.slotOf.size === before) return undefined;
+    this.paths.push(path);
+    this.vals.push(v);
+    this.count(path, 1);
+    return slot;
   }
   delete(path: string): boolean {
     const slot = this.slotOf.get(path);
@@ -266,10 +266,14 @@ export class StateComparison {
   }
   /** The recorded entry at `path`, marked as found. */
   found(path: string): StateEntry | undefined {
+    const slot = this.markPath(path);
+    return slot === undefined ? undefined : this.table.valueAt(slot);
+  }
+  /** Marks `path` as found without decoding its entry; its slot, undefined when it is not recorded. */
+  markPath(path: string): number | undefined {
     const slot = this.table.slot(path);
-    if (slot === undefined) return undefined;
-    this.mark(slot);
-    return this.table.valueAt(slot);
+    if (slot !== undefined) this.mark(slot);
+    return slot;
   }
   /**
    * Marks the recorded paths another thread compared (those `theirs` accepts), but for the ones it
