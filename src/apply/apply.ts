@@ -91,11 +91,12 @@ export class Applier {
     this.state = lastState;
   }
 
+  /** Applies `plan`, taking its puts over: they are gone from it afterwards. */
   async apply(plan: Plan): Promise<void> {
     this.takeMoveSources(plan.puts);
     this.deleteAll(plan.deletes);
     this.makeDirs(plan.mkdirs);
-    await this.putAll(plan.puts);
+    await this.putAll(this.takeBatches(plan));
     this.changeDirModes(plan.dirChanges);
     this.fixDirs();
   }
@@ -279,7 +280,14 @@ export class Applier {
   private totalFiles = 0;
   private totalBytes = 0;
 
-  private async putAll(puts: readonly PutOp[]): Promise<void> {
+  /**
+   * The plan's puts, taken over (the plan has none left) and cut into batches. putAll lets each batch
+   * go once it is committed: its ops die with it, and only their entries stay (in the state and in
+   * `made`). Holding every op to the end cost 5 MB of a 100k-file first run.
+   */
+  private takeBatches(plan: Plan): PutOp[][] {
+    const puts = plan.puts;
+    plan.puts = [];
     const batches: PutOp[][] = [];
     let batch: PutOp[] = [];
     let bytes = 0;
@@ -295,6 +303,10 @@ export class Applier {
       }
     }
     if (batch.length > 0) batches.push(batch);
+    return batches;
+  }
+
+  private async putAll(batches: PutOp[][]): Promise<void> {
     // Batch k+1 is handed to the copier before this thread joins the copies of batch k: the worker
     // goes on to it as soon as its part of batch k is done, and copies while this thread waits for
     // batch k, flushes, announces and places it (a flush on a disk takes real time). Handing it over
@@ -306,6 +318,7 @@ export class Applier {
       const following = next === undefined ? undefined : this.startBatch(next);
       const ready = await this.prepareBatch(copying);
       this.commitBatch(ready);
+      batches[k] = [];
       copying = following;
     }
   }

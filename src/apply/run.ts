@@ -29,6 +29,7 @@ import { recoverDestination } from './startup.js';
 import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
+import { capHeapGrowth } from '../threads/heap.js';
 
 export interface BackupOptions {
   fs?: Fs;
@@ -324,6 +325,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       return outcome({ status: 'no-change', summary: emptySummary(p.errors.length), errors: p.errors, skipped: p.skipped, linkMode });
     }
 
+    capHeapGrowth();
     const id = createIncrementDir(fs, layout, startedAt);
     const header: JournalHeader = { journal: 1, id, profile: profile.name, source: profile.src, started: startedAt.toISOString(), link_mode: linkMode };
     let journal: JournalWriter;

@@ -5,6 +5,7 @@ import { readManifest } from '../store/manifest.js';
 import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
 import { startWorker, type RoleData } from '../threads/roles.js';
 import { topLevelName } from '../meta/safe-path.js';
+import { reshaped } from '../meta/entry.js';
 
 /**
  * The scan on two threads. A no-change run is the lstat walk and little else; on the two cores the
@@ -145,7 +146,8 @@ export function startParallelScan(
 }
 
 function merge(mine: ScanResult, theirs: ShareScan, share: ReadonlySet<string>): ScanResult {
-  for (const e of theirs.entries) mine.entries.push(e);
+  // Rebuilt in this thread's shape: as they arrive, each would carry a property array once completed.
+  for (const e of theirs.entries) mine.entries.push(reshaped(e));
   for (const s of theirs.skipped) mine.skipped.push(s);
   for (const u of theirs.unreadable) mine.unreadable.push(u);
   // Problems of the source folder itself (its listing) are reported once, by this thread.

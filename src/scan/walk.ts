@@ -1,5 +1,5 @@
 import type { Fs } from '../io/fs.js';
-import type { Entry } from '../meta/entry.js';
+import { newEntry, type Entry } from '../meta/entry.js';
 import type { StateComparison } from '../store/state-table.js';
 import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
@@ -139,7 +139,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
         const hasContent = walk(childAbs, childRel);
         if (hasContent || sel.dirIncluded(childRel)) {
           const tracked = sel.isTracked(childRel, true);
-          if (!same(childRel, 'dir', tracked, 0, mtime_ns, mode)) entries[slot] = { path: childRel, type: 'dir', size: 0, mtime_ns, mode, uid, gid, tracked };
+          if (!same(childRel, 'dir', tracked, 0, mtime_ns, mode)) entries[slot] = newEntry(childRel, 'dir', 0, mtime_ns, mode, uid, gid, tracked, undefined, undefined);
           any = true;
         }
         continue;
@@ -148,7 +148,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
       if (st.isFile()) {
         const tracked = sel.isTracked(childRel, false);
         const size = Number(st.size);
-        if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) entries.push({ path: childRel, type: 'file', size, mtime_ns, mode, uid, gid, tracked, ino: identityOf(st) });
+        if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) entries.push(newEntry(childRel, 'file', size, mtime_ns, mode, uid, gid, tracked, undefined, identityOf(st)));
         any = true;
       } else if (st.isSymbolicLink()) {
         let target: string;
@@ -161,7 +161,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
           continue;
         }
         const tracked = sel.isTracked(childRel, false);
-        if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) entries.push({ path: childRel, type: 'symlink', size: 0, mtime_ns, mode, uid, gid, target, tracked });
+        if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) entries.push(newEntry(childRel, 'symlink', 0, mtime_ns, mode, uid, gid, tracked, target, undefined));
         any = true;
       } else {
         const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
