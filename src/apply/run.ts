@@ -13,7 +13,7 @@ import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { scanSource, type ScanOptions } from '../scan/walk.js';
 import { startParallelScan } from '../scan/parallel.js';
-import { buildPlan, copyTotals, hasChanges, moveKey, type Plan } from '../plan/plan.js';
+import { buildPlan, copyTotals, hasChanges, moveKey, storedCount, type Plan } from '../plan/plan.js';
 import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
@@ -29,7 +29,7 @@ import { recoverDestination } from './startup.js';
 import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
-import { capHeapGrowth } from '../threads/heap.js';
+import { CAP_HEAP_MIN_STORES, capHeapGrowth } from '../threads/heap.js';
 
 export interface BackupOptions {
   fs?: Fs;
@@ -325,7 +325,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       return outcome({ status: 'no-change', summary: emptySummary(p.errors.length), errors: p.errors, skipped: p.skipped, linkMode });
     }
 
-    capHeapGrowth();
+    if (storedCount(p.plan) >= CAP_HEAP_MIN_STORES) capHeapGrowth();
     const id = createIncrementDir(fs, layout, startedAt);
     const header: JournalHeader = { journal: 1, id, profile: profile.name, source: profile.src, started: startedAt.toISOString(), link_mode: linkMode };
     let journal: JournalWriter;

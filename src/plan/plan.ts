@@ -65,6 +65,11 @@ export function copyTotals(puts: readonly PutOp[]): { files: number; bytes: numb
   return { files, bytes };
 }
 
+/** How many entries the plan stores (new or changed files, symlinks and folders). */
+export function storedCount(plan: Plan): number {
+  return plan.puts.length + plan.mkdirs.length + plan.dirChanges.length;
+}
+
 export function hasChanges(plan: Plan): boolean {
   return plan.deletes.length + plan.mkdirs.length + plan.dirChanges.length + plan.puts.length > 0;
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPlan, hasChanges, type Plan, type PlanOptions } from '../../src/plan/plan.js';
+import { buildPlan, hasChanges, storedCount, type Plan, type PlanOptions } from '../../src/plan/plan.js';
 import type { Entry, StateEntry } from '../../src/meta/entry.js';
 import { StateTable } from '../../src/store/state-table.js';
 
@@ -51,6 +51,8 @@ describe('buildPlan: new, changed, deleted', () => {
       errors: [],
     });
     assert.equal(hasChanges(p), true);
+    // Every entry is stored: 3 folders and 3 puts (what decides capping the heap's growth).
+    assert.equal(storedCount(p), 6);
   });
 
   it('unchanged state: nothing to do, everything kept', () => {
@@ -58,6 +60,7 @@ describe('buildPlan: new, changed, deleted', () => {
     const p = buildPlan([f('a'), d('dd', { mtime_ns: '1' }), l('dd/l', 't')], last, OPTS);
     assert.deepEqual(summary(p), { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] });
     assert.equal(hasChanges(p), false);
+    assert.equal(storedCount(p), 0);
   });
 
   it('changed file, changed folder mode, retargeted symlink, deleted file', () => {
@@ -71,6 +74,8 @@ describe('buildPlan: new, changed, deleted', () => {
       keep: [],
       errors: [],
     });
+    // A deletion stores nothing; a folder's new mode is a stored entry.
+    assert.equal(storedCount(p), 3);
     const put = p.puts[0];
     assert.equal(put?.reason, 'size');
     assert.equal(put?.prev?.path, 'a');
