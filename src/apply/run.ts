@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityFor } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
-import { toRecord, type StateEntry } from '../meta/entry.js';
+import type { StateEntry } from '../meta/entry.js';
 import type { StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
@@ -21,7 +21,7 @@ import { readManifest, readManifestHeader, writeManifest } from '../store/manife
 import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
-import { buildIncrementJson, incrementText, lazyRecords } from '../store/records.js';
+import { buildIncrementJson, EntryRecords, incrementText } from '../store/records.js';
 import { Applier } from './apply.js';
 import { inThreadCopier, workerCopier, type Copier, type CopierOptions } from './copier.js';
 import { recoverInterruptedRun, sweepTmp } from './recover.js';
@@ -345,9 +345,9 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         header,
         previous: p.lastIncrement,
         lists: {
-          new: lazyRecords(done.made.new, toRecord),
-          changed: lazyRecords(done.made.changed, toRecord),
-          deleted: lazyRecords(done.made.deleted, toRecord),
+          new: new EntryRecords(done.made.new),
+          changed: new EntryRecords(done.made.changed),
+          deleted: new EntryRecords(done.made.deleted),
         },
         errors: [...p.errors, ...done.errors],
         skipped: p.skipped,

@@ -69,16 +69,53 @@ export interface EntryRecord extends Entry {
 
 /** Readable ISO time of a nanosecond timestamp (millisecond precision). */
 export function isoFromNs(ns: string): string {
-  return dateFromNs(ns).toISOString();
+  const ms = msFromNs(ns);
+  // Every increment record carries it: formatted here for the years 1970–9999, 3.5× as fast as a
+  // Date's toISOString (19 against 66 ms per 100k), which stays for the rest.
+  return ms >= 0 && ms < YEAR_10000_MS ? isoFromMs(ms) : dateFromNs(ns).toISOString();
 }
 
 /** The time of a nanosecond timestamp, to the millisecond; the epoch when it is out of range. */
 export function dateFromNs(ns: string): Date {
-  // Dropping the last six digits of the decimal string divides by 1e6, truncating as a BigInt
-  // division would, without one (search shows tens of thousands of versions).
-  const head = ns.slice(0, -6);
-  const d = new Date(head === '' || head === '-' ? 0 : Number(head));
+  const d = new Date(msFromNs(ns));
   return Number.isNaN(d.getTime()) ? new Date(0) : d;
+}
+
+/**
+ * Dropping the last six digits of the decimal string divides by 1e6, truncating as a BigInt
+ * division would, without one (search shows tens of thousands of versions).
+ */
+function msFromNs(ns: string): number {
+  const head = ns.slice(0, -6);
+  return head === '' || head === '-' ? 0 : Number(head);
+}
+
+const DAY_MS = 86_400_000;
+const YEAR_10000_MS = 253_402_300_800_000;
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+
+/** toISOString of a whole number of milliseconds in [0, year 10000): the civil date of a day count (proleptic Gregorian). */
+function isoFromMs(ms: number): string {
+  const days = Math.floor(ms / DAY_MS);
+  let t = ms - days * DAY_MS;
+  // Days since 0000-03-01, in 400-year eras of 146,097 days; March-based years put leap days last.
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const milli = t % 1000;
+  t = (t - milli) / 1000;
+  const sec = t % 60;
+  t = (t - sec) / 60;
+  const min = t % 60;
+  const hour = (t - min) / 60;
+  return `${year}-${pad2(month)}-${pad2(day)}T${pad2(hour)}:${pad2(min)}:${pad2(sec)}.${pad3(milli)}Z`;
 }
 
 export function toRecord(e: Entry): EntryRecord {
@@ -96,6 +133,19 @@ export function toRecord(e: Entry): EntryRecord {
   if (e.sha256 !== undefined) r.sha256 = e.sha256;
   if (e.target !== undefined) r.target = e.target;
   return r;
+}
+
+/**
+ * JSON.stringify(toRecord(e)), without making the record: what a run writes for each entry of its
+ * increment.json (109 against 149 ms per 100k records). The strings that come from outside
+ * (path, target) are escaped by JSON.stringify; mtime_ns (digits), sha256 (hex) and the type are
+ * checked formats and need none.
+ */
+export function recordJson(e: Entry): string {
+  let s = `{"path":${JSON.stringify(e.path)},"type":"${e.type}","size":${e.size},"mtime":"${isoFromNs(e.mtime_ns)}","mtime_ns":"${e.mtime_ns}","mode":${e.mode},"uid":${e.uid},"gid":${e.gid},"tracked":${e.tracked}`;
+  if (e.sha256 !== undefined) s += `,"sha256":"${e.sha256}"`;
+  if (e.target !== undefined) s += `,"target":${JSON.stringify(e.target)}`;
+  return `${s}}`;
 }
 
 /**

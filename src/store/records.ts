@@ -1,4 +1,4 @@
-import { toRecord, type EntryRecord } from '../meta/entry.js';
+import { recordJson, toRecord, type Entry, type EntryRecord } from '../meta/entry.js';
 import type { IncrementError, IncrementJson, IncrementSummary } from '../meta/increment.js';
 import { INCREMENT_FORMAT } from '../meta/increment.js';
 import type { JournalHeader, JournalOp } from './journal.js';
@@ -33,14 +33,29 @@ export interface IncrementLists {
 /** increment.json as it is written: the lists may be produced while writing (see incrementText). */
 export type IncrementDocument = Omit<IncrementJson, 'new' | 'changed' | 'deleted'> & IncrementLists;
 
-/** `length` records, each made from an item when it is written. */
-export function lazyRecords<T>(items: readonly T[], toRecord: (item: T) => EntryRecord): RecordList<EntryRecord> {
-  return {
-    length: items.length,
-    *[Symbol.iterator]() {
-      for (const item of items) yield toRecord(item);
-    },
-  };
+/**
+ * A run's own list: the entries it made, each written as its record's JSON when increment.json is
+ * written (recordJson), without making the record itself.
+ */
+export class EntryRecords implements RecordList<EntryRecord> {
+  private readonly entries: readonly Entry[];
+  constructor(entries: readonly Entry[]) {
+    this.entries = entries;
+  }
+  get length(): number {
+    return this.entries.length;
+  }
+  *[Symbol.iterator](): Iterator<EntryRecord> {
+    for (const e of this.entries) yield toRecord(e);
+  }
+  *json(): Generator<string> {
+    for (const e of this.entries) yield recordJson(e);
+  }
+}
+
+function* jsonOf(list: Iterable<unknown>): Generator<string> {
+  if (list instanceof EntryRecords) yield* list.json();
+  else for (const v of list) yield JSON.stringify(v);
 }
 
 export function buildIncrementJson(args: {
@@ -108,8 +123,8 @@ export function* incrementText(json: IncrementDocument | IncrementJson): Generat
       }
       yield ` ${JSON.stringify(key)}: [\n`;
       let first = true;
-      for (const v of value) {
-        yield `${first ? '' : ',\n'}  ${JSON.stringify(v)}`;
+      for (const json of jsonOf(value)) {
+        yield `${first ? '' : ',\n'}  ${json}`;
         first = false;
       }
       yield `\n ]${comma}\n`;

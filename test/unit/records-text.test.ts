@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
-import { buildIncrementJson, incrementText, lazyRecords, recordsFromOps, serializeIncrement } from '../../src/store/records.js';
-import { toRecord, type StateEntry } from '../../src/meta/entry.js';
+import { buildIncrementJson, EntryRecords, incrementText, recordsFromOps, serializeIncrement } from '../../src/store/records.js';
+import { recordJson, toRecord, type StateEntry } from '../../src/meta/entry.js';
 import type { JournalHeader, JournalOp } from '../../src/store/journal.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 
@@ -27,7 +27,14 @@ const entry = (path: string, i: number): StateEntry => ({
 
 test('the records of a run, made while writing, give the same increment.json as the journal ops', () => {
   const news = Array.from({ length: 3000 }, (_, i) => entry(`dir ${i % 7}/файл ${i}.txt`, i));
-  const changed = [entry('c.txt', 5)];
+  // A folder, a symlink whose target needs escaping and a file without sha256: every field toRecord may leave out.
+  const changed: StateEntry[] = [
+    entry('c.txt', 5),
+    { ...entry('dir "q"', 6), type: 'dir', size: 0, mode: 0o755, sha256: undefined },
+    { ...entry('l\\nk', 7), type: 'symlink', size: 0, mode: 0o777, sha256: undefined, target: '../t "x"\n\u0001é' },
+    { ...entry('pre-1970', 8), mtime_ns: '-1234567890123456789' },
+    { ...entry('far', 11), mtime_ns: '253402300800000000000' },
+  ];
   const deleted = [entry('gone/x', 9), entry('gone/y', 10)];
   const ops: JournalOp[] = [
     ...deleted.map((e): JournalOp => ({ op: 'del', entry: e })),
@@ -36,14 +43,17 @@ test('the records of a run, made while writing, give the same increment.json as 
   ];
   const common = { header, previous: null, errors: [], bytesCopied: 7, finished: '2026-11-25T10:00:01.000Z', complete: true, version: 'test' };
   const fromOps = serializeIncrement(buildIncrementJson({ ...common, lists: recordsFromOps(ops) }));
-  const lazy = buildIncrementJson({ ...common, lists: { new: lazyRecords(news, toRecord), changed: lazyRecords(changed, toRecord), deleted: lazyRecords(deleted, toRecord) } });
+  const lazy = buildIncrementJson({ ...common, lists: { new: new EntryRecords(news), changed: new EntryRecords(changed), deleted: new EntryRecords(deleted) } });
+  for (const e of [...news, ...changed, ...deleted]) assert.equal(recordJson(e), JSON.stringify(toRecord(e)), e.path);
+  // The list also gives the records themselves.
+  assert.deepEqual([...new EntryRecords(changed)], changed.map(toRecord));
   assert.equal([...incrementText(lazy)].join(''), fromOps);
   const parsed = JSON.parse(fromOps) as { summary: { new: number }; new: { path: string }[]; deleted: unknown[] };
   assert.equal(parsed.summary.new, 3000);
   assert.equal(parsed.new[2999]?.path, 'dir 3/файл 2999.txt');
   assert.equal(parsed.deleted.length, 2);
   // One record per line, the frame indented: what a pager shows.
-  assert.equal(fromOps.split('\n').filter((l) => l.startsWith('  {"path":')).length, 3003);
+  assert.equal(fromOps.split('\n').filter((l) => l.startsWith('  {"path":')).length, 3007);
 });
 
 test('empty lists and the frame', () => {
