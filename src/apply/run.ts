@@ -297,6 +297,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   }
 
   const lock = acquireLock(fs, layout.lock, 'backup');
+  let uncapHeap: (() => void) | undefined;
   try {
     if (lock.tookOver !== undefined) {
       opts.reporter.notice(`took over a stale lock left by pid ${lock.tookOver.pid} on ${lock.tookOver.host} (started ${lock.tookOver.started})`);
@@ -325,7 +326,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       return outcome({ status: 'no-change', summary: emptySummary(p.errors.length), errors: p.errors, skipped: p.skipped, linkMode });
     }
 
-    if (storedCount(p.plan) >= CAP_HEAP_MIN_STORES) capHeapGrowth();
+    if (storedCount(p.plan) >= CAP_HEAP_MIN_STORES) uncapHeap = capHeapGrowth();
     const id = createIncrementDir(fs, layout, startedAt);
     const header: JournalHeader = { journal: 1, id, profile: profile.name, source: profile.src, started: startedAt.toISOString(), link_mode: linkMode };
     let journal: JournalWriter;
@@ -398,6 +399,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     sweepTmp(fs, layout);
     return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
   } finally {
+    uncapHeap?.();
     lock.release();
     if (refusedBeforeWriting) {
       for (const d of created.reverse()) {

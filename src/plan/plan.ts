@@ -29,7 +29,7 @@ export interface Plan {
   mkdirs: Entry[];
   /** Existing folders whose mode (or tracked flag) changed. */
   dirChanges: { entry: Entry; prev: StateEntry }[];
-  /** Files and symlinks to store. */
+  /** Files and symlinks to store (Applier.apply takes them over: the plan has none left after). */
   puts: PutOp[];
   /** Recorded paths the scan did not find because they are at or below a path it could not read: carried over untouched. */
   keep: string[];

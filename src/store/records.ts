@@ -123,8 +123,8 @@ export function* incrementText(json: IncrementDocument | IncrementJson): Generat
       }
       yield ` ${JSON.stringify(key)}: [\n`;
       let first = true;
-      for (const json of jsonOf(value)) {
-        yield `${first ? '' : ',\n'}  ${json}`;
+      for (const line of jsonOf(value)) {
+        yield `${first ? '' : ',\n'}  ${line}`;
         first = false;
       }
       yield `\n ]${comma}\n`;

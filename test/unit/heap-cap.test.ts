@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
+import { capHeapGrowth } from '../../src/threads/heap.js';
+
+/**
+ * capHeapGrowth leans on two V8 flags set at run time (src/threads/heap.ts): this is where a Node
+ * that stops honouring them would show first.
+ */
+
+test('capHeapGrowth makes a full collection at once, and leaves no gc() behind for later contexts or workers', async () => {
+  const kinds: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const uncap = capHeapGrowth();
+  try {
+    // gc entries arrive asynchronously.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(kinds.includes(constants.NODE_PERFORMANCE_GC_MAJOR), `a major collection was made (saw kinds ${kinds.join(',')})`);
+    assert.equal(runInNewContext('typeof gc'), 'undefined');
+    const inWorker = await new Promise<unknown>((resolve, reject) => {
+      const w = new Worker("require('node:worker_threads').parentPort.postMessage(typeof gc)", { eval: true });
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    assert.equal(inWorker, 'undefined');
+  } finally {
+    observer.disconnect();
+    uncap();
+  }
+  // Called again (the next profile of the same run): as good as the first time.
+  capHeapGrowth()();
+});
