@@ -399,8 +399,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     sweepTmp(fs, layout);
     return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
   } finally {
-    uncapHeap?.();
     lock.release();
+    uncapHeap?.();
     if (refusedBeforeWriting) {
       for (const d of created.reverse()) {
         try {
