@@ -1,7 +1,7 @@
-import { dirname, sep } from 'node:path';
+import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { realFs, resolvedPath } from '../io/fs.js';
-import { isSameOrInside } from '../meta/safe-path.js';
+import { isSameOrInside, pathUnder } from '../meta/safe-path.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
@@ -188,7 +188,7 @@ async function hashForChecksum(
   await mapLimit(todo, profile.maxWorkers, async (e) => {
     const buffer = buffers.pop() ?? newCopyBuffer();
     try {
-      e.sha256 = await hashFile(fs, `${profile.src}${sep}${e.path}`, buffer);
+      e.sha256 = await hashFile(fs, pathUnder(profile.src, e.path), buffer);
       bytes += e.size;
     } catch (err) {
       errors.push({ path: e.path, op: 'read', code: errorCode(err) ?? 'EIO', message: `${e.path}: ${errorMessage(err)}` });

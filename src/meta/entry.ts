@@ -38,10 +38,9 @@ export interface StateEntry extends Entry {
 /**
  * An entry as the scan makes it. Every entry the scan finds is made here (and every one a scan
  * worker sends is remade here), with all its fields present (the optional ones undefined), so all
- * share one shape that V8 keeps inside the object. A field added
- * later (a run completes each entry it stores with `sha256` and `since`) would instead go to a
- * separate property array: 62 bytes more per entry, 6.3 MB of the 62 MB a 100k-file first run
- * holds at its end (heap snapshot, W1 of bench/).
+ * share one shape that V8 keeps inside the object. A field added later (a run completes each entry
+ * it stores with `sha256` and `since`) would instead go to a separate property array: 62 bytes more
+ * per entry, 6.3 MB of the 62 MB a 100k-file first run holds at its end (heap snapshot, W1 of bench/).
  */
 export function newEntry(
   path: string,
@@ -140,7 +139,9 @@ export function toRecord(e: Entry): EntryRecord {
  * JSON.stringify(toRecord(e)), without making the record: what a run writes for each entry of its
  * increment.json (109 against 149 ms per 100k records). The strings that come from outside
  * (path, target) are escaped by JSON.stringify; mtime_ns (digits), sha256 (hex) and the type are
- * checked formats and need none.
+ * checked formats and need none. The fields are toRecord's, in its order (meta/increment.ts reads
+ * records by that layout): a field added there must be added here; records-text.test.ts compares
+ * the two on every kind of entry.
  */
 export function recordJson(e: Entry): string {
   let s = `{"path":${JSON.stringify(e.path)},"type":"${e.type}","size":${e.size},"mtime":"${isoFromNs(e.mtime_ns)}","mtime_ns":"${e.mtime_ns}","mode":${e.mode},"uid":${e.uid},"gid":${e.gid},"tracked":${e.tracked}`;

@@ -19,6 +19,15 @@ export function isSafeRelPath(p: unknown): p is string {
   return typeof p === 'string' && p.length > 0 && p.length <= 4096 && !UNSAFE.test(p);
 }
 
+/**
+ * The OS path of a validated relative path under the folder `dir`, joined by hand, as Layout's
+ * per-file paths are: path.join's normalisation of each buys nothing for a checked path, and cost
+ * ~50 ms of a 100k-file first run. A root `dir` (`/`) gets no second slash.
+ */
+export function pathUnder(dir: string, rel: string): string {
+  return dir.endsWith('/') ? `${dir}${rel}` : `${dir}/${rel}`;
+}
+
 /** Parent of a relative path, '' for a top-level entry. */
 export function parentOf(rel: string): string {
   const i = rel.lastIndexOf('/');

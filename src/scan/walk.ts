@@ -1,5 +1,6 @@
 import type { Fs } from '../io/fs.js';
 import { newEntry, type Entry } from '../meta/entry.js';
+import { pathUnder } from '../meta/safe-path.js';
 import type { StateComparison } from '../store/state-table.js';
 import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
@@ -116,7 +117,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     for (const name of names) {
       if (rel === '' && opts.topLevel !== undefined && !opts.topLevel(name)) continue;
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const childAbs = `${abs}/${name}`;
+      const childAbs = pathUnder(abs, name);
       let st;
       try {
         st = fs.lstatSync(childAbs, LSTAT_OPTS);
@@ -175,7 +176,7 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     return any;
   };
 
-  walk(src.endsWith('/') && src.length > 1 ? src.slice(0, -1) : src, '');
+  walk(src, '');
   for (const e of entries) if (e !== null) result.entries.push(e);
   return result;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSameOrInside } from '../../src/meta/safe-path.js';
+import { isSameOrInside, pathUnder } from '../../src/meta/safe-path.js';
 
 /** The one containment test (config: src inside dist; restore: the target and the backup). */
 test('isSameOrInside: the same folder and folders below it, never a sibling that shares a prefix', () => {
@@ -13,4 +13,10 @@ test('isSameOrInside: the same folder and folders below it, never a sibling that
   assert.equal(isSameOrInside('/a/..b/x', '/a'), true, 'a name starting with two dots is a name');
   assert.equal(isSameOrInside('/', '/a'), false);
   assert.equal(isSameOrInside('/a', '/'), true);
+});
+
+test('pathUnder joins a relative path under a folder with one slash, the root folder included', () => {
+  assert.equal(pathUnder('/home/me/src', 'a/b.txt'), '/home/me/src/a/b.txt');
+  assert.equal(pathUnder('/home/me/src/', 'a'), '/home/me/src/a');
+  assert.equal(pathUnder('/', 'etc/x'), '/etc/x');
 });
