@@ -8,7 +8,7 @@ import type { IncrementError } from '../meta/increment.js';
 import { parentOf, pathUnder } from '../meta/safe-path.js';
 import { copyTotals, isCopy, type Plan, type PutOp } from '../plan/plan.js';
 import type { Layout } from '../store/layout.js';
-import type { StateTable } from '../store/state-table.js';
+import type { RunState } from './run-state.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { addCopyJob, newCopyJobs, type Copier, type CopyOutcome, type JobRun } from './copier.js';
@@ -62,13 +62,8 @@ interface Ready {
  * increment's lists and the new manifest are derived from them.
  */
 export class Applier {
-  readonly state: StateTable;
-  /**
-   * What reached the mirror, for increment.json: the entries made, changed and deleted. A put's
-   * entry is the plan's own object, completed in place (since, sha256), so a run of 100k new files
-   * holds each entry once.
-   */
-  readonly made = { new: [] as StateEntry[], changed: [] as StateEntry[], deleted: [] as StateEntry[] };
+  /** What reached the mirror: the new state and increment.json's lists (run-state.ts). */
+  readonly state: RunState;
   readonly errors: IncrementError[] = [];
   bytesCopied = 0;
   filesCopied = 0;
@@ -84,10 +79,9 @@ export class Applier {
   private readonly dirs = new MadeDirs();
   private buffer: Buffer | undefined;
 
-  /** Takes `lastState` over and changes it into the new state (a copy of 100k entries cost time and memory for nothing). */
-  constructor(ctx: ApplyContext, lastState: StateTable) {
+  constructor(ctx: ApplyContext, state: RunState) {
     this.ctx = ctx;
-    this.state = lastState;
+    this.state = state;
   }
 
   /** Applies `plan`, taking its puts over: they are gone from it afterwards. */
@@ -95,8 +89,36 @@ export class Applier {
     this.takeMoveSources(plan.puts);
     this.deleteAll(plan.deletes);
     this.makeDirs(plan.mkdirs);
-    await this.putAll(this.takeBatches(plan));
+    const puts = plan.puts;
+    plan.puts = [];
+    ({ files: this.totalFiles, bytes: this.totalBytes } = copyTotals(puts));
+    await this.putAll(this.batches(takeEach(puts)));
     this.changeDirModes(plan.dirChanges);
+    this.fixDirs();
+  }
+
+  /**
+   * Stores every entry `walk` yields as new, while it walks: the first run of a backup, where the last
+   * state is empty, so nothing can be deleted, moved or refused by a guard and the plan would be "all
+   * of it". Each folder comes before its content (scan/walk.ts); the folders of a batch are made
+   * before its files are placed. The run never holds an object per entry: a 1M-file first run held
+   * every entry of its plan at once (bench/README.md, "first run").
+   */
+  async applyWalk(walk: Iterable<Entry>): Promise<void> {
+    const dirs: Entry[] = [];
+    const puts = (function* (): Generator<PutOp> {
+      for (const entry of walk) {
+        if (entry.type === 'dir') dirs.push(entry);
+        else yield { kind: 'new', entry };
+      }
+    })();
+    await this.putAll(
+      this.batches(puts, () => {
+        this.makeDirs(dirs);
+        dirs.length = 0;
+      }),
+    );
+    this.makeDirs(dirs);
     this.fixDirs();
   }
 
@@ -138,9 +160,9 @@ export class Applier {
     if (this.root) return;
     const parent = parentOf(rel);
     if (parent === '' || this.dirFixups.has(parent) || this.parentsChecked.has(parent)) return;
-    const e = this.state.get(parent);
     // Only a folder: after a failed deletion the last state may still hold a file there (the child's write then fails).
-    if (e === undefined || e.type !== 'dir' || (e.mode & 0o700) === 0o700) {
+    const e = this.state.folder(parent);
+    if (e === undefined || (e.mode & 0o700) === 0o700) {
       // Nothing to open: not asked again (mirror folder modes change only at the end, in fixDirs).
       this.parentsChecked.add(parent);
       return;
@@ -221,8 +243,7 @@ export class Applier {
         }
         // Already gone from the mirror: the deletion is what we wanted anyway.
       }
-      this.state.delete(entry.path);
-      this.made.deleted.push(entry);
+      this.state.deleted(entry);
       this.ctx.reporter.action('deleted', entry.path);
     }
   }
@@ -242,8 +263,7 @@ export class Applier {
         }
       }
       this.dirFixups.set(e.path, e);
-      this.state.set(e.path, entry);
-      this.made.new.push(entry);
+      this.state.stored('new', entry);
       this.ctx.reporter.action('new', e.path);
     }
   }
@@ -253,8 +273,7 @@ export class Applier {
     for (const op of this.announce(changes.map(({ entry: e }): JournalOp => ({ op: 'dirmode', entry: { ...e, since: id } })))) {
       const { entry, entry: e } = op;
       this.dirFixups.set(e.path, e);
-      this.state.set(e.path, entry);
-      this.made.changed.push(entry);
+      this.state.stored('changed', entry);
       this.ctx.reporter.action('changed', e.path);
     }
   }
@@ -266,8 +285,8 @@ export class Applier {
     for (const rel of dirs) {
       // Only a folder that is still one: a folder deleted this run may have been replaced by a file
       // or a symlink, and chmod/utimes would follow a symlink out of the backup.
-      const e = this.state.get(rel);
-      if (e === undefined || e.type !== 'dir') continue;
+      const e = this.state.folder(rel);
+      if (e === undefined) continue;
       const p = layout.mirrorPath(rel);
       try {
         if (this.root) chownIfSupported(() => fs.chownSync(p, e.uid, e.gid));
@@ -280,48 +299,53 @@ export class Applier {
     }
   }
 
-  private totalFiles = 0;
-  private totalBytes = 0;
+  /** What the plan copies, for the progress (unknown in a walked run). */
+  private totalFiles: number | undefined;
+  private totalBytes: number | undefined;
 
   /**
-   * The plan's puts, taken over (the plan has none left) and cut into batches. putAll lets each batch
-   * go once it is committed: its ops die with it, and only their entries stay (in the state and in
-   * `made`). Holding every op to the end cost 5 MB of a 100k-file first run.
+   * `puts` cut into batches, taken one at a time: putAll lets each batch go once it is committed (its
+   * ops die with it; a run keeps only each entry's line in its state). Holding every op to the end
+   * cost 5 MB of a 100k-file first run. `beforeEach` runs before a batch is handed out (a walked
+   * run makes the batch's folders there).
    */
-  private takeBatches(plan: Plan): PutOp[][] {
-    const puts = plan.puts;
-    plan.puts = [];
-    const batches: PutOp[][] = [];
+  private *batches(puts: Iterator<PutOp>, beforeEach?: () => void): Generator<PutOp[]> {
     let batch: PutOp[] = [];
     let bytes = 0;
     const [maxFiles, maxBytes] = this.ctx.durability.perFile ? [BATCH_FILES, BATCH_BYTES] : [FLUSHED_BATCH_FILES, FLUSHED_BATCH_BYTES];
-    ({ files: this.totalFiles, bytes: this.totalBytes } = copyTotals(puts));
-    for (const put of puts) {
+    for (let r = puts.next(); r.done !== true; r = puts.next()) {
+      const put = r.value;
       batch.push(put);
       if (isCopy(put)) bytes += put.entry.size;
       if (batch.length >= maxFiles || bytes >= maxBytes) {
-        batches.push(batch);
+        beforeEach?.();
+        yield batch;
         batch = [];
         bytes = 0;
       }
     }
-    if (batch.length > 0) batches.push(batch);
-    return batches;
+    beforeEach?.();
+    if (batch.length > 0) yield batch;
   }
 
-  private async putAll(batches: PutOp[][]): Promise<void> {
-    // Batch k+1 is handed to the copier before this thread joins the copies of batch k: the worker
-    // goes on to it as soon as its part of batch k is done, and copies while this thread waits for
-    // batch k, flushes, announces and places it (a flush on a disk takes real time). Handing it over
-    // only after batch k was copied left the worker idle whenever it finished batch k+1 before this
-    // thread had placed batch k: 0.63 s of a 100k-file first run on tmpfs.
-    let copying = batches.length > 0 ? this.startBatch(batches[0] as PutOp[]) : undefined;
-    for (let k = 0; copying !== undefined; k++) {
-      const next = batches[k + 1];
-      const following = next === undefined ? undefined : this.startBatch(next);
+  /**
+   * Copies, commits and places the batches. Batch k+1 is taken (in a walked run: walked) and handed
+   * to the copier before this thread joins the copies of batch k: the worker goes on to it as soon as
+   * its part of batch k is done, and copies while this thread waits for batch k, flushes, announces
+   * and places it (a flush on a disk takes real time). Handing it over only after batch k was copied
+   * left the worker idle whenever it finished batch k+1 before this thread had placed batch k: 0.63 s
+   * of a 100k-file first run on tmpfs.
+   */
+  private async putAll(batches: Iterator<PutOp[]>): Promise<void> {
+    const take = (): StartedBatch | undefined => {
+      const r = batches.next();
+      return r.done === true ? undefined : this.startBatch(r.value);
+    };
+    let copying = take();
+    while (copying !== undefined) {
+      const following = take();
       const ready = await this.prepareBatch(copying);
       this.commitBatch(ready);
-      batches[k] = [];
       copying = following;
     }
   }
@@ -413,8 +437,7 @@ export class Applier {
         this.fault(entry.path, 'write', err);
         continue;
       }
-      this.state.set(entry.path, entry);
-      this.made[put.kind].push(entry);
+      this.state.stored(put.kind, entry);
       this.ctx.reporter.action(put.kind, entry.path);
     }
   }
@@ -465,5 +488,14 @@ export class Applier {
       this.fault(e.path, 'read', err);
       return undefined;
     }
+  }
+}
+
+/** Each item of `items` once, each slot emptied as it is taken: the array does not keep what was handed out. */
+function* takeEach<T>(items: T[]): Generator<T> {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as T;
+    items[i] = undefined as T;
+    yield item;
   }
 }

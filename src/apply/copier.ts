@@ -60,6 +60,8 @@ export interface Copier {
   /** Starts a batch of copies (the worker begins as soon as it is free); `onCopied` sees every copy made. */
   copy(jobs: CopyJobs, onCopied: (bytes: number) => void): JobRun<CopyOutcome>;
   close(): Promise<void>;
+  /** Settles once the copier's worker thread runs (or could not start); at once without one. */
+  started(): Promise<void>;
 }
 
 export interface CopierOptions {
@@ -139,6 +141,7 @@ function pairCopier(o: CopierOptions, workerScript: string | undefined): Copier 
       return { finish: async () => outcomes(jobs.src.length, await run.finish()) };
     },
     close: () => pair.close(),
+    started: () => pair.started,
   };
 }
 

@@ -8,10 +8,10 @@ import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityFor } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
-import type { StateTable } from '../store/state-table.js';
+import { StateTable } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
-import { scanSource, type ScanOptions } from '../scan/walk.js';
+import { newFindings, scanSource, walkSource, type ScanOptions } from '../scan/walk.js';
 import { startParallelScan } from '../scan/parallel.js';
 import { buildPlan, copyTotals, hasChanges, moveKey, storedCount, type Plan } from '../plan/plan.js';
 import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
@@ -21,7 +21,8 @@ import { readManifest, readManifestHeader, writeManifest } from '../store/manife
 import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
-import { buildIncrementJson, EntryRecords, incrementText } from '../store/records.js';
+import { buildIncrementJson, incrementText } from '../store/records.js';
+import { NewState, UpdatedState } from './run-state.js';
 import { Applier } from './apply.js';
 import { inThreadCopier, workerCopier, type Copier, type CopierOptions } from './copier.js';
 import { recoverInterruptedRun, sweepTmp } from './recover.js';
@@ -90,6 +91,8 @@ function destinationIdentity(fs: Fs, dist: string): { dev: bigint; ino: bigint }
 
 interface Prepared {
   plan: Plan;
+  /** A first run: the walk of the source, stored as it goes (Applier.applyWalk); `plan` is then empty. */
+  walk?: Iterable<StateEntry>;
   last: StateTable;
   recordedSource: string | undefined;
   lastIncrement: string | null;
@@ -168,6 +171,19 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   return { plan, last, recordedSource: manifest.header?.source, lastIncrement: manifest.header?.last_increment ?? null, errors, skipped: scan.skipped };
 }
 
+/**
+ * The first run of a backup (no manifest yet, so nothing to compare, delete, move or guard): the
+ * source is walked while it is stored (Applier.applyWalk), and the findings fill in as it goes.
+ * A destination that folds case needs every name before it stores one (plan.ts dropCaseCollisions),
+ * so there the run plans as usual.
+ */
+function prepareWalk(fs: Fs, profile: Profile): Prepared {
+  const findings = newFindings(undefined);
+  const walk = walkSource(fs, profile.src, { selector: compileSelection(profile.rules), skipDir: destinationIdentity(fs, profile.dist) }, findings);
+  const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
+  return { plan, walk, last: new StateTable(), recordedSource: undefined, lastIncrement: null, errors: findings.errors, skipped: findings.skipped };
+}
+
 /** --checksum: hash every file whose metadata looks unchanged, so the plan can compare content. */
 async function hashForChecksum(
   fs: Fs,
@@ -216,9 +232,11 @@ function previewOf(plan: Plan): PlanPreview {
 const WORKER_MIN_COPIES = 256;
 const WORKER_MIN_BYTES = 64 * 1024 * 1024;
 
-function copierFor(fs: Fs, plan: Plan, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
-  const { files, bytes } = copyTotals(plan.puts);
-  const worthIt = files >= WORKER_MIN_COPIES || (files >= 2 && bytes >= WORKER_MIN_BYTES);
+function copierFor(fs: Fs, p: Prepared, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
+  const { files, bytes } = copyTotals(p.plan.puts);
+  // A first run's size is not known before it is walked: the worker is started (its ~30 ms are
+  // nothing beside copying a tree, and little beside the first run of a small one).
+  const worthIt = p.walk !== undefined || files >= WORKER_MIN_COPIES || (files >= 2 && bytes >= WORKER_MIN_BYTES);
   return o.workerScript !== undefined && fs === realFs && o.maxWorkers >= 2 && worthIt
     ? workerCopier({ ...o, fs, workerScript: o.workerScript })
     : inThreadCopier({ ...o, fs });
@@ -318,15 +336,15 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       opts.reporter.notice(`the destination ${profile.dist} cannot hold hard links: increments will hold copies (link_mode "copy")`);
     }
 
-    const p = await prepare(fs, profile, layout, opts, traits.caseInsensitive);
-    if (!hasChanges(p.plan)) {
+    const firstRun = !traits.caseInsensitive && readManifestHeader(fs, layout.manifest) === undefined;
+    const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
+    if (p.walk === undefined && !hasChanges(p.plan)) {
       if (p.recordedSource !== profile.src) {
         writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last);
       }
       return outcome({ status: 'no-change', summary: emptySummary(p.errors.length), errors: p.errors, skipped: p.skipped, linkMode });
     }
 
-    if (storedCount(p.plan) >= CAP_HEAP_MIN_STORES) uncapHeap = capHeapGrowth();
     const id = createIncrementDir(fs, layout, startedAt);
     const header: JournalHeader = { journal: 1, id, profile: profile.name, source: profile.src, started: startedAt.toISOString(), link_mode: linkMode };
     let journal: JournalWriter;
@@ -345,11 +363,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       buildIncrementJson({
         header,
         previous: p.lastIncrement,
-        lists: {
-          new: new EntryRecords(done.made.new),
-          changed: new EntryRecords(done.made.changed),
-          deleted: new EntryRecords(done.made.deleted),
-        },
+        lists: done.state.lists(),
         errors: [...p.errors, ...done.errors],
         skipped: p.skipped,
         bytesCopied: done.bytesCopied,
@@ -358,16 +372,26 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         version: VERSION,
       });
     const durability = durabilityFor(profile.dist, opts.fsyncData ?? true);
-    const copier = copierFor(fs, p.plan, {
+    const copier = copierFor(fs, p, {
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
       maxWorkers: profile.maxWorkers,
       workerScript: opts.workerScript,
     });
-    const applier = new Applier({ fs, layout, id, src: profile.src, linkMode, journal, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter, copier }, p.last);
+    if (p.walk !== undefined || storedCount(p.plan) >= CAP_HEAP_MIN_STORES) {
+      // After the worker's heap is configured, which sets V8's young-generation factor back (threads/heap.ts).
+      await copier.started();
+      uncapHeap = capHeapGrowth();
+    }
+    const state = p.walk === undefined ? new UpdatedState(p.last) : new NewState();
+    const applier = new Applier({ fs, layout, id, src: profile.src, linkMode, journal, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter, copier }, state);
     try {
       writeFileAtomic(fs, layout.incrementJson(id), incrementText(incrementJson(applier, false)));
-      await applier.apply(p.plan);
+      if (p.walk === undefined) await applier.apply(p.plan);
+      else {
+        await applier.applyWalk(p.walk);
+        for (const s of p.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
+      }
       durability.flushAll();
     } catch (err) {
       // The worker stops first: nothing may write into tmp/ while recovery sweeps it (and a live
@@ -378,18 +402,22 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     }
     await copier.close();
     const errors = [...p.errors, ...applier.errors];
-    if (applier.made.new.length + applier.made.changed.length + applier.made.deleted.length === 0) {
+    const made = state.counts();
+    if (made.new + made.changed + made.deleted === 0) {
       // Every change failed: no increment is worth keeping; the errors are reported all the same.
       journal.close();
       fs.rmSync(layout.incrementDir(id), { recursive: true, force: true });
       fs.unlinkSync(layout.journal);
       sweepTmp(fs, layout);
+      // A first run that found nothing to store records the source all the same, as a run of a plan
+      // with no changes does (above).
+      if (p.walk !== undefined && applier.errors.length === 0) writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: null }, state.manifest());
       return outcome({ status: 'no-change', summary: emptySummary(errors.length), errors, skipped: p.skipped, linkMode });
     }
     const json = incrementJson(applier, true);
     try {
       writeFileAtomic(fs, layout.incrementJson(id), incrementText(json));
-      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, applier.state);
+      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, state.manifest());
     } catch (err) {
       closeQuietly(journal);
       throw stopped(fs, layout, err);

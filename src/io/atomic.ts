@@ -17,11 +17,11 @@ export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-
 
 /**
  * Atomic replace: write a temp file beside `file`, fsync it, rename it over `file`, fsync the folder.
- * `data` may be an iterable of text pieces, written as they come (writeChunked).
+ * `data` may be an iterable of pieces (text or bytes), written as they come (writeChunked).
  * A reader sees the old content or the new one, never a mix; the temp file is removed if the rename
  * never happened.
  */
-export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array | Iterable<string>, mode = 0o644): void {
+export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array | Iterable<string | Uint8Array>, mode = 0o644): void {
   const tmp = join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
   let fd: number | undefined;
   try {
@@ -49,9 +49,9 @@ const WRITE_CHUNK = 1 << 20;
 
 /**
  * Writes text given in pieces (a large increment.json or manifest, line by line) about a MiB at a time,
- * so the whole text is never held in memory at once.
+ * so the whole text is never held in memory at once. A piece of bytes is written as it is.
  */
-function writeChunked(fs: Fs, fd: number, pieces: Iterable<string>): void {
+function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>): void {
   let parts: string[] = [];
   let size = 0;
   const flush = (): void => {
@@ -61,6 +61,11 @@ function writeChunked(fs: Fs, fd: number, pieces: Iterable<string>): void {
     size = 0;
   };
   for (const piece of pieces) {
+    if (typeof piece !== 'string') {
+      flush();
+      fs.writeFileSync(fd, piece);
+      continue;
+    }
     parts.push(piece);
     size += piece.length;
     if (size >= WRITE_CHUNK) flush();

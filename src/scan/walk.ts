@@ -61,26 +61,76 @@ export interface ScanOptions {
   topLevel?: (name: string) => boolean;
 }
 
+/** What a walk finds besides the entries it yields (walkSource fills it as it goes). */
+export type WalkFindings = Omit<ScanResult, 'entries'>;
+
+export function newFindings(compared: StateComparison | undefined): WalkFindings {
+  return { skipped: [], errors: [], unreadable: [], topLevelNames: 0, compared };
+}
+
 /**
  * Walks `src` with lstat, never following symlinks, pruning excluded folders early. Synchronous on
  * purpose: for a metadata-only walk, libuv's thread hand-off costs more than the syscalls themselves
  * (measured: sync readdir+lstat was ~2x faster than fs.promises with 16 in flight, see bench/).
  */
 export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
-  const entries: (Entry | null)[] = [];
-  const result: ScanResult = { entries: [], skipped: [], errors: [], unreadable: [], topLevelNames: 0, compared: opts.unchangedAgainst };
-  /** Entries found exactly as recorded (no entry was built for them): counted for the progress only. */
-  let unchanged = 0;
+  const findings = newFindings(opts.unchangedAgainst);
+  const entries = [...walkSource(fs, src, opts, findings)];
+  return { entries, ...findings };
+}
+
+/** A folder walked into: its entry is yielded once something below it is, or at its end when it is included. */
+interface OpenDir {
+  rel: string;
+  mtime_ns: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  decided: boolean;
+}
+
+/**
+ * The walk itself, yielding each selected entry as it finds it: a folder just before the first entry
+ * below it (or after its content, when nothing below it is yielded), so each folder still comes
+ * before its content. A consumer may act on each entry before the walk goes on: a first run stores
+ * the tree while walking it (apply/run.ts), so it never holds an entry per file.
+ */
+export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: WalkFindings): Generator<Entry> {
+  /** Entries found exactly as recorded (no entry was built for them) or yielded: counted for the progress only. */
+  let seen = 0;
   const last = opts.unchangedAgainst;
   /** True (and listed) when the entry is exactly as the last state records it. */
   const same = (rel: string, type: Entry['type'], tracked: boolean, size: number, mtime_ns: string, mode: number, target?: string): boolean => {
     if (last === undefined || !last.hasQuickKey(rel, quickKeyOf(type, tracked, size, mtime_ns, mode, target))) return false;
-    unchanged++;
+    seen++;
     return true;
   };
   const sel = opts.selector;
   const skip = opts.skipDir;
   let lastReport = 0;
+  /** The folders being walked, outermost first. */
+  const open: OpenDir[] = [];
+
+  /**
+   * The entries of the open folders not yet decided, outermost first: something below them is about
+   * to be yielded. The undecided ones are always the innermost (a folder is decided with its parents).
+   */
+  function* openedDirs(): Generator<Entry> {
+    let i = open.length;
+    while (i > 0 && !(open[i - 1] as OpenDir).decided) i--;
+    for (; i < open.length; i++) {
+      const d = open[i] as OpenDir;
+      d.decided = true;
+      const e = dirEntry(d);
+      if (e !== undefined) yield e;
+    }
+  }
+  const dirEntry = (d: OpenDir): Entry | undefined => {
+    const tracked = sel.isTracked(d.rel, true);
+    if (same(d.rel, 'dir', tracked, 0, d.mtime_ns, d.mode)) return undefined;
+    seen++;
+    return newEntry(d.rel, 'dir', 0, d.mtime_ns, d.mode, d.uid, d.gid, tracked, undefined, undefined);
+  };
 
   const listNames = (abs: string, rel: string): string[] | undefined => {
     let names: string[];
@@ -109,7 +159,8 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
     return out;
   };
 
-  const walk = (abs: string, rel: string): boolean => {
+  /** Walks one folder's content; returns whether anything below it was selected (or could not be read). */
+  function* walk(abs: string, rel: string): Generator<Entry, boolean> {
     const names = listNames(abs, rel);
     if (names === undefined) return true;
     if (rel === '') result.topLevelNames = names.length;
@@ -135,13 +186,17 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
       if (st.isDirectory()) {
         if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
         if (!sel.enterDir(childRel)) continue;
-        const slot = entries.length;
-        entries.push(null);
-        const hasContent = walk(childAbs, childRel);
+        const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid, gid, decided: false };
+        open.push(dir);
+        const hasContent = yield* walk(childAbs, childRel);
+        open.pop();
         if (hasContent || sel.dirIncluded(childRel)) {
-          const tracked = sel.isTracked(childRel, true);
-          if (!same(childRel, 'dir', tracked, 0, mtime_ns, mode)) entries[slot] = newEntry(childRel, 'dir', 0, mtime_ns, mode, uid, gid, tracked, undefined, undefined);
           any = true;
+          if (!dir.decided) {
+            yield* openedDirs();
+            const e = dirEntry(dir);
+            if (e !== undefined) yield e;
+          }
         }
         continue;
       }
@@ -149,8 +204,12 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
       if (st.isFile()) {
         const tracked = sel.isTracked(childRel, false);
         const size = Number(st.size);
-        if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) entries.push(newEntry(childRel, 'file', size, mtime_ns, mode, uid, gid, tracked, undefined, identityOf(st)));
         any = true;
+        if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) {
+          yield* openedDirs();
+          seen++;
+          yield newEntry(childRel, 'file', size, mtime_ns, mode, uid, gid, tracked, undefined, identityOf(st));
+        }
       } else if (st.isSymbolicLink()) {
         let target: string;
         try {
@@ -162,21 +221,23 @@ export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
           continue;
         }
         const tracked = sel.isTracked(childRel, false);
-        if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) entries.push(newEntry(childRel, 'symlink', 0, mtime_ns, mode, uid, gid, tracked, target, undefined));
         any = true;
+        if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) {
+          yield* openedDirs();
+          seen++;
+          yield newEntry(childRel, 'symlink', 0, mtime_ns, mode, uid, gid, tracked, target, undefined);
+        }
       } else {
         const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
         result.skipped.push({ path: childRel, kind });
       }
-      if (opts.onProgress && entries.length + unchanged - lastReport >= 1000) {
-        lastReport = entries.length + unchanged;
+      if (opts.onProgress && seen - lastReport >= 1000) {
+        lastReport = seen;
         opts.onProgress(lastReport);
       }
     }
     return any;
-  };
+  }
 
-  walk(src, '');
-  for (const e of entries) if (e !== null) result.entries.push(e);
-  return result;
+  yield* walk(src, '');
 }

@@ -344,12 +344,12 @@ export function writeManifest(
   fs: Fs,
   file: string,
   info: { source: string; lastIncrement: string | null },
-  entries: StateTable | Iterable<StateEntry>,
+  entries: StateTable | EncodedState | Iterable<StateEntry>,
 ): void {
-  const table = entries instanceof StateTable ? entries : StateTable.from(entries);
+  const table = entries instanceof StateTable || isEncoded(entries) ? entries : StateTable.from(entries);
   const written = new Date().toISOString();
-  const delta = table.delta();
-  if (delta !== undefined) {
+  const delta = table instanceof StateTable ? table.delta() : undefined;
+  if (table instanceof StateTable && delta !== undefined) {
     const header: DeltaHeader = {
       hardback: 'manifest-delta',
       format: MANIFEST_FORMAT,
@@ -387,12 +387,26 @@ export function writeManifest(
     written,
     entries: table.size,
   };
-  const top = topLevelCounts(table.keys());
+  const top = table instanceof StateTable ? topLevelCounts(table.keys()) : table.topCounts();
   if (top !== undefined) header.top = top;
   writeFileAtomic(fs, file, manifestText(header, table));
   unlinkIfExists(fs, deltaFile);
-  table.trackChangesSince(header.id as string, header.entries, header.top);
+  if (table instanceof StateTable) table.trackChangesSince(header.id as string, header.entries, header.top);
 }
+
+/**
+ * A state given as its manifest lines, already encoded (a first run's: apply/run-state.ts): written
+ * whole, as it is.
+ */
+export interface EncodedState {
+  readonly size: number;
+  /** Entries per top-level name (undefined past MAX_TOP_NAMES names). */
+  topCounts(): Record<string, number> | undefined;
+  /** The lines, newline-terminated, in pieces that end at a line end. */
+  chunks(): Iterable<Uint8Array>;
+}
+
+const isEncoded = (v: unknown): v is EncodedState => typeof (v as Partial<EncodedState>).chunks === 'function';
 
 /**
  * A string field of a file's header line: undefined when the file does not exist, null when its
@@ -411,9 +425,10 @@ function headerString(fs: Fs, file: string, field: string): string | null | unde
 }
 
 /** Line by line: writeFileAtomic writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */
-function* manifestText(header: ManifestHeader, table: StateTable): Generator<string> {
+function* manifestText(header: ManifestHeader, table: StateTable | EncodedState): Generator<string | Uint8Array> {
   yield `${asciiJson(header)}\n`;
-  for (const line of table.encodedLines()) yield `${line}\n`;
+  if (table instanceof StateTable) for (const line of table.encodedLines()) yield `${line}\n`;
+  else yield* table.chunks();
 }
 
 function* deltaText(header: DeltaHeader, changes: Iterable<{ path: string; line: string | undefined }>): Generator<string> {
@@ -421,7 +436,7 @@ function* deltaText(header: DeltaHeader, changes: Iterable<{ path: string; line:
   for (const c of changes) yield c.line === undefined ? `-${asciiJson(c.path)}\n` : `${c.line}\n`;
 }
 
-const MAX_TOP_NAMES = 512;
+export const MAX_TOP_NAMES = 512;
 
 function topLevelCounts(paths: Iterable<string>): Record<string, number> | undefined {
   const counts = new Map<string, number>();

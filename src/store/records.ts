@@ -34,22 +34,25 @@ export interface IncrementLists {
 export type IncrementDocument = Omit<IncrementJson, 'new' | 'changed' | 'deleted'> & IncrementLists;
 
 /**
- * A run's own list: the entries it made, each written as its record's JSON when increment.json is
- * written (recordJson), without making the record itself.
+ * A run's own list: what it made, each written as its record's JSON when increment.json is written
+ * (recordJson), without making the record itself. The items are entries, or what `entryOf` turns
+ * into one (a run keeps the paths it stored, and reads each entry back from its state).
  */
-export class EntryRecords implements RecordList<EntryRecord> {
-  private readonly entries: readonly Entry[];
-  constructor(entries: readonly Entry[]) {
-    this.entries = entries;
+export class EntryRecords<T = Entry> implements RecordList<EntryRecord> {
+  private readonly items: RecordList<T>;
+  private readonly entryOf: (item: T) => Entry;
+  constructor(items: RecordList<T>, entryOf?: (item: T) => Entry) {
+    this.items = items;
+    this.entryOf = entryOf ?? ((item) => item as unknown as Entry);
   }
   get length(): number {
-    return this.entries.length;
+    return this.items.length;
   }
   *[Symbol.iterator](): Iterator<EntryRecord> {
-    for (const e of this.entries) yield toRecord(e);
+    for (const item of this.items) yield toRecord(this.entryOf(item));
   }
   *json(): Generator<string> {
-    for (const e of this.entries) yield recordJson(e);
+    for (const item of this.items) yield recordJson(this.entryOf(item));
   }
 }
 

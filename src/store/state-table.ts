@@ -18,9 +18,9 @@ import { quickKey } from '../plan/compare.js';
  * line was most of a no-change run. Entries are decoded (and their path re-validated, since the
  * file is untrusted) only when read through `get`/`values`.
  *
- * An entry a run sets is kept as the object it gave (it must not change it afterwards) and encoded
- * only when the manifest is written: the run holds those objects anyway (for increment.json), so a
- * 100k-file run does not hold each entry a second time as a line.
+ * An entry given as an object (`set`) is kept as that object (its owner must not change it
+ * afterwards) and encoded when the manifest is written; a backup run's entries are encoded at once
+ * (`keep`), so it holds no object per entry it stored.
  *
  * Each path has a slot (an index into arrays, in the order paths were added): the slot numbers are
  * what a comparison marks (StateComparison) and what the delta against the manifest base remembers
@@ -185,6 +185,14 @@ export class StateTable implements Map<string, StateEntry> {
     this.store(path, entry);
     return this;
   }
+  /**
+   * Keeps an entry a run stored, encoded as its manifest line at once: the run lets the object go
+   * (increment.json's records are decoded from these lines), so a 100k-file first run holds one
+   * string per entry, not an object with half a dozen strings of its own.
+   */
+  keep(entry: StateEntry): void {
+    this.store(entry.path, encode(entry));
+  }
   /** Stores an already-encoded line (from the manifest file). */
   setLine(path: string, line: string): void {
     this.store(path, line);
@@ -318,6 +326,13 @@ const asLine = (v: string | StateEntry): string => (typeof v === 'string' ? v : 
 export function encode(e: StateEntry): string {
   // join gives one flat string; a template literal would give a rope of a dozen pieces.
   return [asciiJson(e.path), quickKey(e), e.mtime_ns, e.mode, e.uid, e.gid, e.sha256 ?? '', e.since ?? '', e.ino ?? ''].join('\t');
+}
+
+/** The entry of one manifest line; a StateError when it is damaged. */
+export function decodeLine(line: string): StateEntry {
+  const path = StateTable.pathOfLine(line);
+  if (path === undefined) throw new StateError(`a line is damaged (${JSON.stringify(line.slice(0, 80))})`);
+  return decode(path, line);
 }
 
 function decode(path: string, line: string): StateEntry {

@@ -157,11 +157,14 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
   private readonly waiting: ((answer: Part<Results> | undefined) => void)[] = [];
   /** Lanes not in use (their buffers are reused from batch to batch). */
   private readonly lanes: Lane[] = [];
+  /** Settles once the worker runs (its heap is configured) or could not start; at once without one. */
+  readonly started: Promise<void>;
 
   constructor(
     private readonly work: PairWork<Jobs, Results, Row, Lane>,
     private readonly o: PairOptions,
   ) {
+    this.started = Promise.resolve();
     if (o.worker === undefined) return;
     let w: Worker;
     try {
@@ -170,6 +173,10 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
       return; // no second thread here: this one makes every job
     }
     this.worker = w;
+    this.started = new Promise((resolve) => {
+      w.once('online', resolve);
+      w.once('exit', resolve);
+    });
     w.on('message', (m: Part<Results>) => this.waiting.shift()?.(m));
     // An error ends the worker: 'exit' follows, and only then is nothing of it running any more.
     w.on('error', () => {});

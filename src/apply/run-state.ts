@@ -1,0 +1,107 @@
+import type { StateEntry } from '../meta/entry.js';
+import { topLevelName } from '../meta/safe-path.js';
+import { LineStore } from '../store/line-store.js';
+import { MAX_TOP_NAMES, type EncodedState } from '../store/manifest.js';
+import { EntryRecords, type IncrementLists } from '../store/records.js';
+import { decodeLine, encode, type StateTable } from '../store/state-table.js';
+
+/**
+ * What a run changed, as the applier records it: the state it leaves (the next manifest) and the
+ * lists of its increment.json. Only what reached the mirror is recorded (apply.ts).
+ */
+export interface RunState {
+  /** The folder recorded at `path`; undefined when none is (or something else is there). */
+  folder(path: string): StateEntry | undefined;
+  /** `entry` reached the mirror, as a new or a changed entry (folders too). */
+  stored(kind: 'new' | 'changed', entry: StateEntry): void;
+  /** `entry` left the mirror. */
+  deleted(entry: StateEntry): void;
+  /** How many entries each list of increment.json holds. */
+  counts(): { new: number; changed: number; deleted: number };
+  /** increment.json's lists, produced as they are written. */
+  lists(): IncrementLists;
+  /** The new state, for writeManifest. */
+  manifest(): StateTable | EncodedState;
+}
+
+/**
+ * A run that changes the last state: the table read from the manifest is changed in place (a copy of
+ * 100k entries cost time and memory for nothing). The entries it stores are kept as manifest lines
+ * (StateTable.keep) and the lists hold their paths, so it keeps no object per entry it stored.
+ */
+export class UpdatedState implements RunState {
+  private readonly made = { new: [] as string[], changed: [] as string[], deleted: [] as StateEntry[] };
+  constructor(readonly table: StateTable) {}
+  folder(path: string): StateEntry | undefined {
+    const e = this.table.get(path);
+    return e?.type === 'dir' ? e : undefined;
+  }
+  stored(kind: 'new' | 'changed', entry: StateEntry): void {
+    this.table.keep(entry);
+    this.made[kind].push(entry.path);
+  }
+  deleted(entry: StateEntry): void {
+    this.table.delete(entry.path);
+    this.made.deleted.push(entry);
+  }
+  counts(): { new: number; changed: number; deleted: number } {
+    return { new: this.made.new.length, changed: this.made.changed.length, deleted: this.made.deleted.length };
+  }
+  lists(): IncrementLists {
+    const stored = (path: string): StateEntry => this.table.get(path) as StateEntry;
+    return { new: new EntryRecords(this.made.new, stored), changed: new EntryRecords(this.made.changed, stored), deleted: new EntryRecords(this.made.deleted) };
+  }
+  manifest(): StateTable {
+    return this.table;
+  }
+}
+
+/**
+ * A first run (nothing recorded before): every entry it stores is new, and it stores each path once,
+ * so its state and its list of new entries are the same lines, in the order they were stored. They
+ * are kept outside the heap (LineStore), ~250 bytes each; only folders are kept as objects (the
+ * applier asks for them). A 1M-file first run held ~550 bytes of heap per entry, and more in the
+ * heap's growth margin (bench/README.md, "first run").
+ */
+export class NewState implements RunState, EncodedState {
+  private readonly lines = new LineStore();
+  private readonly folders = new Map<string, StateEntry>();
+  /** Entries per top-level name, for the manifest's header; undefined past MAX_TOP_NAMES names. */
+  private top: Map<string, number> | undefined = new Map();
+  get size(): number {
+    return this.lines.count;
+  }
+  folder(path: string): StateEntry | undefined {
+    return this.folders.get(path);
+  }
+  stored(kind: 'new' | 'changed', entry: StateEntry): void {
+    if (kind !== 'new') throw new Error(`a first run stores only new entries (${entry.path})`);
+    this.lines.push(encode(entry));
+    if (entry.type === 'dir') this.folders.set(entry.path, entry);
+    if (this.top !== undefined) {
+      const name = topLevelName(entry.path);
+      this.top.set(name, (this.top.get(name) ?? 0) + 1);
+      if (this.top.size > MAX_TOP_NAMES) this.top = undefined;
+    }
+  }
+  deleted(entry: StateEntry): void {
+    throw new Error(`a first run deletes nothing (${entry.path})`);
+  }
+  counts(): { new: number; changed: number; deleted: number } {
+    return { new: this.lines.count, changed: 0, deleted: 0 };
+  }
+  lists(): IncrementLists {
+    const lines = this.lines;
+    const all = { length: lines.count, [Symbol.iterator]: () => lines.lines() };
+    return { new: new EntryRecords(all, decodeLine), changed: [], deleted: [] };
+  }
+  manifest(): NewState {
+    return this;
+  }
+  topCounts(): Record<string, number> | undefined {
+    return this.top === undefined ? undefined : Object.fromEntries(this.top);
+  }
+  chunks(): Iterable<Uint8Array> {
+    return this.lines.chunks();
+  }
+}
