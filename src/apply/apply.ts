@@ -57,9 +57,9 @@ interface Ready {
 }
 
 /**
- * Applies a plan to the mirror and the new increment (SPEC §3 steps 4–6). Every change is announced
- * in the journal before it is made, and `made` and `state` hold exactly what reached the disk: the
- * increment's lists and the new manifest are derived from them.
+ * Applies a plan (or a first run's walk) to the mirror and the new increment (SPEC §3 steps 4–6).
+ * Every change is announced in the journal before it is made, and `state` records exactly what
+ * reached the disk: the increment's lists and the new manifest are derived from it.
  */
 export class Applier {
   /** What reached the mirror: the new state and increment.json's lists (run-state.ts). */
@@ -101,10 +101,11 @@ export class Applier {
    * Stores every entry `walk` yields as new, while it walks: the first run of a backup, where the last
    * state is empty, so nothing can be deleted, moved or refused by a guard and the plan would be "all
    * of it". Each folder comes before its content (scan/walk.ts); the folders of a batch are made
-   * before its files are placed. The run never holds an object per entry: a 1M-file first run held
-   * every entry of its plan at once (bench/README.md, "first run").
+   * before the batch is handed out (and `onBatch` called: the run records the walk's errors so far).
+   * Only a batch's entries are held, and the folders (their modes are set at the end): a plan held
+   * every entry of the tree at once (bench/README.md, "first run").
    */
-  async applyWalk(walk: Iterable<Entry>): Promise<void> {
+  async applyWalk(walk: Iterable<Entry>, onBatch?: () => void): Promise<void> {
     const dirs: Entry[] = [];
     const puts = (function* (): Generator<PutOp> {
       for (const entry of walk) {
@@ -116,9 +117,9 @@ export class Applier {
       this.batches(puts, () => {
         this.makeDirs(dirs);
         dirs.length = 0;
+        onBatch?.();
       }),
     );
-    this.makeDirs(dirs);
     this.fixDirs();
   }
 

@@ -69,6 +69,8 @@ export interface BackupOutcome {
   finished: string;
 }
 
+const exists = (fs: Fs, p: string): boolean => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+
 /** A destination is attached when it exists or its parent does (an unmounted drive's parent is missing). */
 export function isDestinationAttached(fs: Fs, dist: string): boolean {
   return fs.statSync(dist, { throwIfNoEntry: false }) !== undefined || fs.statSync(dirname(dist), { throwIfNoEntry: false })?.isDirectory() === true;
@@ -110,7 +112,8 @@ const SCAN_WORKER_MAX_ENTRIES = 300_000;
 /**
  * Below this many recorded entries the scan stays on one thread too: the worker takes ~40 ms to
  * start, about what walking half of such a tree takes (a no-change run of 8 files took 0.13–0.17 s
- * with the worker, of which 46 ms waiting for it). A first run (nothing recorded) uses it.
+ * with the worker, of which 46 ms waiting for it). A first run is walked on this thread
+ * (prepareWalk), except on a destination that folds case, where it plans and uses the worker.
  */
 const SCAN_WORKER_MIN_ENTRIES = 5_000;
 
@@ -336,7 +339,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       opts.reporter.notice(`the destination ${profile.dist} cannot hold hard links: increments will hold copies (link_mode "copy")`);
     }
 
-    const firstRun = !traits.caseInsensitive && readManifestHeader(fs, layout.manifest) === undefined;
+    // Only when no manifest (nor delta) exists at all: a damaged one must reach readManifest, which refuses it.
+    const firstRun = !traits.caseInsensitive && !exists(fs, layout.manifest) && !exists(fs, layout.manifestDelta);
     const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
     if (p.walk === undefined && !hasChanges(p.plan)) {
       if (p.recordedSource !== profile.src) {
@@ -359,11 +363,13 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       }
       throw stopped(fs, layout, err);
     }
+    // The provisional increment.json (complete: false) lists nothing: after a crash its lists are
+    // rebuilt from the journal, and its errors are kept (apply/recover.ts).
     const incrementJson = (done: Applier, complete: boolean) =>
       buildIncrementJson({
         header,
         previous: p.lastIncrement,
-        lists: done.state.lists(),
+        lists: complete ? done.state.lists() : { new: [], changed: [], deleted: [] },
         errors: [...p.errors, ...done.errors],
         skipped: p.skipped,
         bytesCopied: done.bytesCopied,
@@ -389,7 +395,14 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       writeFileAtomic(fs, layout.incrementJson(id), incrementText(incrementJson(applier, false)));
       if (p.walk === undefined) await applier.apply(p.plan);
       else {
-        await applier.applyWalk(p.walk);
+        // The walk finds its errors (unreadable folders, names that are not UTF-8) as it goes: each
+        // batch's are recorded before the batch is stored, as a planned run records them all first.
+        let recorded = 0;
+        await applier.applyWalk(p.walk, () => {
+          if (p.errors.length === recorded) return;
+          recorded = p.errors.length;
+          writeFileAtomic(fs, layout.incrementJson(id), incrementText(incrementJson(applier, false)));
+        });
         for (const s of p.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
       }
       durability.flushAll();

@@ -187,8 +187,8 @@ export class StateTable implements Map<string, StateEntry> {
   }
   /**
    * Keeps an entry a run stored, encoded as its manifest line at once: the run lets the object go
-   * (increment.json's records are decoded from these lines), so a 100k-file first run holds one
-   * string per entry, not an object with half a dozen strings of its own.
+   * (increment.json's records are decoded from these lines), so a run that stores many entries (a
+   * big move) holds one string per entry, not an object with half a dozen strings of its own.
    */
   keep(entry: StateEntry): void {
     this.store(entry.path, encode(entry));
