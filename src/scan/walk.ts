@@ -159,85 +159,112 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
     return out;
   };
 
-  /** Walks one folder's content; returns whether anything below it was selected (or could not be read). */
-  function* walk(abs: string, rel: string): Generator<Entry, boolean> {
-    const names = listNames(abs, rel);
-    if (names === undefined) return true;
-    if (rel === '') result.topLevelNames = names.length;
-    let any = false;
-    for (const name of names) {
-      if (rel === '' && opts.topLevel !== undefined && !opts.topLevel(name)) continue;
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const childAbs = pathUnder(abs, name);
-      let st;
+  /**
+   * One folder being listed: its names, the next one to look at, and whether anything below it was
+   * selected (or could not be read). The walk keeps them on a stack rather than recursing, so an
+   * entry deep in the tree is yielded straight to the consumer, not passed up through one
+   * generator per level.
+   */
+  interface Listing {
+    abs: string;
+    rel: string;
+    names: string[];
+    next: number;
+    any: boolean;
+    /** Undefined for src itself. */
+    dir: OpenDir | undefined;
+  }
+  /** A folder walked to its end: included when something below it is (or a rule includes it). */
+  function* closed(l: Listing, parent: Listing): Generator<Entry> {
+    const dir = l.dir as OpenDir;
+    if (!l.any && !sel.dirIncluded(l.rel)) return;
+    parent.any = true;
+    if (dir.decided) return;
+    yield* openedDirs();
+    const e = dirEntry(dir);
+    if (e !== undefined) yield e;
+  }
+  /** Whether an open folder's entry is still to be yielded before an entry below it. */
+  const undecided = (): boolean => open.length > 0 && !(open[open.length - 1] as OpenDir).decided;
+
+  const rootNames = listNames(src, '');
+  if (rootNames === undefined) return;
+  result.topLevelNames = rootNames.length;
+  const stack: Listing[] = [{ abs: src, rel: '', names: rootNames, next: 0, any: false, dir: undefined }];
+  while (stack.length > 0) {
+    const l = stack[stack.length - 1] as Listing;
+    if (l.next === l.names.length) {
+      stack.pop();
+      if (l.dir !== undefined) {
+        open.pop();
+        yield* closed(l, stack[stack.length - 1] as Listing);
+      }
+      continue;
+    }
+    const name = l.names[l.next++] as string;
+    const { abs, rel } = l;
+    if (rel === '' && opts.topLevel !== undefined && !opts.topLevel(name)) continue;
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    const childAbs = pathUnder(abs, name);
+    let st;
+    try {
+      st = fs.lstatSync(childAbs, LSTAT_OPTS);
+    } catch (err) {
+      result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
+      result.unreadable.push(childRel);
+      l.any = true;
+      continue;
+    }
+    if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
+    const mtime_ns = st.mtimeNs.toString();
+    const mode = Number(st.mode & 0o7777n);
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    if (st.isDirectory()) {
+      if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
+      if (!sel.enterDir(childRel)) continue;
+      const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid, gid, decided: false };
+      open.push(dir);
+      const names = listNames(childAbs, childRel);
+      const child: Listing = { abs: childAbs, rel: childRel, names: names ?? [], next: 0, any: names === undefined, dir };
+      // An unreadable folder counts as having content: what the last state holds below it is kept.
+      stack.push(child);
+      continue;
+    }
+    if (!sel.fileIncluded(childRel)) continue;
+    if (st.isFile()) {
+      const tracked = sel.isTracked(childRel, false);
+      const size = Number(st.size);
+      l.any = true;
+      if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) {
+        if (undecided()) yield* openedDirs();
+        seen++;
+        yield newEntry(childRel, 'file', size, mtime_ns, mode, uid, gid, tracked, undefined, identityOf(st));
+      }
+    } else if (st.isSymbolicLink()) {
+      let target: string;
       try {
-        st = fs.lstatSync(childAbs, LSTAT_OPTS);
+        target = fs.readlinkSync(childAbs);
       } catch (err) {
         result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
         result.unreadable.push(childRel);
-        any = true;
+        l.any = true;
         continue;
       }
-      if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
-      const mtime_ns = st.mtimeNs.toString();
-      const mode = Number(st.mode & 0o7777n);
-      const uid = Number(st.uid);
-      const gid = Number(st.gid);
-      if (st.isDirectory()) {
-        if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
-        if (!sel.enterDir(childRel)) continue;
-        const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid, gid, decided: false };
-        open.push(dir);
-        const hasContent = yield* walk(childAbs, childRel);
-        open.pop();
-        if (hasContent || sel.dirIncluded(childRel)) {
-          any = true;
-          if (!dir.decided) {
-            yield* openedDirs();
-            const e = dirEntry(dir);
-            if (e !== undefined) yield e;
-          }
-        }
-        continue;
+      const tracked = sel.isTracked(childRel, false);
+      l.any = true;
+      if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) {
+        if (undecided()) yield* openedDirs();
+        seen++;
+        yield newEntry(childRel, 'symlink', 0, mtime_ns, mode, uid, gid, tracked, target, undefined);
       }
-      if (!sel.fileIncluded(childRel)) continue;
-      if (st.isFile()) {
-        const tracked = sel.isTracked(childRel, false);
-        const size = Number(st.size);
-        any = true;
-        if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) {
-          yield* openedDirs();
-          seen++;
-          yield newEntry(childRel, 'file', size, mtime_ns, mode, uid, gid, tracked, undefined, identityOf(st));
-        }
-      } else if (st.isSymbolicLink()) {
-        let target: string;
-        try {
-          target = fs.readlinkSync(childAbs);
-        } catch (err) {
-          result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
-          result.unreadable.push(childRel);
-          any = true;
-          continue;
-        }
-        const tracked = sel.isTracked(childRel, false);
-        any = true;
-        if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) {
-          yield* openedDirs();
-          seen++;
-          yield newEntry(childRel, 'symlink', 0, mtime_ns, mode, uid, gid, tracked, target, undefined);
-        }
-      } else {
-        const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
-        result.skipped.push({ path: childRel, kind });
-      }
-      if (opts.onProgress && seen - lastReport >= 1000) {
-        lastReport = seen;
-        opts.onProgress(lastReport);
-      }
+    } else {
+      const kind = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
+      result.skipped.push({ path: childRel, kind });
     }
-    return any;
+    if (opts.onProgress && seen - lastReport >= 1000) {
+      lastReport = seen;
+      opts.onProgress(lastReport);
+    }
   }
-
-  yield* walk(src, '');
 }
