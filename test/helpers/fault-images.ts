@@ -64,9 +64,10 @@ export interface ImagingFs {
 
 /**
  * An Fs that images `dist` into `imagesDir/<n>` before each mutating call on it.
- * `every`: image only every k-th call (1 = all). Torn journal lines are imaged too (`torn: true`).
+ * `every`: image only every k-th call (1 = all); `pick`, when given, chooses instead, from the call's
+ * number and what it is (e.g. `mkdirSync mirror/a/b`). Torn journal lines are imaged too (`torn: true`).
  */
-export function imagingFs(dist: string, imagesDir: string, opts: { every?: number; torn?: boolean; base?: Fs } = {}): ImagingFs {
+export function imagingFs(dist: string, imagesDir: string, opts: { every?: number; torn?: boolean; base?: Fs; pick?: (n: number, call: string) => boolean } = {}): ImagingFs {
   const base = opts.base ?? (realFs as Fs);
   const root = resolve(dist);
   const images: CrashImage[] = [];
@@ -85,10 +86,11 @@ export function imagingFs(dist: string, imagesDir: string, opts: { every?: numbe
         const relevant = onDist && (name !== 'openSync' || creates(args[1]));
         if (relevant && realFs.existsSync(root)) {
           n++;
-          if (n % every === 0) {
+          const call = `${name} ${p === undefined ? `fd ${String(args[0])}` : rel(p)}`;
+          if (opts.pick !== undefined ? opts.pick(n, call) : n % every === 0) {
             const dir = join(imagesDir, String(n));
             copyExact(root, dir);
-            images.push({ n, call: `${name} ${p === undefined ? `fd ${String(args[0])}` : rel(p)}`, dir });
+            images.push({ n, call, dir });
             if (opts.torn && name === 'writeSync' && typeof args[1] === 'string') {
               const journal = join(dir, '.hardback', 'journal.jsonl');
               if (realFs.existsSync(journal)) {

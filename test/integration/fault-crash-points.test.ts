@@ -14,6 +14,7 @@ import { isRootUser, tempDir } from '../helpers/tree.js';
 import { checkBackup, completeVersions, copyExact, removeAll as removeDir, type Version } from '../helpers/fault-check.js';
 import { imagingFs, nthCallFault } from '../helpers/fault-images.js';
 import { backup, recoverAndCheck, scenarioState1, scenarioState2 } from '../helpers/fault-scenario.js';
+import { perFileDurability } from '../helpers/durability.js';
 
 /**
  * SPEC §6 "Interruption", checked at every instant a crash can hit: one run is imaged (`cp -a` of the
@@ -72,6 +73,62 @@ describe('a crash at every system call of a run is recovered (crash images)', { 
     assert.ok(img.images.length > 40, `only ${img.images.length} crash images`);
     const failures = await checkImages(src, img.images, [], T3);
     assert.deepEqual(failures, [], `${failures.length} of ${img.images.length} crash images were not recovered`);
+  });
+
+  it('first run over three batches, folders made between them: sampled crash images each become a consistent backup equal to the source', async () => {
+    // A first run stores while it walks: each batch's folders are made (and announced) just before
+    // the batch is handed out, so while the batch before it is still being copied and placed. With
+    // per-file fsync a batch is 256 puts: 640 files make three.
+    const undo = perFileDurability();
+    try {
+      const src = join(work, 'batches', 'src');
+      for (let t = 0; t < 5; t++) {
+        for (let s = 0; s < 8; s++) {
+          const d = join(src, `t${t}`, `s${s}`);
+          fs.mkdirSync(d, { recursive: true });
+          // Tracked (*.txt: linked into the increment) and untracked (*.log) files.
+          for (let f = 0; f < 16; f++) fs.writeFileSync(join(d, f % 5 === 0 ? `u${f}.log` : `f${f}.txt`), `${t}/${s}/${f}\n`);
+        }
+        // Empty folders: made 0700, their mode set only at the end (or by the recovery of a crash).
+        fs.mkdirSync(join(src, `t${t}`, 'empty'));
+      }
+      fs.chmodSync(join(src, 't2'), 0o750);
+
+      // A first pass without images lists the run's calls; the second images a sample of them.
+      const calls: string[] = [];
+      const probe = imagingFs(join(work, 'batches', 'probe'), join(work, 'batches', 'probe-img'), { pick: (_, call) => (calls.push(call), false) });
+      const first = await backup(src, join(work, 'batches', 'probe'), { fs: probe.fs, at: T1 });
+      assert.equal(first.status, 'done');
+      assert.equal(first.summary.new, 5 + 40 + 640 + 5);
+      const placed = calls.findIndex((c) => c.startsWith('renameSync .hardback/tmp/'));
+      const folderMade = (c: string) => /^mkdirSync mirror\/./.test(c);
+      const between = calls.map((c, i) => (i > placed && folderMade(c) ? i : -1)).filter((i) => i >= 0);
+      assert.ok(placed > 0 && between.length >= 3, `${between.length} folders made after the first file was placed`);
+
+      // Every 50th call; every folder made, and the few calls before each of them (its announcement);
+      // the end of the run (folder modes, increment.json, manifest, journal removal). Numbers are 1-based.
+      const picked = new Set<number>();
+      calls.forEach((c, i) => {
+        if ((i + 1) % 50 === 0 || i >= calls.length - 12) picked.add(i + 1);
+        if (folderMade(c)) picked.add(i + 1);
+      });
+      for (const i of between.filter((i) => !folderMade(calls[i - 1] as string))) for (let k = i - 3; k <= i; k++) picked.add(k + 1);
+
+      const dist = join(work, 'batches', 'dist');
+      const img = imagingFs(dist, join(work, 'batches', 'img'), { torn: true, pick: (n) => picked.has(n) });
+      const o = await backup(src, dist, { fs: img.fs, at: T1 });
+      assert.equal(o.status, 'done');
+      assert.deepEqual(o.errors, []);
+      assert.equal(img.calls(), calls.length, 'the same calls as the first pass');
+      assert.deepEqual(checkBackup(dist, { source: src }), []);
+      assert.ok(img.images.length >= 80, `only ${img.images.length} crash images`);
+      assert.ok(img.images.filter((im) => im.n > placed + 1 && /^mkdirSync mirror\/./.test(im.call)).length >= 3, 'images just before folders made between batches');
+      assert.ok(img.images.some((im) => im.torn === true), 'a torn journal line among them');
+      const failures = await checkImages(src, img.images, [], T3);
+      assert.deepEqual(failures, [], `${failures.length} of ${img.images.length} crash images were not recovered`);
+    } finally {
+      undo();
+    }
   });
 
   it('incremental run with every kind of change: every crash image recovers and keeps every earlier version', async () => {

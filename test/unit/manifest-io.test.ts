@@ -6,6 +6,7 @@ import { realFs } from '../../src/io/fs.js';
 import { readManifest, readManifestHeader, writeManifest } from '../../src/store/manifest.js';
 import { manifestDeltaOf } from '../../src/store/layout.js';
 import { StateTable } from '../../src/store/state-table.js';
+import { NewState } from '../../src/apply/run-state.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 import { beforeOpen, faultyFs } from '../helpers/faulty-fs.js';
@@ -37,6 +38,69 @@ test('a 40,000-entry manifest (~10 MB) reads back entry for entry', (t) => {
   assert.equal(m.header?.entries, 40000);
   assert.equal(m.entries.size, 40000);
   for (const e of entries) assert.deepEqual(m.entries.get(e.path), e);
+});
+
+test("a first run's state (NewState, written from its chunks as they are) reads back entry for entry", (t) => {
+  const dir = tempDir('hb-manifest-');
+  t.after(() => removeDir(dir));
+  const file = join(dir, 'manifest.jsonl');
+  // Folders before their content, as a first run stores them; ~7 MB of lines: several 1 MiB chunks.
+  const entries: StateEntry[] = [];
+  for (let i = 0; i < 30000; i++) {
+    const e = entry(i);
+    if (i < 97) entries.push({ path: `folder ${i}`, type: 'dir', size: 0, mtime_ns: e.mtime_ns, mode: 0o755, uid: 0, gid: 0, tracked: true, since: e.since });
+    entries.push(e);
+  }
+  entries.push({ path: 'ссылка → ✓', type: 'symlink', size: 0, mtime_ns: '1767225600000000001', mode: 0o777, uid: 0, gid: 0, tracked: false, target: '../ü "x"', since: '2026-11-25T100000Z' });
+  const state = new NewState();
+  for (const e of entries) state.stored('new', e);
+  assert.ok([...state.chunks()].length >= 3, 'the lines span several chunks');
+  writeManifest(realFs, file, { source: '/src/Ünïcødé', lastIncrement: '2026-11-25T100000Z' }, state);
+
+  const m = readManifest(realFs, file);
+  assert.equal(m.header?.entries, entries.length);
+  assert.equal(m.header?.source, '/src/Ünïcødé');
+  assert.equal(m.header?.last_increment, '2026-11-25T100000Z');
+  assert.equal(typeof m.header?.id, 'string', 'a base a later run can write a delta against');
+  assert.deepEqual(m.header?.top, state.topCounts());
+  assert.equal(m.header?.top?.['folder 5'], 1 + Math.ceil((30000 - 5) / 97));
+  assert.equal(m.header?.top?.['ссылка → ✓'], 1, 'a non-ASCII top-level name is counted under its own name');
+  assert.equal(m.entries.size, entries.length);
+  assert.deepEqual([...m.entries.keys()], entries.map((e) => e.path), 'in the order stored');
+  for (const e of entries) assert.deepEqual(m.entries.get(e.path), e);
+
+  // The same lines as a table of the same entries writes (only the header's id and time differ).
+  const other = join(dir, 'from-table.jsonl');
+  writeManifest(realFs, other, { source: '/src/Ünïcødé', lastIncrement: '2026-11-25T100000Z' }, StateTable.from(entries));
+  const body = (f: string) => fs.readFileSync(f, 'latin1').split('\n').slice(1).join('\n');
+  assert.ok(body(file) === body(other), 'the lines equal those of a StateTable of the same entries');
+  assert.deepEqual(readManifestHeader(realFs, other)?.top, m.header?.top);
+
+  // A later run changes a little of it: a delta against this base.
+  m.entries.set(entries[5]?.path as string, { ...(entries[5] as StateEntry), size: 1 });
+  writeManifest(realFs, file, { source: '/src/Ünïcødé', lastIncrement: '2026-11-26T100000Z' }, m.entries);
+  assert.ok(fs.existsSync(manifestDeltaOf(file)));
+  assert.equal(readManifest(realFs, file).entries.get(entries[5]?.path as string)?.size, 1);
+});
+
+test("a first run's state past MAX_TOP_NAMES top-level names, and an empty one, are written with their counts as the table would give them", (t) => {
+  const dir = tempDir('hb-manifest-');
+  t.after(() => removeDir(dir));
+  const file = join(dir, 'manifest.jsonl');
+  const empty = new NewState();
+  writeManifest(realFs, file, { source: '/src', lastIncrement: null }, empty);
+  const m0 = readManifest(realFs, file);
+  assert.equal(m0.header?.entries, 0);
+  assert.equal(m0.entries.size, 0);
+  assert.deepEqual(m0.header?.top, {});
+
+  const wide = new NewState();
+  for (let i = 0; i < 600; i++) wide.stored('new', { ...entry(i), path: `top ${i}` });
+  writeManifest(realFs, file, { source: '/src', lastIncrement: 'x' }, wide);
+  const m = readManifest(realFs, file);
+  assert.equal(m.header?.entries, 600);
+  assert.equal(m.header?.top, undefined, 'past 512 names: no counts');
+  assert.equal(m.entries.get('top 599')?.size, 599);
 });
 
 test('a manifest cut inside a line is refused, never read short', (t) => {
