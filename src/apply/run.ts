@@ -363,8 +363,9 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       }
       throw stopped(fs, layout, err);
     }
-    // The provisional increment.json (complete: false) lists nothing: after a crash its lists are
-    // rebuilt from the journal, and its errors are kept (apply/recover.ts).
+    // The provisional increment.json (complete: false) lists nothing and counts no bytes (a walked run
+    // rewrites it part way): after a crash its lists are rebuilt from the journal, and its errors are
+    // kept (apply/recover.ts).
     const incrementJson = (done: Applier, complete: boolean) =>
       buildIncrementJson({
         header,
@@ -372,7 +373,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         lists: complete ? done.state.lists() : { new: [], changed: [], deleted: [] },
         errors: [...p.errors, ...done.errors],
         skipped: p.skipped,
-        bytesCopied: done.bytesCopied,
+        bytesCopied: complete ? done.bytesCopied : 0,
         finished: complete ? now().toISOString() : null,
         complete,
         version: VERSION,
