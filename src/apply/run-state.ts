@@ -1,7 +1,6 @@
 import type { StateEntry } from '../meta/entry.js';
-import { topLevelName } from '../meta/safe-path.js';
 import { LineStore } from '../store/line-store.js';
-import { MAX_TOP_NAMES, type EncodedState } from '../store/manifest.js';
+import { TopLevelCounts, type EncodedState } from '../store/manifest.js';
 import { EntryRecords, type IncrementLists } from '../store/records.js';
 import { decodeLine, encode, type StateTable } from '../store/state-table.js';
 
@@ -66,8 +65,7 @@ export class UpdatedState implements RunState {
 export class NewState implements RunState, EncodedState {
   private readonly lines = new LineStore();
   private readonly folders = new Map<string, StateEntry>();
-  /** Entries per top-level name, for the manifest's header; undefined past MAX_TOP_NAMES names. */
-  private top: Map<string, number> | undefined = new Map();
+  private readonly top = new TopLevelCounts();
   get size(): number {
     return this.lines.count;
   }
@@ -78,11 +76,7 @@ export class NewState implements RunState, EncodedState {
     if (kind !== 'new') throw new Error(`a first run stores only new entries (${entry.path})`);
     this.lines.push(encode(entry));
     if (entry.type === 'dir') this.folders.set(entry.path, entry);
-    if (this.top !== undefined) {
-      const name = topLevelName(entry.path);
-      this.top.set(name, (this.top.get(name) ?? 0) + 1);
-      if (this.top.size > MAX_TOP_NAMES) this.top = undefined;
-    }
+    this.top.add(entry.path);
   }
   deleted(entry: StateEntry): void {
     throw new Error(`a first run deletes nothing (${entry.path})`);
@@ -99,7 +93,7 @@ export class NewState implements RunState, EncodedState {
     return this;
   }
   topCounts(): Record<string, number> | undefined {
-    return this.top === undefined ? undefined : Object.fromEntries(this.top);
+    return this.top.result();
   }
   chunks(): Iterable<Uint8Array> {
     return this.lines.chunks();

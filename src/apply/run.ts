@@ -13,7 +13,7 @@ import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
 import { newFindings, scanSource, walkSource, type ScanOptions } from '../scan/walk.js';
 import { startParallelScan } from '../scan/parallel.js';
-import { buildPlan, copyTotals, hasChanges, moveKey, storedCount, type Plan } from '../plan/plan.js';
+import { buildPlan, copyTotals, emptyPlan, hasChanges, moveKey, storedCount, type Plan } from '../plan/plan.js';
 import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
@@ -183,8 +183,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
 function prepareWalk(fs: Fs, profile: Profile): Prepared {
   const findings = newFindings(undefined);
   const walk = walkSource(fs, profile.src, { selector: compileSelection(profile.rules), skipDir: destinationIdentity(fs, profile.dist) }, findings);
-  const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
-  return { plan, walk, last: new StateTable(), recordedSource: undefined, lastIncrement: null, errors: findings.errors, skipped: findings.skipped };
+  return { plan: emptyPlan(), walk, last: new StateTable(), recordedSource: undefined, lastIncrement: null, errors: findings.errors, skipped: findings.skipped };
 }
 
 /** --checksum: hash every file whose metadata looks unchanged, so the plan can compare content. */

@@ -70,6 +70,9 @@ export function storedCount(plan: Plan): number {
   return plan.puts.length + plan.mkdirs.length + plan.dirChanges.length;
 }
 
+/** A plan that changes nothing (buildPlan fills one in; a first run's walk needs none). */
+export const emptyPlan = (): Plan => ({ deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] });
+
 export function hasChanges(plan: Plan): boolean {
   return plan.deletes.length + plan.mkdirs.length + plan.dirChanges.length + plan.puts.length > 0;
 }
@@ -79,7 +82,7 @@ export function hasChanges(plan: Plan): boolean {
  * marked those). What neither the scan nor the plan found in the last state is gone from the source.
  */
 export function buildPlan(scanned: readonly Entry[], last: StateTable, opts: PlanOptions): Plan {
-  const plan: Plan = { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] };
+  const plan = emptyPlan();
   const current = opts.caseInsensitive ? dropCaseCollisions(scanned, last, plan.errors) : scanned;
   const cmp = opts.compared ?? last.compare();
   if (cmp.table !== last) throw new Error('buildPlan: the comparison is of another state');

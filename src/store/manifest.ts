@@ -438,12 +438,22 @@ function* deltaText(header: DeltaHeader, changes: Iterable<{ path: string; line:
 
 export const MAX_TOP_NAMES = 512;
 
-function topLevelCounts(paths: Iterable<string>): Record<string, number> | undefined {
-  const counts = new Map<string, number>();
-  for (const path of paths) {
+/** Entries per top-level name, for a manifest's header (`top`); none past MAX_TOP_NAMES names. */
+export class TopLevelCounts {
+  private counts: Map<string, number> | undefined = new Map();
+  add(path: string): void {
+    if (this.counts === undefined) return;
     const top = topLevelName(path);
-    counts.set(top, (counts.get(top) ?? 0) + 1);
-    if (counts.size > MAX_TOP_NAMES) return undefined;
+    this.counts.set(top, (this.counts.get(top) ?? 0) + 1);
+    if (this.counts.size > MAX_TOP_NAMES) this.counts = undefined;
   }
-  return Object.fromEntries(counts);
+  result(): Record<string, number> | undefined {
+    return this.counts === undefined ? undefined : Object.fromEntries(this.counts);
+  }
+}
+
+function topLevelCounts(paths: Iterable<string>): Record<string, number> | undefined {
+  const counts = new TopLevelCounts();
+  for (const path of paths) counts.add(path);
+  return counts.result();
 }
