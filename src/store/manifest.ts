@@ -91,12 +91,16 @@ function readManifestOnce(fs: Fs, file: string, only: ((path: string) => boolean
   try {
     const entries = new StateTable();
     let count = 0;
-    const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (line, lineNo) => {
-      const path = StateTable.pathOfLine(line);
-      if (path === undefined) throw damaged(file, `line ${lineNo} is damaged`);
+    const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (text, start, end, lineNo) => {
       count++;
-      if (only !== undefined && !only(path)) return;
-      if (!entries.addLine(path, line)) throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(path)}`);
+      if (only !== undefined) {
+        const path = StateTable.pathAt(text, start, end);
+        if (path === undefined) throw damaged(file, `line ${lineNo} is damaged`);
+        if (!only(path)) return;
+      }
+      const added = entries.addLineAt(text, start, end);
+      if (added === 'damaged') throw damaged(file, `line ${lineNo} is damaged`);
+      if (added === 'repeat') throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(StateTable.pathAt(text, start, end))}`);
     });
     if (header === undefined) {
       // A delta without its base is what damage leaves (the base is written before any delta of it).
@@ -128,8 +132,9 @@ function readManifestOnce(fs: Fs, file: string, only: ((path: string) => boolean
         if (stale && d.base !== header.replaces) mismatch = `the delta is of manifest ${d.base}, not of this one (${baseId})`;
         return d;
       },
-      (line, lineNo) => {
+      (text, start, end, lineNo) => {
         lines++;
+        const line = text.slice(start, end);
         const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
         if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
         if (only !== undefined && !only(path)) return;
@@ -222,7 +227,7 @@ const READ_CHUNK = 1 << 20;
  * a file cut inside its last line is refused (a cut at a line boundary fails the caller's count).
  * `skip` may end the reading early (after the header).
  */
-function readLines<H>(fs: Fs, file: string, head: (text: string) => H, line: (text: string, lineNo: number) => void, skip?: () => boolean): H | undefined {
+function readLines<H>(fs: Fs, file: string, head: (text: string) => H, line: LineSink, skip?: () => boolean): H | undefined {
   const fd = openIfExists(fs, file);
   if (fd === undefined) return undefined;
   try {
@@ -241,18 +246,24 @@ function openIfExists(fs: Fs, file: string): number | undefined {
   }
 }
 
+/**
+ * Where each line after the header goes: the line is text[start, end), `text` being the chunk read
+ * (the line is followed by its newline there) or, for a line across two chunks, a string of its own.
+ */
+type LineSink = (text: string, start: number, end: number, lineNo: number) => void;
+
 /** readLines on an open file (from its current offset: the start). */
-function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string) => H, line: (text: string, lineNo: number) => void, skip?: () => boolean): H {
+function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string) => H, line: LineSink, skip?: () => boolean): H {
   const buf = Buffer.allocUnsafe(READ_CHUNK);
   let header: H | undefined;
   let lineNo = 0;
   let carry = '';
-  const take = (text: string): void => {
+  const take = (text: string, start: number, end: number): void => {
     lineNo++;
     if (lineNo === 1) {
-      if (text.length > MAX_HEADER) throw damaged(file, `the header line is longer than ${MAX_HEADER} bytes`);
-      header = head(text);
-    } else line(text, lineNo);
+      if (end - start > MAX_HEADER) throw damaged(file, `the header line is longer than ${MAX_HEADER} bytes`);
+      header = head(text.slice(start, end));
+    } else line(text, start, end, lineNo);
   };
   for (;;) {
     const n = fs.readSync(fd, buf, 0, buf.length, null);
@@ -260,7 +271,10 @@ function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string)
     const text = buf.toString('latin1', 0, n);
     let start = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      take(start === 0 && carry !== '' ? carry + text.slice(0, nl) : text.slice(start, nl));
+      if (start === 0 && carry !== '') {
+        const whole = carry + text.slice(0, nl);
+        take(whole, 0, whole.length);
+      } else take(text, start, nl);
       carry = '';
       start = nl + 1;
       if (lineNo === 1 && skip?.() === true) return header as H;
@@ -269,7 +283,7 @@ function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string)
   }
   if (carry !== '') {
     const cut = lineNo + 1;
-    if (lineNo === 0) take(carry); // a header without its newline: named as unreadable, or as cut below
+    if (lineNo === 0) take(carry, 0, carry.length); // a header without its newline: named as unreadable, or as cut below
     throw damaged(file, `line ${cut} is cut short (truncated?)`);
   }
   if (lineNo === 0) throw damaged(file, 'the manifest header is not readable JSON');
@@ -427,7 +441,7 @@ function headerString(fs: Fs, file: string, field: string): string | null | unde
 /** Line by line: writeFileAtomic writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */
 function* manifestText(header: ManifestHeader, table: StateTable | EncodedState): Generator<string | Uint8Array> {
   yield `${asciiJson(header)}\n`;
-  if (table instanceof StateTable) for (const line of table.encodedLines()) yield `${line}\n`;
+  if (table instanceof StateTable) yield* table.linePieces();
   else yield* table.chunks();
 }
 

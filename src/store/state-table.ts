@@ -18,19 +18,39 @@ import { quickKey } from '../plan/compare.js';
  * line was most of a no-change run. Entries are decoded (and their path re-validated, since the
  * file is untrusted) only when read through `get`/`values`.
  *
- * An entry given as an object (`set`) is kept as that object (its owner must not change it
- * afterwards) and encoded when the manifest is written; a backup run's entries are encoded at once
- * (`keep`), so it holds no object per entry it stored.
+ * No object per entry: a line is kept where it was read, as a range of the manifest's text (the
+ * reader's 1 MiB chunks, which V8 keeps outside the heap), and found through an index of typed
+ * arrays: per slot its text, start, key and end offsets and the hash of its path; a hash table of
+ * slots by path. A line a run stores (or a delta brings) is a string of its own. So reading the
+ * manifest leaves almost nothing on the heap for the collector to carry, where a Map of 100k paths
+ * to 100k line strings held ~12 MB of small objects, and grew V8's young generation as it read
+ * (bench/README.md, "moved folder").
  *
- * Each path has a slot (an index into arrays, in the order paths were added): the slot numbers are
- * what a comparison marks (StateComparison) and what the delta against the manifest base remembers
- * (store/manifest.ts), with no second set of paths.
+ * Paths are compared in their canonical JSON form (asciiJson): a line whose path is written
+ * otherwise (escapes a writer of ours does not make) is re-encoded when it is added.
+ *
+ * Each path has a slot (an index into the columns, in the order paths were added): the slot numbers
+ * are what a comparison marks (StateComparison) and what the delta against the manifest base
+ * remembers (store/manifest.ts). A slot keeps its path after a deletion (the delta names it), and a
+ * path stored again takes its slot back.
  */
 export class StateTable implements Map<string, StateEntry> {
-  /** Path → slot. A slot keeps its path after a deletion (its value is then undefined), so the delta can name it. */
-  private readonly slotOf = new Map<string, number>();
-  private readonly paths: string[] = [];
-  private readonly vals: (string | StateEntry | undefined)[] = [];
+  /** Texts shared by many lines (chunks of a manifest as read): text index t ≥ 0. */
+  private readonly texts: string[] = [];
+  /** Lines of their own (stored by a run, or from a delta): text index t < 0 is own[-1 - t]. */
+  private readonly own: string[] = [];
+  // Per slot: its text, where its line starts, where its quick key starts (after the first tab),
+  // where it ends (exclusive, before the newline), its path's hash, and whether it is live.
+  private tx = new Int32Array(INITIAL_SLOTS);
+  private start = new Int32Array(INITIAL_SLOTS);
+  private keyPos = new Int32Array(INITIAL_SLOTS);
+  private end = new Int32Array(INITIAL_SLOTS);
+  private hashes = new Int32Array(INITIAL_SLOTS);
+  private live = new Uint8Array(INITIAL_SLOTS);
+  private n = 0;
+  private liveCount = 0;
+  /** Open addressing: slot + 1 per bucket, 0 for an empty one; at most half full. */
+  private buckets = new Int32Array(INITIAL_SLOTS * 2);
   /** The manifest base this table was read from: what a delta is written against (store/manifest.ts). */
   private base: BaseTracking | undefined;
   /** Entries below each top-level name, kept up to date from the recorded counts (only a hint: scan/parallel.ts). */
@@ -44,16 +64,16 @@ export class StateTable implements Map<string, StateEntry> {
 
   /** Parses one manifest line; undefined when it is malformed (its path is re-checked when it is decoded). */
   static pathOfLine(line: string): string | undefined {
-    const tab = line.indexOf('\t');
-    if (tab < 2 || line.charCodeAt(0) !== 34 /* " */ || line.charCodeAt(tab - 1) !== 34) return undefined;
-    const raw = line.slice(1, tab - 1);
+    return StateTable.pathAt(line, 0, line.length);
+  }
+
+  /** The path of the line text[start, end); undefined when it is malformed. */
+  static pathAt(text: string, start: number, end: number): string | undefined {
+    const tab = text.indexOf('\t', start);
+    if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return undefined;
+    const raw = text.slice(start + 1, tab - 1);
     if (!raw.includes('\\')) return raw;
-    try {
-      const path: unknown = JSON.parse(line.slice(0, tab));
-      return typeof path === 'string' ? path : undefined;
-    } catch {
-      return undefined;
-    }
+    return jsonString(text.slice(start, tab));
   }
 
   /** One comparison of the source with this state (the scan, then the plan), marking what it finds. */
@@ -61,9 +81,10 @@ export class StateTable implements Map<string, StateEntry> {
     return new StateComparison(this);
   }
 
-  /** @internal StateComparison's access to the slots. */
+  /** @internal StateComparison's access to the slots: the live slot of `path`. */
   slot(path: string): number | undefined {
-    return this.slotOf.get(path);
+    const slot = this.find(path);
+    return slot >= 0 && this.live[slot] === 1 ? slot : undefined;
   }
   /**
    * @internal Whether the slot is recorded with exactly this quick key: the no-change test of the
@@ -71,47 +92,69 @@ export class StateTable implements Map<string, StateEntry> {
    * of the line.
    */
   keyAt(slot: number, key: string): boolean {
-    const v = this.vals[slot] as string | StateEntry;
-    if (typeof v !== 'string') return quickKey(v) === key;
-    const a = v.indexOf('\t') + 1;
-    return v.startsWith(key, a) && v.charCodeAt(a + key.length) === 9; /* \t */
+    const text = this.textOf(slot);
+    const a = this.keyPos[slot] as number;
+    return text.startsWith(key, a) && text.charCodeAt(a + key.length) === 9; /* \t */
   }
   /** @internal */
   slots(): number {
-    return this.vals.length;
+    return this.n;
   }
   /** @internal The path of a live slot, undefined for a deleted one. */
   livePathAt(slot: number): string | undefined {
-    return this.vals[slot] === undefined ? undefined : this.paths[slot];
+    return this.live[slot] === 1 ? this.pathOf(slot) : undefined;
   }
 
   /** Entries that are not folders, counted from the quick keys without decoding any entry. */
   countNonDirs(): number {
-    let n = 0;
-    for (const v of this.vals) {
-      if (v === undefined) continue;
-      if (typeof v === 'string' ? v.charCodeAt(v.indexOf('\t') + 1) !== 100 /* d */ : v.type !== 'dir') n++;
-    }
-    return n;
+    let c = 0;
+    for (let i = 0; i < this.n; i++) if (this.live[i] === 1 && this.textOf(i).charCodeAt(this.keyPos[i] as number) !== 100 /* d */) c++;
+    return c;
   }
 
   /** The encoded lines, for writing the manifest. */
   *encodedLines(): IterableIterator<string> {
-    for (const v of this.vals) if (v !== undefined) yield asLine(v);
+    for (let i = 0; i < this.n; i++) if (this.live[i] === 1) yield this.lineOf(i);
+  }
+
+  /**
+   * The manifest's lines, newline-terminated, in as few pieces as they allow: lines that follow each
+   * other in one text as read are one piece (a whole manifest rewritten after a small change is
+   * mostly a few dozen slices of what was read).
+   */
+  *linePieces(): IterableIterator<string> {
+    let text: string | undefined;
+    let from = 0;
+    let to = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (this.live[i] !== 1) continue;
+      const t = this.tx[i] as number;
+      const s = this.start[i] as number;
+      const e = this.end[i] as number;
+      if (t >= 0 && text !== undefined && text === this.texts[t] && s === to + 1 && text.charCodeAt(e) === 10) {
+        to = e;
+        continue;
+      }
+      if (text !== undefined) yield text.slice(from, to + 1);
+      text = undefined;
+      if (t >= 0 && (this.texts[t] as string).charCodeAt(e) === 10 /* \n */) {
+        text = this.texts[t] as string;
+        from = s;
+        to = e;
+      } else yield `${this.lineOf(i)}\n`;
+    }
+    if (text !== undefined) yield text.slice(from, to + 1);
   }
 
   /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */
   *encodedEntries(): IterableIterator<[string, string]> {
-    for (let i = 0; i < this.vals.length; i++) {
-      const v = this.vals[i];
-      if (v !== undefined) yield [this.paths[i] as string, asLine(v)];
-    }
+    for (let i = 0; i < this.n; i++) if (this.live[i] === 1) yield [this.pathOf(i), this.lineOf(i)];
   }
 
   /** The encoded line of one path. */
   encodedLine(path: string): string | undefined {
-    const slot = this.slotOf.get(path);
-    return slot === undefined ? undefined : asLine(this.vals[slot] as string | StateEntry);
+    const slot = this.slot(path);
+    return slot === undefined ? undefined : this.lineOf(slot);
   }
 
   // --- the delta against the manifest base (store/manifest.ts) ---
@@ -132,10 +175,7 @@ export class StateTable implements Map<string, StateEntry> {
     const slots = [...base.changed].sort((a, b) => a - b);
     const self = this;
     function* changes(): IterableIterator<{ path: string; line: string | undefined }> {
-      for (const s of slots) {
-        const v = self.vals[s];
-        yield { path: self.paths[s] as string, line: v === undefined ? undefined : asLine(v) };
-      }
+      for (const s of slots) yield { path: self.pathOf(s), line: self.live[s] === 1 ? self.lineOf(s) : undefined };
     }
     return { baseId: base.id, changes: changes() };
   }
@@ -157,32 +197,31 @@ export class StateTable implements Map<string, StateEntry> {
     if (b.changed.size > b.limit) b.changed = undefined; // too many: the next write is whole
   }
 
-  private count(path: string, by: number): void {
+  private count(slot: number, by: number): void {
     if (this.top === undefined) return;
-    const name = topLevelName(path);
+    const name = topLevelName(this.pathOf(slot));
     this.top.set(name, (this.top.get(name) ?? 0) + by);
   }
 
   // --- Map ---
 
   get size(): number {
-    return this.slotOf.size;
+    return this.liveCount;
   }
   has(path: string): boolean {
-    return this.slotOf.has(path);
+    return this.slot(path) !== undefined;
   }
   get(path: string): StateEntry | undefined {
-    const slot = this.slotOf.get(path);
+    const slot = this.slot(path);
     return slot === undefined ? undefined : this.valueAt(slot);
   }
   /** @internal */
   valueAt(slot: number): StateEntry {
-    const v = this.vals[slot] as string | StateEntry;
-    return typeof v === 'string' ? decode(this.paths[slot] as string, v) : v;
+    return decode(this.pathOf(slot), this.lineOf(slot));
   }
   set(path: string, entry: StateEntry): this {
     if (entry.path !== path) throw new Error(`state: key ${path} does not match entry ${entry.path}`);
-    this.store(path, entry);
+    this.keep(entry);
     return this;
   }
   /**
@@ -191,59 +230,76 @@ export class StateTable implements Map<string, StateEntry> {
    * big move) holds one string per entry, not an object with half a dozen strings of its own.
    */
   keep(entry: StateEntry): void {
-    this.store(entry.path, encode(entry));
+    this.setLine(entry.path, encode(entry));
   }
-  /** Stores an already-encoded line (from the manifest file). */
+  /** Stores an already-encoded line of `path` (from a delta, or encoded by `keep`). */
   setLine(path: string, line: string): void {
-    this.store(path, line);
+    const key = pathKey(path);
+    // Lines are kept with their path in canonical form, which lookups compare with.
+    const tab = line.indexOf('\t');
+    if (tab < 0) throw new Error(`state: not a manifest line for ${path}`);
+    if (tab !== key.inner.length + 2 || line.charCodeAt(0) !== 34 || !line.startsWith(key.inner, 1)) line = `"${key.inner}"${line.slice(tab)}`;
+    const slot = this.findKey(key.inner, key.hash);
+    if (slot < 0) this.append(line, key.hash);
+    else this.replace(slot, line);
   }
   /**
-   * Adds the line of a path not yet in the table (reading a manifest whole): one hash lookup instead
-   * of two. False when the path was already there (a damaged manifest): the table is then to be dropped.
+   * Adds the line of a path not yet in the table (reading a manifest whole). False when the path was
+   * already there (a damaged manifest): the table is then to be dropped.
    */
   addLine(path: string, line: string): boolean {
-    const slot = this.append(path, line);
-    if (slot === undefined) return false;
-    this.changed(slot);
-    return true;
+    if (StateTable.pathOfLine(line) !== path) throw new Error(`state: line does not match ${path}`);
+    return this.addLineAt(line, 0, line.length) === 'added';
   }
-  private store(path: string, v: string | StateEntry): void {
-    let slot = this.slotOf.get(path);
-    if (slot === undefined) slot = this.append(path, v) as number;
-    else this.vals[slot] = v;
-    this.changed(slot);
+  /**
+   * Adds the line text[start, end) where it is, without copying it (the manifest's reader: `text` is
+   * one of its chunks, and ends each line with a newline). 'repeat' when its path is already in the
+   * table, 'damaged' when it has no readable path.
+   */
+  addLineAt(text: string, start: number, end: number): 'added' | 'repeat' | 'damaged' {
+    const tab = text.indexOf('\t', start);
+    if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return 'damaged';
+    let h = FNV_OFFSET;
+    for (let i = start + 1; i < tab - 1; i++) {
+      const c = text.charCodeAt(i);
+      if (!isPlain(c)) return this.addOddLine(text, start, tab, end);
+      h = Math.imul(h ^ c, FNV_PRIME);
+    }
+    if (this.findAt(text, start + 1, tab - 1, h) >= 0) return 'repeat';
+    this.appendAt(this.textIndex(text), start, tab + 1, end, h);
+    return 'added';
   }
-  /** A new slot for `path`; undefined (and the index spoiled) when the path already had one. */
-  private append(path: string, v: string | StateEntry): number | undefined {
-    const slot = this.vals.length;
-    const before = this.slotOf.size;
-    this.slotOf.set(path, slot);
-    if (this.slotOf.size === before) return undefined;
-    this.paths.push(path);
-    this.vals.push(v);
-    this.count(path, 1);
-    return slot;
+  /** A line whose path has escapes: checked, and re-encoded when it is not written the way asciiJson writes it. */
+  private addOddLine(text: string, start: number, tab: number, end: number): 'added' | 'repeat' | 'damaged' {
+    const path = jsonString(text.slice(start, tab));
+    if (path === undefined) return 'damaged';
+    const key = pathKey(path);
+    if (this.findKey(key.inner, key.hash) >= 0) return 'repeat';
+    const json = `"${key.inner}"`;
+    if (json.length === tab - start && text.startsWith(json, start)) this.appendAt(this.textIndex(text), start, tab + 1, end, key.hash);
+    else this.append(json + text.slice(tab, end), key.hash);
+    return 'added';
   }
   delete(path: string): boolean {
-    const slot = this.slotOf.get(path);
+    const slot = this.slot(path);
     if (slot === undefined) return false;
-    this.slotOf.delete(path);
-    this.vals[slot] = undefined;
-    this.count(path, -1);
+    this.live[slot] = 0;
+    this.liveCount--;
+    this.count(slot, -1);
     this.changed(slot);
     return true;
   }
   clear(): void {
-    for (const path of [...this.slotOf.keys()]) this.delete(path);
+    for (const path of [...this.keys()]) this.delete(path);
   }
   *keys(): IterableIterator<string> {
-    for (let i = 0; i < this.vals.length; i++) if (this.vals[i] !== undefined) yield this.paths[i] as string;
+    for (let i = 0; i < this.n; i++) if (this.live[i] === 1) yield this.pathOf(i);
   }
   *values(): IterableIterator<StateEntry> {
-    for (let i = 0; i < this.vals.length; i++) if (this.vals[i] !== undefined) yield this.valueAt(i);
+    for (let i = 0; i < this.n; i++) if (this.live[i] === 1) yield this.valueAt(i);
   }
   *entries(): IterableIterator<[string, StateEntry]> {
-    for (let i = 0; i < this.vals.length; i++) if (this.vals[i] !== undefined) yield [this.paths[i] as string, this.valueAt(i)];
+    for (let i = 0; i < this.n; i++) if (this.live[i] === 1) yield [this.pathOf(i), this.valueAt(i)];
   }
   [Symbol.iterator](): IterableIterator<[string, StateEntry]> {
     return this.entries();
@@ -253,6 +309,159 @@ export class StateTable implements Map<string, StateEntry> {
   }
   get [Symbol.toStringTag](): string {
     return 'StateTable';
+  }
+
+  // --- slots and their lines ---
+
+  private textOf(slot: number): string {
+    const t = this.tx[slot] as number;
+    return (t >= 0 ? this.texts[t] : this.own[-1 - t]) as string;
+  }
+  private lineOf(slot: number): string {
+    const text = this.textOf(slot);
+    const s = this.start[slot] as number;
+    const e = this.end[slot] as number;
+    return s === 0 && e === text.length ? text : text.slice(s, e);
+  }
+  private pathOf(slot: number): string {
+    const text = this.textOf(slot);
+    const s = this.start[slot] as number;
+    const raw = text.slice(s + 1, (this.keyPos[slot] as number) - 2);
+    // Lines are checked when added: a path with a backslash is valid JSON, in canonical form.
+    return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+  }
+  /** The index of a chunk's text, the last one added when it is the same (lines come in order). */
+  private textIndex(text: string): number {
+    const last = this.texts.length - 1;
+    if (last >= 0 && this.texts[last] === text) return last;
+    this.texts.push(text);
+    return last + 1;
+  }
+
+  /** The slot of `path` (live or not), -1 when it never had one. */
+  private find(path: string): number {
+    const key = pathKey(path);
+    return this.findKey(key.inner, key.hash);
+  }
+  private findKey(inner: string, h: number): number {
+    return this.findAt(inner, 0, inner.length, h);
+  }
+  /** The slot whose path's canonical JSON (without its quotes) is text[from, to) with hash h; -1 when none. */
+  private findAt(text: string, from: number, to: number, h: number): number {
+    const mask = this.buckets.length - 1;
+    const len = to - from;
+    const whole = from === 0 && to === text.length;
+    for (let b = h & mask; ; b = (b + 1) & mask) {
+      const v = this.buckets[b] as number;
+      if (v === 0) return -1;
+      const slot = v - 1;
+      if (this.hashes[slot] !== h) continue;
+      const line = this.textOf(slot);
+      const p = (this.start[slot] as number) + 1;
+      if ((this.keyPos[slot] as number) - 2 - p !== len) continue;
+      if (whole ? line.startsWith(text, p) : sameRange(line, p, text, from, len)) return slot;
+    }
+  }
+
+  private append(line: string, h: number): void {
+    this.own.push(line);
+    this.appendAt(-this.own.length, 0, line.indexOf('\t') + 1, line.length, h);
+  }
+  private appendAt(t: number, start: number, keyPos: number, end: number, h: number): number {
+    if (this.n === this.tx.length) this.grow();
+    const slot = this.n++;
+    this.tx[slot] = t;
+    this.start[slot] = start;
+    this.keyPos[slot] = keyPos;
+    this.end[slot] = end;
+    this.hashes[slot] = h;
+    this.live[slot] = 1;
+    this.liveCount++;
+    const mask = this.buckets.length - 1;
+    let b = h & mask;
+    while (this.buckets[b] !== 0) b = (b + 1) & mask;
+    this.buckets[b] = slot + 1;
+    this.count(slot, 1);
+    this.changed(slot);
+    return slot;
+  }
+  /** A new line for a slot that has one (or had one: a deleted path stored again). */
+  private replace(slot: number, line: string): void {
+    const t = this.tx[slot] as number;
+    if (t < 0) this.own[-1 - t] = line;
+    else {
+      this.own.push(line);
+      this.tx[slot] = -this.own.length;
+    }
+    this.start[slot] = 0;
+    this.keyPos[slot] = line.indexOf('\t') + 1;
+    this.end[slot] = line.length;
+    if (this.live[slot] === 0) {
+      this.live[slot] = 1;
+      this.liveCount++;
+      this.count(slot, 1);
+    }
+    this.changed(slot);
+  }
+  private grow(): void {
+    const size = this.tx.length * 2;
+    const wider = <A extends Int32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+      const b = make(size);
+      b.set(a);
+      return b;
+    };
+    this.tx = wider(this.tx, (k) => new Int32Array(k));
+    this.start = wider(this.start, (k) => new Int32Array(k));
+    this.keyPos = wider(this.keyPos, (k) => new Int32Array(k));
+    this.end = wider(this.end, (k) => new Int32Array(k));
+    this.hashes = wider(this.hashes, (k) => new Int32Array(k));
+    this.live = wider(this.live, (k) => new Uint8Array(k));
+    const buckets = new Int32Array(size * 2);
+    const mask = buckets.length - 1;
+    for (let slot = 0; slot < this.n; slot++) {
+      let b = (this.hashes[slot] as number) & mask;
+      while (buckets[b] !== 0) b = (b + 1) & mask;
+      buckets[b] = slot + 1;
+    }
+    this.buckets = buckets;
+  }
+}
+
+const INITIAL_SLOTS = 1024;
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** A character asciiJson writes as it is inside a string: printable ASCII but the quote and the backslash. */
+const isPlain = (c: number): boolean => c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
+
+/** A path's canonical JSON without its quotes (the path itself when it needs no escape), and its hash. */
+function pathKey(path: string): { inner: string; hash: number } {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (!isPlain(c)) return hashed(asciiJson(path).slice(1, -1));
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  return { inner: path, hash: h };
+}
+function hashed(inner: string): { inner: string; hash: number } {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < inner.length; i++) h = Math.imul(h ^ inner.charCodeAt(i), FNV_PRIME);
+  return { inner, hash: h };
+}
+
+function sameRange(a: string, ai: number, b: string, bi: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a.charCodeAt(ai + k) !== b.charCodeAt(bi + k)) return false;
+  return true;
+}
+
+/** A JSON string's value; undefined when `json` is not one. */
+function jsonString(json: string): string | undefined {
+  try {
+    const v: unknown = JSON.parse(json);
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -319,9 +528,6 @@ interface BaseTracking {
 
 /** A delta is written while it names at most this fraction (1/n) of the base's entries; beyond, the manifest is rewritten whole. */
 const DELTA_FRACTION = 8;
-
-/** A stored value as a manifest line: read lines as they are, a run's entries encoded now. */
-const asLine = (v: string | StateEntry): string => (typeof v === 'string' ? v : encode(v));
 
 export function encode(e: StateEntry): string {
   // join gives one flat string; a template literal would give a rope of a dozen pieces.
