@@ -30,7 +30,7 @@ import { recoverDestination } from './startup.js';
 import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
-import { CAP_HEAP_MIN_STORES, capHeapGrowth } from '../threads/heap.js';
+import { CAP_HEAP_MIN_STORES, capHeapGrowth, holdYoungGeneration } from '../threads/heap.js';
 
 export interface BackupOptions {
   fs?: Fs;
@@ -318,6 +318,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
 
   const lock = acquireLock(fs, layout.lock, 'backup');
   let uncapHeap: (() => void) | undefined;
+  // For the whole run, before any worker starts (threads/heap.ts).
+  const releaseYoung = holdYoungGeneration();
   try {
     if (lock.tookOver !== undefined) {
       opts.reporter.notice(`took over a stale lock left by pid ${lock.tookOver.pid} on ${lock.tookOver.host} (started ${lock.tookOver.started})`);
@@ -385,7 +387,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       workerScript: opts.workerScript,
     });
     if (p.walk !== undefined || storedCount(p.plan) >= CAP_HEAP_MIN_STORES) {
-      // After the worker's heap is configured, which sets V8's young-generation factor back (threads/heap.ts).
+      // Once the worker runs: its heap set-up undid the young-generation hold, which it and
+      // startWorker have put back by then (threads/heap.ts), before the run's largest part.
       await copier.started();
       uncapHeap = capHeapGrowth();
     }
@@ -442,6 +445,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   } finally {
     lock.release();
     uncapHeap?.();
+    releaseYoung();
     if (refusedBeforeWriting) {
       for (const d of created.reverse()) {
         try {

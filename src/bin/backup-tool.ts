@@ -3,7 +3,7 @@ import { runMain } from '../cli/run-main.js';
 import { main } from '../cli/tool.js';
 import { runCatalogWorker, type CatalogWorkerData } from '../cli/tool/catalog-worker.js';
 import { runCopyWorker, type CopyWorkerData } from '../restore/copy-files.js';
-import { workerRole } from '../threads/roles.js';
+import { workerRole, workerStarting } from '../threads/roles.js';
 import { realFs } from '../io/fs.js';
 
 // The same file serves as the restore's copying thread (src/restore/copy-files.ts) and as the
@@ -11,6 +11,7 @@ import { realFs } from '../io/fs.js';
 // hardbackRole says which (src/threads/roles.ts).
 if (isMainThread) runMain('backup-tool', main);
 else if (parentPort !== null) {
+  workerStarting(workerData);
   const role = workerRole(workerData);
   if (role === 'restore-copy') runCopyWorker(workerData as CopyWorkerData, parentPort, realFs);
   else if (role === 'catalog') runCatalogWorker(workerData as CatalogWorkerData, parentPort, realFs);

@@ -10,44 +10,69 @@ import { runInNewContext } from 'node:vm';
 export const CAP_HEAP_MIN_STORES = 20_000;
 
 /**
- * Caps how far V8 lets the heap grow, from the moment a backup starts applying a large plan (or
- * walking a first run) until the run ends: the returned function puts V8's own policy back (the
- * settings are the process's, all threads, and `backup` runs its profiles one after another in one
- * process).
+ * Caps how far V8 lets the old generation grow, from the moment a backup starts applying a large
+ * plan (or walking a first run) until the run ends: the returned function puts V8's own policy back
+ * (the setting is the process's, and `backup` runs its profiles one after another in one process).
  *
- * - The old generation may grow by 20 % per full collection. After each full collection V8 sets the
- *   next one's threshold at up to 4× the live size when collecting looks cheap, and what a run holds
- *   only grows while it applies. The cap counts from the next full collection, so one is made here:
- *   without it, the threshold set during the scan of a 1M-file plan (W3 of bench/, ~1.4 GB) stood
- *   until the end, and the cap changed nothing.
- * - The young generation keeps the size it has (growth factor 1). It doubles whenever enough of it
- *   survives, up to 16 MiB a half: while a batch of 4,096 files is copied its entries survive, and a
- *   walked first run grew it to 8 MiB halves (32 MiB resident with both halves). V8 sets the factor
- *   back to 2 whenever it configures an isolate's heap, a worker thread's too: call this once the
- *   run's workers run (apply/run.ts waits for the copier's).
+ * The old generation may grow by 20 % per full collection. After each full collection V8 sets the
+ * next one's threshold at up to 4× the live size when collecting looks cheap, and what a run holds
+ * only grows while it applies. The cap counts from the next full collection, so one is made here:
+ * without it, the threshold set during the scan of a 1M-file plan (W3 of bench/, ~1.4 GB) stood
+ * until the end, and the cap changed nothing.
  *
- * Measured on tmpfs, first runs of W1 (100k files), peak RSS (rss sampled every 5 ms) and time
- * (hyperfine, 5 runs): walked with the old generation capped, 160–167 MiB at 4.56 s; with both
- * capped, 124–129 MiB at 4.72 s (the build before first runs were walked: 185–190 MiB at 4.73 s). W3 (1M files): 735 MiB before, 371 MiB walked. Before the first run was walked, the
- * old-generation cap alone took W1 from 257–269 MiB to 187–198 MiB, W3 from 1,494 to 743–766 MiB;
- * 10 % gave no less at W1, 30 % gave more.
+ * Measured before first runs were walked: the cap took a W1 first run (100k files) from 257–269 MiB
+ * to 187–198 MiB, W3 (1M files) from 1,494 to 743–766 MiB; 10 % gave no less at W1, 30 % gave more.
  *
- * Not for every run: a no-change run peaks while it reads the manifest, at ~146 MiB at W1 with or
- * without the cap, and the cap from the start made it 8–12 % slower; nor for backup-tool, where a
- * search only got slower with it (0.83 → 0.92 s over 100 increments).
+ * Not for every run: a no-change run made 8–12 % slower with the cap from its start; nor for
+ * backup-tool, where a search only got slower with it (0.83 → 0.92 s over 100 increments).
  */
 export function capHeapGrowth(): () => void {
   setFlagsFromString('--heap-growing-percent=20');
-  setFlagsFromString('--semi-space-growth-factor=1');
   // The collection: Node has no call for it without --expose-gc on its command line, which the
   // user's `node backup.js` does not give; the flag exposes gc() to contexts made while it is on.
   setFlagsFromString('--expose-gc');
   const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
   setFlagsFromString('--no-expose-gc');
   if (typeof gc === 'function') gc();
-  // V8's defaults: 0 is no fixed factor (its own policy), 2 the young generation's doubling.
+  // V8's default: 0 is no fixed factor (its own policy).
+  return () => setFlagsFromString('--heap-growing-percent=0');
+}
+
+/** Holds taken and not yet released (runs nest only in tests; profiles run one after another). */
+let youngHolds = 0;
+
+/**
+ * Keeps V8's young generation at its starting size (1 MiB halves) in every thread, for a whole
+ * backup run, until the returned function is called.
+ *
+ * V8 doubles the young generation, up to 16 MiB halves (32 MiB resident), each time as many bytes
+ * have survived collections since its last growth as it holds: any run that keeps ~15 MB of new
+ * objects (the entries a large change scans and plans, a batch of 4,096 files being copied) reaches
+ * the maximum, and keeps it to the end. Growth factor 1 keeps it where it starts.
+ *
+ * V8 sets the factor back to 2 whenever it configures an isolate's heap, a worker thread's too: the
+ * hold is put back by the worker itself as it starts, and by this thread once the worker is online
+ * (threads/roles.ts startWorker).
+ *
+ * Measured on tmpfs at W1 (100k files; bench/README.md): a moved folder (29,564 files) peaked at
+ * 179–190 MiB without the hold; a no-change run took the same time with it (within 1 %).
+ */
+export function holdYoungGeneration(): () => void {
+  youngHolds++;
+  setFlagsFromString('--semi-space-growth-factor=1');
+  let released = false;
   return () => {
-    setFlagsFromString('--heap-growing-percent=0');
-    setFlagsFromString('--semi-space-growth-factor=2');
+    if (released) return;
+    released = true;
+    // V8's default: the young generation doubles.
+    if (--youngHolds === 0) setFlagsFromString('--semi-space-growth-factor=2');
   };
+}
+
+/** Whether a hold is on: a worker started now is told to put it back (startWorker). */
+export const youngGenerationHeld = (): boolean => youngHolds > 0;
+
+/** After an isolate was configured (a worker started), which set V8's factor back: the hold again, if one is on. */
+export function reassertYoungHold(held = youngHolds > 0): void {
+  if (held) setFlagsFromString('--semi-space-growth-factor=1');
 }

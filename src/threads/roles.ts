@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { reassertYoungHold, youngGenerationHeld } from './heap.js';
 /**
  * Each program file is also its own worker thread: it is started again with workerData saying which
  * part of the work it is there for. One field says it for every role, and each program (src/bin)
@@ -19,12 +20,24 @@ export type WorkerRole = 'scan' | 'copy' | 'restore-copy' | 'catalog';
  * of an initial run 282 → 258 MiB at 4 MiB and the same at 2 MiB; the times did not change.
  */
 export function startWorker<R extends WorkerRole>(script: string, data: RoleData<R>): Worker {
-  return new Worker(script, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+  // The worker's heap set-up undoes a young-generation hold (threads/heap.ts): the worker puts it
+  // back as it starts, and this thread again once it is online (in case this thread was busy).
+  const held = youngGenerationHeld();
+  const worker = new Worker(script, { workerData: { ...data, holdYoung: held }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+  if (held) worker.once('online', () => reassertYoungHold());
+  return worker;
 }
 
 /** The part of workerData every role has. */
 export interface RoleData<R extends WorkerRole> {
   hardbackRole: R;
+  /** Set by startWorker: a young-generation hold was on when the worker was started. */
+  holdYoung?: boolean;
+}
+
+/** What each worker does first: put back the hold its own start undid (startWorker). */
+export function workerStarting(data: unknown): void {
+  reassertYoungHold((data as Partial<RoleData<WorkerRole>> | null)?.holdYoung === true);
 }
 
 const ROLES: readonly string[] = ['scan', 'copy', 'restore-copy', 'catalog'] satisfies WorkerRole[];
