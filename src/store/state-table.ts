@@ -71,9 +71,8 @@ export class StateTable implements Map<string, StateEntry> {
   static pathAt(text: string, start: number, end: number): string | undefined {
     const tab = text.indexOf('\t', start);
     if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return undefined;
-    const raw = text.slice(start + 1, tab - 1);
-    if (!raw.includes('\\')) return raw;
-    return jsonString(text.slice(start, tab));
+    for (let i = start + 1; i < tab - 1; i++) if (!isPlain(text.charCodeAt(i))) return jsonString(text.slice(start, tab));
+    return text.slice(start + 1, tab - 1);
   }
 
   /** One comparison of the source with this state (the scan, then the plan), marking what it finds. */
@@ -168,7 +167,7 @@ export class StateTable implements Map<string, StateEntry> {
     this.top = top === undefined ? undefined : new Map(Object.entries(top));
   }
 
-  /** The base and the changes since it, in the order they were made; undefined when the table must be written whole. */
+  /** The base and the paths changed since it (each once, in slot order); undefined when the table must be written whole. */
   delta(): { baseId: string; changes: IterableIterator<{ path: string; line: string | undefined }> } | undefined {
     const base = this.base;
     if (base?.changed === undefined) return undefined;
@@ -234,13 +233,14 @@ export class StateTable implements Map<string, StateEntry> {
   }
   /** Stores an already-encoded line of `path` (from a delta, or encoded by `keep`). */
   setLine(path: string, line: string): void {
-    const key = pathKey(path);
+    const h = hashPath(path);
+    const plain = hashedPlain;
     // Lines are kept with their path in canonical form, which lookups compare with.
     const tab = line.indexOf('\t');
     if (tab < 0) throw new Error(`state: not a manifest line for ${path}`);
-    if (tab !== key.inner.length + 2 || line.charCodeAt(0) !== 34 || !line.startsWith(key.inner, 1)) line = `"${key.inner}"${line.slice(tab)}`;
-    const slot = this.findKey(key.inner, key.hash);
-    if (slot < 0) this.append(line, key.hash);
+    if (line.charCodeAt(0) !== 34 || line.charCodeAt(tab - 1) !== 34 || !isPathAt(line, 1, tab - 1, path, plain)) line = asciiJson(path) + line.slice(tab);
+    const slot = this.findPath(path, h, plain);
+    if (slot < 0) this.append(line, h);
     else this.replace(slot, line);
   }
   /**
@@ -262,22 +262,25 @@ export class StateTable implements Map<string, StateEntry> {
     let h = FNV_OFFSET;
     for (let i = start + 1; i < tab - 1; i++) {
       const c = text.charCodeAt(i);
-      if (!isPlain(c)) return this.addOddLine(text, start, tab, end);
+      if (!isPlain(c)) return this.addEscapedLine(text, start, tab, end);
       h = Math.imul(h ^ c, FNV_PRIME);
     }
-    if (this.findAt(text, start + 1, tab - 1, h) >= 0) return 'repeat';
+    if (this.findRange(text, start + 1, tab - 1, h) >= 0) return 'repeat';
     this.appendAt(this.textIndex(text), start, tab + 1, end, h);
     return 'added';
   }
-  /** A line whose path has escapes: checked, and re-encoded when it is not written the way asciiJson writes it. */
-  private addOddLine(text: string, start: number, tab: number, end: number): 'added' | 'repeat' | 'damaged' {
+  /**
+   * A line whose path has escapes (or characters JSON does not allow as they are): its path is
+   * decoded, and the line re-encoded when it is not written the way asciiJson writes it.
+   */
+  private addEscapedLine(text: string, start: number, tab: number, end: number): 'added' | 'repeat' | 'damaged' {
     const path = jsonString(text.slice(start, tab));
     if (path === undefined) return 'damaged';
-    const key = pathKey(path);
-    if (this.findKey(key.inner, key.hash) >= 0) return 'repeat';
-    const json = `"${key.inner}"`;
-    if (json.length === tab - start && text.startsWith(json, start)) this.appendAt(this.textIndex(text), start, tab + 1, end, key.hash);
-    else this.append(json + text.slice(tab, end), key.hash);
+    const h = hashPath(path);
+    const plain = hashedPlain;
+    if (this.findPath(path, h, plain) >= 0) return 'repeat';
+    if (!plain && isPathAt(text, start + 1, tab - 1, path, false)) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
+    else this.append(asciiJson(path) + text.slice(tab, end), h);
     return 'added';
   }
   delete(path: string): boolean {
@@ -340,26 +343,31 @@ export class StateTable implements Map<string, StateEntry> {
 
   /** The slot of `path` (live or not), -1 when it never had one. */
   private find(path: string): number {
-    const key = pathKey(path);
-    return this.findKey(key.inner, key.hash);
+    const h = hashPath(path);
+    return this.findPath(path, h, hashedPlain);
   }
-  private findKey(inner: string, h: number): number {
-    return this.findAt(inner, 0, inner.length, h);
-  }
-  /** The slot whose path's canonical JSON (without its quotes) is text[from, to) with hash h; -1 when none. */
-  private findAt(text: string, from: number, to: number, h: number): number {
+  /** The slot of `path`, whose hash is h and which is `plain` when it needs no escape; -1 when none. */
+  private findPath(path: string, h: number, plain: boolean): number {
     const mask = this.buckets.length - 1;
-    const len = to - from;
-    const whole = from === 0 && to === text.length;
     for (let b = h & mask; ; b = (b + 1) & mask) {
       const v = this.buckets[b] as number;
       if (v === 0) return -1;
       const slot = v - 1;
       if (this.hashes[slot] !== h) continue;
-      const line = this.textOf(slot);
+      if (isPathAt(this.textOf(slot), (this.start[slot] as number) + 1, (this.keyPos[slot] as number) - 2, path, plain)) return slot;
+    }
+  }
+  /** The slot whose path needs no escape and is text[from, to), with hash h; -1 when none. */
+  private findRange(text: string, from: number, to: number, h: number): number {
+    const mask = this.buckets.length - 1;
+    const len = to - from;
+    for (let b = h & mask; ; b = (b + 1) & mask) {
+      const v = this.buckets[b] as number;
+      if (v === 0) return -1;
+      const slot = v - 1;
+      if (this.hashes[slot] !== h) continue;
       const p = (this.start[slot] as number) + 1;
-      if ((this.keyPos[slot] as number) - 2 - p !== len) continue;
-      if (whole ? line.startsWith(text, p) : sameRange(line, p, text, from, len)) return slot;
+      if ((this.keyPos[slot] as number) - 2 - p === len && sameRange(this.textOf(slot), p, text, from, len)) return slot;
     }
   }
 
@@ -434,21 +442,63 @@ const FNV_PRIME = 0x01000193;
 /** A character asciiJson writes as it is inside a string: printable ASCII but the quote and the backslash. */
 const isPlain = (c: number): boolean => c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
 
-/** A path's canonical JSON without its quotes (the path itself when it needs no escape), and its hash. */
-function pathKey(path: string): { inner: string; hash: number } {
+/** Set by hashPath: whether the path it hashed needs no escape in JSON. */
+let hashedPlain = true;
+
+/**
+ * FNV-1a over the path's UTF-16 units (a path that needs no escape hashes the same as its text in a
+ * line, which is how a manifest's plain lines are hashed as they are read); sets hashedPlain. No
+ * allocation: it runs for every entry of every scan.
+ */
+function hashPath(path: string): number {
   let h = FNV_OFFSET;
+  let plain = true;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (!isPlain(c)) return hashed(asciiJson(path).slice(1, -1));
+    if (plain && !isPlain(c)) plain = false;
     h = Math.imul(h ^ c, FNV_PRIME);
   }
-  return { inner: path, hash: h };
+  hashedPlain = plain;
+  return h;
 }
-function hashed(inner: string): { inner: string; hash: number } {
-  let h = FNV_OFFSET;
-  for (let i = 0; i < inner.length; i++) h = Math.imul(h ^ inner.charCodeAt(i), FNV_PRIME);
-  return { inner, hash: h };
+
+/**
+ * Whether text[from, to) is `path` as asciiJson writes it inside its quotes, compared without
+ * building that form: each character is itself when plain, else its escape, which depends on the
+ * character alone (JSON.stringify's \" \\ \b \t \n \f \r, \u00xx below 0x20; asciiJson's \uxxxx from
+ * 0x7f, each UTF-16 unit apart; lower-case hex).
+ */
+function isPathAt(text: string, from: number, to: number, path: string, plain: boolean): boolean {
+  if (plain) return to - from === path.length && text.startsWith(path, from);
+  let i = from;
+  for (let k = 0; k < path.length; k++) {
+    const c = path.charCodeAt(k);
+    if (isPlain(c)) {
+      if (i >= to || text.charCodeAt(i) !== c) return false;
+      i++;
+      continue;
+    }
+    if (i + 2 > to || text.charCodeAt(i) !== 92 /* \ */) return false;
+    const short = c < SHORT_ESCAPE.length ? (SHORT_ESCAPE[c] as number) : 0;
+    if (short !== 0) {
+      if (text.charCodeAt(i + 1) !== short) return false;
+      i += 2;
+      continue;
+    }
+    if (i + 6 > to || text.charCodeAt(i + 1) !== 117 /* u */) return false;
+    for (let shift = 12, j = i + 2; shift >= 0; shift -= 4, j++) if (text.charCodeAt(j) !== HEX[(c >> shift) & 15]) return false;
+    i += 6;
+  }
+  return i === to;
 }
+
+/** The one-letter escapes of JSON.stringify, by character code (0: none, \uXXXX). */
+const SHORT_ESCAPE: readonly number[] = (() => {
+  const t = new Array<number>(0x5d).fill(0);
+  for (const [c, e] of [[0x22, '"'], [0x5c, '\\'], [0x08, 'b'], [0x09, 't'], [0x0a, 'n'], [0x0c, 'f'], [0x0d, 'r']] as const) t[c] = e.charCodeAt(0);
+  return t;
+})();
+const HEX: readonly number[] = [...'0123456789abcdef'].map((ch) => ch.charCodeAt(0));
 
 function sameRange(a: string, ai: number, b: string, bi: number, len: number): boolean {
   for (let k = 0; k < len; k++) if (a.charCodeAt(ai + k) !== b.charCodeAt(bi + k)) return false;
@@ -514,7 +564,8 @@ export class StateComparison {
     }
   }
   private mark(slot: number): void {
-    // Slots added after the comparison began (none while a run compares) are never unseen.
+    // A comparison is of the table as it was when it began: a run changes the table only after it
+    // has compared (slots added later have no mark, and are never marked).
     if (slot < this.marks.length) this.marks[slot] = 1;
   }
 }
