@@ -443,9 +443,11 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     sweepTmp(fs, layout);
     return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
   } finally {
-    lock.release();
+    // The heap settings first: a lock that cannot be released (a drive pulled out) must not leave
+    // them on for the next profile.
     uncapHeap?.();
     releaseYoung();
+    lock.release();
     if (refusedBeforeWriting) {
       for (const d of created.reverse()) {
         try {

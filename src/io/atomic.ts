@@ -52,6 +52,8 @@ const WRITE_CHUNK = 1 << 20;
  * so the whole text is never held in memory at once. Each piece is encoded straight into one buffer,
  * reused: gathering the strings and joining them made a MiB string per write, and kept every piece
  * alive until then (a W1 move run joined ~40 MB of them). A piece of bytes is written as it is.
+ * Each string piece is encoded on its own, so it must be whole UTF-16 (a surrogate pair cut between
+ * two pieces would become two U+FFFD): every producer yields whole lines or JSON values.
  */
 function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>): void {
   const buf = Buffer.allocUnsafeSlow(WRITE_CHUNK);

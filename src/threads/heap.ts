@@ -52,7 +52,7 @@ let youngHolds = 0;
  *
  * V8 sets the factor back to 2 whenever it configures an isolate's heap, a worker thread's too: the
  * hold is put back by the worker itself as it starts, and by this thread once the worker is online
- * (threads/roles.ts startWorker).
+ * and again when it exits (threads/roles.ts startWorker, settleYoungFactor).
  *
  * Measured on tmpfs at W1 (100k files; bench/README.md): a moved folder (29,564 files) peaked at
  * 179–190 MiB without the hold; a no-change run took the same time with it (within 1 %).
@@ -72,7 +72,16 @@ export function holdYoungGeneration(): () => void {
 /** Whether a hold is on: a worker started now is told to put it back (startWorker). */
 export const youngGenerationHeld = (): boolean => youngHolds > 0;
 
-/** After an isolate was configured (a worker started), which set V8's factor back: the hold again, if one is on. */
-export function reassertYoungHold(held = youngHolds > 0): void {
+/** A worker told to hold, as it starts: its heap set-up set V8's factor back. */
+export function reassertYoungHold(held: boolean): void {
   if (held) setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+/**
+ * The factor as this thread's holds want it, after a worker came online or exited: a worker's
+ * heap set-up sets it back to 2 while a hold is on, and a worker told to hold that starts after
+ * the hold was released (one stopped early) sets it to 1.
+ */
+export function settleYoungFactor(): void {
+  setFlagsFromString(`--semi-space-growth-factor=${youngHolds > 0 ? 1 : 2}`);
 }

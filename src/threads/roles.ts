@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { reassertYoungHold, youngGenerationHeld } from './heap.js';
+import { reassertYoungHold, settleYoungFactor, youngGenerationHeld } from './heap.js';
 /**
  * Each program file is also its own worker thread: it is started again with workerData saying which
  * part of the work it is there for. One field says it for every role, and each program (src/bin)
@@ -21,10 +21,11 @@ export type WorkerRole = 'scan' | 'copy' | 'restore-copy' | 'catalog';
  */
 export function startWorker<R extends WorkerRole>(script: string, data: RoleData<R>): Worker {
   // The worker's heap set-up undoes a young-generation hold (threads/heap.ts): the worker puts it
-  // back as it starts, and this thread again once it is online (in case this thread was busy).
-  const held = youngGenerationHeld();
-  const worker = new Worker(script, { workerData: { ...data, holdYoung: held }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
-  if (held) worker.once('online', () => reassertYoungHold());
+  // back as it starts, and this thread again once it is online (in case this thread was busy) and
+  // once it exits (a worker stopped before it ran, or one that ran after the hold was released).
+  const worker = new Worker(script, { workerData: { ...data, holdYoung: youngGenerationHeld() }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+  worker.once('online', settleYoungFactor);
+  worker.once('exit', settleYoungFactor);
   return worker;
 }
 
