@@ -119,3 +119,116 @@ test('the built program makes its one forced collection for a large plan only, a
   assert.equal(small.forced, 0, 'a plan of one entry: none');
   assert.equal(fs.readFileSync(join(root, 'dist', 'mirror', 'd0', 'f0'), 'utf8'), 'changed');
 });
+
+/**
+ * The main thread's young generation through a whole run, from --trace-gc-verbose: the committed
+ * size (KB) of each "New space" line of the main isolate, in order.
+ *
+ * The trace has an isolate per thread: the main one, the scan worker's, the copy worker's (two
+ * workers, one after the other, may even have the same address). The main isolate is the one that
+ * made the forced collection ("testing": gc() from capHeapGrowth, which only the main thread calls):
+ * its address holds for the whole run, and no other isolate can have it meanwhile. V8 writes a
+ * line's "[pid:isolate]" prefix and its text separately, so lines of two threads may run together: a
+ * "New space" line without exactly one prefix, at its start, is counted as the main thread's (the
+ * worst case for the bounds tested: a worker's young generation is capped at 2 MiB, startWorker).
+ * Should the forced collection's own line be one of those, the main isolate is the one of the
+ * trace's first line: the main thread's first collections come as it loads the program, before it
+ * starts any worker.
+ */
+function mainYoungGeneration(trace: string): { main: string | undefined; isolates: Set<string>; sizes: number[]; unclear: number } {
+  const prefix = /\[\d+:(0x[0-9a-f]+)\]\s*/g;
+  const parsed = trace.split('\n').map((l) => {
+    const found = [...l.matchAll(prefix)];
+    const only = found.length === 1 && found[0]?.index === 0 ? found[0] : undefined;
+    return { isolate: only?.[1], text: only === undefined ? l.replace(prefix, '') : l.slice(only[0].length), prefixes: found.map((m) => m[1] as string) };
+  });
+  const isolates = new Set(parsed.flatMap((p) => p.prefixes));
+  const forced = /^\d+(?:\.\d+)? ms: Mark-Compact .* testing/;
+  const mains = parsed.filter((p) => p.isolate !== undefined && forced.test(p.text)).map((p) => p.isolate as string);
+  const main = mains.length === 1 ? mains[0] : mains.length === 0 ? parsed.find((p) => p.isolate !== undefined)?.isolate : undefined;
+  const sizes: number[] = [];
+  let unclear = 0;
+  if (main === undefined) return { main, isolates, sizes, unclear };
+  for (const p of parsed) {
+    const young = /New space,.*committed:\s*(\d+) KB/.exec(p.text);
+    if (young === null || (p.isolate !== undefined && p.isolate !== main)) continue;
+    if (p.isolate === undefined) unclear++;
+    sizes.push(Number(young[1]));
+  }
+  return { main, isolates, sizes, unclear };
+}
+
+test('a later run with a large move: the main thread\'s young generation is held through the run, and the run is right', async (t) => {
+  ensureBuilt();
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  // One top-level folder of more than CAP_HEAP_MIN_STORES entries (moved: a plan that large, linked
+  // not copied), and four small ones with 320 files changed: more than the 256 copies that start the
+  // copy worker (apply/run.ts WORKER_MIN_COPIES). With 20,000+ entries recorded and five top-level
+  // names, the scan has its worker too.
+  const subdirs = 20;
+  const perDir = Math.ceil(CAP_HEAP_MIN_STORES / subdirs) + 10;
+  for (let s = 0; s < subdirs; s++) {
+    fs.mkdirSync(join(src, 'big', `s${s}`), { recursive: true });
+    for (let f = 0; f < perDir; f++) fs.writeFileSync(join(src, 'big', `s${s}`, `f${f}`), `${s}/${f}`);
+  }
+  const small = ['o0', 'o1', 'o2', 'o3'];
+  for (const o of small) {
+    fs.mkdirSync(join(src, o));
+    for (let f = 0; f < 100; f++) fs.writeFileSync(join(src, o, `f${f}`), `${o}/${f}`);
+  }
+  const cfg = join(root, 'config.json');
+  fs.writeFileSync(cfg, JSON.stringify({ src: 'src', dist: 'dist' }));
+  const first = forcedCollections(cfg);
+  assert.equal(first.code, 0, first.stderr);
+
+  fs.renameSync(join(src, 'big'), join(src, 'moved'));
+  let changedBytes = 0;
+  for (const o of small) {
+    for (let f = 0; f < 80; f++) {
+      const text = `changed ${o}/${f}`;
+      fs.writeFileSync(join(src, o, `f${f}`), text);
+      changedBytes += text.length;
+    }
+  }
+  const moved = subdirs * perDir + subdirs + 1;
+  assert.ok(moved >= CAP_HEAP_MIN_STORES);
+  // Pinned to one CPU, as the first run above: the threads take turns, as on a busy machine.
+  const run = forcedCollections(cfg, { verbose: true, oneCpu: true });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.forced, 1, 'a plan of more than CAP_HEAP_MIN_STORES entries: one forced collection');
+
+  // The run is right: moved (linked, not copied: only the changed files' bytes), changed, nothing else.
+  const mirror = join(root, 'dist', 'mirror');
+  assert.equal(fs.existsSync(join(mirror, 'big')), false);
+  for (let s = 0; s < subdirs; s++) {
+    assert.equal(fs.readdirSync(join(mirror, 'moved', `s${s}`)).length, perDir);
+    for (let f = 0; f < perDir; f++) assert.equal(fs.readFileSync(join(mirror, 'moved', `s${s}`, `f${f}`), 'utf8'), `${s}/${f}`);
+  }
+  for (const o of small) for (let f = 0; f < 100; f++) assert.equal(fs.readFileSync(join(mirror, o, `f${f}`), 'utf8'), f < 80 ? `changed ${o}/${f}` : `${o}/${f}`);
+  const increments = fs.readdirSync(join(root, 'dist', 'increments')).sort();
+  assert.equal(increments.length, 2);
+  const summary = (JSON.parse(fs.readFileSync(join(root, 'dist', 'increments', increments[1] as string, 'increment.json'), 'utf8')) as { summary: unknown }).summary;
+  assert.deepEqual(summary, { new: moved, changed: 80 * small.length, deleted: moved, errors: 0, bytes_copied: changedBytes });
+
+  const young = mainYoungGeneration(run.trace);
+  assert.ok(young.main !== undefined, 'the main isolate is in the trace');
+  assert.ok(young.isolates.size >= 2, `the workers' isolates are in the trace too (${[...young.isolates].join(', ')})`);
+  assert.ok(young.sizes.length >= 30, `collections of the main thread: ${young.sizes.length}`);
+  t.diagnostic(`main isolate ${young.main}: New space committed ${[...new Set(young.sizes)].join(' → ')} KB over ${young.sizes.length} collections (${young.unclear} lines run together with another thread's)`);
+  // Without the hold (or with both puts-back of a worker's start gone), it doubles up to V8's maximum,
+  // 16 MiB halves, as the run scans and plans, and stays there for the rest of the run.
+  assert.ok(Math.max(...young.sizes) < 32768, `the main thread's young generation grew to V8's maximum: ${young.sizes.join(' ')}`);
+
+  await t.test(
+    'the main thread\'s young generation stays within 4096 KB for the whole run',
+    {
+      todo: 'bug: the scan worker\'s heap set-up undoes the hold (process-wide) while the main thread reads the manifest and walks its share, synchronously, before the worker reaches workerStarting() or the main thread sees its "online" (test/unit/heap-cap.test.ts shows it without a race)',
+    },
+    () => {
+      // 1 MiB halves: 2048 KB, as a run without workers keeps it throughout; 4096 KB allows one doubling.
+      assert.ok(Math.max(...young.sizes) <= 4096, `New space committed over the run: ${young.sizes.join(' ')} KB`);
+    },
+  );
+});

@@ -3,12 +3,17 @@ import assert from 'node:assert/strict';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { capHeapGrowth } from '../../src/threads/heap.js';
+import { REPO } from '../helpers/tree.js';
+import type { HoldResult } from '../helpers/young-hold-worker.js';
 
 /**
  * capHeapGrowth leans on V8 flags set at run time (src/threads/heap.ts): this is where a Node that
- * stops honouring --expose-gc that way would show first. The growth factor itself cannot be read
- * back from V8; its effect is measured in bench/README.md, not here.
+ * stops honouring --expose-gc that way would show first. The growth factors cannot be read back
+ * from V8: the heap cap's effect is measured in bench/README.md; the young-generation hold's is seen
+ * below, in the young generation's size (v8.getHeapSpaceStatistics) while a worker starts.
  */
 
 test('capHeapGrowth makes a full collection at once, and leaves no gc() behind for later contexts or workers', async () => {
@@ -38,3 +43,39 @@ test('capHeapGrowth makes a full collection at once, and leaves no gc() behind f
   // Called again (the next profile of the same run): as good as the first time.
   capHeapGrowth()();
 });
+
+/**
+ * The young generation's starting size, 1 MiB halves: what the hold keeps it to (V8 commits the second
+ * half at its first collections, and may give it back: 1 or 2 MiB are both the starting size). Without
+ * the hold it doubles up to 16 MiB halves.
+ */
+const START_NEW_SPACE = 2 << 20;
+
+/** One case of test/helpers/young-hold-worker.ts, in a process of its own. */
+function holdCase(when: 'before' | 'after' | 'never'): HoldResult {
+  const r = spawnSync(process.execPath, [join(REPO, '.test-build', 'test', 'helpers', 'young-hold-worker.js'), when], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout) as HoldResult;
+  const [start, end] = result.alone;
+  assert.ok(start <= START_NEW_SPACE && end <= START_NEW_SPACE, `the hold itself: survivors took this thread's young generation from ${start >> 10} to ${end >> 10} KiB`);
+  return result;
+}
+
+test('a worker started under the young-generation hold puts it back as its first statement: this thread, busy throughout, keeps its young generation', () => {
+  const [before, after] = holdCase('after').withWorker;
+  assert.ok(after <= START_NEW_SPACE, `this thread's young generation went from ${before >> 10} to ${after >> 10} KiB`);
+});
+
+test('a worker that does not put the hold back itself: this thread does, once it sees the worker online', () => {
+  const [before, after] = holdCase('never').withWorker;
+  assert.ok(after <= START_NEW_SPACE, `this thread's young generation went from ${before >> 10} to ${after >> 10} KiB`);
+});
+
+test(
+  'the young-generation hold: not undone by a worker that has started but not yet reached workerStarting(), while this thread works on',
+  { todo: 'bug: a worker\'s heap set-up sets the growth factor back to 2 for the whole process; until the worker runs workerStarting() or this thread handles its "online", this thread\'s young generation doubles as it allocates' },
+  () => {
+    const [before, after] = holdCase('before').withWorker;
+    assert.ok(after <= START_NEW_SPACE, `this thread's young generation went from ${before >> 10} to ${after >> 10} KiB while the worker was starting`);
+  },
+);
