@@ -30,7 +30,7 @@ import { recoverDestination } from './startup.js';
 import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
-import { CAP_HEAP_MIN_STORES, capHeapGrowth, holdYoungGeneration } from '../threads/heap.js';
+import { CAP_HEAP_MIN_STORES, capHeapGrowth, holdYoungGeneration, settleYoungFactor } from '../threads/heap.js';
 
 export interface BackupOptions {
   fs?: Fs;
@@ -137,6 +137,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   let scan: ReturnType<typeof scanSource>;
   try {
     manifest = readManifest(fs, layout.manifest);
+    settleYoungFactor();
     if (opts.dryRun) {
       // A run that was interrupted left a journal: the true last state includes what it finished.
       const journal = readJournal(fs, layout.journal);
@@ -146,7 +147,13 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       selector: compileSelection(profile.rules),
       skipDir,
       unchangedAgainst: compares ? manifest.entries.compare() : undefined,
-      onProgress: (n) => opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 }),
+      onProgress: (n) => {
+        // The scan worker's start set V8's young-generation factor back at some point while this
+        // thread read or walked, without a pause for its "online" (threads/heap.ts): every 1,000
+        // entries (~1 µs each) the hold is put back.
+        settleYoungFactor();
+        opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 });
+      },
     };
     scan = parallel === undefined ? scanSource(fs, profile.src, scanOptions) : await parallel.finish(scanOptions);
   } catch (err) {

@@ -265,8 +265,10 @@ export class StateTable implements Map<string, StateEntry> {
       if (!isPlain(c)) return this.addEscapedLine(text, start, tab, end);
       h = Math.imul(h ^ c, FNV_PRIME);
     }
-    if (this.findRange(text, start + 1, tab - 1, h) >= 0) return 'repeat';
-    this.appendAt(this.textIndex(text), start, tab + 1, end, h);
+    const slot = this.findRange(text, start + 1, tab - 1, h);
+    if (slot < 0) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
+    else if (this.live[slot] === 1) return 'repeat';
+    else this.replace(slot, text.slice(start, end)); // a deleted path, back
     return 'added';
   }
   /**
@@ -278,8 +280,11 @@ export class StateTable implements Map<string, StateEntry> {
     if (path === undefined) return 'damaged';
     const h = hashPath(path);
     const plain = hashedPlain;
-    if (this.findPath(path, h, plain) >= 0) return 'repeat';
-    if (!plain && isPathAt(text, start + 1, tab - 1, path, false)) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
+    const slot = this.findPath(path, h, plain);
+    if (slot >= 0 && this.live[slot] === 1) return 'repeat';
+    const canonical = !plain && isPathAt(text, start + 1, tab - 1, path, false);
+    if (slot >= 0) this.replace(slot, canonical ? text.slice(start, end) : asciiJson(path) + text.slice(tab, end));
+    else if (canonical) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
     else this.append(asciiJson(path) + text.slice(tab, end), h);
     return 'added';
   }
@@ -556,7 +561,7 @@ export class StateComparison {
   }
   /** Recorded paths not marked: gone from the source (or not seen because unreadable). */
   *unseen(): IterableIterator<string> {
-    const n = this.table.slots();
+    const n = Math.min(this.marks.length, this.table.slots());
     for (let i = 0; i < n; i++) {
       if (this.marks[i] === 1) continue;
       const path = this.table.livePathAt(i);
@@ -564,8 +569,8 @@ export class StateComparison {
     }
   }
   private mark(slot: number): void {
-    // A comparison is of the table as it was when it began: a run changes the table only after it
-    // has compared (slots added later have no mark, and are never marked).
+    // A comparison is of the table as it was when it began: slots added later are neither marked
+    // nor unseen (a run changes the table only after it has compared).
     if (slot < this.marks.length) this.marks[slot] = 1;
   }
 }

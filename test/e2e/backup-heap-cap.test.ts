@@ -221,14 +221,7 @@ test('a later run with a large move: the main thread\'s young generation is held
   // 16 MiB halves, as the run scans and plans, and stays there for the rest of the run.
   assert.ok(Math.max(...young.sizes) < 32768, `the main thread's young generation grew to V8's maximum: ${young.sizes.join(' ')}`);
 
-  await t.test(
-    'the main thread\'s young generation stays within 4096 KB for the whole run',
-    {
-      todo: 'bug: the scan worker\'s heap set-up undoes the hold (process-wide) while the main thread reads the manifest and walks its share, synchronously, before the worker reaches workerStarting() or the main thread sees its "online" (test/unit/heap-cap.test.ts shows it without a race)',
-    },
-    () => {
-      // 1 MiB halves: 2048 KB, as a run without workers keeps it throughout; 4096 KB allows one doubling.
-      assert.ok(Math.max(...young.sizes) <= 4096, `New space committed over the run: ${young.sizes.join(' ')} KB`);
-    },
-  );
+  // Held: 1 MiB halves (2048 KB) throughout, as measured here (the scan puts the hold back every
+  // 1,000 entries after the scan worker's start undid it); 4096 KB allows one doubling.
+  assert.ok(Math.max(...young.sizes) <= 4096, `New space committed over the run: ${young.sizes.join(' ')} KB`);
 });
