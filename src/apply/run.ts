@@ -104,11 +104,14 @@ interface Prepared {
 
 /**
  * Above this many recorded entries the scan stays on one thread, so memory stays bounded: the worker
- * holds its share of the manifest's lines besides this thread's whole state. Measured on 1,000,000
- * files (W3, ext4 loop image, no-change): two threads 4.6–4.8 s at 667–674 MiB of peak RSS, one
- * thread 7.4–7.5 s at 458–460 MiB (the target of issue #5 is 600 MiB; `find -printf` takes 2.7 s).
+ * holds its share of the manifest's lines besides this thread's whole state, ~470 bytes per entry
+ * in all against ~290 on one thread. Measured on 1,000,000 files (W3: 1,040,000 entries, tmpfs,
+ * no-change, GNU time, 2026-11-26 session 6): two threads 4.53–5.24 s at 525–527 MiB of peak RSS,
+ * one thread 7.59–8.21 s at 322 MiB (the target of issue #5 is 600 MiB at W3). Before the state
+ * table kept its lines off the heap (session 3, ext4): two threads 667–674 MiB, hence a limit of
+ * 300,000 then. At this limit two threads would peak at ~580 MiB.
  */
-const SCAN_WORKER_MAX_ENTRIES = 300_000;
+const SCAN_WORKER_MAX_ENTRIES = 1_200_000;
 /**
  * Below this many recorded entries the scan stays on one thread too: the worker takes ~40 ms to
  * start, about what walking half of such a tree takes (a no-change run of 8 files took 0.13–0.17 s
