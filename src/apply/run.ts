@@ -104,14 +104,15 @@ interface Prepared {
 
 /**
  * Above this many recorded entries the scan stays on one thread, so memory stays bounded: the worker
- * holds its share of the manifest's lines besides this thread's whole state, ~470 bytes per entry
- * in all against ~290 on one thread. Measured on 1,000,000 files (W3: 1,040,000 entries, tmpfs,
- * no-change, GNU time, 2026-11-26 session 6): two threads 4.53–5.24 s at 525–527 MiB of peak RSS,
- * one thread 7.59–8.21 s at 322 MiB (the target of issue #5 is 600 MiB at W3). Before the state
- * table kept its lines off the heap (session 3, ext4): two threads 667–674 MiB, hence a limit of
- * 300,000 then. At this limit two threads would peak at ~580 MiB.
+ * holds its share of the manifest's lines besides this thread's whole state. Measured on 1,000,000
+ * files (W3: 1,040,000 entries, tmpfs, no-change, GNU time, session 6): two threads 4.5–5.7 s at
+ * 525–527 MiB of peak RSS, one thread 7.6–8.2 s at 322 MiB; with the largest delta beside the
+ * manifest (an eighth of the entries changed), two threads 570–572 MiB, one 357–360 MiB. The
+ * target of issue #5 is 600 MiB at W3: ~490 bytes per entry over ~60 MiB reach it at ~1.1M.
+ * (Before the state table kept its lines off the heap, two threads took 667–674 MiB at W3, and the
+ * limit was 300,000.)
  */
-const SCAN_WORKER_MAX_ENTRIES = 1_200_000;
+const SCAN_WORKER_MAX_ENTRIES = 1_100_000;
 /**
  * Below this many recorded entries the scan stays on one thread too: the worker takes ~40 ms to
  * start, about what walking half of such a tree takes (a no-change run of 8 files took 0.13–0.17 s
@@ -153,7 +154,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       onProgress: (n) => {
         // The scan worker's start set V8's young-generation factor back at some point while this
         // thread read or walked, without a pause for its "online" (threads/heap.ts): every 1,000
-        // entries (~1 µs each) the hold is put back.
+        // entries (~5 µs each) the hold is put back.
         settleYoungFactor();
         opts.reporter.progress({ phase: 'scan', files: n, bytes: 0 });
       },

@@ -570,7 +570,8 @@ export class StateComparison {
   }
   private mark(slot: number): void {
     // A comparison is of the table as it was when it began: slots added later are neither marked
-    // nor unseen (a run changes the table only after it has compared).
+    // nor unseen; a deleted path stored again takes its old slot, unmarked, so it is unseen unless
+    // found (a run changes the table only after it has compared).
     if (slot < this.marks.length) this.marks[slot] = 1;
   }
 }

@@ -773,7 +773,7 @@ describe('compare() on a table read from a manifest and its delta', () => {
     assert.deepEqual([...cmp.unseen()], after);
   });
 
-  it('a path stored after the comparison began is never unseen (as StateComparison says)', (t) => {
+  it('a path new to the table after the comparison began (a slot of its own) is never unseen', (t) => {
     const m = readWithDeletions(t);
     const cmp = m.compare();
     for (const p of m.keys()) cmp.markPath(p);
