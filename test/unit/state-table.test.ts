@@ -11,6 +11,7 @@ import { topLevelName } from '../../src/meta/safe-path.js';
 import { quickKey } from '../../src/plan/compare.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
+import { makeRng } from '../helpers/model.js';
 
 /**
  * StateTable (src/store/state-table.ts) keeps no object per path: each slot is a range of a text (a
@@ -22,17 +23,6 @@ import { removeDir, tempDir } from '../helpers/tree.js';
  * Replay a failure with HB_SEED=<seed> (every failure names its seed and step).
  */
 
-/** mulberry32: the same sequence for the same seed everywhere. */
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(rng: () => number, a: readonly T[]): T => a[Math.floor(rng() * a.length)] as T;
 const int = (rng: () => number, n: number): number => Math.floor(rng() * n);
 
