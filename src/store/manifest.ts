@@ -89,9 +89,16 @@ function readManifestOnce(fs: Fs, file: string, only: ((path: string) => boolean
   const deltaFile = manifestDeltaOf(file);
   const deltaFd = openIfExists(fs, deltaFile);
   try {
-    const entries = new StateTable();
+    let entries = new StateTable();
     let count = 0;
-    const header = readLines(fs, file, (first) => parseBaseHeader(file, first), (text, start, end, lineNo) => {
+    const head = (first: string): ManifestHeader => {
+      const h = parseBaseHeader(file, first);
+      // Room for what the header promises, and for the paths a run adds (a moved folder's, say):
+      // the columns then never grow while a run holds them (a part, `only`, holds about its share).
+      entries = new StateTable(Number.isSafeInteger(h.entries) ? h.entries * (only === undefined ? 1.3 : 0.7) : 0);
+      return h;
+    };
+    const header = readLines(fs, file, head, (text, start, end, lineNo) => {
       count++;
       if (only !== undefined) {
         const path = StateTable.pathAt(text, start, end);

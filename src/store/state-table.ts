@@ -41,20 +41,36 @@ export class StateTable implements Map<string, StateEntry> {
   private readonly own: string[] = [];
   // Per slot: its text, where its line starts, where its quick key starts (after the first tab),
   // where it ends (exclusive, before the newline), its path's hash, and whether it is live.
-  private tx = new Int32Array(INITIAL_SLOTS);
-  private start = new Int32Array(INITIAL_SLOTS);
-  private keyPos = new Int32Array(INITIAL_SLOTS);
-  private end = new Int32Array(INITIAL_SLOTS);
-  private hashes = new Int32Array(INITIAL_SLOTS);
-  private live = new Uint8Array(INITIAL_SLOTS);
+  private tx: Int32Array;
+  private start: Int32Array;
+  private keyPos: Int32Array;
+  private end: Int32Array;
+  private hashes: Int32Array;
+  private live: Uint8Array;
   private n = 0;
   private liveCount = 0;
-  /** Open addressing: slot + 1 per bucket, 0 for an empty one; at most half full. */
-  private buckets = new Int32Array(INITIAL_SLOTS * 2);
+  /** Open addressing: slot + 1 per bucket, 0 for an empty one; at most three quarters full. */
+  private buckets: Int32Array;
   /** The manifest base this table was read from: what a delta is written against (store/manifest.ts). */
   private base: BaseTracking | undefined;
   /** Entries below each top-level name, kept up to date from the recorded counts (only a hint: scan/parallel.ts). */
   private top: Map<string, number> | undefined;
+
+  /**
+   * `slots`: room for this many paths before the columns grow (the manifest's reader gives its
+   * entry count and some room for the run's new paths: growing doubles nothing, but copies the
+   * columns while both old and new are held).
+   */
+  constructor(slots = INITIAL_SLOTS) {
+    const n = Math.max(INITIAL_SLOTS, Math.min(Math.ceil(slots), MAX_PRESIZED_SLOTS));
+    this.tx = new Int32Array(n);
+    this.start = new Int32Array(n);
+    this.keyPos = new Int32Array(n);
+    this.end = new Int32Array(n);
+    this.hashes = new Int32Array(n);
+    this.live = new Uint8Array(n);
+    this.buckets = new Int32Array(bucketsFor(n));
+  }
 
   static from(entries: Iterable<StateEntry>): StateTable {
     const t = new StateTable();
@@ -417,7 +433,7 @@ export class StateTable implements Map<string, StateEntry> {
     this.changed(slot);
   }
   private grow(): void {
-    const size = this.tx.length * 2;
+    const size = Math.ceil(this.tx.length * 1.5);
     const wider = <A extends Int32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
       const b = make(size);
       b.set(a);
@@ -429,7 +445,9 @@ export class StateTable implements Map<string, StateEntry> {
     this.end = wider(this.end, (k) => new Int32Array(k));
     this.hashes = wider(this.hashes, (k) => new Int32Array(k));
     this.live = wider(this.live, (k) => new Uint8Array(k));
-    const buckets = new Int32Array(size * 2);
+    const want = bucketsFor(size);
+    if (want === this.buckets.length) return;
+    const buckets = new Int32Array(want);
     const mask = buckets.length - 1;
     for (let slot = 0; slot < this.n; slot++) {
       let b = (this.hashes[slot] as number) & mask;
@@ -441,6 +459,10 @@ export class StateTable implements Map<string, StateEntry> {
 }
 
 const INITIAL_SLOTS = 1024;
+/** A count given to the constructor is a hint (a manifest's header, untrusted): no more is set aside. */
+const MAX_PRESIZED_SLOTS = 1 << 21;
+/** Buckets for `slots` slots: a power of two, at most three quarters full. */
+const bucketsFor = (slots: number): number => 2 ** Math.ceil(Math.log2(Math.ceil((slots * 4) / 3)));
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 
