@@ -138,7 +138,7 @@ export class StateTable implements Map<string, StateEntry> {
    * mostly a few dozen slices of what was read).
    */
   *linePieces(): IterableIterator<string> {
-    let text: string | undefined;
+    let run = -1; // the text index of the run of lines being gathered, -1 for none
     let from = 0;
     let to = 0;
     for (let i = 0; i < this.n; i++) {
@@ -146,19 +146,20 @@ export class StateTable implements Map<string, StateEntry> {
       const t = this.tx[i] as number;
       const s = this.start[i] as number;
       const e = this.end[i] as number;
-      if (t >= 0 && text !== undefined && text === this.texts[t] && s === to + 1 && text.charCodeAt(e) === 10) {
+      const text = t >= 0 ? (this.texts[t] as string) : undefined;
+      if (t === run && s === to + 1 && text?.charCodeAt(e) === 10) {
         to = e;
         continue;
       }
-      if (text !== undefined) yield text.slice(from, to + 1);
-      text = undefined;
-      if (t >= 0 && (this.texts[t] as string).charCodeAt(e) === 10 /* \n */) {
-        text = this.texts[t] as string;
+      if (run >= 0) yield (this.texts[run] as string).slice(from, to + 1);
+      run = -1;
+      if (text?.charCodeAt(e) === 10 /* \n */) {
+        run = t;
         from = s;
         to = e;
       } else yield `${this.lineOf(i)}\n`;
     }
-    if (text !== undefined) yield text.slice(from, to + 1);
+    if (run >= 0) yield (this.texts[run] as string).slice(from, to + 1);
   }
 
   /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */

@@ -60,13 +60,12 @@ let youngHolds = 0;
  */
 export function holdYoungGeneration(): () => void {
   youngHolds++;
-  setFlagsFromString('--semi-space-growth-factor=1');
+  setYoungFactor(true);
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    // V8's default: the young generation doubles.
-    if (--youngHolds === 0) setFlagsFromString('--semi-space-growth-factor=2');
+    if (--youngHolds === 0) setYoungFactor(false);
   };
 }
 
@@ -75,7 +74,7 @@ export const youngGenerationHeld = (): boolean => youngHolds > 0;
 
 /** A worker told to hold, as it starts: its heap set-up set V8's factor back. */
 export function reassertYoungHold(held: boolean): void {
-  if (held) setFlagsFromString('--semi-space-growth-factor=1');
+  if (held) setYoungFactor(true);
 }
 
 /**
@@ -84,5 +83,10 @@ export function reassertYoungHold(held: boolean): void {
  * the hold was released (one stopped early) sets it to 1.
  */
 export function settleYoungFactor(): void {
-  setFlagsFromString(`--semi-space-growth-factor=${youngHolds > 0 ? 1 : 2}`);
+  setYoungFactor(youngHolds > 0);
+}
+
+/** Held: factor 1, the young generation keeps its size; else V8's default, 2: it doubles. */
+function setYoungFactor(held: boolean): void {
+  setFlagsFromString(`--semi-space-growth-factor=${held ? 1 : 2}`);
 }
