@@ -149,8 +149,9 @@ elif [ $MIX = small ]; then EST_BYTES=$((FILES * 3000))
 else EST_BYTES=$((FILES * 10737)); fi
 # one copy: data + ~3 KiB per file (block or page rounding, inode) + folders
 EST_COPY=$((EST_BYTES + FILES * 3072 + DIRS * 4096))
-# peak: the source, the mutated files, a backup and its saved base copy, plus room
-EST_PEAK=$((EST_COPY * 4))
+# peak: the source and its mutated files, a backup and its saved base copy, rsync's mirror, the
+# rsnapshot-style base snapshot, plus room
+EST_PEAK=$((EST_COPY * 6))
 
 # ---- mounts and cleanup --------------------------------------------------------------------------
 SHM_DIR=${HB_BENCH_SHM:-/dev/shm/hardback-bench}
@@ -229,24 +230,56 @@ teardown() { # WHERE
 # ---- measuring ------------------------------------------------------------------------------------
 q() { printf '%q' "$1"; }
 
-# measure ID SCENARIO LABEL WARMUP PREPARE COMMAND
-measure() {
-  local id=$1 scen=$2 label=$3 warm=$4 prep=$5 cmd=$6
-  local json="$WOUT/$id.json" rss="$WOUT/$id.time.txt" status=ok
-  LAST_OK=1
-  rm -f "$rss"
-  local args=(--runs "$RUNS" --warmup "$warm" --shell bash --style basic --export-json "$json" --command-name "$label")
-  [ -n "$prep" ] && args+=(--prepare "$prep")
-  printf '  %-10s %-14s %s\n' "$W" "$scen" "$label" >&2
-  { echo; echo "### $W $scen $label"; echo "prepare: $prep"; echo "command: $cmd"; } >>"$LOG"
-  if ! hyperfine "${args[@]}" "/usr/bin/time -v -a -o $(q "$rss") $cmd" >>"$LOG" 2>&1; then
-    status=FAILED
-    FAILS=$((FAILS + 1))
-    LAST_OK=0
-    echo "  FAILED: $label ($scen); the end of $LOG:" >&2
-    tail -n 15 "$LOG" | sed 's/^/    /' >&2
-  fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$W" "$scen" "$label" "$id" "$json" "$rss" "$status" >>"$OUT/rows.tsv"
+# Rows are queued, then timed in rounds (`timed`): each round runs every queued row once, in queue
+# order, and a row's warmup runs come before its first round. On a shared host a slow spell then
+# falls on every row of a scenario alike, not on one row's block of runs: the ratios, which are what
+# count, compare runs made at the same time. Each run is one hyperfine call; the rounds' JSON files
+# are merged into one per row (bench/merge-runs.mjs) for report.mjs.
+Q_ID=() Q_SCEN=() Q_LABEL=() Q_WARM=() Q_PREP=() Q_CMD=()
+declare -A ROW_OK=()
+
+# row ID SCENARIO LABEL WARMUP PREPARE COMMAND: queues a row
+row() {
+  Q_ID+=("$1") Q_SCEN+=("$2") Q_LABEL+=("$3") Q_WARM+=("$4") Q_PREP+=("$5") Q_CMD+=("$6")
+}
+
+# timed: runs the queued rows in RUNS rounds, records them in rows.tsv, empties the queue.
+# ROW_OK[ID] says whether a row's every run succeeded (a row that fails is not run again).
+timed() {
+  local n=${#Q_ID[@]} i k
+  for ((i = 0; i < n; i++)); do
+    ROW_OK[${Q_ID[i]}]=1
+    rm -f "$WOUT/${Q_ID[i]}.time.txt" "$WOUT/${Q_ID[i]}".run*.json
+    printf '  %-10s %-14s %s\n' "$W" "${Q_SCEN[i]}" "${Q_LABEL[i]}" >&2
+  done
+  for ((k = 1; k <= RUNS; k++)); do
+    echo "  round $k of $RUNS" >&2
+    for ((i = 0; i < n; i++)); do
+      local id=${Q_ID[i]}
+      [ "${ROW_OK[$id]}" = 1 ] || continue
+      local warm=0
+      [ $k = 1 ] && warm=${Q_WARM[i]}
+      local args=(--runs 1 --warmup "$warm" --shell bash --style basic --export-json "$WOUT/$id.run$k.json" --command-name "${Q_LABEL[i]}")
+      [ -n "${Q_PREP[i]}" ] && args+=(--prepare "${Q_PREP[i]}")
+      { echo; echo "### $W ${Q_SCEN[i]} ${Q_LABEL[i]} (round $k)"; echo "prepare: ${Q_PREP[i]}"; echo "command: ${Q_CMD[i]}"; } >>"$LOG"
+      if ! hyperfine "${args[@]}" "/usr/bin/time -v -a -o $(q "$WOUT/$id.time.txt") ${Q_CMD[i]}" >>"$LOG" 2>&1; then
+        ROW_OK[$id]=0
+        FAILS=$((FAILS + 1))
+        echo "  FAILED: ${Q_LABEL[i]} (${Q_SCEN[i]}); the end of $LOG:" >&2
+        tail -n 15 "$LOG" | sed 's/^/    /' >&2
+      fi
+    done
+  done
+  for ((i = 0; i < n; i++)); do
+    local id=${Q_ID[i]} json="$WOUT/${Q_ID[i]}.json" status=ok
+    if [ "${ROW_OK[$id]}" = 1 ]; then
+      node "$BENCH/merge-runs.mjs" "$json" "$WOUT/$id".run*.json && rm -f "$WOUT/$id".run*.json
+    else
+      status=FAILED
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$W" "${Q_SCEN[i]}" "${Q_LABEL[i]}" "$id" "$json" "$WOUT/$id.time.txt" "$status" >>"$OUT/rows.tsv"
+  done
+  Q_ID=() Q_SCEN=() Q_LABEL=() Q_WARM=() Q_PREP=() Q_CMD=()
 }
 
 run_where() { # WHERE (BD set)
@@ -282,55 +315,56 @@ run_standard() {
   sync
 
   local A="$S A" SB="$S B" SM="$S M"
-  say "$W: floors"
-  measure floor-find no-change "floor: find -printf" 1 "$A" "find $(q "$src") -printf '%s %T@\n' >/dev/null"
-  measure floor-walk no-change "floor: node readdir+lstat" 1 "$A" "node $(q "$BENCH/walk-floor.mjs") $(q "$src") --quiet"
+  local HB="node $(q "$HB_JS") $(q "$cfg") --quiet"
+  local reset="rm -rf $(q "$hb") && cp -a $(q "$hb.base") $(q "$hb")"
+  local mirror="$BD/mirror" RS="rsync -a --delete $(q "$src/") $(q "$BD/mirror/")"
+  local snap="$BD/snap" SN="rsync -a --delete --link-dest=../snap.0 $(q "$src/") $(q "$BD/snap/snap.1/")"
+  local clear="rm -rf $(q "$BD/snap/snap.1")" cpd="$BD/cp"
+  local hb_ok=0
 
-  if [ $NO_HB = 0 ]; then
-    say "$W: hardback"
-    local HB
-    HB="node $(q "$HB_JS") $(q "$cfg") --quiet"
-    local reset="rm -rf $(q "$hb") && cp -a $(q "$hb.base") $(q "$hb")"
-    measure hb-initial initial hardback 0 "rm -rf $(q "$hb") && $A && sync" "$HB"
-    if [ $LAST_OK = 1 ]; then
-      cp -a "$hb" "$hb.base"
-      measure hb-nochange no-change hardback 1 "$A" "$HB"
-      measure hb-change "1% change" hardback 0 "$reset && $SB && sync" "$HB"
-      measure hb-moved "moved folder" hardback 0 "$reset && $SM && sync" "$HB"
-    fi
-    eval "$A"
-    rm -rf "$hb"
-    # hb.base (a backup of A) is kept for run_recreate; run_where removes it
-  fi
-
-  say "$W: rsync"
-  local mirror="$BD/mirror" RS
-  RS="rsync -a --delete $(q "$src/") $(q "$mirror/")"
-  measure rs-initial initial "rsync -a --delete" 0 "rm -rf $(q "$mirror") && $A && sync" "$RS"
-  measure rs-nochange no-change "rsync -a --delete" 1 "$A" "$RS"
-  measure rs-change "1% change" "rsync -a --delete" 0 "$A && $RS && $SB && sync" "$RS"
-  measure rs-moved "moved folder" "rsync -a --delete" 0 "$A && $RS && $SM && sync" "$RS"
+  # Each scenario's rows are timed in rounds (timed, above). The initial rows leave what the later
+  # scenarios start from: hardback's last initial run is saved as hb.base, rsync's leaves the mirror.
+  say "$W: initial"
+  [ $NO_HB = 0 ] && row hb-initial initial hardback 0 "rm -rf $(q "$hb") && $A && sync" "$HB"
+  row rs-initial initial "rsync -a --delete" 0 "rm -rf $(q "$mirror") && $A && sync" "$RS"
+  row cp-initial initial "cp -a" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src") $(q "$cpd")"
+  timed
+  rm -rf "$cpd"
   eval "$A"
-  rm -rf "$mirror"
-
-  say "$W: rsnapshot-style rsync --link-dest"
-  local snap="$BD/snap" SN
+  if [ $NO_HB = 0 ] && [ "${ROW_OK[hb-initial]}" = 1 ]; then
+    cp -a "$hb" "$hb.base"
+    hb_ok=1
+  fi
+  [ "${ROW_OK[rs-initial]}" = 1 ] || rsync -a --delete "$src/" "$mirror/"
   mkdir -p "$snap"
   rsync -a "$src/" "$snap/snap.0/"
-  SN="rsync -a --delete --link-dest=../snap.0 $(q "$src/") $(q "$snap/snap.1/")"
-  local clear="rm -rf $(q "$snap/snap.1")"
-  measure snap-nochange no-change "rsnapshot (rsync --link-dest)" 0 "$clear && $A && sync" "$SN"
-  measure snap-change "1% change" "rsnapshot (rsync --link-dest)" 0 "$clear && $SB && sync" "$SN"
-  measure snap-moved "moved folder" "rsnapshot (rsync --link-dest)" 0 "$clear && $SM && sync" "$SN"
-  eval "$A"
-  rm -rf "$snap"
+  sync
 
-  say "$W: cp -a"
-  local cpd="$BD/cp"
-  measure cp-initial initial "cp -a" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src") $(q "$cpd")"
+  say "$W: no-change"
+  row floor-find no-change "floor: find -printf" 1 "$A" "find $(q "$src") -printf '%s %T@\n' >/dev/null"
+  row floor-walk no-change "floor: node readdir+lstat" 1 "$A" "node $(q "$BENCH/walk-floor.mjs") $(q "$src") --quiet"
+  [ $hb_ok = 1 ] && row hb-nochange no-change hardback 1 "$A" "$HB"
+  row rs-nochange no-change "rsync -a --delete" 1 "$A" "$RS"
+  row snap-nochange no-change "rsnapshot (rsync --link-dest)" 0 "$clear && $A && sync" "$SN"
+  timed
+
+  say "$W: 1% change"
+  [ $hb_ok = 1 ] && row hb-change "1% change" hardback 0 "$reset && $SB && sync" "$HB"
+  row rs-change "1% change" "rsync -a --delete" 0 "$A && $RS && $SB && sync" "$RS"
+  row snap-change "1% change" "rsnapshot (rsync --link-dest)" 0 "$clear && $SB && sync" "$SN"
+  timed
+
+  say "$W: moved folder"
+  [ $hb_ok = 1 ] && row hb-moved "moved folder" hardback 0 "$reset && $SM && sync" "$HB"
+  row rs-moved "moved folder" "rsync -a --delete" 0 "$A && $RS && $SM && sync" "$RS"
+  row snap-moved "moved folder" "rsnapshot (rsync --link-dest)" 0 "$clear && $SM && sync" "$SN"
   # what the moved folder costs to copy: the yardstick of the moved-folder target
-  measure cp-moved "moved folder" "cp -a of the moved folder" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src/$(cat "$BD/move.from")") $(q "$cpd")"
-  rm -rf "$cpd"
+  row cp-moved "moved folder" "cp -a of the moved folder" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src/$(cat "$BD/move.from")") $(q "$cpd")"
+  timed
+
+  eval "$A"
+  rm -rf "$hb" "$mirror" "$snap" "$cpd"
+  # hb.base (a backup of A) is kept for run_recreate; run_where removes it
 }
 
 # recreate: the latest state of a backup of A into a fresh folder, against cp -a of A.
@@ -343,16 +377,18 @@ run_recreate() {
     node "$HB_JS" "$cfg" --quiet || { echo "  FAILED: the untimed backup for recreate" >&2; FAILS=$((FAILS + 1)); return; }
     mv "$hb" "$hb.base"
   fi
-  measure rc-hardback recreate hardback 0 "rm -rf $(q "$rt") && sync" \
+  row rc-hardback recreate hardback 0 "rm -rf $(q "$rt") && sync" \
     "node $(q "$TOOL_JS") $(q "$hb.base") recreate --to $(q "$rt") >/dev/null"
-  if [ $LAST_OK = 1 ]; then # the last run's copy is still there: is it the source?
-    if diff -r --no-dereference "$src" "$rt" >"$WOUT/recreate-diff.txt" 2>&1; then
+  row rc-cp recreate "cp -a" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt")"
+  timed
+  if [ "${ROW_OK[rc-hardback]}" = 1 ]; then # untimed: is what recreate makes the source?
+    rm -rf "$rt"
+    if node "$TOOL_JS" "$hb.base" recreate --to "$rt" >/dev/null && diff -r --no-dereference "$src" "$rt" >"$WOUT/recreate-diff.txt" 2>&1; then
       echo "identical" >"$WOUT/recreate-diff.txt"
     else
       echo "  WARNING: the recreated tree differs from the source, see $WOUT/recreate-diff.txt" >&2
     fi
   fi
-  measure rc-cp recreate "cp -a" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt")"
   rm -rf "$rt"
 }
 
@@ -410,11 +446,12 @@ run_search() {
   node -e 'const fs=require("fs");const p=require("path");const d=process.argv[1];const incs=fs.readdirSync(p.join(d,"increments")).length;let stored=0;const walk=(x)=>{for(const e of fs.readdirSync(x,{withFileTypes:true})){if(e.isDirectory())walk(p.join(x,e.name));else stored++}};for(const i of fs.readdirSync(p.join(d,"increments")))for(const s of ["files","deleted"]){const q=p.join(d,"increments",i,s);if(fs.existsSync(q))walk(q)};process.stdout.write(JSON.stringify({increments:incs,stored_versions:stored})+"\n")' "$hb" >"$WOUT/backup.json"
   say "search: $(<"$WOUT/backup.json")"
 
-  measure search-md search "hardback --mask '*.md'" 1 "" "$TOOL --mask '*.md' >/dev/null"
-  measure search-md-json search "hardback --mask '*.md' --json" 1 "" "$TOOL --mask '*.md' --json >/dev/null"
-  measure search-top search "hardback --mask '$top/**'" 1 "" "$TOOL --mask $(q "$top/**") >/dev/null"
-  measure search-top-json search "hardback --mask '$top/**' --json" 1 "" "$TOOL --mask $(q "$top/**") --json >/dev/null"
-  measure search-find search "anchor: find increments -name '*.md' | wc -l" 1 "" "find $(q "$hb/increments") -name '*.md' | wc -l"
+  row search-md search "hardback --mask '*.md'" 1 "" "$TOOL --mask '*.md' >/dev/null"
+  row search-md-json search "hardback --mask '*.md' --json" 1 "" "$TOOL --mask '*.md' --json >/dev/null"
+  row search-top search "hardback --mask '$top/**'" 1 "" "$TOOL --mask $(q "$top/**") >/dev/null"
+  row search-top-json search "hardback --mask '$top/**' --json" 1 "" "$TOOL --mask $(q "$top/**") --json >/dev/null"
+  row search-find search "anchor: find increments -name '*.md' | wc -l" 1 "" "find $(q "$hb/increments") -name '*.md' | wc -l"
+  timed
 }
 
 {
