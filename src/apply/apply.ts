@@ -84,10 +84,13 @@ export class Applier {
     this.state = state;
   }
 
-  /** Applies `plan`, taking its puts over: they are gone from it afterwards. */
+  /** Applies `plan`, taking its puts and deletes over: they are gone from it afterwards. */
   async apply(plan: Plan): Promise<void> {
     this.takeMoveSources(plan.puts);
-    this.deleteAll(plan.deletes);
+    // Taken over too: the entries deleted are then held only as long as a move still needs one.
+    const deletes = plan.deletes;
+    plan.deletes = [];
+    this.deleteAll(deletes);
     this.makeDirs(plan.mkdirs);
     const puts = plan.puts;
     plan.puts = [];

@@ -283,6 +283,29 @@ describe('increments', () => {
     assert.equal(fs.readFileSync(join(f.dist, 'mirror', 'u.txt'), 'utf8'), 'u2 changed');
   });
 
+  it('a deleted entry is listed with the record it was stored with, field for field', async () => {
+    // The run keeps the deleted entries' recorded lines, not their objects (apply/run-state.ts): each
+    // record must come back whole, times, modes, owners, hashes and link targets included.
+    const f = fixture({
+      'keep.txt': 'stays',
+      'gone.txt': { content: 'a file', mode: 0o640, mtime: 1_234_567_890 },
+      'Thèse/ch1.md': 'chapter one',
+      'Thèse/fig "a".png': Buffer.alloc(3000, 7),
+      'link': { symlink: 'keep.txt' },
+      'empty': { dir: true, mode: 0o750 },
+    });
+    const first = await f.backup();
+    const stored = new Map(readIncrement(f.dist, first.id as string).new.map((r) => [r.path, r]));
+    for (const p of ['gone.txt', 'Thèse', 'link', 'empty']) fs.rmSync(join(f.src, p), { recursive: true });
+    const o = await f.backup();
+    const inc = readIncrement(f.dist, o.id as string);
+    const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+    const want = ['empty', 'gone.txt', 'link', 'Thèse', 'Thèse/ch1.md', 'Thèse/fig "a".png'].flatMap((p) => stored.get(p) ?? []).sort(byPath);
+    assert.equal(want.length, 6);
+    assert.deepEqual([...inc.deleted].sort(byPath), want);
+    assert.equal(inc.deleted.find((r) => r.path === 'gone.txt')?.mtime_ns, '1234567890000000000');
+  });
+
   it('a file that became a folder is a deleted file plus a new folder and its content', async () => {
     const f = fixture({ 'x': 'i was a file', 'y/inner.txt': 'i was in a folder' });
     await f.backup();
