@@ -86,18 +86,28 @@ export class Applier {
 
   /** Applies `plan`, taking its puts and deletes over: they are gone from it afterwards. */
   async apply(plan: Plan): Promise<void> {
-    this.takeMoveSources(plan.puts);
-    // Taken over too: the entries deleted are then held only as long as a move still needs one.
-    const deletes = plan.deletes;
-    plan.deletes = [];
-    this.deleteAll(deletes);
-    this.makeDirs(plan.mkdirs);
-    const puts = plan.puts;
-    plan.puts = [];
+    const puts = this.beforePuts(plan);
     ({ files: this.totalFiles, bytes: this.totalBytes } = copyTotals(puts));
     await this.putAll(this.batches(takeEach(puts)));
     this.changeDirModes(plan.dirChanges);
     this.fixDirs();
+  }
+
+  /**
+   * What comes before the puts: a temp link to each move's source, the deletions, the new folders.
+   * Returns the puts; the plan keeps neither them nor its deletions. Not done in `apply` itself: an
+   * async function keeps its locals while it waits, and the deleted entries would stay for the whole
+   * run, where now each stays only as long as a move still needs it (a moved folder of 29,564 files
+   * held 9 MB of them to the end).
+   */
+  private beforePuts(plan: Plan): PutOp[] {
+    const { puts, deletes } = plan;
+    plan.puts = [];
+    plan.deletes = [];
+    this.takeMoveSources(puts);
+    this.deleteAll(deletes);
+    this.makeDirs(plan.mkdirs);
+    return puts;
   }
 
   /**
@@ -198,6 +208,13 @@ export class Applier {
         delete put.moveFrom;
       }
     }
+  }
+
+  /** One put fewer needs a move's source; true when it was the last (the entry is then forgotten). */
+  private releaseMoveSource(put: PutOp, moved: { users: number }): boolean {
+    if (--moved.users > 0) return false;
+    if (put.moveFrom !== undefined) this.moveSources.delete(put.moveFrom.path);
+    return true;
   }
 
   /**
@@ -476,11 +493,11 @@ export class Applier {
       if (moved !== undefined && moved.users > 0 && put.moveFrom?.sha256 !== undefined && confirmed) {
         entry.sha256 = put.moveFrom.sha256;
         // The last put that needs this stored version takes the temp link itself.
-        if (--moved.users === 0) return { tmp: moved.tmp, entry };
+        if (this.releaseMoveSource(put, moved)) return { tmp: moved.tmp, entry };
         this.linkOrCopy(moved.tmp, tmp, e);
         return { tmp, entry };
       }
-      if (moved !== undefined) moved.users--;
+      if (moved !== undefined) this.releaseMoveSource(put, moved);
       // Not linkable after all: copied like a new file.
       const copied = await copyAndHash(fs, this.sourcePath(e.path), tmp, e, { fsyncData: this.ctx.durability.perFile, buffer, newFileOwner: this.ctx.newFileOwner });
       entry.sha256 = copied.sha256;

@@ -99,3 +99,27 @@ test('increment ids keep growing when the clock goes back', async (t) => {
   assert.equal(r1.id, '2026-01-01T110000Z');
   assert.equal(r2.id, '2026-01-01T110000Z-2', 'the later run sorts after the earlier one');
 });
+
+test('one stored version that two new paths move from is linked to both, and its temp link is used once', async (t) => {
+  const root = tempDir();
+  t.after(() => removeDir(root));
+  const src = join(root, 'src');
+  const dist = join(root, 'dist');
+  makeTree(src, { 'a.bin': { content: 'A'.repeat(5000), mtime: 1_650_000_000 }, 'keep.txt': 'stays' });
+  await runBackup(profileFor(src, dist), opts);
+  const stored = fs.statSync(join(dist, 'mirror/a.bin')).ino;
+  // The same source file (one inode) now at two new paths, and gone from its old one.
+  fs.mkdirSync(join(src, 'x'));
+  fs.mkdirSync(join(src, 'y'));
+  fs.linkSync(join(src, 'a.bin'), join(src, 'y/a.bin'));
+  fs.renameSync(join(src, 'a.bin'), join(src, 'x/a.bin'));
+  const out = await runBackup(profileFor(src, dist), opts);
+  assert.equal(out.status, 'done');
+  assert.equal(out.summary.bytes_copied, 0, 'both paths were linked to the stored version, neither copied');
+  for (const p of ['x/a.bin', 'y/a.bin']) {
+    assert.equal(fs.statSync(join(dist, 'mirror', p)).ino, stored, `${p}: the version the mirror held`);
+    assert.equal(fs.readFileSync(join(dist, 'increments', String(out.id), 'files', p), 'utf8'), 'A'.repeat(5000));
+  }
+  assert.equal(fs.existsSync(join(dist, 'mirror/a.bin')), false);
+  assert.deepEqual(fs.readdirSync(join(dist, '.hardback/tmp')), [], 'no temp link is left behind');
+});
