@@ -149,9 +149,10 @@ elif [ $MIX = small ]; then EST_BYTES=$((FILES * 3000))
 else EST_BYTES=$((FILES * 10737)); fi
 # one copy: data + ~3 KiB per file (block or page rounding, inode) + folders
 EST_COPY=$((EST_BYTES + FILES * 3072 + DIRS * 4096))
-# peak: the source and its mutated files, a backup and its saved base copy, rsync's mirror, the
-# rsnapshot-style base snapshot, plus room
-EST_PEAK=$((EST_COPY * 6))
+# peak: five copies at once (the source, a backup and its saved base copy, rsync's mirror, the
+# rsnapshot-style base snapshot), parts of two more (the mutated files, the second snapshot's
+# folders, the copy of the moved folder), plus room
+EST_PEAK=$((EST_COPY * 7))
 
 # ---- mounts and cleanup --------------------------------------------------------------------------
 SHM_DIR=${HB_BENCH_SHM:-/dev/shm/hardback-bench}
@@ -204,8 +205,9 @@ setup_ext4() {
   local want=$(($(numfmt --from=iec "$size")))
   [ "$avail" -gt "$want" ] || die "$IMG_DIR has $((avail >> 30)) GiB free, the $size image needs that much: use --img-dir or --img-size"
   truncate -s "$size" "$IMG"
-  # enough inodes for ~4 copies of the tree (ext4's default is one per 16 KiB)
-  inodes=$(((FILES + DIRS) * 5 + 100000))
+  # enough inodes for the copies above, with a backup's increment folders (ext4's default is one
+  # per 16 KiB)
+  inodes=$(((FILES + DIRS) * 8 + 100000))
   if [ $inodes -gt $((want / 16384)) ]; then mkfs.ext4 -q -F -N $inodes "$IMG"; else mkfs.ext4 -q -F "$IMG"; fi
   mkdir -p "$EXT_DIR"
   mount -o loop "$IMG" "$EXT_DIR"
@@ -231,7 +233,7 @@ teardown() { # WHERE
 q() { printf '%q' "$1"; }
 
 # Rows are queued, then timed in rounds (`timed`): each round runs every queued row once, in queue
-# order, and a row's warmup runs come before its first round. On a shared host a slow spell then
+# order, and a row's warmup runs come right before its first timed run. On a shared host a slow spell then
 # falls on every row of a scenario alike, not on one row's block of runs: the ratios, which are what
 # count, compare runs made at the same time. Each run is one hyperfine call; the rounds' JSON files
 # are merged into one per row (bench/merge-runs.mjs) for report.mjs.
@@ -273,7 +275,15 @@ timed() {
   for ((i = 0; i < n; i++)); do
     local id=${Q_ID[i]} json="$WOUT/${Q_ID[i]}.json" status=ok
     if [ "${ROW_OK[$id]}" = 1 ]; then
-      node "$BENCH/merge-runs.mjs" "$json" "$WOUT/$id".run*.json && rm -f "$WOUT/$id".run*.json
+      local runs=()
+      for ((k = 1; k <= RUNS; k++)); do runs+=("$WOUT/$id.run$k.json"); done
+      if node "$BENCH/merge-runs.mjs" "$json" "${runs[@]}"; then
+        rm -f "${runs[@]}"
+      else
+        status=FAILED
+        FAILS=$((FAILS + 1))
+        echo "  FAILED: merging the runs of ${Q_LABEL[i]} (${Q_SCEN[i]})" >&2
+      fi
     else
       status=FAILED
     fi
@@ -335,7 +345,7 @@ run_standard() {
     cp -a "$hb" "$hb.base"
     hb_ok=1
   fi
-  [ "${ROW_OK[rs-initial]}" = 1 ] || rsync -a --delete "$src/" "$mirror/"
+  [ "${ROW_OK[rs-initial]}" = 1 ] || rsync -a --delete "$src/" "$mirror/" || echo "  WARNING: rsync's mirror could not be made; its later rows will fail" >&2
   mkdir -p "$snap"
   rsync -a "$src/" "$snap/snap.0/"
   sync
