@@ -474,6 +474,7 @@ run_search() {
   echo "kernel: $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
   echo "mem: $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "timing: rounds"
   echo "workload: files=$FILES dirs=$DIRS mix=$MIX seed=$SEED total_mib=${TOTAL_MIB:-auto} runs=$RUNS change=\"$CHANGE\""
   echo "rows: $([ $DO_STD = 1 ] && echo -n 'standard ')$([ $DO_RECREATE = 1 ] && echo -n 'recreate ')$([ $DO_SEARCH = 1 ] && echo -n "search(increments=$S_INCS total_mib=$S_MIB change=\"$S_CHANGE\")")"
 } >"$OUT/env.txt"
