@@ -325,12 +325,12 @@ run_standard() {
   sync
 
   local A="$S A" SB="$S B" SM="$S M"
+  local mirror="$BD/mirror" snap="$BD/snap" cpd="$BD/cp" hb_ok=0
   local HB="node $(q "$HB_JS") $(q "$cfg") --quiet"
   local reset="rm -rf $(q "$hb") && cp -a $(q "$hb.base") $(q "$hb")"
-  local mirror="$BD/mirror" RS="rsync -a --delete $(q "$src/") $(q "$BD/mirror/")"
-  local snap="$BD/snap" SN="rsync -a --delete --link-dest=../snap.0 $(q "$src/") $(q "$BD/snap/snap.1/")"
-  local clear="rm -rf $(q "$BD/snap/snap.1")" cpd="$BD/cp"
-  local hb_ok=0
+  local RS="rsync -a --delete $(q "$src/") $(q "$mirror/")"
+  local SN="rsync -a --delete --link-dest=../snap.0 $(q "$src/") $(q "$snap/snap.1/")"
+  local clear="rm -rf $(q "$snap/snap.1")"
 
   # Each scenario's rows are timed in rounds (timed, above). The initial rows leave what the later
   # scenarios start from: hardback's last initial run is saved as hb.base, rsync's leaves the mirror.

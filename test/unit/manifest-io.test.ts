@@ -10,22 +10,11 @@ import { NewState } from '../../src/apply/run-state.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 import { beforeOpen, faultyFs } from '../helpers/faulty-fs.js';
+import { numberedFile } from '../helpers/entries.js';
 
 /** The manifest is written line by line and read a few MiB at a time: lines cross chunk boundaries. */
 
-const entry = (i: number): StateEntry => ({
-  path: `folder ${i % 97}/Ω-файл-${i}-${'x'.repeat(i % 150)}.txt`,
-  type: 'file',
-  size: i,
-  mtime_ns: `${1767225600000000000n + BigInt(i) * 1234567n}`,
-  mode: 0o644,
-  uid: 1000,
-  gid: 1000,
-  tracked: i % 2 === 0,
-  sha256: (i % 16).toString(16).repeat(64),
-  since: '2026-11-25T100000Z',
-  ino: `2049:${i}`,
-});
+const entry = (i: number): StateEntry => numberedFile(i, `folder ${i % 97}/Ω-файл-${i}-${'x'.repeat(i % 150)}.txt`);
 
 test('a 40,000-entry manifest (~10 MB) reads back entry for entry', (t) => {
   const dir = tempDir('hb-manifest-');

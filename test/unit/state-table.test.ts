@@ -12,6 +12,7 @@ import { quickKey } from '../../src/plan/compare.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 import { makeRng } from '../helpers/model.js';
+import { numberedFile } from '../helpers/entries.js';
 
 /**
  * StateTable (src/store/state-table.ts) keeps no object per path: each slot is a range of a text (a
@@ -451,19 +452,7 @@ describe('StateTable against a Map model, through the manifest', () => {
 });
 
 /** A file entry with a long name below an odd folder: 20,000 of them make a manifest of several 1 MiB read chunks. */
-const bulkEntry = (i: number, size = i): StateEntry => ({
-  path: `${NAMES[i % NAMES.length] as string}/n${i}-${'x'.repeat(i % 150)}`,
-  type: 'file',
-  size,
-  mtime_ns: `${1767225600000000000n + BigInt(i) * 1234567n}`,
-  mode: 0o644,
-  uid: 1000,
-  gid: 1000,
-  tracked: i % 2 === 0,
-  sha256: (i % 16).toString(16).repeat(64),
-  since: '2026-11-25T100000Z',
-  ino: `2049:${i}`,
-});
+const bulkEntry = (i: number, size = i): StateEntry => numberedFile(i, `${NAMES[i % NAMES.length] as string}/n${i}-${'x'.repeat(i % 150)}`, size);
 const MANIFEST_CHUNK = 1 << 20; // store/manifest.ts READ_CHUNK
 
 describe('20,000 entries: the index grows, and a manifest of several chunks', () => {
