@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { copyAndHash, newCopyBuffer, type CopyExpect } from '../io/copy.js';
 import type { RoleData } from '../threads/roles.js';
@@ -130,11 +131,11 @@ function outcomes(count: number, r: PairResult<Copied>): CopyOutcome[] {
   return out as CopyOutcome[];
 }
 
-function pairCopier(o: CopierOptions, workerScript: string | undefined): Copier {
+function pairCopier(o: CopierOptions, worker: { script: string } | { adopt: Worker } | undefined): Copier {
   const data: CopyWorkerData = { hardbackRole: 'copy', fsyncData: o.fsyncData, ...(o.newFileOwner ? { newFileOwner: o.newFileOwner } : {}) };
   // One copy claimed at a time: the temp files all go into one folder anyway, and a batch of a few
   // large files must still be shared out.
-  const pair = new ThreadPair(copyWork(o.fs, o), { chunk: 1, aloneLanes: o.maxWorkers, ...(workerScript === undefined ? {} : { worker: { script: workerScript, data } }) });
+  const pair = new ThreadPair(copyWork(o.fs, o), { chunk: 1, aloneLanes: o.maxWorkers, ...(worker === undefined ? {} : { worker: { ...worker, data } }) });
   return {
     copy(jobs, onCopied) {
       const run = pair.start(jobs, { onDone: (r, k) => onCopied(r.bytes[k] as number) });
@@ -149,11 +150,13 @@ function pairCopier(o: CopierOptions, workerScript: string | undefined): Copier 
 export const inThreadCopier = (o: CopierOptions): Copier => pairCopier(o, undefined);
 
 /**
- * Copies on this thread and a worker thread. If the worker fails, this thread makes the copies for the
- * rest of the run; a copy the worker took but never answered is made again here, over whatever temp
- * file it left.
+ * Copies on this thread and a worker thread: one started from `workerScript`, or the run's scan worker,
+ * idle once it has answered (`adopt`: src/scan/parallel.ts takeWorker). If the worker fails, this
+ * thread makes the copies for the rest of the run; a copy the worker took but never answered is made
+ * again here, over whatever temp file it left.
  */
-export const workerCopier = (o: CopierOptions & { workerScript: string }): Copier => pairCopier(o, o.workerScript);
+export const workerCopier = (o: CopierOptions & ({ workerScript: string } | { adopt: Worker })): Copier =>
+  pairCopier(o, 'adopt' in o ? { adopt: o.adopt } : { script: o.workerScript });
 
 /** The worker's side. */
 export function runCopyWorker(

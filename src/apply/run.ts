@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { realFs, resolvedPath } from '../io/fs.js';
@@ -100,6 +101,14 @@ interface Prepared {
   lastIncrement: string | null;
   errors: IncrementError[];
   skipped: { path: string; kind: string }[];
+  /** The scan's worker, idle once it answered: the copies take it over (copierFor), else it is dismissed. */
+  idleWorker?: Worker;
+}
+
+/** The scan's worker is not needed after all: its memory goes now, not when the process exits. */
+function dismissIdleWorker(p: Prepared): void {
+  void p.idleWorker?.terminate();
+  delete p.idleWorker;
 }
 
 /**
@@ -165,24 +174,32 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     parallel?.cancel();
     throw err;
   }
-  const last = manifest.entries;
-  const errors: IncrementError[] = [...scan.errors];
-  const unreadable = [...scan.unreadable];
-  if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);
-  const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable, compared: scan.compared });
-  errors.push(...plan.errors);
-  const refusal = checkGuards({
-    plan,
-    last,
-    topLevelNames: scan.topLevelNames,
-    recordedSource: manifest.header?.source,
-    source: profile.src,
-    maxDeleteRatio: profile.maxDeleteRatio,
-    force: opts.force,
-  });
-  if (refusal !== undefined) throw failure(refusal.message);
-  for (const s of scan.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
-  return { plan, last, recordedSource: manifest.header?.source, lastIncrement: manifest.header?.last_increment ?? null, errors, skipped: scan.skipped };
+  const idleWorker = parallel?.takeWorker();
+  try {
+    const last = manifest.entries;
+    const errors: IncrementError[] = [...scan.errors];
+    const unreadable = [...scan.unreadable];
+    if (opts.checksum) await hashForChecksum(fs, profile, scan.entries, last, opts, errors, unreadable);
+    const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable, compared: scan.compared });
+    errors.push(...plan.errors);
+    const refusal = checkGuards({
+      plan,
+      last,
+      topLevelNames: scan.topLevelNames,
+      recordedSource: manifest.header?.source,
+      source: profile.src,
+      maxDeleteRatio: profile.maxDeleteRatio,
+      force: opts.force,
+    });
+    if (refusal !== undefined) throw failure(refusal.message);
+    for (const s of scan.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
+    const p: Prepared = { plan, last, recordedSource: manifest.header?.source, lastIncrement: manifest.header?.last_increment ?? null, errors, skipped: scan.skipped };
+    if (idleWorker !== undefined) p.idleWorker = idleWorker;
+    return p;
+  } catch (err) {
+    void idleWorker?.terminate();
+    throw err;
+  }
 }
 
 /**
@@ -244,9 +261,16 @@ function previewOf(plan: Plan): PlanPreview {
  */
 const WORKER_MIN_COPIES = 256;
 const WORKER_MIN_BYTES = 64 * 1024 * 1024;
+/** With the scan's worker idle (a run that scanned on two threads), copies are shared from this many. */
+const IDLE_WORKER_MIN_COPIES = 2;
 
 function copierFor(fs: Fs, p: Prepared, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
   const { files, bytes } = copyTotals(p.plan.puts);
+  const idle = p.idleWorker;
+  delete p.idleWorker;
+  // The scan's worker costs nothing to take over: it shares any copies there are to share.
+  if (idle !== undefined && files >= IDLE_WORKER_MIN_COPIES && o.maxWorkers >= 2) return workerCopier({ ...o, fs, adopt: idle });
+  void idle?.terminate();
   // A first run's size is not known before it is walked: the worker is started (its ~30 ms are
   // nothing beside copying a tree, and little beside the first run of a small one).
   const worthIt = p.walk !== undefined || files >= WORKER_MIN_COPIES || (files >= 2 && bytes >= WORKER_MIN_BYTES);
@@ -301,6 +325,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
 
   if (opts.dryRun) {
     const p = await prepare(fs, profile, layout, opts, false);
+    dismissIdleWorker(p);
     const preview = previewOf(p.plan);
     return outcome({
       status: 'dry-run',
@@ -355,6 +380,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const firstRun = !traits.caseInsensitive && !exists(fs, layout.manifest) && !exists(fs, layout.manifestDelta);
     const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
     if (p.walk === undefined && !hasChanges(p.plan)) {
+      dismissIdleWorker(p);
       if (p.recordedSource !== profile.src) {
         writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last);
       }

@@ -28,7 +28,10 @@ export interface ScanWorkerData extends RoleData<'scan'> {
   src: string;
   rules: SelectionRules;
   skipDir: { dev: bigint; ino: bigint } | undefined;
+  /** The worker's share, largest first: the order both threads claim its names in. */
   names: string[];
+  /** Int32 per name of `names`: 0 free, 1 claimed by the worker, 2 claimed by this thread. */
+  claims: SharedArrayBuffer;
   /** The manifest to compare with (its share only); undefined: every entry is sent, the plan compares. */
   manifest: string | undefined;
 }
@@ -38,8 +41,44 @@ type ShareScan = Pick<ScanResult, 'entries' | 'skipped' | 'errors' | 'unreadable
 
 /** The worker's answer. */
 interface ShareResult extends ShareScan {
-  /** Recorded paths of the share the walk did not find (with `manifest`). */
+  /** The names of the share it walked (the others this thread claimed first). */
+  walked: string[];
+  /** Recorded paths below `walked` the walk did not find (with `manifest`). */
   unseen: string[];
+}
+
+const BY_WORKER = 1;
+const BY_THIS_THREAD = 2;
+
+/**
+ * The names of a share, each walked by the thread that claims it first: the worker takes them in
+ * order, and this thread, once its own share is walked, takes those the worker has not reached yet.
+ * Both walk them in the share's order (walkSource `rootOrder`), largest first, so what is left to
+ * take at the end is small.
+ */
+class ShareClaims {
+  private readonly index = new Map<string, number>();
+  private readonly slots: Int32Array;
+  constructor(
+    readonly names: readonly string[],
+    readonly buffer: SharedArrayBuffer,
+  ) {
+    names.forEach((n, i) => this.index.set(n, i));
+    this.slots = new Int32Array(buffer);
+  }
+  static create(names: readonly string[]): ShareClaims {
+    return new ShareClaims(names, new SharedArrayBuffer(4 * Math.max(1, names.length)));
+  }
+  /** True when `name` is of the share and `by` has just claimed it. */
+  claim(name: string, by: number): boolean {
+    const i = this.index.get(name);
+    return i !== undefined && Atomics.compareExchange(this.slots, i, 0, by) === 0;
+  }
+  /** The share's names first, in its order; the others after them, as listed. */
+  readonly order = (listed: string[]): string[] => {
+    const rank = (n: string): number => this.index.get(n) ?? this.names.length;
+    return listed.map((n, i) => ({ n, i, r: rank(n) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.n);
+  };
 }
 
 /**
@@ -81,7 +120,13 @@ export interface ParallelScan {
    * comparison with the state read from that same manifest.
    */
   finish(opts: ScanOptions): Promise<ScanResult>;
-  /** Stops the worker (when the run fails before finish): a live worker would keep the process running. */
+  /**
+   * After `finish`: the worker, idle and alive, for another role of the same run (the copies take it
+   * over: ThreadPair's `adopt`), or undefined when it failed. Whoever takes it must adopt or terminate
+   * it; until then it is unref'd, so a worker left over never keeps the process running.
+   */
+  takeWorker(): Worker | undefined;
+  /** Stops the worker (when the run fails before finish, or nothing takes it over). */
   cancel(): void;
 }
 
@@ -106,9 +151,10 @@ export function startParallelScan(
   }
   const share = workerShare(names, o.weights);
   if (share.size === 0) return undefined;
+  const claims = ShareClaims.create([...share]);
   let worker: Worker;
   try {
-    const data: ScanWorkerData = { hardbackRole: 'scan', src, rules: o.rules, skipDir: o.skipDir, names: [...share], manifest: o.manifest };
+    const data: ScanWorkerData = { hardbackRole: 'scan', src, rules: o.rules, skipDir: o.skipDir, names: [...share], claims: claims.buffer, manifest: o.manifest };
     worker = startWorker(o.workerScript, data);
   } catch {
     return undefined;
@@ -118,10 +164,20 @@ export function startParallelScan(
     worker.once('error', () => resolve(undefined));
     worker.once('exit', () => resolve(undefined));
   });
-  const theirs = (path: string): boolean => share.has(topLevelName(path));
+  let idle: Worker | undefined;
+  // One that has exited is no longer there to take over (ThreadPair would wait for its answers).
+  worker.once('exit', () => {
+    idle = undefined;
+  });
   return {
     cancel() {
+      idle = undefined;
       void worker.terminate();
+    },
+    takeWorker() {
+      const w = idle;
+      idle = undefined;
+      return w;
     },
     async finish(opts: ScanOptions): Promise<ScanResult> {
       // Without a comparison here, what the worker found unchanged would be marked nowhere: deleted.
@@ -131,43 +187,72 @@ export function startParallelScan(
         throw new Error('the scan worker compared with the manifest, but this scan does not');
       }
       const mine = scanSource(fs, src, { ...opts, topLevel: (n) => !share.has(n) });
+      // Then the names of the worker's share it has not reached yet (it may not even have started).
+      const taken = new Set<string>();
+      const claim = (n: string): boolean => {
+        if (!claims.claim(n, BY_THIS_THREAD)) return false;
+        taken.add(n);
+        return true;
+      };
+      merge(mine, scanSource(fs, src, { ...opts, topLevel: claim, rootOrder: claims.order }), taken, false);
       const r = await answer;
-      void worker.terminate();
-      if (r === undefined) {
-        // The worker failed: walk its share here.
-        return merge(mine, scanSource(fs, src, { ...opts, topLevel: (n) => share.has(n) }), share);
+      if (r === undefined) void worker.terminate();
+      else {
+        // It waits for a next role (awaitNextRole): takeWorker hands it over.
+        worker.unref();
+        idle = worker;
       }
+      if (r === undefined) {
+        // The worker failed: the names it claimed are walked here.
+        const rest = new Set([...share].filter((n) => !taken.has(n)));
+        return merge(mine, scanSource(fs, src, { ...opts, topLevel: (n) => rest.has(n) }), rest, true);
+      }
+      const walked = new Set(r.walked);
       // A worker that compared sent only what it did not find unchanged; one without the manifest
       // sent every entry, and the plan compares them.
-      if (o.manifest !== undefined) compared?.foundElsewhere(theirs, new Set(r.unseen));
-      return merge(mine, r, share);
+      if (o.manifest !== undefined) compared?.foundElsewhere(walked, r.unseen);
+      return merge(mine, r, walked, true);
     },
   };
 }
 
-function merge(mine: ScanResult, theirs: ShareScan, share: ReadonlySet<string>): ScanResult {
+/**
+ * Adds a walk of the top-level `names` to this thread's result. Problems of the source folder itself
+ * (its listing) are reported once, by this thread's first walk.
+ */
+function merge(mine: ScanResult, theirs: ShareScan, names: ReadonlySet<string>, reshape: boolean): ScanResult {
   // Rebuilt in this thread's shape: as they arrive, each would carry a property array once completed.
-  for (const e of theirs.entries) mine.entries.push(reshaped(e));
+  for (const e of theirs.entries) mine.entries.push(reshape ? reshaped(e) : e);
   for (const s of theirs.skipped) mine.skipped.push(s);
-  for (const u of theirs.unreadable) mine.unreadable.push(u);
-  // Problems of the source folder itself (its listing) are reported once, by this thread.
-  for (const e of theirs.errors) if (e.path.includes('/') || share.has(e.path)) mine.errors.push(e);
+  for (const u of theirs.unreadable) if (u !== '') mine.unreadable.push(u);
+  for (const e of theirs.errors) if (e.path.includes('/') || names.has(e.path)) mine.errors.push(e);
   return mine;
 }
 
 /** The worker's side: read the share's part of the manifest, walk the share comparing with it, answer once. */
 export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unknown): void }, fs: Fs): void {
   const names = new Set(data.names);
+  const claims = new ShareClaims(data.names, data.claims);
   const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, (path) => names.has(topLevelName(path))).entries.compare();
-  const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: (n) => names.has(n), unchangedAgainst: compared });
-  // Entries it sends are found too (the plan compares them): unseen is only what is gone.
+  const walked = new Set<string>();
+  const claim = (n: string): boolean => {
+    if (!claims.claim(n, BY_WORKER)) return false;
+    walked.add(n);
+    return true;
+  };
+  const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: claim, rootOrder: claims.order, unchangedAgainst: compared });
+  // Entries it sends are found too (the plan compares them): unseen is only what is gone, below the
+  // names it walked (the others are this thread's to compare).
   if (compared !== undefined) for (const e of r.entries) compared.markPath(e.path);
+  const unseen: string[] = [];
+  if (compared !== undefined) for (const path of compared.unseen()) if (walked.has(topLevelName(path))) unseen.push(path);
   const answer: ShareResult = {
     entries: r.entries,
     skipped: r.skipped,
     errors: r.errors,
     unreadable: r.unreadable,
-    unseen: compared === undefined ? [] : [...compared.unseen()],
+    walked: [...walked],
+    unseen,
   };
   port.postMessage(answer);
 }

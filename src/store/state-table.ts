@@ -49,6 +49,8 @@ export class StateTable implements Map<string, StateEntry> {
   private live: Uint8Array;
   private n = 0;
   private liveCount = 0;
+  /** Live slots whose entry is a folder (countNonDirs: the mass-deletion guard asks on every run that deletes). */
+  private dirCount = 0;
   /** Open addressing: slot + 1 per bucket, 0 for an empty one; at most three quarters full. */
   private buckets: Int32Array;
   /** The manifest base this table was read from: what a delta is written against (store/manifest.ts). */
@@ -115,16 +117,41 @@ export class StateTable implements Map<string, StateEntry> {
   slots(): number {
     return this.n;
   }
+  /**
+   * @internal Sets marks[slot] for each live slot below `n` whose path lies below one of the
+   * top-level `names`. The lines of one top-level folder mostly follow each other, so its name is cut
+   * out and looked up once per run of them, not once per line (~10 ms of a 100k-entry scan).
+   */
+  markBelowTopLevel(names: ReadonlySet<string>, marks: Uint8Array, n: number): void {
+    const { live, start, keyPos, tx, texts, own } = this;
+    let raw = ''; // the last top-level name, as written in the line (escaped)
+    let inNames = false;
+    for (let slot = 0; slot < n; slot++) {
+      if (live[slot] !== 1 || marks[slot] === 1) continue;
+      const t = tx[slot] as number;
+      const text = (t >= 0 ? texts[t] : own[-1 - t]) as string;
+      const from = (start[slot] as number) + 1;
+      const to = (keyPos[slot] as number) - 2;
+      const after = from + raw.length;
+      if (!(raw !== '' && after <= to && text.startsWith(raw, from) && (after === to || text.charCodeAt(after) === 47) /* / */)) {
+        const slash = text.indexOf('/', from);
+        raw = text.slice(from, slash < 0 || slash > to ? to : slash);
+        inNames = names.has(raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw);
+      }
+      if (inNames) marks[slot] = 1;
+    }
+  }
   /** @internal The path of a live slot, undefined for a deleted one. */
   livePathAt(slot: number): string | undefined {
     return this.live[slot] === 1 ? this.pathOf(slot) : undefined;
   }
 
-  /** Entries that are not folders, counted from the quick keys without decoding any entry. */
+  /**
+   * Entries that are not folders. Kept as lines come and go (a look at each line's quick key): counting
+   * them over a 100k-entry table cost 6 ms of every run that deletes 20 files or more.
+   */
   countNonDirs(): number {
-    let c = 0;
-    for (let i = 0; i < this.n; i++) if (this.live[i] === 1 && this.textOf(i).charCodeAt(this.keyPos[i] as number) !== 100 /* d */) c++;
-    return c;
+    return this.liveCount - this.dirCount;
   }
 
   /** The encoded lines, for writing the manifest. */
@@ -310,6 +337,7 @@ export class StateTable implements Map<string, StateEntry> {
     if (slot === undefined) return false;
     this.live[slot] = 0;
     this.liveCount--;
+    if (this.isDirAt(slot)) this.dirCount--;
     this.count(slot, -1);
     this.changed(slot);
     return true;
@@ -338,6 +366,10 @@ export class StateTable implements Map<string, StateEntry> {
 
   // --- slots and their lines ---
 
+  /** Whether the slot's line records a folder (its quick key starts with "d"). */
+  private isDirAt(slot: number): boolean {
+    return this.textOf(slot).charCodeAt(this.keyPos[slot] as number) === 100; /* d */
+  }
   private textOf(slot: number): string {
     const t = this.tx[slot] as number;
     return (t >= 0 ? this.texts[t] : this.own[-1 - t]) as string;
@@ -407,6 +439,7 @@ export class StateTable implements Map<string, StateEntry> {
     this.hashes[slot] = h;
     this.live[slot] = 1;
     this.liveCount++;
+    if (this.isDirAt(slot)) this.dirCount++;
     const mask = this.buckets.length - 1;
     let b = h & mask;
     while (this.buckets[b] !== 0) b = (b + 1) & mask;
@@ -417,6 +450,7 @@ export class StateTable implements Map<string, StateEntry> {
   }
   /** A new line for a slot that has one (or had one: a deleted path stored again). */
   private replace(slot: number, line: string): void {
+    if (this.live[slot] === 1 && this.isDirAt(slot)) this.dirCount--;
     const t = this.tx[slot] as number;
     if (t < 0) this.own[-1 - t] = line;
     else {
@@ -426,6 +460,7 @@ export class StateTable implements Map<string, StateEntry> {
     this.start[slot] = 0;
     this.keyPos[slot] = line.indexOf('\t') + 1;
     this.end[slot] = line.length;
+    if (this.isDirAt(slot)) this.dirCount++;
     if (this.live[slot] === 0) {
       this.live[slot] = 1;
       this.liveCount++;
@@ -571,15 +606,17 @@ export class StateComparison {
     return slot;
   }
   /**
-   * Marks the recorded paths another thread compared (those `theirs` accepts), but for the ones it
-   * did not find: its `unseen` (scan/parallel.ts).
+   * Marks the recorded paths below the top-level `names` another thread compared, but for the ones
+   * it did not find: its `unseen` (scan/parallel.ts). Nothing below those names may be marked here
+   * yet (this thread did not walk them).
    */
-  foundElsewhere(theirs: (path: string) => boolean, notFound: ReadonlySet<string>): void {
+  foundElsewhere(names: ReadonlySet<string>, notFound: Iterable<string>): void {
     const n = Math.min(this.marks.length, this.table.slots());
-    for (let i = 0; i < n; i++) {
-      if (this.marks[i] === 1) continue;
-      const path = this.table.livePathAt(i);
-      if (path !== undefined && theirs(path) && !notFound.has(path)) this.marks[i] = 1;
+    this.table.markBelowTopLevel(names, this.marks, n);
+    for (const path of notFound) {
+      if (!names.has(topLevelName(path))) continue;
+      const slot = this.table.slot(path);
+      if (slot !== undefined && slot < n) this.marks[slot] = 0;
     }
   }
   /** Recorded paths not marked: gone from the source (or not seen because unreadable). */

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { errorCode, errorMessage, isDriveFailure } from '../io/errors.js';
-import { startWorker, type RoleData, type WorkerRole } from './roles.js';
+import { startWorker, type NextRole, type RoleData, type WorkerRole } from './roles.js';
 
 /**
  * Many jobs of one kind (file copies) on two threads: this one and a worker thread, the same program
@@ -82,8 +82,12 @@ export interface PairRun<Results> {
 }
 
 export interface PairOptions {
-  /** The program file to start as the worker, and its workerData; without it, this thread alone. */
-  worker?: { script: string; data: RoleData<WorkerRole> };
+  /**
+   * The program file to start as the worker, and its workerData; or a worker of ours that is idle,
+   * waiting for its next role (threads/roles.ts awaitNextRole), to take over with this data. Without
+   * it, this thread alone.
+   */
+  worker?: { script: string; data: RoleData<WorkerRole> } | { adopt: Worker; data: RoleData<WorkerRole> };
   /** Jobs claimed at a time. */
   chunk: number;
   /** Jobs in flight at once on this thread while it works alone (asynchronous jobs overlap their I/O). Default 1. */
@@ -167,16 +171,24 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
     this.started = Promise.resolve();
     if (o.worker === undefined) return;
     let w: Worker;
-    try {
-      w = startWorker(o.worker.script, o.worker.data);
-    } catch {
-      return; // no second thread here: this one makes every job
+    if ('adopt' in o.worker) {
+      // Already running: it takes the batches once it has this message (messages keep their order).
+      w = o.worker.adopt;
+      w.ref();
+      const next: NextRole = { hardbackNextRole: o.worker.data };
+      w.postMessage(next);
+    } else {
+      try {
+        w = startWorker(o.worker.script, o.worker.data);
+      } catch {
+        return; // no second thread here: this one makes every job
+      }
+      this.started = new Promise((resolve) => {
+        w.once('online', resolve);
+        w.once('exit', resolve);
+      });
     }
     this.worker = w;
-    this.started = new Promise((resolve) => {
-      w.once('online', resolve);
-      w.once('exit', resolve);
-    });
     w.on('message', (m: Part<Results>) => this.waiting.shift()?.(m));
     // An error ends the worker: 'exit' follows, and only then is nothing of it running any more.
     w.on('error', () => {});

@@ -41,6 +41,23 @@ export function workerStarting(data: unknown): void {
   reassertYoungHold((data as Partial<RoleData<WorkerRole>> | null)?.holdYoung === true);
 }
 
+/**
+ * The message that gives a worker whose role answered once (the scan) its next role: the copies of
+ * the same run take over the scan's worker instead of starting one (src/apply/copier.ts), which
+ * costs ~30 ms of a core and left the copies of a small change mostly to this thread.
+ */
+export interface NextRole<R extends WorkerRole = WorkerRole> {
+  hardbackNextRole: RoleData<R>;
+}
+
+/** In a worker: `serve` runs the next role this thread is given (ThreadPair's `adopt`), if any. */
+export function awaitNextRole(port: { once(ev: 'message', fn: (m: unknown) => void): unknown }, serve: (data: RoleData<WorkerRole>) => void): void {
+  port.once('message', (m) => {
+    const data = (m as Partial<NextRole> | null)?.hardbackNextRole;
+    if (workerRole(data) !== undefined) serve(data as RoleData<WorkerRole>);
+  });
+}
+
 const ROLES: readonly string[] = ['scan', 'copy', 'restore-copy', 'catalog'] satisfies WorkerRole[];
 
 /** The role a worker's workerData gives, or undefined (not a worker of ours). */

@@ -405,6 +405,27 @@ function runModel(seed: number, dir: string, steps: number): { writes: number; d
       },
     ],
     [
+      2,
+      () => {
+        // The scan on two threads (scan/parallel.ts): this thread marks what it walked, then what the
+        // worker walked is marked whole, but for what the worker did not find.
+        const cmp = table.compare();
+        const keys = model.keys();
+        const tops = [...new Set(keys.map(topLevelName))];
+        const theirs = new Set(tops.filter(() => rng() < 0.5));
+        const marked = new Set<string>();
+        for (const p of keys) if (!theirs.has(topLevelName(p)) && rng() < 0.5 && cmp.markPath(p) !== undefined) marked.add(p);
+        // Not found by the worker: some of its paths, and (ignored) paths of other names and paths not recorded.
+        const notFound = keys.filter(() => rng() < 0.2);
+        for (const p of probe) if (rng() < 0.1) notFound.push(p);
+        const nf = new Set(notFound);
+        cmp.foundElsewhere(theirs, notFound);
+        const want = keys.filter((p) => (theirs.has(topLevelName(p)) ? nf.has(p) : !marked.has(p)));
+        assert.deepEqual([...cmp.unseen()], want, `foundElsewhere(${JSON.stringify([...theirs])})`);
+        return `foundElsewhere (${theirs.size} of ${tops.length} names)`;
+      },
+    ],
+    [
       1,
       () => {
         table.clear();

@@ -1,0 +1,227 @@
+/**
+ * The scan's worker thread (src/scan/parallel.ts) beyond the even split the e2e test covers: this
+ * thread takes the names of the worker's share the worker has not reached (ShareClaims), a worker
+ * that fails leaves its claimed names to this thread, and once the scan is done the copies of the
+ * same run take the worker over (ThreadPair `adopt`) instead of starting one. Worker scripts here
+ * wrap the built program, to delay it, make it fail, or log what crosses to it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runBackup } from '../../src/apply/run.js';
+import { silentReporter } from '../../src/apply/reporter.js';
+import { realFs } from '../../src/io/fs.js';
+import type { IncrementJson } from '../../src/meta/increment.js';
+import { compileSelection } from '../../src/select/rules.js';
+import { scanSource, type ScanResult } from '../../src/scan/walk.js';
+import { startParallelScan } from '../../src/scan/parallel.js';
+import { Layout } from '../../src/store/layout.js';
+import { readManifest } from '../../src/store/manifest.js';
+import { ensureBuilt } from '../helpers/fault-build.js';
+import { profileFor, readTree, removeDir, tempDir, treeView } from '../helpers/tree.js';
+
+const TOPS = 8;
+const FILES_PER_TOP = 800;
+
+let root = '';
+let src = '';
+let dist = '';
+let backupJs = '';
+before(async () => {
+  backupJs = ensureBuilt();
+  root = tempDir('hb-scanworker-');
+  src = join(root, 'src');
+  dist = join(root, 'dist');
+  // 5,280 files in 8 top-level folders: enough recorded entries for a run to scan on two threads
+  // (run.ts SCAN_WORKER_MIN_ENTRIES), and folders of different sizes, so the shares have an order.
+  for (let d = 0; d < TOPS; d++) {
+    for (let f = 0; f < FILES_PER_TOP - d * 40; f++) {
+      const dir = join(src, `top${d}`, `sub${f % 5}`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(join(dir, `f${f}.txt`), `${d}/${f}`);
+    }
+  }
+  const first = await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: backupJs });
+  assert.equal(first.status, 'done');
+});
+after(() => removeDir(root));
+
+/**
+ * A worker script: logs each start (with its role), each message it gets and each answer it sends
+ * to `log`, runs `before` (JavaScript) first, then is the built program.
+ */
+function wrapper(name: string, log: string, before = ''): string {
+  const file = join(root, `${name}.cjs`);
+  fs.writeFileSync(
+    file,
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const fs = require('node:fs');
+     const log = (s) => fs.appendFileSync(${JSON.stringify(log)}, s + '\\n');
+     log('start ' + workerData.hardbackRole);
+     parentPort.on('message', (m) => log(m && m.hardbackNextRole ? 'next ' + m.hardbackNextRole.hardbackRole : m && m.jobs ? 'batch ' + m.jobs.src.length : 'other'));
+     const post = parentPort.postMessage.bind(parentPort);
+     parentPort.postMessage = (v) => {
+       log(v && Array.isArray(v.walked) ? 'scanned ' + v.walked.length : v && Array.isArray(v.done) ? 'answer ' + (v.done.length + v.faults.length) : 'posted');
+       post(v);
+     };
+     ${before}
+     require(${JSON.stringify(backupJs)});`,
+  );
+  return file;
+}
+
+const logLines = (log: string): string[] => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []);
+
+/** Edits in every top-level folder, so both threads' shares have some. */
+function editSource(round: number): { changed: string[]; added: string[]; deleted: string[] } {
+  const changed: string[] = [];
+  const added: string[] = [];
+  const deleted: string[] = [];
+  for (let d = 0; d < TOPS; d++) {
+    for (let f = 0; f < 40; f++) {
+      const rel = `top${d}/sub${f % 5}/f${f}.txt`;
+      fs.writeFileSync(join(src, rel), `round ${round}: ${'x'.repeat(f + round)}`);
+      changed.push(rel);
+    }
+    const add = `top${d}/added-${round}.txt`;
+    fs.writeFileSync(join(src, add), 'new');
+    added.push(add);
+    const del = `top${d}/sub2/f${102 + 5 * round}.txt`;
+    fs.rmSync(join(src, del));
+    deleted.push(del);
+  }
+  return { changed: changed.sort(), added: added.sort(), deleted: deleted.sort() };
+}
+
+/** The scan on this thread alone, compared with the manifest on the drive: what the two threads must give. */
+function oneThread(): { result: ScanResult; unseen: string[] } {
+  const compared = readManifest(realFs, new Layout(dist).manifest).entries.compare();
+  const result = scanSource(realFs, src, { selector: compileSelection({}), unchangedAgainst: compared });
+  return { result, unseen: [...compared.unseen()].sort() };
+}
+
+/**
+ * startParallelScan with `workerScript`, compared with the manifest as a run does; this thread's
+ * walk starts once `ready` settles.
+ */
+async function twoThreads(workerScript: string, ready?: () => Promise<void>): Promise<{ result: ScanResult; unseen: string[] }> {
+  const layout = new Layout(dist);
+  const manifest = readManifest(realFs, layout.manifest);
+  const weights = manifest.header?.top;
+  const parallel = startParallelScan(realFs, src, { rules: {}, skipDir: undefined, workerScript, weights, manifest: layout.manifest });
+  assert.ok(parallel !== undefined, 'the source has a share for the worker');
+  const compared = manifest.entries.compare();
+  try {
+    await ready?.();
+    const result = await parallel.finish({ selector: compileSelection({}), unchangedAgainst: compared });
+    return { result, unseen: [...compared.unseen()].sort() };
+  } finally {
+    void parallel.takeWorker()?.terminate();
+  }
+}
+
+const paths = (r: ScanResult): string[] => r.entries.map((e) => e.path).sort();
+/** Recorded paths the scan neither found as recorded nor sent as an entry: gone from the source. */
+function gone(s: { result: ScanResult; unseen: string[] }): string[] {
+  const sent = new Set(paths(s.result));
+  return s.unseen.filter((p) => !sent.has(p));
+}
+
+describe('the scan on two threads', () => {
+  it('takes the names of the worker share the worker has not reached: a worker slow to start walks none, and the result is the one-thread scan', async () => {
+    const edits = editSource(1);
+    const log = join(root, 'slow.log');
+    // Busy for 1.5 s before it even loads the program: this thread walks its own share and then
+    // claims every name of the worker's.
+    const slow = wrapper('slow', log, 'const t = Date.now(); while (Date.now() - t < 1500);');
+    const want = oneThread();
+    const got = await twoThreads(slow);
+    assert.deepEqual(logLines(log), ['start scan', 'scanned 0'], 'the worker found every name of its share taken');
+    assert.deepEqual(paths(got.result), paths(want.result));
+    assert.deepEqual(got.unseen, want.unseen, 'the same recorded paths are left unseen (changed or gone)');
+    assert.deepEqual(gone(got), edits.deleted);
+    assert.deepEqual(got.result.errors, []);
+    assert.deepEqual(got.result.unreadable, []);
+  });
+
+  it('a worker that claimed names and died: this thread walks them, and the result is the one-thread scan', async () => {
+    editSource(2);
+    const log = join(root, 'dying.log');
+    // Claims every name of its share, then exits without an answer; this thread starts walking
+    // only then, so it finds them all taken.
+    const dying = wrapper('dying', log, "new Int32Array(workerData.claims).fill(1); log('claimed'); process.exit(3);");
+    const want = oneThread();
+    const got = await twoThreads(dying, async () => {
+      for (let i = 0; i < 500 && !logLines(log).includes('claimed'); i++) await sleep(10);
+    });
+    assert.deepEqual(logLines(log), ['start scan', 'claimed']);
+    assert.deepEqual(paths(got.result), paths(want.result));
+    assert.deepEqual(got.unseen, want.unseen);
+    assert.ok(paths(want.result).length > 0 && want.unseen.length > 0, 'the edits show in both');
+  });
+
+  it('a worker that walks its whole share: with what this thread walked, the one-thread scan', async () => {
+    const edits = editSource(3);
+    const log = join(root, 'plain.log');
+    const want = oneThread();
+    // This thread walks once the worker has answered: every name of the share is the worker's.
+    const got = await twoThreads(wrapper('plain', log), async () => {
+      for (let i = 0; i < 500 && logLines(log).length < 2; i++) await sleep(10);
+    });
+    const lines = logLines(log);
+    assert.equal(lines[0], 'start scan');
+    const walked = Number(/^scanned (\d+)$/.exec(lines[1] ?? '')?.[1]);
+    assert.ok(walked > 0, `the worker walked its share (${lines[1]})`);
+    assert.deepEqual(paths(got.result), paths(want.result));
+    // The worker marks what it sends as found (the plan compares it): what is gone is the same.
+    assert.deepEqual(gone(got), gone(want));
+    for (const d of edits.deleted) assert.ok(gone(got).includes(d), d);
+  });
+});
+
+describe('the copies of a run that scanned on two threads', () => {
+  it('are shared with the scan worker, taken over once it has answered: one worker for the whole run', async () => {
+    // The edits of the tests above are backed up first: the run below has exactly this round's.
+    await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: backupJs });
+    const edits = editSource(4);
+    const log = join(root, 'run.log');
+    const outcome = await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: wrapper('run', log) });
+    assert.equal(outcome.status, 'done');
+    const lines = logLines(log);
+    assert.deepEqual(lines.filter((l) => l.startsWith('start')), ['start scan'], 'no second worker was started');
+    const copies = edits.changed.length + edits.added.length;
+    assert.deepEqual(
+      lines.filter((l) => !l.startsWith('answer')).slice(1).map((l) => l.replace(/\d+$/, 'N')),
+      ['scanned N', 'next copy', 'batch N'],
+      'the worker answered the scan, was given the copies, and got their batch',
+    );
+    assert.ok(lines.includes(`batch ${copies}`), `one batch of all ${copies} copies`);
+    assert.equal(lines.filter((l) => l.startsWith('answer')).length, 1, 'and answered it');
+    // What the run stored is right, whichever thread copied it.
+    const inc = JSON.parse(fs.readFileSync(new Layout(dist).incrementJson(String(outcome.id)), 'utf8')) as IncrementJson;
+    assert.deepEqual(inc.changed.map((r) => r.path).sort(), edits.changed);
+    assert.deepEqual(inc.new.map((r) => r.path).sort(), edits.added);
+    assert.deepEqual(inc.deleted.map((r) => r.path).sort(), edits.deleted);
+    for (const r of [...inc.changed, ...inc.new]) {
+      assert.equal(r.sha256, createHash('sha256').update(fs.readFileSync(join(src, r.path))).digest('hex'), r.path);
+    }
+    const mirror = treeView(readTree(join(dist, 'mirror')));
+    assert.deepEqual(mirror, treeView(readTree(src)), 'the mirror equals the source');
+  });
+
+  it('a run with nothing to copy does not give the worker a next role', async () => {
+    // Deletions only: a plan, but no copies.
+    for (let d = 0; d < TOPS; d++) fs.rmSync(join(src, `top${d}`, 'sub3', 'f3.txt'));
+    const log = join(root, 'nocopy.log');
+    const outcome = await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: wrapper('nocopy', log) });
+    assert.equal(outcome.status, 'done');
+    assert.equal(outcome.summary.deleted, TOPS);
+    const lines = logLines(log);
+    assert.equal(lines[0], 'start scan');
+    assert.match(lines[1] ?? '', /^scanned \d+$/);
+    assert.equal(lines.length, 2, 'no next role, no batch');
+  });
+});
