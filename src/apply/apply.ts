@@ -76,12 +76,13 @@ export class Applier {
   private readonly moveSources = new Map<string, { tmp: string; users: number }>();
   private readonly root = isRoot();
   /** Increment folders made so far (one mkdir per folder per run). */
-  private readonly dirs = new MadeDirs();
+  private readonly dirs: MadeDirs;
   private buffer: Buffer | undefined;
 
   constructor(ctx: ApplyContext, state: RunState) {
     this.ctx = ctx;
     this.state = state;
+    this.dirs = new MadeDirs(ctx.layout.incrementDir(ctx.id));
   }
 
   /** Applies `plan`, taking its puts and deletes over: they are gone from it afterwards. */

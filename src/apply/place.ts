@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported } from '../io/fs.js';
 import { secondsFromNs } from '../meta/entry.js';
@@ -45,13 +45,32 @@ export function linkOrCopy(fs: Fs, from: string, to: string, meta: PlaceMeta, o:
   fs.utimesSync(to, t, t);
 }
 
-/** Increment-side folders already created by this thread: one mkdir per folder per run. */
+/**
+ * Increment-side folders already created by this run: one mkdir per folder per run. Below `root`
+ * (the increment's own folder, which the run made) a missing folder's parents are made first, from
+ * the top: a recursive mkdir tries the deepest one first and fails once per missing level (981 of
+ * the 2,768 mkdir calls of a 1 % change of a 100k-file tree).
+ */
 export class MadeDirs {
   private readonly made = new Set<string>();
+  constructor(private readonly root?: string) {}
   ensureParent(fs: Fs, file: string): void {
-    const dir = dirname(file);
+    this.ensure(fs, dirname(file));
+  }
+  private ensure(fs: Fs, dir: string): void {
     if (this.made.has(dir)) return;
-    fs.mkdirSync(dir, { recursive: true });
+    const parent = dirname(dir);
+    const inside = this.root !== undefined && (parent === this.root || parent.startsWith(this.root + sep));
+    if (!inside) fs.mkdirSync(dir, { recursive: true });
+    else {
+      if (parent !== this.root) this.ensure(fs, parent);
+      try {
+        fs.mkdirSync(dir);
+      } catch (err) {
+        // Made by an earlier attempt of this run (a retried put), or left by a crash and recovered.
+        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      }
+    }
     this.made.add(dir);
   }
 }

@@ -266,7 +266,8 @@ const IDLE_WORKER_MIN_COPIES = 2;
 
 function copierFor(fs: Fs, p: Prepared, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
   const { files, bytes } = copyTotals(p.plan.puts);
-  const idle = p.idleWorker;
+  // One that has exited since it answered cannot take the copies (threadId -1 once its exit is known).
+  const idle = p.idleWorker?.threadId === -1 ? undefined : p.idleWorker;
   delete p.idleWorker;
   // The scan's worker costs nothing to take over: it shares any copies there are to share.
   if (idle !== undefined && files >= IDLE_WORKER_MIN_COPIES && o.maxWorkers >= 2) return workerCopier({ ...o, fs, adopt: idle });
@@ -354,6 +355,9 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
 
   const lock = acquireLock(fs, layout.lock, 'backup');
   let uncapHeap: (() => void) | undefined;
+  // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
+  let prepared: Prepared | undefined;
+  let copierMade: Copier | undefined;
   // For the whole run, before any worker starts (threads/heap.ts).
   const releaseYoung = holdYoungGeneration();
   try {
@@ -379,6 +383,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // Only when no manifest (nor delta) exists at all: a damaged one must reach readManifest, which refuses it.
     const firstRun = !traits.caseInsensitive && !exists(fs, layout.manifest) && !exists(fs, layout.manifestDelta);
     const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
+    prepared = p;
     if (p.walk === undefined && !hasChanges(p.plan)) {
       dismissIdleWorker(p);
       if (p.recordedSource !== profile.src) {
@@ -423,6 +428,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       maxWorkers: profile.maxWorkers,
       workerScript: opts.workerScript,
     });
+    copierMade = copier;
     if (p.walk !== undefined || storedCount(p.plan) >= CAP_HEAP_MIN_STORES) {
       // Once the worker runs: its heap set-up undid the young-generation hold, which it and
       // startWorker have put back by then (threads/heap.ts), before the run's largest part.
@@ -480,6 +486,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     sweepTmp(fs, layout);
     return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
   } finally {
+    if (prepared !== undefined) dismissIdleWorker(prepared);
+    await copierMade?.close();
     // The heap settings first: a lock that cannot be released (a drive pulled out) must not leave
     // them on for the next profile.
     uncapHeap?.();

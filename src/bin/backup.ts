@@ -5,6 +5,7 @@ import { runScanWorker, type ScanWorkerData } from '../scan/parallel.js';
 import { runCopyWorker, type CopyWorkerData } from '../apply/copier.js';
 import { awaitNextRole, workerRole, workerStarting } from '../threads/roles.js';
 import { realFs } from '../io/fs.js';
+import { gcFunction } from '../threads/heap.js';
 
 // The same file serves as the worker threads of the scan (src/scan/parallel.ts) and of the copies
 // (src/apply/copier.ts): workerData's hardbackRole says which (src/threads/roles.ts).
@@ -15,8 +16,10 @@ else if (parentPort !== null) {
   const serve = (data: unknown): void => {
     const role = workerRole(data);
     if (role === 'scan') {
+      // Taken before the scan answers: the main thread takes its own gc() only after (capHeapGrowth).
+      const collect = gcFunction();
       runScanWorker(data as ScanWorkerData, port, realFs);
-      awaitNextRole(port, serve);
+      awaitNextRole(port, serve, collect);
     } else if (role === 'copy') runCopyWorker(data as CopyWorkerData, port, realFs);
   };
   workerStarting(workerData);

@@ -14,10 +14,13 @@ import { reshaped } from '../meta/entry.js';
  * The top-level folders are shared out by how many entries the last run found below each (the
  * manifest header keeps those counts), or alternately on a first run. The worker is started before
  * this thread reads the manifest. It reads the manifest's lines of its own share (the others are
- * counted, not kept: this thread reads and checks the whole), walks its share with the same code and
- * the same comparison, and sends back only what a plan needs: the entries it did not find unchanged,
- * and the recorded paths of its share it did not find at all. Unchanged entries never cross, and
- * neither thread builds an object for them.
+ * counted, not kept: this thread reads and checks the whole) and walks its share with the same code
+ * and the same comparison. Each name of its share is walked by the thread that claims it first
+ * (ShareClaims): this thread takes those the worker has not reached once its own share is walked.
+ * The worker sends back only what a plan needs: the entries it did not find unchanged, the names it
+ * walked, and the recorded paths below them it did not find at all. Unchanged entries never cross,
+ * and neither thread builds an object for them. Once it has answered, the worker waits for a next
+ * role: the run's copies take it over (takeWorker).
  *
  * Measured on 100k files, tmpfs (bench/README.md): sending every path and quick key to this thread
  * and comparing them here cost the worker ~60 ms of keys and this thread ~40 ms of comparing after
@@ -28,7 +31,7 @@ export interface ScanWorkerData extends RoleData<'scan'> {
   src: string;
   rules: SelectionRules;
   skipDir: { dev: bigint; ino: bigint } | undefined;
-  /** The worker's share, largest first: the order both threads claim its names in. */
+  /** The worker's share, largest first when the last run's counts are known: the order both threads claim its names in. */
   names: string[];
   /** Int32 per name of `names`: 0 free, 1 claimed by the worker, 2 claimed by this thread. */
   claims: SharedArrayBuffer;
@@ -53,8 +56,8 @@ const BY_THIS_THREAD = 2;
 /**
  * The names of a share, each walked by the thread that claims it first: the worker takes them in
  * order, and this thread, once its own share is walked, takes those the worker has not reached yet.
- * Both walk them in the share's order (walkSource `rootOrder`), largest first, so what is left to
- * take at the end is small.
+ * Both walk them in the share's order (walkSource `rootOrder`), largest first when the last run's
+ * counts are known, so what is left to take at the end is small.
  */
 class ShareClaims {
   private readonly index = new Map<string, number>();
@@ -161,6 +164,9 @@ export function startParallelScan(
   }
   const answer = new Promise<ShareResult | undefined>((resolve) => {
     worker.once('message', (m: ShareResult) => resolve(m));
+    // An answer that cannot be read is no answer: the worker stays alive (awaitNextRole), so its
+    // exit would never come.
+    worker.once('messageerror', () => resolve(undefined));
     worker.once('error', () => resolve(undefined));
     worker.once('exit', () => resolve(undefined));
   });
@@ -186,7 +192,11 @@ export function startParallelScan(
         void worker.terminate();
         throw new Error('the scan worker compared with the manifest, but this scan does not');
       }
-      const mine = scanSource(fs, src, { ...opts, topLevel: (n) => !share.has(n) });
+      // The progress counts on across this thread's walks.
+      let counted = 0;
+      const onProgress = opts.onProgress;
+      const from = (base: number) => (onProgress === undefined ? undefined : (n: number) => onProgress((counted = base + n)));
+      const mine = scanSource(fs, src, { ...opts, topLevel: (n) => !share.has(n), onProgress: from(0) });
       // Then the names of the worker's share it has not reached yet (it may not even have started).
       const taken = new Set<string>();
       const claim = (n: string): boolean => {
@@ -194,7 +204,7 @@ export function startParallelScan(
         taken.add(n);
         return true;
       };
-      merge(mine, scanSource(fs, src, { ...opts, topLevel: claim, rootOrder: claims.order }), taken, false);
+      merge(mine, scanSource(fs, src, { ...opts, topLevel: claim, rootOrder: claims.order, onProgress: from(counted) }), taken, false);
       const r = await answer;
       if (r === undefined) void worker.terminate();
       else {
@@ -217,15 +227,20 @@ export function startParallelScan(
 }
 
 /**
- * Adds a walk of the top-level `names` to this thread's result. Problems of the source folder itself
- * (its listing) are reported once, by this thread's first walk.
+ * Adds a walk of the top-level `names` to this thread's result. A walk that could not list the
+ * source folder itself claimed none of the names it was there for: its unreadable '' keeps all that
+ * is recorded (as a one-thread walk that cannot list the source does), and its error is reported
+ * once.
  */
 function merge(mine: ScanResult, theirs: ShareScan, names: ReadonlySet<string>, reshape: boolean): ScanResult {
   // Rebuilt in this thread's shape: as they arrive, each would carry a property array once completed.
   for (const e of theirs.entries) mine.entries.push(reshape ? reshaped(e) : e);
   for (const s of theirs.skipped) mine.skipped.push(s);
-  for (const u of theirs.unreadable) if (u !== '') mine.unreadable.push(u);
-  for (const e of theirs.errors) if (e.path.includes('/') || names.has(e.path)) mine.errors.push(e);
+  for (const u of theirs.unreadable) if (u !== '' || !mine.unreadable.includes('')) mine.unreadable.push(u);
+  const sourceError = (e: { path: string }) => e.path === '.';
+  for (const e of theirs.errors) {
+    if (e.path.includes('/') || names.has(e.path) || (sourceError(e) && !mine.errors.some(sourceError))) mine.errors.push(e);
+  }
   return mine;
 }
 
@@ -242,7 +257,7 @@ export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unkno
   };
   const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: claim, rootOrder: claims.order, unchangedAgainst: compared });
   // Entries it sends are found too (the plan compares them): unseen is only what is gone, below the
-  // names it walked (the others are this thread's to compare).
+  // names it walked (this thread compares the others; they are not sent, as they may be many).
   if (compared !== undefined) for (const e of r.entries) compared.markPath(e.path);
   const unseen: string[] = [];
   if (compared !== undefined) for (const path of compared.unseen()) if (walked.has(topLevelName(path))) unseen.push(path);

@@ -28,14 +28,23 @@ export const CAP_HEAP_MIN_STORES = 20_000;
  */
 export function capHeapGrowth(): () => void {
   setFlagsFromString('--heap-growing-percent=20');
-  // The collection: Node has no call for it without --expose-gc on its command line, which the
-  // user's `node backup.js` does not give; the flag exposes gc() to contexts made while it is on.
+  gcFunction()?.();
+  // V8's default: 0 is no fixed factor (its own policy).
+  return () => setFlagsFromString('--heap-growing-percent=0');
+}
+
+/**
+ * This thread's gc(), a full collection. Node has no call for it without --expose-gc on its command
+ * line, which the user's `node backup.js` does not give; the flag exposes gc() to contexts made while
+ * it is on. The flag is the process's: were another thread to turn it off between the two calls,
+ * there would be no gc() (undefined). So a worker that will want one takes it as it starts, while
+ * the main thread is at no such step (src/bin/backup.ts).
+ */
+export function gcFunction(): (() => void) | undefined {
   setFlagsFromString('--expose-gc');
   const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
   setFlagsFromString('--no-expose-gc');
-  if (typeof gc === 'function') gc();
-  // V8's default: 0 is no fixed factor (its own policy).
-  return () => setFlagsFromString('--heap-growing-percent=0');
+  return typeof gc === 'function' ? (gc as () => void) : undefined;
 }
 
 /** Holds taken and not yet released (runs nest only in tests; profiles run one after another). */

@@ -18,8 +18,9 @@ import { startWorker, type NextRole, type RoleData, type WorkerRole } from './ro
  * - A drive failure (isDriveFailure: a full, read-only or failing drive) on either thread sets a
  *   stop flag beside the counter, and neither thread starts another job of that batch: the jobs not
  *   made then have no outcome, and `stopped` says why.
- * - The worker lives as long as the pair: batches are posted one after another (the backup posts
- *   batch k+1 while it places batch k); it answers them in order, once per batch.
+ * - The worker lives as long as the pair (started for it, or an idle worker of ours it adopts: the
+ *   backup's scan worker): batches are posted one after another (the backup posts batch k+1 while
+ *   it places batch k); it answers them in order, once per batch.
  * - A worker that cannot start, dies, or answers what cannot be read costs only time: every job of a
  *   batch that has no outcome when both threads are done is made again on this thread (over whatever
  *   the worker left: `clear`), and later batches run here alone. Unless a drive failure stopped the
@@ -173,6 +174,8 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
     let w: Worker;
     if ('adopt' in o.worker) {
       // Already running: it takes the batches once it has this message (messages keep their order).
+      // One whose exit is already known would never answer, nor say it exited: this thread alone.
+      if (o.worker.adopt.threadId === -1) return;
       w = o.worker.adopt;
       w.ref();
       const next: NextRole = { hardbackNextRole: o.worker.data };

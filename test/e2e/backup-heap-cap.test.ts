@@ -11,9 +11,11 @@ import { CAP_HEAP_MIN_STORES } from '../../src/threads/heap.js';
  * The built program caps the heap's growth, with one collection, only for a plan that stores at
  * least CAP_HEAP_MIN_STORES entries, and for every first run (walked), (src/threads/heap.ts). V8's
  * --trace-gc names a collection asked for through gc() "testing": counted here, in the bundle as
- * users run it; --trace-gc-verbose gives each space's size after each collection.
+ * users run it, the main thread's (`forced`) apart from the workers' (`forcedByWorkers`: the scan's
+ * worker makes one when the copies take it over, threads/roles.ts awaitNextRole);
+ * --trace-gc-verbose gives each space's size after each collection.
  */
-function forcedCollections(cfg: string, o: { verbose?: boolean; oneCpu?: boolean } = {}): { code: number | null; forced: number; stderr: string; trace: string } {
+function forcedCollections(cfg: string, o: { verbose?: boolean; oneCpu?: boolean } = {}): { code: number | null; forced: number; forcedByWorkers: number; stderr: string; trace: string } {
   const args = ['--trace-gc', ...(o.verbose === true ? ['--trace-gc-verbose'] : []), BACKUP_JS, cfg, '--quiet'];
   const cpu = o.oneCpu === true ? firstCpu() : undefined;
   const [cmd, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', cpu, process.execPath, ...args]];
@@ -28,8 +30,22 @@ function forcedCollections(cfg: string, o: { verbose?: boolean; oneCpu?: boolean
   }
   const trace = fs.readFileSync(traceFile, 'utf8');
   fs.unlinkSync(traceFile);
-  const forced = trace.split('\n').filter((l) => /Mark-Compact.* testing/.test(l)).length;
-  return { code: r.status, forced, stderr: r.stderr, trace };
+  const main = mainIsolate(trace);
+  const forcedBy = trace
+    .split('\n')
+    .filter((l) => /Mark-Compact.* testing/.test(l))
+    .map((l) => /^\[\d+:(0x[0-9a-f]+)\]/.exec(l)?.[1]);
+  const forced = forcedBy.filter((i) => i === main).length;
+  return { code: r.status, forced, forcedByWorkers: forcedBy.length - forced, stderr: r.stderr, trace };
+}
+
+/**
+ * The main thread's isolate in a --trace-gc trace: the one of its first line. The main thread's
+ * first collections come as it loads the program, before it starts any worker, and its address
+ * holds for the whole run (no other isolate can have it meanwhile).
+ */
+function mainIsolate(trace: string): string | undefined {
+  return /^\[\d+:(0x[0-9a-f]+)\]/m.exec(trace)?.[1];
 }
 
 /**
@@ -64,7 +80,7 @@ function youngGeneration(trace: string): { at: number | undefined; after: number
     if (m === null) continue;
     const [, isolate, text] = m as unknown as [string, string, string];
     if (main === undefined) {
-      if (/Mark-Compact.* testing/.test(text)) main = isolate;
+      if (/Mark-Compact.* testing/.test(text) && isolate === mainIsolate(trace)) main = isolate;
       continue;
     }
     if (isolate !== main) continue;
@@ -124,16 +140,12 @@ test('the built program makes its one forced collection for a large plan only, a
  * The main thread's young generation through a whole run, from --trace-gc-verbose: the committed
  * size (KB) of each "New space" line of the main isolate, in order.
  *
- * The trace has an isolate per thread: the main one, the scan worker's, the copy worker's (two
- * workers, one after the other, may even have the same address). The main isolate is the one that
- * made the forced collection ("testing": gc() from capHeapGrowth, which only the main thread calls):
- * its address holds for the whole run, and no other isolate can have it meanwhile. V8 writes a
- * line's "[pid:isolate]" prefix and its text separately, so lines of two threads may run together: a
- * "New space" line without exactly one prefix, at its start, is counted as the main thread's (the
- * worst case for the bounds tested: a worker's young generation is capped at 2 MiB, startWorker).
- * Should the forced collection's own line be one of those, the main isolate is the one of the
- * trace's first line: the main thread's first collections come as it loads the program, before it
- * starts any worker.
+ * The trace has an isolate per thread: the main one, the scan worker's, a copy worker's when one is
+ * started (two workers, one after the other, may even have the same address). The main isolate is
+ * the one of the trace's first line (mainIsolate). V8 writes a line's "[pid:isolate]" prefix and its
+ * text separately, so lines of two threads may run together: a "New space" line without exactly one
+ * prefix, at its start, is counted as the main thread's (the worst case for the bounds tested: a
+ * worker's young generation is capped at 2 MiB, startWorker).
  */
 function mainYoungGeneration(trace: string): { main: string | undefined; isolates: Set<string>; sizes: number[]; unclear: number } {
   const prefix = /\[\d+:(0x[0-9a-f]+)\]\s*/g;
@@ -143,9 +155,7 @@ function mainYoungGeneration(trace: string): { main: string | undefined; isolate
     return { isolate: only?.[1], text: only === undefined ? l.replace(prefix, '') : l.slice(only[0].length), prefixes: found.map((m) => m[1] as string) };
   });
   const isolates = new Set(parsed.flatMap((p) => p.prefixes));
-  const forced = /^\d+(?:\.\d+)? ms: Mark-Compact .* testing/;
-  const mains = parsed.filter((p) => p.isolate !== undefined && forced.test(p.text)).map((p) => p.isolate as string);
-  const main = mains.length === 1 ? mains[0] : mains.length === 0 ? parsed.find((p) => p.isolate !== undefined)?.isolate : undefined;
+  const main = mainIsolate(trace);
   const sizes: number[] = [];
   let unclear = 0;
   if (main === undefined) return { main, isolates, sizes, unclear };
@@ -198,6 +208,7 @@ test('a later run with a large move: the main thread\'s young generation is held
   const run = forcedCollections(cfg, { verbose: true, oneCpu: true });
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.forced, 1, 'a plan of more than CAP_HEAP_MIN_STORES entries: one forced collection');
+  assert.equal(run.forcedByWorkers, 1, "the scan's worker, taken over for the 320 copies, collected what the scan left");
 
   // The run is right: moved (linked, not copied: only the changed files' bytes), changed, nothing else.
   const mirror = join(root, 'dist', 'mirror');
