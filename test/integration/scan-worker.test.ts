@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
-import { realFs } from '../../src/io/fs.js';
+import { realFs, type Fs } from '../../src/io/fs.js';
 import type { IncrementJson } from '../../src/meta/increment.js';
 import { compileSelection } from '../../src/select/rules.js';
 import { scanSource, type ScanResult } from '../../src/scan/walk.js';
@@ -21,6 +21,7 @@ import { startParallelScan } from '../../src/scan/parallel.js';
 import { Layout } from '../../src/store/layout.js';
 import { readManifest } from '../../src/store/manifest.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
+import { faultyFs } from '../helpers/faulty-fs.js';
 import { profileFor, readTree, removeDir, tempDir, treeView } from '../helpers/tree.js';
 
 const TOPS = 8;
@@ -107,11 +108,11 @@ function oneThread(): { result: ScanResult; unseen: string[] } {
  * startParallelScan with `workerScript`, compared with the manifest as a run does; this thread's
  * walk starts once `ready` settles.
  */
-async function twoThreads(workerScript: string, ready?: () => Promise<void>): Promise<{ result: ScanResult; unseen: string[] }> {
+async function twoThreads(workerScript: string, ready?: () => Promise<void>, fs: Fs = realFs): Promise<{ result: ScanResult; unseen: string[] }> {
   const layout = new Layout(dist);
   const manifest = readManifest(realFs, layout.manifest);
   const weights = manifest.header?.top;
-  const parallel = startParallelScan(realFs, src, { rules: {}, skipDir: undefined, workerScript, weights, manifest: layout.manifest });
+  const parallel = startParallelScan(fs, src, { rules: {}, skipDir: undefined, workerScript, weights, manifest: layout.manifest });
   assert.ok(parallel !== undefined, 'the source has a share for the worker');
   const compared = manifest.entries.compare();
   try {
@@ -179,6 +180,21 @@ describe('the scan on two threads', () => {
     // The worker marks what it sends as found (the plan compares it): what is gone is the same.
     assert.deepEqual(gone(got), gone(want));
     for (const d of edits.deleted) assert.ok(gone(got).includes(d), d);
+  });
+
+  it('a source folder that cannot be listed again: what is recorded below the names nobody walked is kept, and the error is reported once', async () => {
+    // The worker dies at once; this thread lists the source for its own share, then fails to list
+    // it again to take the worker's names, and once more to walk them after the worker died.
+    const dying = wrapper('dead', join(root, 'dead.log'), 'process.exit(3);');
+    let listings = 0;
+    const failing = faultyFs({ readdirSync: (p) => String(p) === src && ++listings >= 3 && 'EIO' });
+    const got = await twoThreads(dying, undefined, failing);
+    assert.equal(listings, 4, 'listed for the split, the own share, the worker\'s names, the rest');
+    assert.ok(got.result.unreadable.includes(''), `the source counts as unreadable: ${JSON.stringify(got.result.unreadable)}`);
+    assert.deepEqual(
+      got.result.errors.map((e) => `${e.path} ${e.code}`),
+      ['. EIO'],
+    );
   });
 });
 
