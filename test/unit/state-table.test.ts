@@ -791,3 +791,32 @@ test('addLine of a path that was deleted adds it (it is not in the table)', () =
   assert.equal(table.addLine('a', encode(dirEntry('a', 0o700))), true, 'the path was not in the table');
   assert.deepEqual(table.get('a'), dirEntry('a', 0o700));
 });
+
+test('hasQuickKey tries the slot after the last one it found, and takes it only for its own path', () => {
+  // Each path of these, asked right after the one before it, is the next slot's: a quote's escape
+  // (a\"b) is what a name with a backslash and a quote is as it is; a name that is a prefix of the
+  // next; a name the next starts with.
+  const paths = ['a', 'a"b', 'c', 'cd', 'e\\f', 'g'];
+  const entries = paths.map((p, i) => numberedFile(i, p));
+  const table = StateTable.from(entries);
+  const key = (i: number) => quickKey(entries[i] as StateEntry);
+  const cmp = table.compare();
+  assert.equal(cmp.hasQuickKey('a', key(0)), true);
+  // Not recorded, though its characters are those of the next slot's line between the quotes.
+  assert.equal(cmp.hasQuickKey('a\\"b', key(1)), false, 'a backslash and a quote');
+  assert.equal(cmp.hasQuickKey('a"b', key(1)), true);
+  assert.equal(cmp.hasQuickKey('cd', key(2)), false, "the next slot's path is a prefix of it");
+  assert.equal(cmp.hasQuickKey('cd', key(3)), true, 'found by its hash');
+  assert.equal(cmp.hasQuickKey('c', key(2)), true, 'an earlier slot, found by its hash');
+  assert.equal(cmp.hasQuickKey('c', key(2)), true, 'asked again');
+  assert.equal(cmp.hasQuickKey('e\\\\f', key(4)), false, 'the escape of a backslash, as it is written');
+  assert.equal(cmp.hasQuickKey('e\\f', key(4)), true);
+  assert.equal(cmp.hasQuickKey('g', key(4)), false, "the next slot's path with another's key");
+  assert.equal(cmp.hasQuickKey('g', key(5)), true);
+  assert.deepEqual([...cmp.unseen()], []);
+  // A deleted path's slot is not taken either.
+  table.delete('c');
+  const again = table.compare();
+  assert.equal(again.hasQuickKey('a"b', key(1)), true);
+  assert.equal(again.hasQuickKey('c', key(2)), false, 'deleted');
+});
