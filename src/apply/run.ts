@@ -174,7 +174,12 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     parallel?.cancel();
     throw err;
   }
-  const idleWorker = parallel?.takeWorker();
+  let idleWorker = parallel?.takeWorker();
+  if (idleWorker !== undefined && scan.entries.length >= IDLE_WORKER_MAX_ENTRIES) {
+    // A large plan is coming: the worker's memory must not sit beside it.
+    void idleWorker.terminate();
+    idleWorker = undefined;
+  }
   try {
     const last = manifest.entries;
     const errors: IncrementError[] = [...scan.errors];
@@ -263,6 +268,13 @@ const WORKER_MIN_COPIES = 256;
 const WORKER_MIN_BYTES = 64 * 1024 * 1024;
 /** With the scan's worker idle (a run that scanned on two threads), copies are shared from this many. */
 const IDLE_WORKER_MIN_COPIES = 2;
+/**
+ * A scan that found this many entries to plan stops its worker before planning: a worker kept beside
+ * the plan of a moved folder (29,564 files of W1, no copies) took the run's peak from 143–145 MiB
+ * to 153–167 MiB in 7 runs of 10 (tmpfs, GNU time), though it had collected its garbage. The copies
+ * of so large a plan, if any, start a worker of their own (~30 ms, nothing beside them).
+ */
+const IDLE_WORKER_MAX_ENTRIES = CAP_HEAP_MIN_STORES;
 
 function copierFor(fs: Fs, p: Prepared, o: Omit<CopierOptions, 'fs'> & { workerScript: string | undefined }): Copier {
   const { files, bytes } = copyTotals(p.plan.puts);

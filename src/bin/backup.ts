@@ -19,7 +19,10 @@ else if (parentPort !== null) {
       // Taken before the scan answers: the main thread takes its own gc() only after (capHeapGrowth).
       const collect = gcFunction();
       runScanWorker(data as ScanWorkerData, port, realFs);
-      awaitNextRole(port, serve, collect);
+      // What the scan held goes at once, while the main thread plans: whether the copies take this
+      // worker over or the run stops it, its share of the manifest is not held beside the plan.
+      collect?.();
+      awaitNextRole(port, serve);
     } else if (role === 'copy') runCopyWorker(data as CopyWorkerData, port, realFs);
   };
   workerStarting(workerData);

@@ -51,18 +51,16 @@ export interface NextRole<R extends WorkerRole = WorkerRole> {
 }
 
 /**
- * In a worker: `serve` runs the next role this thread is given (ThreadPair's `adopt`), if any. What
- * the last role held is collected first (`collect`: this thread's gc(), heap.ts gcFunction): a
- * scan's share of the manifest would otherwise stay for the whole of the copies, since a worker that
- * allocates little seldom collects its old generation. Measured on a 1 % change of 100k files: the
- * run's peak 125–127 MiB without, 123–124 MiB with (the same as with a fresh copy worker).
+ * In a worker: `serve` runs the next role this thread is given (ThreadPair's `adopt`), if any. The
+ * scan collects what it held before it waits (src/bin/backup.ts): its share of the manifest would
+ * otherwise stay for the whole of the copies, since a worker that allocates little seldom collects
+ * its old generation. Measured on a 1 % change of 100k files: the run's peak 125–127 MiB without,
+ * 123–124 MiB with (the same as with a fresh copy worker).
  */
-export function awaitNextRole(port: { once(ev: 'message', fn: (m: unknown) => void): unknown }, serve: (data: RoleData<WorkerRole>) => void, collect: (() => void) | undefined): void {
+export function awaitNextRole(port: { once(ev: 'message', fn: (m: unknown) => void): unknown }, serve: (data: RoleData<WorkerRole>) => void): void {
   port.once('message', (m) => {
     const data = (m as Partial<NextRole> | null)?.hardbackNextRole;
-    if (workerRole(data) === undefined) return;
-    collect?.();
-    serve(data as RoleData<WorkerRole>);
+    if (workerRole(data) !== undefined) serve(data as RoleData<WorkerRole>);
   });
 }
 

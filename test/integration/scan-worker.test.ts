@@ -241,3 +241,41 @@ describe('the copies of a run that scanned on two threads', () => {
     assert.equal(lines.length, 2, 'no next role, no batch');
   });
 });
+
+describe('a run whose scan finds a plan of 20,000 entries or more', () => {
+  it("stops the scan's worker before planning, and its copies start a worker of their own", async (t) => {
+    const big = tempDir('hb-scanworker-big-');
+    t.after(() => removeDir(big));
+    const bsrc = join(big, 'src');
+    const bdist = join(big, 'dist');
+    // One folder of 20,100 files, moved: that many new paths to plan (linked, not copied); and 300
+    // changed files in two small folders, copied.
+    for (let s = 0; s < 20; s++) {
+      fs.mkdirSync(join(bsrc, 'big', `s${s}`), { recursive: true });
+      for (let f = 0; f < 1005; f++) fs.writeFileSync(join(bsrc, 'big', `s${s}`, `f${f}`), `${s}/${f}`);
+    }
+    for (const o of ['o1', 'o2']) {
+      fs.mkdirSync(join(bsrc, o));
+      for (let f = 0; f < 150; f++) fs.writeFileSync(join(bsrc, o, `f${f}`), `${o}/${f}`);
+    }
+    const first = await runBackup(profileFor(bsrc, bdist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: backupJs });
+    assert.equal(first.status, 'done');
+    fs.renameSync(join(bsrc, 'big'), join(bsrc, 'moved'));
+    let changedBytes = 0;
+    for (const o of ['o1', 'o2']) {
+      for (let f = 0; f < 150; f++) {
+        fs.writeFileSync(join(bsrc, o, `f${f}`), `changed ${o}/${f}`);
+        changedBytes += `changed ${o}/${f}`.length;
+      }
+    }
+    const log = join(big, 'run.log');
+    const outcome = await runBackup(profileFor(bsrc, bdist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: wrapper('big', log) });
+    assert.equal(outcome.status, 'done');
+    assert.equal(outcome.summary.changed, 300);
+    assert.equal(outcome.summary.bytes_copied, changedBytes, 'the moved files linked, the changed ones copied');
+    const lines = logLines(log).map((l) => l.replace(/\d+$/, 'N'));
+    assert.deepEqual(lines.slice(0, 2), ['start scan', 'scanned N']);
+    assert.ok(!lines.includes('next copy'), `the scan's worker was not given the copies: ${lines.join(', ')}`);
+    assert.deepEqual(lines.slice(2, 4), ['start copy', 'batch N'], 'a worker of their own');
+  });
+});
