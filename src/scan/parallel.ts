@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { compileSelection, type SelectionRules } from '../select/rules.js';
 import { readManifest } from '../store/manifest.js';
-import { scanSource, type ScanOptions, type ScanResult } from './walk.js';
+import { scanSource, type ScanError, type ScanOptions, type ScanResult } from './walk.js';
 import { startWorker, type RoleData } from '../threads/roles.js';
 import { topLevelName } from '../meta/safe-path.js';
 import { reshaped } from '../meta/entry.js';
@@ -204,7 +204,22 @@ export function startParallelScan(
         taken.add(n);
         return true;
       };
-      merge(mine, scanSource(fs, src, { ...opts, topLevel: claim, rootOrder: claims.order, onProgress: from(counted) }), taken, false);
+      // A share walk that could not list the source folder claimed none of the names it was there
+      // for, and the other walk may have walked them all the same: only names nobody walked count as
+      // unreadable (what is recorded below them is kept), with that listing's error, once.
+      let listingError: ScanError | undefined;
+      const add = (theirs: ShareScan, names: ReadonlySet<string>, reshape: boolean): void => {
+        listingError ??= mergeShare(mine, theirs, names, reshape);
+      };
+      const settle = (walkedThere: ReadonlySet<string>): ScanResult => {
+        const unwalked = [...share].filter((n) => !taken.has(n) && !walkedThere.has(n));
+        if (listingError !== undefined && unwalked.length > 0) {
+          for (const n of unwalked) mine.unreadable.push(n);
+          if (!mine.errors.some((e) => e.path === '.')) mine.errors.push(listingError);
+        }
+        return mine;
+      };
+      add(scanSource(fs, src, { ...opts, topLevel: claim, rootOrder: claims.order, onProgress: from(counted) }), taken, false);
       const r = await answer;
       if (r === undefined) void worker.terminate();
       else {
@@ -215,33 +230,37 @@ export function startParallelScan(
       if (r === undefined) {
         // The worker failed: the names it claimed are walked here.
         const rest = new Set([...share].filter((n) => !taken.has(n)));
-        return merge(mine, scanSource(fs, src, { ...opts, topLevel: (n) => rest.has(n) }), rest, true);
+        const walkedRest = new Set<string>();
+        const restOnly = (n: string): boolean => {
+          if (!rest.has(n)) return false;
+          walkedRest.add(n);
+          return true;
+        };
+        add(scanSource(fs, src, { ...opts, topLevel: restOnly }), rest, true);
+        return settle(walkedRest);
       }
       const walked = new Set(r.walked);
       // A worker that compared sent only what it did not find unchanged; one without the manifest
       // sent every entry, and the plan compares them.
       if (o.manifest !== undefined) compared?.foundElsewhere(walked, r.unseen);
-      return merge(mine, r, walked, true);
+      add(r, walked, true);
+      return settle(walked);
     },
   };
 }
 
 /**
- * Adds a walk of the top-level `names` to this thread's result. A walk that could not list the
- * source folder itself claimed none of the names it was there for: its unreadable '' keeps all that
- * is recorded (as a one-thread walk that cannot list the source does), and its error is reported
- * once.
+ * Adds a walk of the top-level `names` of the worker's share to this thread's result, but for what
+ * it says of the source folder itself (its unreadable '' and error '.': it could not list it), which
+ * is returned: finish decides what it means once every walk is done.
  */
-function merge(mine: ScanResult, theirs: ShareScan, names: ReadonlySet<string>, reshape: boolean): ScanResult {
+function mergeShare(mine: ScanResult, theirs: ShareScan, names: ReadonlySet<string>, reshape: boolean): ScanError | undefined {
   // Rebuilt in this thread's shape: as they arrive, each would carry a property array once completed.
   for (const e of theirs.entries) mine.entries.push(reshape ? reshaped(e) : e);
   for (const s of theirs.skipped) mine.skipped.push(s);
-  for (const u of theirs.unreadable) if (u !== '' || !mine.unreadable.includes('')) mine.unreadable.push(u);
-  const sourceError = (e: { path: string }) => e.path === '.';
-  for (const e of theirs.errors) {
-    if (e.path.includes('/') || names.has(e.path) || (sourceError(e) && !mine.errors.some(sourceError))) mine.errors.push(e);
-  }
-  return mine;
+  for (const u of theirs.unreadable) if (u !== '') mine.unreadable.push(u);
+  for (const e of theirs.errors) if (e.path.includes('/') || names.has(e.path)) mine.errors.push(e);
+  return theirs.errors.find((e) => e.path === '.');
 }
 
 /** The worker's side: read the share's part of the manifest, walk the share comparing with it, answer once. */
