@@ -1,6 +1,7 @@
 import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported } from '../io/fs.js';
+import { isCode } from '../io/errors.js';
 import { secondsFromNs } from '../meta/entry.js';
 
 /**
@@ -68,7 +69,7 @@ export class MadeDirs {
         fs.mkdirSync(dir);
       } catch (err) {
         // Made by an earlier attempt of this run (a retried put), or left by a crash and recovered.
-        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        if (!isCode(err, 'EEXIST')) throw err;
       }
     }
     this.made.add(dir);

@@ -397,7 +397,6 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
     prepared = p;
     if (p.walk === undefined && !hasChanges(p.plan)) {
-      dismissIdleWorker(p);
       if (p.recordedSource !== profile.src) {
         writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last);
       }

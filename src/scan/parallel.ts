@@ -72,10 +72,14 @@ class ShareClaims {
   static create(names: readonly string[]): ShareClaims {
     return new ShareClaims(names, new SharedArrayBuffer(4 * Math.max(1, names.length)));
   }
-  /** True when `name` is of the share and `by` has just claimed it. */
-  claim(name: string, by: number): boolean {
-    const i = this.index.get(name);
-    return i !== undefined && Atomics.compareExchange(this.slots, i, 0, by) === 0;
+  /** A walk's `topLevel`: true when a name of the share is claimed by `by` now (and added to `into`). */
+  claimer(by: number, into: Set<string>): (name: string) => boolean {
+    return (name) => {
+      const i = this.index.get(name);
+      if (i === undefined || Atomics.compareExchange(this.slots, i, 0, by) !== 0) return false;
+      into.add(name);
+      return true;
+    };
   }
   /** The share's names first, in its order; the others after them, as listed. */
   readonly order = (listed: string[]): string[] => {
@@ -199,11 +203,7 @@ export function startParallelScan(
       const mine = scanSource(fs, src, { ...opts, topLevel: (n) => !share.has(n), onProgress: from(0) });
       // Then the names of the worker's share it has not reached yet (it may not even have started).
       const taken = new Set<string>();
-      const claim = (n: string): boolean => {
-        if (!claims.claim(n, BY_THIS_THREAD)) return false;
-        taken.add(n);
-        return true;
-      };
+      const claim = claims.claimer(BY_THIS_THREAD, taken);
       // A share walk that could not list the source folder claimed none of the names it was there
       // for, and the other walk may have walked them all the same: only names nobody walked count as
       // unreadable (what is recorded below them is kept), with that listing's error, once.
@@ -269,11 +269,7 @@ export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unkno
   const claims = new ShareClaims(data.names, data.claims);
   const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, (path) => names.has(topLevelName(path))).entries.compare();
   const walked = new Set<string>();
-  const claim = (n: string): boolean => {
-    if (!claims.claim(n, BY_WORKER)) return false;
-    walked.add(n);
-    return true;
-  };
+  const claim = claims.claimer(BY_WORKER, walked);
   const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: claim, rootOrder: claims.order, unchangedAgainst: compared });
   // Entries it sends are found too (the plan compares them): unseen is only what is gone, below the
   // names it walked (this thread compares the others; they are not sent, as they may be many).

@@ -27,6 +27,10 @@ import { profileFor, readTree, removeDir, tempDir, treeView } from '../helpers/t
 const TOPS = 8;
 const FILES_PER_TOP = 800;
 
+/** A run of `src` into `dist` as the program makes it, with `workerScript` as its worker. */
+const backup = (from: string, to: string, workerScript: string) =>
+  runBackup(profileFor(from, to), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript });
+
 let root = '';
 let src = '';
 let dist = '';
@@ -45,7 +49,7 @@ before(async () => {
       fs.writeFileSync(join(dir, `f${f}.txt`), `${d}/${f}`);
     }
   }
-  const first = await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: backupJs });
+  const first = await backup(src, dist, backupJs);
   assert.equal(first.status, 'done');
 });
 after(() => removeDir(root));
@@ -230,10 +234,10 @@ describe('the scan on two threads', () => {
 describe('the copies of a run that scanned on two threads', () => {
   it('are shared with the scan worker, taken over once it has answered: one worker for the whole run', async () => {
     // The edits of the tests above are backed up first: the run below has exactly this round's.
-    await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: backupJs });
+    await backup(src, dist, backupJs);
     const edits = editSource(4);
     const log = join(root, 'run.log');
-    const outcome = await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: wrapper('run', log) });
+    const outcome = await backup(src, dist, wrapper('run', log));
     assert.equal(outcome.status, 'done');
     const lines = logLines(log);
     assert.deepEqual(lines.filter((l) => l.startsWith('start')), ['start scan'], 'no second worker was started');
@@ -261,7 +265,7 @@ describe('the copies of a run that scanned on two threads', () => {
     // Deletions only: a plan, but no copies.
     for (let d = 0; d < TOPS; d++) fs.rmSync(join(src, `top${d}`, 'sub3', 'f3.txt'));
     const log = join(root, 'nocopy.log');
-    const outcome = await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: wrapper('nocopy', log) });
+    const outcome = await backup(src, dist, wrapper('nocopy', log));
     assert.equal(outcome.status, 'done');
     assert.equal(outcome.summary.deleted, TOPS);
     const lines = logLines(log);
@@ -287,7 +291,7 @@ describe('a run whose scan finds a plan of 20,000 entries or more', () => {
       fs.mkdirSync(join(bsrc, o));
       for (let f = 0; f < 150; f++) fs.writeFileSync(join(bsrc, o, `f${f}`), `${o}/${f}`);
     }
-    const first = await runBackup(profileFor(bsrc, bdist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: backupJs });
+    const first = await backup(bsrc, bdist, backupJs);
     assert.equal(first.status, 'done');
     fs.renameSync(join(bsrc, 'big'), join(bsrc, 'moved'));
     let changedBytes = 0;
@@ -298,7 +302,7 @@ describe('a run whose scan finds a plan of 20,000 entries or more', () => {
       }
     }
     const log = join(big, 'run.log');
-    const outcome = await runBackup(profileFor(bsrc, bdist), { dryRun: false, force: false, checksum: false, reporter: silentReporter, workerScript: wrapper('big', log) });
+    const outcome = await backup(bsrc, bdist, wrapper('big', log));
     assert.equal(outcome.status, 'done');
     assert.equal(outcome.summary.changed, 300);
     assert.equal(outcome.summary.bytes_copied, changedBytes, 'the moved files linked, the changed ones copied');
