@@ -4,9 +4,9 @@ import type { Fs } from '../io/fs.js';
 import { realFs, resolvedPath } from '../io/fs.js';
 import { isSameOrInside, pathUnder } from '../meta/safe-path.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { AtomicWrites, writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
-import { durabilityFor } from '../io/durability.js';
+import { durabilityProbe } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
 import { StateTable } from '../store/state-table.js';
@@ -382,6 +382,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     recoverDestination(fs, layout, { source: profile.src, profile: profile.name, notice: (m) => opts.reporter.notice(m) });
 
     const traits = probeDestination(fs, layout.tmp);
+    // Asked now, in the background: the answer is awaited only if there is something to apply.
+    const probed = durabilityProbe(profile.dist, opts.fsyncData ?? true);
     let linkMode: 'hardlink' | 'copy' = 'hardlink';
     if (!traits.hardlinks) {
       if (profile.linkFallback === 'error') {
@@ -432,7 +434,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         complete,
         version: VERSION,
       });
-    const durability = durabilityFor(profile.dist, opts.fsyncData ?? true);
+    const durability = await probed();
     const copier = copierFor(fs, p, {
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
@@ -462,7 +464,6 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         });
         for (const s of p.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
       }
-      durability.flushAll();
     } catch (err) {
       // The worker stops first: nothing may write into tmp/ while recovery sweeps it (and a live
       // worker would keep the process running).
@@ -485,10 +486,17 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       return outcome({ status: 'no-change', summary: emptySummary(errors.length), errors, skipped: p.skipped, linkMode });
     }
     const json = incrementJson(applier, true);
+    // increment.json and the manifest are written before the run's last flush, which makes them
+    // durable with every version the run placed; only then are they renamed into place (so a
+    // complete increment.json never names a version a power cut could lose). With `sync -f` that is
+    // one flush of the drive where the placed versions, then each file, took one each.
+    const writes = new AtomicWrites(fs, durability.flushesAll ? () => durability.flushAll() : undefined);
     try {
-      writeFileAtomic(fs, layout.incrementJson(id), incrementText(json));
-      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, state.manifest());
+      writes.write(layout.incrementJson(id), incrementText(json));
+      writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, state.manifest(), writes);
+      writes.commit();
     } catch (err) {
+      writes.abort();
       closeQuietly(journal);
       throw stopped(fs, layout, err);
     }

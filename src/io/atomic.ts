@@ -16,32 +16,91 @@ export function tmpName(prefix: string): string {
 export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-)[0-9a-z]+-[0-9a-z-]+$/.test(name);
 
 /**
- * Atomic replace: write a temp file beside `file`, fsync it, rename it over `file`, fsync the folder.
- * `data` may be an iterable of pieces (text or bytes), written as they come (writeChunked).
- * A reader sees the old content or the new one, never a mix; the temp file is removed if the rename
- * never happened.
+ * Atomic replaces of one or more files that become durable together. Each file is written to a temp
+ * file beside it (`write`); `commit` then makes the temp files' data durable, renames each over its
+ * file and fsyncs their folders. A reader sees each file old or new, never a mix; a crash before the
+ * renames leaves temp files only (isAtomicTempName: the next run removes them).
+ *
+ * `flush`, when given, is a flush that `commit` calls and that makes the temp files' data durable
+ * with everything else written to their drive (a backup run's one `sync -f`: io/durability.ts);
+ * without it each temp file is fsync'ed as it is written. A run ends with the placed versions,
+ * increment.json and the manifest: with one flush for all three it waits for one commit of the
+ * drive's journal where separate fsyncs waited for three (bench/README.md, "What changed in session 9").
+ */
+export class AtomicWrites {
+  private readonly pending: { tmp: string; file: string }[] = [];
+  private readonly after: (() => void)[] = [];
+  constructor(
+    private readonly fs: Fs,
+    private readonly flush?: () => void,
+  ) {}
+
+  /** Writes `data` (text, bytes, or pieces of either: writeChunked) to a new temp file beside `file`. */
+  write(file: string, data: string | Uint8Array | Iterable<string | Uint8Array>, mode = 0o644): void {
+    const { fs } = this;
+    const tmp = join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(tmp, 'wx', mode);
+      if (typeof data === 'string' || data instanceof Uint8Array) fs.writeFileSync(fd, data);
+      else writeChunked(fs, fd, data);
+      if (this.flush === undefined) fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = undefined;
+    } catch (err) {
+      if (fd !== undefined) fs.closeSync(fd);
+      unlinkQuietly(fs, tmp);
+      throw err;
+    }
+    this.pending.push({ tmp, file });
+  }
+
+  /** Runs once every file is in place and durable (a removal that must come after them). */
+  afterCommit(fn: () => void): void {
+    this.after.push(fn);
+  }
+
+  /** Flush, rename each temp file over its file, in the order written, and fsync their folders. */
+  commit(): void {
+    this.flush?.();
+    const dirs = new Set<string>();
+    while (this.pending.length > 0) {
+      const { tmp, file } = this.pending[0] as { tmp: string; file: string };
+      this.fs.renameSync(tmp, file);
+      this.pending.shift();
+      dirs.add(dirname(file));
+    }
+    for (const dir of dirs) fsyncDir(this.fs, dir);
+    for (const fn of this.after.splice(0)) fn();
+  }
+
+  /** Removes the temp files not renamed yet (after a failure; best effort). */
+  abort(): void {
+    for (const { tmp } of this.pending.splice(0)) unlinkQuietly(this.fs, tmp);
+  }
+}
+
+function unlinkQuietly(fs: Fs, path: string): void {
+  try {
+    fs.unlinkSync(path);
+  } catch {
+    // best effort: the temp file may never have been created, and the next run sweeps leftovers
+  }
+}
+
+/**
+ * Atomic replace of one file: a temp file beside it, fsync'ed, renamed over it, the folder fsync'ed
+ * (AtomicWrites, for one file).
  */
 export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array | Iterable<string | Uint8Array>, mode = 0o644): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
-  let fd: number | undefined;
+  const writes = new AtomicWrites(fs);
   try {
-    fd = fs.openSync(tmp, 'wx', mode);
-    if (typeof data === 'string' || data instanceof Uint8Array) fs.writeFileSync(fd, data);
-    else writeChunked(fs, fd, data);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
+    writes.write(file, data, mode);
+    writes.commit();
   } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // best effort: the temp file may never have been created
-    }
+    writes.abort();
     throw err;
   }
-  fsyncDir(fs, dirname(file));
 }
 
 /** Bytes gathered before each write(2) when the content comes in pieces. */

@@ -1,5 +1,5 @@
 import { unlinkIfExists, type Fs } from '../io/fs.js';
-import { fsyncDir, writeFileAtomic } from '../io/atomic.js';
+import { AtomicWrites, fsyncDir } from '../io/atomic.js';
 import { dirname } from 'node:path';
 import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
@@ -358,15 +358,30 @@ function readFirstLine(fs: Fs, file: string): string | undefined {
 /**
  * Writes the state: as a delta beside the base when the table was read from a format 2 manifest and
  * changed by at most an eighth of it since (StateTable.delta), else whole, with a new id, after which
- * the old delta is removed. Both are atomic replaces (writeFileAtomic). A crash between the whole
+ * the old delta is removed. Both are atomic replaces (io/atomic.ts). A crash between the whole
  * write and the removal leaves a delta of the old base, which readManifest ignores.
+ *
+ * `writes`: the replace joins these (io/atomic.ts AtomicWrites), and is in place once they are
+ * committed; without it, it is in place when this returns.
  */
 export function writeManifest(
   fs: Fs,
   file: string,
   info: { source: string; lastIncrement: string | null },
   entries: StateTable | EncodedState | Iterable<StateEntry>,
+  writes?: AtomicWrites,
 ): void {
+  if (writes === undefined) {
+    const own = new AtomicWrites(fs);
+    try {
+      writeManifest(fs, file, info, entries, own);
+      own.commit();
+    } catch (err) {
+      own.abort();
+      throw err;
+    }
+    return;
+  }
   const table = entries instanceof StateTable || isEncoded(entries) ? entries : StateTable.from(entries);
   const written = new Date().toISOString();
   const delta = table instanceof StateTable ? table.delta() : undefined;
@@ -383,7 +398,7 @@ export function writeManifest(
     };
     const top = table.topCounts();
     if (top !== undefined && Object.keys(top).length <= MAX_TOP_NAMES) header.top = top;
-    writeFileAtomic(fs, manifestDeltaOf(file), deltaText(header, delta.changes));
+    writes.write(manifestDeltaOf(file), deltaText(header, delta.changes));
     return;
   }
   // The delta on the drive is of the manifest on the drive (kept until the new manifest is in place:
@@ -410,9 +425,11 @@ export function writeManifest(
   };
   const top = table instanceof StateTable ? topLevelCounts(table.keys()) : table.topCounts();
   if (top !== undefined) header.top = top;
-  writeFileAtomic(fs, file, manifestText(header, table));
-  unlinkIfExists(fs, deltaFile);
-  if (table instanceof StateTable) table.trackChangesSince(header.id as string, header.entries, header.top);
+  writes.write(file, manifestText(header, table));
+  writes.afterCommit(() => {
+    unlinkIfExists(fs, deltaFile);
+    if (table instanceof StateTable) table.trackChangesSince(header.id as string, header.entries, header.top);
+  });
 }
 
 /**
@@ -445,7 +462,7 @@ function headerString(fs: Fs, file: string, field: string): string | null | unde
   }
 }
 
-/** Line by line: writeFileAtomic writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */
+/** Line by line: AtomicWrites writes it a MiB at a time, never the whole 20 MB of a 100k-entry state at once. */
 function* manifestText(header: ManifestHeader, table: StateTable | EncodedState): Generator<string | Uint8Array> {
   yield `${asciiJson(header)}\n`;
   if (table instanceof StateTable) yield* table.linePieces();

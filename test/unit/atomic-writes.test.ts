@@ -1,0 +1,131 @@
+/**
+ * AtomicWrites (src/io/atomic.ts): several atomic replaces made durable by one flush. The order of
+ * the calls is the guarantee: every temp file written, then the flush (or each temp file fsync'ed
+ * without one), then the renames in order, then the folders fsync'ed, then what must follow them.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as realFs from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Fs } from '../../src/io/fs.js';
+import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../../src/io/atomic.js';
+import { removeDir, tempDir } from '../helpers/tree.js';
+
+let root = '';
+before(() => {
+  root = tempDir('hb-atomic-');
+});
+after(() => removeDir(root));
+
+/** The real fs, logging renames, fsyncs (by the path their fd was opened on) and unlinks; `fail` makes one call throw. */
+function loggingFs(log: string[], fail?: (call: string, path: string) => boolean): Fs {
+  const paths = new Map<number, string>();
+  const name = (p: unknown) => (isAtomicTempName(basename(String(p))) ? `tmp(${basename(String(p)).split('.tmp-')[0]?.slice(1)})` : basename(String(p)));
+  const check = (call: string, p: string) => {
+    if (fail?.(call, p) === true) throw Object.assign(new Error(`EIO: injected, ${call} ${p}`), { code: 'EIO' });
+  };
+  return new Proxy(realFs as Fs, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'openSync')
+        return (p: string, flags: string, mode?: number) => {
+          const fd = realFs.openSync(p, flags, mode);
+          paths.set(fd, p);
+          return fd;
+        };
+      if (prop === 'fsyncSync')
+        return (fd: number) => {
+          const p = paths.get(fd) ?? '?';
+          check('fsync', p);
+          log.push(`fsync ${name(p)}`);
+          realFs.fsyncSync(fd);
+        };
+      if (prop === 'renameSync')
+        return (a: string, b: string) => {
+          check('rename', a);
+          log.push(`rename ${name(a)} -> ${name(b)}`);
+          realFs.renameSync(a, b);
+        };
+      if (prop === 'unlinkSync')
+        return (p: string) => {
+          log.push(`unlink ${name(p)}`);
+          realFs.unlinkSync(p);
+        };
+      return value;
+    },
+  });
+}
+
+const listing = (dir: string) => realFs.readdirSync(dir).sort();
+
+describe('AtomicWrites', () => {
+  it('with a flush: no file is fsynced, the flush comes before every rename, the folders after them, then afterCommit', () => {
+    const dir = realFs.mkdtempSync(join(root, 'a-'));
+    const sub = join(dir, 'sub');
+    realFs.mkdirSync(sub);
+    realFs.writeFileSync(join(dir, 'a.json'), 'old a');
+    const log: string[] = [];
+    const w = new AtomicWrites(loggingFs(log), () => log.push('flush'));
+    w.write(join(dir, 'a.json'), 'new a');
+    w.write(join(sub, 'b.json'), ['new ', Buffer.from('b')]);
+    w.afterCommit(() => log.push('after'));
+    assert.deepEqual(log, [], 'nothing is flushed, fsynced or renamed while writing');
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'old a', 'the old content stays until the commit');
+    w.commit();
+    assert.deepEqual(log, ['flush', 'rename tmp(a.json) -> a.json', 'rename tmp(b.json) -> b.json', `fsync ${basename(dir)}`, 'fsync sub', 'after']);
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'new a');
+    assert.equal(realFs.readFileSync(join(sub, 'b.json'), 'utf8'), 'new b');
+    assert.deepEqual(listing(dir), ['a.json', 'sub']);
+    assert.deepEqual(listing(sub), ['b.json']);
+  });
+
+  it('without a flush each temp file is fsynced as it is written (writeFileAtomic too)', () => {
+    const dir = realFs.mkdtempSync(join(root, 'b-'));
+    const log: string[] = [];
+    const fs = loggingFs(log);
+    const w = new AtomicWrites(fs);
+    w.write(join(dir, 'a.json'), 'a');
+    w.write(join(dir, 'b.json'), 'b');
+    w.commit();
+    assert.deepEqual(log, ['fsync tmp(a.json)', 'fsync tmp(b.json)', 'rename tmp(a.json) -> a.json', 'rename tmp(b.json) -> b.json', `fsync ${basename(dir)}`]);
+    log.length = 0;
+    writeFileAtomic(fs, join(dir, 'c.json'), 'c');
+    assert.deepEqual(log, ['fsync tmp(c.json)', 'rename tmp(c.json) -> c.json', `fsync ${basename(dir)}`]);
+    assert.deepEqual(listing(dir), ['a.json', 'b.json', 'c.json']);
+  });
+
+  it('a flush that fails renames nothing, runs nothing after, and abort removes every temp file', () => {
+    const dir = realFs.mkdtempSync(join(root, 'c-'));
+    realFs.writeFileSync(join(dir, 'a.json'), 'old a');
+    const log: string[] = [];
+    const w = new AtomicWrites(loggingFs(log), () => {
+      throw Object.assign(new Error('EIO: could not flush'), { code: 'EIO' });
+    });
+    w.write(join(dir, 'a.json'), 'new a');
+    w.write(join(dir, 'b.json'), 'new b');
+    w.afterCommit(() => log.push('after'));
+    assert.throws(() => w.commit(), /could not flush/);
+    assert.equal(log.filter((l) => l.startsWith('rename') || l === 'after').length, 0);
+    assert.equal(listing(dir).filter(isAtomicTempName).length, 2, 'both temp files are still there before abort');
+    w.abort();
+    assert.deepEqual(listing(dir), ['a.json'], 'only the old file is left');
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'old a');
+  });
+
+  it('a rename that fails leaves the files renamed before it in place and the rest for abort', () => {
+    const dir = realFs.mkdtempSync(join(root, 'd-'));
+    const log: string[] = [];
+    const w = new AtomicWrites(
+      loggingFs(log, (call, p) => call === 'rename' && basename(p).startsWith('.b.json')),
+      () => log.push('flush'),
+    );
+    w.write(join(dir, 'a.json'), 'new a');
+    w.write(join(dir, 'b.json'), 'new b');
+    w.afterCommit(() => log.push('after'));
+    assert.throws(() => w.commit(), /injected/);
+    assert.ok(!log.includes('after'));
+    w.abort();
+    assert.deepEqual(listing(dir), ['a.json']);
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'new a');
+  });
+});
