@@ -471,11 +471,14 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       closeQuietly(journal);
       throw stopped(fs, layout, err);
     }
-    await copier.close();
+    // Every copy is made: the worker exits while this thread writes the metadata (~4 ms), and
+    // before anything sweeps tmp/ (nothing may write into it meanwhile).
+    const closing = copier.close();
     const errors = [...p.errors, ...applier.errors];
     const made = state.counts();
     if (made.new + made.changed + made.deleted === 0) {
       // Every change failed: no increment is worth keeping; the errors are reported all the same.
+      await closing;
       journal.close();
       fs.rmSync(layout.incrementDir(id), { recursive: true, force: true });
       fs.unlinkSync(layout.journal);
@@ -497,9 +500,11 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       writes.commit();
     } catch (err) {
       writes.abort();
+      await closing;
       closeQuietly(journal);
       throw stopped(fs, layout, err);
     }
+    await closing;
     journal.close();
     fs.unlinkSync(layout.journal);
     sweepTmp(fs, layout);
