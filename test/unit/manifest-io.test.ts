@@ -351,3 +351,24 @@ describe('the manifest read while a run writes it (readers take no lock)', () =>
     assert.throws(() => readManifest(realFs, file), /line 1 is cut short/);
   });
 });
+
+test("a scan thread's share (`only`) keeps exactly the entries at and below its top-level names, however the lines are ordered and written", (t) => {
+  const dir = tempDir('hb-manifest-');
+  t.after(() => removeDir(dir));
+  const file = join(dir, 'manifest.jsonl');
+  // Top-level names that are prefixes of each other, one written with escapes (é, a quote), entries
+  // of the top-level names themselves, and a name's paths coming back after others (a run's additions
+  // are appended at the end of the table).
+  const paths = ['A', 'A/x', 'A/y/z', 'AB/w', 'AB', 'A b/c', 'é', 'é/q', 'é/r/s', 'x"y/1', 'x"y/2', 'C', 'A/late', 'é/late', 'AB/late', 'A'.repeat(3) + '/d'];
+  const entries = paths.map((p, i) => numberedFile(i, p));
+  writeManifest(realFs, file, { source: '/src', lastIncrement: null }, StateTable.from(entries));
+  const whole = [...readManifest(realFs, file).entries.keys()];
+  assert.deepEqual(whole.sort(), [...paths].sort());
+  for (const share of [['A'], ['AB', 'é'], ['x"y', 'C', 'A b'], ['AAA'], []]) {
+    const names = new Set(share);
+    const part = readManifest(realFs, file, names);
+    const want = paths.filter((p) => names.has(p.split('/')[0] as string)).sort();
+    assert.deepEqual([...part.entries.keys()].sort(), want, `share ${JSON.stringify(share)}`);
+    for (const p of want) assert.deepEqual(part.entries.get(p), entries[paths.indexOf(p)]);
+  }
+});
