@@ -67,8 +67,12 @@ test('a worker started under the young-generation hold puts it back as its first
 });
 
 test('a worker that does not put the hold back itself: this thread does, once it sees the worker online', () => {
+  // Until this thread handles 'online', its event loop runs with the factor the worker's heap set-up
+  // left (2): a scavenge in that window may double the young generation once (seen in 5 of 40 runs,
+  // 2 → 4 MiB; CI failed on it). What the hold promises is from 'online' on: the ~40 MB of survivors
+  // allocated after it would double it up to 32 MiB without the hold, and must leave it as it was.
   const [before, after] = holdCase('never').withWorker;
-  assert.ok(after <= START_NEW_SPACE, `this thread's young generation went from ${before >> 10} to ${after >> 10} KiB`);
+  assert.ok(after <= Math.max(before, START_NEW_SPACE), `this thread's young generation went from ${before >> 10} to ${after >> 10} KiB after the worker was online`);
 });
 
 test('a worker that has started but not yet run undoes the hold (V8 sets the factor back for the process): this thread puts it back itself, as a backup\'s scan does', () => {
