@@ -59,7 +59,11 @@ export function readTree(root: string, opts: { skip?: (rel: string) => boolean }
       if (opts.skip?.(r)) continue;
       const p = join(dir, name);
       const st = fs.lstatSync(p);
-      const base = { mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), ino: st.ino };
+      // The millisecond from the exact nanoseconds: Node's float mtimeMs rounds a time within
+      // ~120 ns of the next millisecond up into it (…715.999999 ms reads as 716), where a copy made
+      // to the microsecond (libuv's futimes) stays at 715: one file in ~8,000, and a test failed on it.
+      const mtimeMs = Number(fs.lstatSync(p, { bigint: true }).mtimeNs / 1_000_000n);
+      const base = { mode: st.mode & 0o7777, mtimeMs, ino: st.ino };
       if (st.isDirectory()) {
         out.set(r, { type: 'dir', size: 0, ...base });
         walk(p, r);
