@@ -53,16 +53,21 @@ export interface PlanOptions {
 /** A put whose content is copied from the source (a new or changed file that is not a move). */
 export const isCopy = (put: PutOp): boolean => put.entry.type === 'file' && put.moveFrom === undefined;
 
-/** How many files and bytes the puts copy from the source. */
-export function copyTotals(puts: readonly PutOp[]): { files: number; bytes: number } {
+/**
+ * How many files and bytes the puts copy from the source; `withBytes`: how many of those files are
+ * not empty (an empty one is made, not copied: there is nothing to read or hash).
+ */
+export function copyTotals(puts: readonly PutOp[]): { files: number; bytes: number; withBytes: number } {
   let files = 0;
   let bytes = 0;
+  let withBytes = 0;
   for (const put of puts) {
     if (!isCopy(put)) continue;
     files++;
     bytes += put.entry.size;
+    if (put.entry.size > 0) withBytes++;
   }
-  return { files, bytes };
+  return { files, bytes, withBytes };
 }
 
 /** How many entries the plan stores (new or changed files, symlinks and folders). */

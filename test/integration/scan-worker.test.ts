@@ -261,13 +261,18 @@ describe('the copies of a run that scanned on two threads', () => {
     assert.deepEqual(mirror, treeView(readTree(src)), 'the mirror equals the source');
   });
 
-  it('a run with nothing to copy does not give the worker a next role', async () => {
-    // Deletions only: a plan, but no copies.
-    for (let d = 0; d < TOPS; d++) fs.rmSync(join(src, `top${d}`, 'sub3', 'f3.txt'));
+  it('a run with nothing to copy (but empty files to make) does not give the worker a next role', async () => {
+    // Deletions, and new empty files: a plan, but no bytes to copy.
+    for (let d = 0; d < TOPS; d++) {
+      fs.rmSync(join(src, `top${d}`, 'sub3', 'f3.txt'));
+      fs.writeFileSync(join(src, `top${d}`, 'empty.txt'), '');
+    }
     const log = join(root, 'nocopy.log');
     const outcome = await backup(src, dist, wrapper('nocopy', log));
     assert.equal(outcome.status, 'done');
     assert.equal(outcome.summary.deleted, TOPS);
+    assert.equal(outcome.summary.new, TOPS);
+    for (let d = 0; d < TOPS; d++) assert.equal(fs.readFileSync(join(dist, 'mirror', `top${d}`, 'empty.txt'), 'utf8'), '');
     const lines = logLines(log);
     assert.equal(lines[0], 'start scan');
     assert.match(lines[1] ?? '', /^scanned \d+$/);
@@ -310,5 +315,17 @@ describe('a run whose scan finds a plan of 20,000 entries or more', () => {
     assert.deepEqual(lines.slice(0, 2), ['start scan', 'scanned N']);
     assert.ok(!lines.includes('next copy'), `the scan's worker was not given the copies: ${lines.join(', ')}`);
     assert.deepEqual(lines.slice(2, 4), ['start copy', 'batch N'], 'a worker of their own');
+
+    // Moved back, with 300 new empty files (never move candidates: counted as copies, they would
+    // start a copy worker, 256 being enough): made on this thread, no worker beside the move's plan.
+    fs.renameSync(join(bsrc, 'moved'), join(bsrc, 'big'));
+    for (let f = 0; f < 300; f++) fs.writeFileSync(join(bsrc, 'o1', `empty${f}`), '');
+    const log2 = join(big, 'run2.log');
+    const back = await backup(bsrc, bdist, wrapper('big2', log2));
+    assert.equal(back.status, 'done');
+    assert.deepEqual({ new: back.summary.new, bytes: back.summary.bytes_copied }, { new: 20_100 + 21 + 300, bytes: 0 });
+    assert.deepEqual(logLines(log2).map((l) => l.replace(/\d+$/, 'N')), ['start scan', 'scanned N'], 'no copy worker');
+    assert.equal(fs.readdirSync(join(bdist, 'mirror', 'o1')).filter((n) => n.startsWith('empty')).length, 300);
+    assert.equal(fs.existsSync(join(bdist, 'mirror', 'moved')), false);
   });
 });
