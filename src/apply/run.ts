@@ -282,16 +282,16 @@ function copierFor(fs: Fs, p: Prepared, o: Omit<CopierOptions, 'fs'> & { workerS
   // counted, they started a copy worker beside the move's plan for nothing: the run peaked at
   // 139.9–141.8 MiB with it, 131.6–133.0 MiB without, in the same 3.7–4.7 s (tmpfs, GNU time, 6 runs
   // each, alternating).
-  const { withBytes: files, bytes } = copyTotals(p.plan.puts);
+  const { withBytes, bytes } = copyTotals(p.plan.puts);
   // One that has exited since it answered cannot take the copies (threadId -1 once its exit is known).
   const idle = p.idleWorker?.threadId === -1 ? undefined : p.idleWorker;
   delete p.idleWorker;
   // The scan's worker costs nothing to take over: it shares any copies there are to share.
-  if (idle !== undefined && files >= IDLE_WORKER_MIN_COPIES && o.maxWorkers >= 2) return workerCopier({ ...o, fs, adopt: idle });
+  if (idle !== undefined && withBytes >= IDLE_WORKER_MIN_COPIES && o.maxWorkers >= 2) return workerCopier({ ...o, fs, adopt: idle });
   void idle?.terminate();
   // A first run's size is not known before it is walked: the worker is started (its ~30 ms are
   // nothing beside copying a tree, and little beside the first run of a small one).
-  const worthIt = p.walk !== undefined || files >= WORKER_MIN_COPIES || (files >= 2 && bytes >= WORKER_MIN_BYTES);
+  const worthIt = p.walk !== undefined || withBytes >= WORKER_MIN_COPIES || (withBytes >= 2 && bytes >= WORKER_MIN_BYTES);
   return o.workerScript !== undefined && fs === realFs && o.maxWorkers >= 2 && worthIt
     ? workerCopier({ ...o, fs, workerScript: o.workerScript })
     : inThreadCopier({ ...o, fs });

@@ -58,17 +58,16 @@ export function readTree(root: string, opts: { skip?: (rel: string) => boolean }
       const r = rel === '' ? name : `${rel}/${name}`;
       if (opts.skip?.(r)) continue;
       const p = join(dir, name);
-      const st = fs.lstatSync(p);
-      // The millisecond from the exact nanoseconds: Node's float mtimeMs rounds a time within
+      // BigInt: the millisecond from the exact nanoseconds. Node's float mtimeMs rounds a time within
       // ~120 ns of the next millisecond up into it (…715.999999 ms reads as 716), where a copy made
       // to the microsecond (libuv's futimes) stays at 715: one file in ~8,000, and a test failed on it.
-      const mtimeMs = Number(fs.lstatSync(p, { bigint: true }).mtimeNs / 1_000_000n);
-      const base = { mode: st.mode & 0o7777, mtimeMs, ino: st.ino };
+      const st = fs.lstatSync(p, { bigint: true });
+      const base = { mode: Number(st.mode & 0o7777n), mtimeMs: Number(st.mtimeNs / 1_000_000n), ino: Number(st.ino) };
       if (st.isDirectory()) {
         out.set(r, { type: 'dir', size: 0, ...base });
         walk(p, r);
       } else if (st.isSymbolicLink()) out.set(r, { type: 'symlink', size: 0, target: fs.readlinkSync(p), ...base });
-      else out.set(r, { type: 'file', size: st.size, sha256: sha256File(p), ...base });
+      else out.set(r, { type: 'file', size: Number(st.size), sha256: sha256File(p), ...base });
     }
   };
   walk(root, '');
