@@ -45,10 +45,12 @@ export class AtomicWrites {
       if (typeof data === 'string' || data instanceof Uint8Array) fs.writeFileSync(fd, data);
       else writeChunked(fs, fd, data);
       if (this.flush === undefined) fs.fsyncSync(fd);
-      fs.closeSync(fd);
+      const open = fd;
+      // A close that fails must not be tried again below: that second error would hide the first.
       fd = undefined;
+      fs.closeSync(open);
     } catch (err) {
-      if (fd !== undefined) fs.closeSync(fd);
+      if (fd !== undefined) closeQuietly(fs, fd);
       unlinkQuietly(fs, tmp);
       throw err;
     }
@@ -77,6 +79,14 @@ export class AtomicWrites {
   /** Removes the temp files not renamed yet (after a failure; best effort). */
   abort(): void {
     for (const { tmp } of this.pending.splice(0)) unlinkQuietly(this.fs, tmp);
+  }
+}
+
+function closeQuietly(fs: Fs, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // the error that is being reported matters, not this one
   }
 }
 
@@ -141,9 +151,12 @@ export function fsyncDir(fs: Fs, dir: string): void {
   try {
     fd = fs.openSync(dir, 'r');
     fs.fsyncSync(fd);
+    const open = fd;
+    fd = undefined;
+    fs.closeSync(open);
   } catch (err) {
+    // Closed quietly after a failed fsync: the fsync's error is the one that counts.
+    if (fd !== undefined) closeQuietly(fs, fd);
     if (!isCode(err, 'EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EBADF')) throw err;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }

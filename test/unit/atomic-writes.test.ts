@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Fs } from '../../src/io/fs.js';
-import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../../src/io/atomic.js';
+import { AtomicWrites, fsyncDir, isAtomicTempName, writeFileAtomic } from '../../src/io/atomic.js';
+import { faultyFs, type FaultRule } from '../helpers/faulty-fs.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 
 let root = '';
@@ -57,6 +58,15 @@ function loggingFs(log: string[], fail?: (call: string, path: string) => boolean
 }
 
 const listing = (dir: string) => realFs.readdirSync(dir).sort();
+
+/** Fails the `nth` close with `code` as close(2) does on Linux: the descriptor is released all the same. */
+const closeFails =
+  (code: string, nth = 1): FaultRule =>
+  (fd, n) => {
+    if (n !== nth) return false;
+    realFs.closeSync(fd as number);
+    return code;
+  };
 
 describe('AtomicWrites', () => {
   it('with a flush: no file is fsynced, the flush comes before every rename, the folders after them, then afterCommit', () => {
@@ -127,5 +137,21 @@ describe('AtomicWrites', () => {
     w.abort();
     assert.deepEqual(listing(dir), ['a.json']);
     assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'new a');
+  });
+
+  it('a close of the temp file that fails: its error surfaces (not a second close\'s EBADF), and no temp file is left', () => {
+    const dir = realFs.mkdtempSync(join(root, 'e-'));
+    realFs.writeFileSync(join(dir, 'a.json'), 'old a');
+    const fs = faultyFs({ closeSync: closeFails('EIO') });
+    assert.throws(() => writeFileAtomic(fs, join(dir, 'a.json'), 'new a'), (err: NodeJS.ErrnoException) => err.code === 'EIO' && /injected/.test(err.message));
+    assert.deepEqual(listing(dir), ['a.json'], 'the temp file is removed');
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'old a');
+  });
+
+  it('fsyncDir: a failed fsync of the folder is the error reported, even when its close fails too', () => {
+    const dir = realFs.mkdtempSync(join(root, 'f-'));
+    const fs = faultyFs({ fsyncSync: () => 'EIO', closeSync: closeFails('EINTR') });
+    assert.throws(() => fsyncDir(fs, dir), (err: NodeJS.ErrnoException) => err.code === 'EIO');
+    assert.equal(fs.calls.get('closeSync'), 1, 'the folder is closed once');
   });
 });
