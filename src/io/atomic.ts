@@ -26,9 +26,15 @@ export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-
  * without it each temp file is fsync'ed as it is written. A run ends with the placed versions,
  * increment.json and the manifest: with one flush for all three it waits for one commit of the
  * drive's journal where separate fsyncs waited for three (bench/README.md, "What changed in session 9").
+ * After the flush, `commit` still fsyncs each temp file before any rename: before Linux 5.8,
+ * syncfs(2) does not report a failed writeback, and a temp file whose data did not reach the disk
+ * must not replace its file. Its data is flushed by then, so that fsync waits for nothing. The temp
+ * files stay open from `write` to `commit` (a handful: increment.json and the manifest or its delta),
+ * so their fsync sees a writeback error that happened before it.
  */
 export class AtomicWrites {
-  private readonly pending: { tmp: string; file: string }[] = [];
+  /** `fd`: a temp file kept open until commit fsyncs it (with a flush). */
+  private readonly pending: { tmp: string; file: string; fd: number | undefined }[] = [];
   private readonly after: (() => void)[] = [];
   constructor(
     private readonly fs: Fs,
@@ -44,17 +50,19 @@ export class AtomicWrites {
       fd = fs.openSync(tmp, 'wx', mode);
       if (typeof data === 'string' || data instanceof Uint8Array) fs.writeFileSync(fd, data);
       else writeChunked(fs, fd, data);
-      if (this.flush === undefined) fs.fsyncSync(fd);
-      const open = fd;
-      // A close that fails must not be tried again below: that second error would hide the first.
-      fd = undefined;
-      fs.closeSync(open);
+      if (this.flush === undefined) {
+        fs.fsyncSync(fd);
+        const open = fd;
+        // A close that fails must not be tried again below: that second error would hide the first.
+        fd = undefined;
+        fs.closeSync(open);
+      }
     } catch (err) {
       if (fd !== undefined) closeQuietly(fs, fd);
       unlinkQuietly(fs, tmp);
       throw err;
     }
-    this.pending.push({ tmp, file });
+    this.pending.push({ tmp, file, fd });
   }
 
   /** Runs once every file is in place and durable (a removal that must come after them). */
@@ -62,9 +70,19 @@ export class AtomicWrites {
     this.after.push(fn);
   }
 
-  /** Flush, rename each temp file over its file, in the order written, and fsync their folders. */
+  /** Flush and fsync each temp file, rename each over its file, in the order written, and fsync their folders. */
   commit(): void {
-    this.flush?.();
+    const { fs } = this;
+    if (this.flush !== undefined) {
+      this.flush();
+      for (const p of this.pending) {
+        if (p.fd === undefined) continue;
+        fs.fsyncSync(p.fd);
+        const open = p.fd;
+        p.fd = undefined;
+        fs.closeSync(open);
+      }
+    }
     const dirs = new Set<string>();
     while (this.pending.length > 0) {
       const { tmp, file } = this.pending[0] as { tmp: string; file: string };
@@ -78,7 +96,10 @@ export class AtomicWrites {
 
   /** Removes the temp files not renamed yet (after a failure; best effort). */
   abort(): void {
-    for (const { tmp } of this.pending.splice(0)) unlinkQuietly(this.fs, tmp);
+    for (const { tmp, fd } of this.pending.splice(0)) {
+      if (fd !== undefined) closeQuietly(this.fs, fd);
+      unlinkQuietly(this.fs, tmp);
+    }
   }
 }
 

@@ -18,7 +18,10 @@ export interface Durability {
    * files of increment.json and the manifest (run.ts, io/atomic.ts AtomicWrites).
    */
   flushAll(): void;
-  /** flushAll flushes the whole destination (one `sync -f`): the run's last files need no fsync of their own. */
+  /**
+   * flushAll flushes the whole destination (one `sync -f`): the run's last files are fsynced after it,
+   * not as they are written, so their fsync finds their data flushed (io/atomic.ts AtomicWrites).
+   */
   readonly flushesAll: boolean;
 }
 

@@ -1,8 +1,9 @@
 /**
  * The end of a run (src/apply/run.ts, io/atomic.ts AtomicWrites; docs/reliability.md, "fsync
  * policy"): the final increment.json and the manifest's delta are written to temp files, then one
- * `sync -f` of the destination makes them durable with every version the run placed, and only then
- * are they renamed into place. Where `sync -f` fails (no syncfs), each temp file is fsynced instead.
+ * `sync -f` of the destination makes them durable with every version the run placed, each temp file
+ * is fsynced (syncfs(2) reports no writeback error before Linux 5.8), and only then are they renamed
+ * into place. Where `sync -f` fails (no syncfs), each temp file is fsynced as it is written.
  *
  * A `sync` first on PATH logs each call into the same log as this test's fs, then runs the real one,
  * so the log is the run's order of flushes, fsyncs and renames.
@@ -103,7 +104,7 @@ function finalWrite(lines: string[], target: string): { tmp: string; at: number 
 }
 
 describe('the end of a run', () => {
-  it('one sync -f covers the placed versions, increment.json and the manifest delta, before they are renamed into place', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+  it('one sync -f covers the placed versions, increment.json and the manifest delta, then each temp file is fsynced, before they are renamed into place', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     useSync(false);
     const lines = await secondRunLog('syncfs');
     const inc = finalWrite(lines, 'increment.json');
@@ -114,7 +115,12 @@ describe('the end of a run', () => {
     const flush = lastIndex(lines.slice(0, Math.min(inc.at, delta.at)), /^sync -f /);
     assert.ok(flush > placed, `a sync -f between placing (line ${placed}) and the renames (${inc.at}, ${delta.at}):\n${lines.join('\n')}`);
     assert.ok(inc.at < delta.at, 'increment.json goes into place before the manifest');
-    for (const { tmp } of [inc, delta]) assert.ok(!lines.includes(`fsync ${tmp}`), `${tmp} needs no fsync of its own`);
+    // Each temp file is fsynced once, after the flush (which wrote its data) and before the renames.
+    for (const { tmp } of [inc, delta]) {
+      const fsynced = lines.indexOf(`fsync ${tmp}`);
+      assert.ok(fsynced > flush && fsynced < Math.min(inc.at, delta.at), `${tmp} is fsynced between the flush and the renames:\n${lines.join('\n')}`);
+      assert.equal(lines.lastIndexOf(`fsync ${tmp}`), fsynced, `${tmp} is fsynced once`);
+    }
     assert.ok(!lines.slice(inc.at).some((l) => l.startsWith('sync ')), 'no flush after the renames');
     // Their folders are fsynced after the renames.
     for (const [w, dir] of [[inc, basename(join(inc.tmp, '..'))], [delta, '.hardback']] as const) {

@@ -1,7 +1,8 @@
 /**
  * AtomicWrites (src/io/atomic.ts): several atomic replaces made durable by one flush. The order of
- * the calls is the guarantee: every temp file written, then the flush (or each temp file fsync'ed
- * without one), then the renames in order, then the folders fsync'ed, then what must follow them.
+ * the calls is the guarantee: every temp file written, then the flush and each temp file fsync'ed
+ * (without a flush, each temp file fsync'ed as it is written), then the renames in order, then the
+ * folders fsync'ed, then what must follow them.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,7 +70,7 @@ const closeFails =
   };
 
 describe('AtomicWrites', () => {
-  it('with a flush: no file is fsynced, the flush comes before every rename, the folders after them, then afterCommit', () => {
+  it('with a flush: nothing is fsynced while writing; the flush, then each temp file fsynced, before every rename, the folders after them, then afterCommit', () => {
     const dir = realFs.mkdtempSync(join(root, 'a-'));
     const sub = join(dir, 'sub');
     realFs.mkdirSync(sub);
@@ -82,7 +83,16 @@ describe('AtomicWrites', () => {
     assert.deepEqual(log, [], 'nothing is flushed, fsynced or renamed while writing');
     assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'old a', 'the old content stays until the commit');
     w.commit();
-    assert.deepEqual(log, ['flush', 'rename tmp(a.json) -> a.json', 'rename tmp(b.json) -> b.json', `fsync ${basename(dir)}`, 'fsync sub', 'after']);
+    assert.deepEqual(log, [
+      'flush',
+      'fsync tmp(a.json)',
+      'fsync tmp(b.json)',
+      'rename tmp(a.json) -> a.json',
+      'rename tmp(b.json) -> b.json',
+      `fsync ${basename(dir)}`,
+      'fsync sub',
+      'after',
+    ]);
     assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'new a');
     assert.equal(realFs.readFileSync(join(sub, 'b.json'), 'utf8'), 'new b');
     assert.deepEqual(listing(dir), ['a.json', 'sub']);
@@ -153,5 +163,30 @@ describe('AtomicWrites', () => {
     const fs = faultyFs({ fsyncSync: () => 'EIO', closeSync: closeFails('EINTR') });
     assert.throws(() => fsyncDir(fs, dir), (err: NodeJS.ErrnoException) => err.code === 'EIO');
     assert.equal(fs.calls.get('closeSync'), 1, 'the folder is closed once');
+  });
+
+  it('with a flush: a temp file whose fsync fails after the flush (a writeback error syncfs did not report) replaces nothing', () => {
+    const dir = realFs.mkdtempSync(join(root, 'g-'));
+    realFs.writeFileSync(join(dir, 'a.json'), 'old a');
+    realFs.writeFileSync(join(dir, 'b.json'), 'old b');
+    // Linux lists a process's open descriptors; elsewhere the count is not checked.
+    const openFds = () => (realFs.existsSync('/proc/self/fd') ? realFs.readdirSync('/proc/self/fd').length : 0);
+    const fdsBefore = openFds();
+    let flushed = false;
+    // The first fsync is the first temp file's: writing fsyncs nothing when there is a flush.
+    const fs = faultyFs({ fsyncSync: (_fd, n) => n === 1 && flushed && 'EIO', renameSync: () => false });
+    const w = new AtomicWrites(fs, () => {
+      flushed = true;
+    });
+    w.write(join(dir, 'a.json'), 'new a');
+    w.write(join(dir, 'b.json'), 'new b');
+    assert.throws(() => w.commit(), (err: NodeJS.ErrnoException) => err.code === 'EIO');
+    assert.ok(flushed);
+    assert.equal(fs.calls.get('renameSync') ?? 0, 0, 'nothing is renamed');
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'old a');
+    assert.equal(realFs.readFileSync(join(dir, 'b.json'), 'utf8'), 'old b');
+    w.abort();
+    assert.deepEqual(listing(dir), ['a.json', 'b.json'], 'abort removes both temp files');
+    assert.equal(openFds(), fdsBefore, 'and closes the one still open');
   });
 });
