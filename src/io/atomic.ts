@@ -70,7 +70,10 @@ export class AtomicWrites {
     this.after.push(fn);
   }
 
-  /** Flush and fsync each temp file, rename each over its file, in the order written, and fsync their folders. */
+  /**
+   * Flush and fsync each temp file, rename each over its file, in the order written, and fsync their
+   * folders (after a rename that fails, those of the renames made before it).
+   */
   commit(): void {
     const { fs } = this;
     if (this.flush !== undefined) {
@@ -84,13 +87,25 @@ export class AtomicWrites {
       }
     }
     const dirs = new Set<string>();
-    while (this.pending.length > 0) {
-      const { tmp, file } = this.pending[0] as { tmp: string; file: string };
-      this.fs.renameSync(tmp, file);
-      this.pending.shift();
-      dirs.add(dirname(file));
+    try {
+      while (this.pending.length > 0) {
+        const { tmp, file } = this.pending[0] as { tmp: string; file: string };
+        fs.renameSync(tmp, file);
+        this.pending.shift();
+        dirs.add(dirname(file));
+      }
+    } catch (err) {
+      // The files renamed before the failure stay in place: their folders are fsynced all the same.
+      for (const dir of dirs) {
+        try {
+          fsyncDir(fs, dir);
+        } catch {
+          // best effort: the rename's error is the one reported
+        }
+      }
+      throw err;
     }
-    for (const dir of dirs) fsyncDir(this.fs, dir);
+    for (const dir of dirs) fsyncDir(fs, dir);
     for (const fn of this.after.splice(0)) fn();
   }
 

@@ -132,21 +132,40 @@ describe('AtomicWrites', () => {
     assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'old a');
   });
 
-  it('a rename that fails leaves the files renamed before it in place and the rest for abort', () => {
+  it('a rename that fails leaves the files renamed before it in place, their folders fsynced, and the rest for abort', () => {
     const dir = realFs.mkdtempSync(join(root, 'd-'));
+    const sub = join(dir, 'sub');
+    realFs.mkdirSync(sub);
     const log: string[] = [];
     const w = new AtomicWrites(
       loggingFs(log, (call, p) => call === 'rename' && basename(p).startsWith('.b.json')),
       () => log.push('flush'),
     );
     w.write(join(dir, 'a.json'), 'new a');
-    w.write(join(dir, 'b.json'), 'new b');
+    w.write(join(sub, 'b.json'), 'new b');
     w.afterCommit(() => log.push('after'));
     assert.throws(() => w.commit(), /injected/);
-    assert.ok(!log.includes('after'));
+    assert.deepEqual(log, ['flush', 'fsync tmp(a.json)', 'fsync tmp(b.json)', 'rename tmp(a.json) -> a.json', `fsync ${basename(dir)}`], 'only the folder of the rename made is fsynced');
+    w.abort();
+    assert.deepEqual(listing(dir), ['a.json', 'sub']);
+    assert.deepEqual(listing(sub), []);
+    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'new a');
+  });
+
+  it('a failed rename is the error reported, even when the fsync of an earlier rename\'s folder fails too', () => {
+    const dir = realFs.mkdtempSync(join(root, 'h-'));
+    const fs = faultyFs({
+      renameSync: (_p, n) => n === 2 && 'EXDEV',
+      // Once a rename was made: the folder's fsync fails, not the temp files'.
+      fsyncSync: () => fs.calls.has('renameSync') && 'EIO',
+    });
+    const w = new AtomicWrites(fs, () => {});
+    w.write(join(dir, 'a.json'), 'new a');
+    w.write(join(dir, 'b.json'), 'new b');
+    assert.throws(() => w.commit(), (err: NodeJS.ErrnoException) => err.code === 'EXDEV');
+    assert.equal(fs.calls.get('fsyncSync'), 3, 'two temp files, then the folder of the first rename');
     w.abort();
     assert.deepEqual(listing(dir), ['a.json']);
-    assert.equal(realFs.readFileSync(join(dir, 'a.json'), 'utf8'), 'new a');
   });
 
   it('a close of the temp file that fails: its error surfaces (not a second close\'s EBADF), and no temp file is left', () => {
