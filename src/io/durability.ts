@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 
 /**
  * How copied data is made durable before the journal announces it (docs/format.md, "fsync policy").
@@ -40,11 +40,19 @@ export function durabilityFor(dist: string, enabled: boolean): Durability {
  * something to apply. Spawned then, it forks a process of ~50 MB instead of one of ~120 MB, and its
  * flush (7–10 ms on the ext4 image of bench/) overlaps the scan. Until asked, it does not keep the
  * process alive: a run that finds nothing to do does not wait for a flush of the whole drive.
+ * `start` spawns the probe (a test's stand-in).
  */
-export function durabilityProbe(dist: string, enabled: boolean): () => Promise<Durability> {
+export function durabilityProbe(dist: string, enabled: boolean, start: typeof spawn = spawn): () => Promise<Durability> {
   if (!enabled) return () => Promise.resolve(OFF);
   if (process.platform !== 'linux') return () => Promise.resolve(durability(dist, false));
-  const child = spawn('sync', ['-f', dist], { stdio: 'ignore' });
+  let child: ChildProcess;
+  try {
+    child = start('sync', ['-f', dist], { stdio: 'ignore' });
+  } catch {
+    // Spawning can throw at once (ENOMEM from the fork, say; EAGAIN or ENOENT come as 'error',
+    // below): without an answer, each copy is fsync'ed.
+    return () => Promise.resolve(durability(dist, false));
+  }
   child.unref();
   const answer = new Promise<Durability>((resolve) => {
     child.on('error', () => resolve(durability(dist, false)));
