@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BACKUP_JS, REPO, makeTree, removeDir, tempDir } from '../helpers/tree.js';
 
 let root = '';
@@ -26,7 +27,7 @@ after(() => {
 });
 
 describe('the durability probe', { skip: process.platform !== 'linux' && 'the probe runs on Linux only' }, () => {
-  it('a run that finds nothing changed exits while the probe still blocks', () => {
+  it('a run that finds nothing changed exits while the probe still blocks', async () => {
     const src = join(root, 'src');
     const dist = join(root, 'dist');
     makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b' });
@@ -47,6 +48,8 @@ describe('the durability probe', { skip: process.platform !== 'linux' && 'the pr
     const r = spawnSync(process.execPath, [BACKUP_JS, config, '--json'], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /"no-change"/);
+    // The run spawned the probe; the shell may not have reached its first line yet.
+    for (let waited = 0; !fs.existsSync(started) && waited < 10_000; waited += 20) await sleep(20);
     assert.ok(fs.existsSync(started), 'the run started the probe');
     assert.ok(!fs.existsSync(done), 'the run exited without waiting for the probe');
     fs.writeFileSync(release, '');
