@@ -1,7 +1,8 @@
+import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode, isDriveFailure } from '../io/errors.js';
-import { tmpName } from '../io/atomic.js';
+import { fsyncDir, tmpName } from '../io/atomic.js';
 import { copyAndHash, hashFile, newCopyBuffer, SourceChangedError } from '../io/copy.js';
 import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
 import type { IncrementError } from '../meta/increment.js';
@@ -77,12 +78,18 @@ export class Applier {
   private readonly root = isRoot();
   /** Increment folders made so far (one mkdir per folder per run). */
   private readonly dirs: MadeDirs;
+  /**
+   * Without syncfs (durability.perFile): the mirror folders ('' the mirror itself) whose entries the
+   * run changed, fsynced once at the end (syncFolders).
+   */
+  private readonly changedFolders: Set<string> | undefined;
   private buffer: Buffer | undefined;
 
   constructor(ctx: ApplyContext, state: RunState) {
     this.ctx = ctx;
     this.state = state;
     this.dirs = new MadeDirs(ctx.layout.incrementDir(ctx.id));
+    if (ctx.durability.perFile) this.changedFolders = new Set();
   }
 
   /** Applies `plan`, taking its puts and deletes over: they are gone from it afterwards. */
@@ -144,6 +151,37 @@ export class Applier {
       }),
     );
     this.fixDirs();
+  }
+
+  /**
+   * Without syncfs no flush of the drive makes the run's links, renames, deletions and new folders
+   * durable: each folder that holds one is fsynced here, once, and the run puts its final
+   * increment.json in place only after (run.ts), so that it never lists a version a power cut could
+   * still take (with syncfs, the run's last flush does this). They are the mirror's folders (with
+   * the modes fixDirs set), the increment's, the increments folder, and the temp folder: a put whose
+   * temp file came back after a power cut, with the journal, would count as not done.
+   */
+  syncFolders(): void {
+    const changed = this.changedFolders;
+    if (changed === undefined) return;
+    const { fs, layout } = this.ctx;
+    const folders = new Set([layout.increments, layout.tmp]);
+    for (const dir of this.dirs.folders) folders.add(dirname(dir)).add(dir);
+    for (const rel of this.dirFixups.keys()) changed.add(rel);
+    for (const rel of changed) {
+      // A folder that is no longer one (deleted, or replaced by a symlink, which must not be
+      // followed): its removal is an entry of its parent, which is here too.
+      if (rel === '') folders.add(layout.mirror);
+      else if (this.state.folder(rel) !== undefined) folders.add(layout.mirrorPath(rel));
+    }
+    for (const dir of folders) {
+      try {
+        fsyncDir(fs, dir);
+      } catch (err) {
+        // Removed from the mirror by hand since the last run: nothing of this run is in it.
+        if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
+      }
+    }
   }
 
   private recordError(path: string, op: string, err: unknown): void {
@@ -275,6 +313,7 @@ export class Applier {
         // Already gone from the mirror: the deletion is what we wanted anyway.
       }
       this.state.deleted(entry);
+      this.changedFolders?.add(parentOf(entry.path));
       this.ctx.reporter.action('deleted', entry.path);
     }
   }
@@ -295,6 +334,7 @@ export class Applier {
       }
       this.dirFixups.set(e.path, e);
       this.state.stored('new', entry);
+      this.changedFolders?.add(parentOf(e.path));
       this.ctx.reporter.action('new', e.path);
     }
   }
@@ -472,6 +512,7 @@ export class Applier {
         continue;
       }
       this.state.stored(put.kind, entry);
+      this.changedFolders?.add(parentOf(entry.path));
       this.ctx.reporter.action(put.kind, entry.path);
     }
   }

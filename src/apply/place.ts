@@ -55,6 +55,10 @@ export function linkOrCopy(fs: Fs, from: string, to: string, meta: PlaceMeta, o:
 export class MadeDirs {
   private readonly made = new Set<string>();
   constructor(private readonly root?: string) {}
+  /** Every folder ensured so far (made by this run, or found made by an earlier attempt). */
+  get folders(): ReadonlySet<string> {
+    return this.made;
+  }
   ensureParent(fs: Fs, file: string): void {
     this.ensure(fs, dirname(file));
   }

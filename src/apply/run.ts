@@ -500,6 +500,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // one flush of the drive where the placed versions, then each file, took one each.
     const writes = new AtomicWrites(fs, durability.flushesAll ? () => durability.flushAll() : undefined);
     try {
+      // Without syncfs, the folders of what the run placed, deleted and made are fsynced first.
+      applier.syncFolders();
       writes.write(layout.incrementJson(id), incrementText(json));
       writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, state.manifest(), writes);
       writes.commit();

@@ -3,15 +3,16 @@
  * policy"): the final increment.json and the manifest's delta are written to temp files, then one
  * `sync -f` of the destination makes them durable with every version the run placed, each temp file
  * is fsynced (syncfs(2) reports no writeback error before Linux 5.8), and only then are they renamed
- * into place. Where `sync -f` fails (no syncfs), each temp file is fsynced as it is written.
+ * into place. Where `sync -f` fails (no syncfs), each temp file is fsynced as it is written, and
+ * every folder whose entries the run changed is fsynced before increment.json is in place.
  *
  * A `sync` first on PATH logs each call into the same log as this test's fs, then runs the real one,
- * so the log is the run's order of flushes, fsyncs and renames.
+ * so the log is the run's order of flushes, fsyncs and changes to folders.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Fs } from '../../src/io/fs.js';
 import { runBackup } from '../../src/apply/run.js';
@@ -43,7 +44,10 @@ function useSync(fails: boolean): void {
   process.env.PATH = `${bin}:${pathBefore ?? ''}`;
 }
 
-/** The real fs, logging renames and fsyncs (by the path their fd was opened on) into the log. */
+/**
+ * The real fs, logging fsyncs (by the path their fd was opened on) and the calls that change a
+ * folder's entries (renames, links, symlinks, unlinks, mkdirs, rmdirs) into the log.
+ */
 function loggingFs(): Fs {
   const paths = new Map<number, string>();
   const note = (line: string) => realFs.appendFileSync(log, `${line}\n`);
@@ -65,6 +69,23 @@ function loggingFs(): Fs {
         return (a: string, b: string) => {
           note(`rename ${a} ${b}`);
           realFs.renameSync(a, b);
+        };
+      if (prop === 'linkSync' || prop === 'symlinkSync')
+        return (a: string, b: string) => {
+          (realFs[prop] as (a: string, b: string) => void)(a, b);
+          note(`${prop.slice(0, -4)} ${a} ${b}`);
+        };
+      if (prop === 'unlinkSync' || prop === 'rmdirSync')
+        return (p: string) => {
+          realFs[prop](p);
+          note(`${prop.slice(0, -4)} ${p}`);
+        };
+      if (prop === 'mkdirSync')
+        return (p: string, o?: realFs.MakeDirectoryOptions & { recursive?: boolean }) => {
+          const made = realFs.mkdirSync(p, o);
+          // A recursive mkdir of a folder that exists makes nothing.
+          if (o?.recursive !== true || made !== undefined) note(`mkdir ${p}`);
+          return made;
         };
       return value;
     },
@@ -136,5 +157,48 @@ describe('the end of a run', () => {
       const fsynced = lines.indexOf(`fsync ${w.tmp}`);
       assert.ok(fsynced >= 0 && fsynced < w.at, `${w.tmp} is fsynced before its rename:\n${lines.join('\n')}`);
     }
+  });
+
+  it('without syncfs, every folder whose entries a run changed is fsynced after that change and before increment.json is renamed into place', async () => {
+    useSync(true);
+    const src = join(root, 'folders-src');
+    const dist = join(root, 'folders-dist');
+    makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b', 'd/c.txt': 'c', 'gone/x.txt': 'x', 'gone/sub/y.txt': 'y', 'swap/z.txt': 'z' });
+    const fs = loggingFs();
+    const opts = { fs, dryRun: false, force: false, checksum: false, reporter };
+    // Folders whose entries are the backup's: the mirror's, the increments', the temp folder.
+    const watched = [join(dist, 'mirror'), join(dist, 'increments'), join(dist, '.hardback', 'tmp')];
+    const check = (lines: string[]) => {
+      const inc = finalWrite(lines, 'increment.json');
+      let checked = 0;
+      lines.slice(0, inc.at).forEach((line, i) => {
+        const [op, a, b] = line.split(' ') as [string, string, string | undefined];
+        const changed = op === 'rename' ? [dirname(a), dirname(b as string)] : op === 'link' || op === 'symlink' ? [dirname(b as string)] : ['unlink', 'rmdir', 'mkdir'].includes(op) ? [dirname(a)] : [];
+        for (const dir of changed) {
+          if (!watched.some((w) => dir === w || dir.startsWith(`${w}/`))) continue;
+          // A folder the run removed (or replaced with a symlink) is an entry of its parent, checked too.
+          if (realFs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) continue;
+          checked++;
+          assert.ok(lines.slice(i + 1, inc.at).includes(`fsync ${dir}`), `${dir} is fsynced after "${line}" and before increment.json is in place:\n${lines.join('\n')}`);
+        }
+      });
+      return checked;
+    };
+    realFs.writeFileSync(log, '');
+    await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') });
+    const first = check(realFs.readFileSync(log, 'utf8').trim().split('\n'));
+    // Changed, deleted, a folder deleted with what it holds, a folder replaced by a symlink, new folders.
+    realFs.writeFileSync(join(src, 'd/b.txt'), 'b, changed');
+    realFs.rmSync(join(src, 'd/c.txt'));
+    realFs.rmSync(join(src, 'gone'), { recursive: true });
+    realFs.rmSync(join(src, 'swap'), { recursive: true });
+    realFs.symlinkSync('d', join(src, 'swap'));
+    makeTree(src, { 'n/m/new.txt': 'new' });
+    realFs.writeFileSync(log, '');
+    const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-02T00:00:00Z') });
+    assert.equal(o.status, 'done');
+    assert.deepEqual([o.summary.new, o.summary.changed, o.summary.deleted], [4, 1, 7]);
+    const second = check(realFs.readFileSync(log, 'utf8').trim().split('\n'));
+    assert.ok(first >= 20 && second >= 20, `the runs changed folders (${first}, ${second} changes checked)`);
   });
 });
