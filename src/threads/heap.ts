@@ -59,6 +59,14 @@ let youngHolds = 0;
  * objects (the entries a large change scans and plans, a batch of 4,096 files being copied) reaches
  * the maximum, and keeps it to the end. Growth factor 1 keeps it where it starts.
  *
+ * Under the hold each thread also scavenges alone (no parallel scavenge). A scavenge of a 1 MiB half
+ * is small, and V8 would share it with a helper thread; but a run's two threads (the scan's, the
+ * copies') keep both cores busy, so the scavenging thread waited for a helper that had no core: with
+ * --trace-gc a no-change run of W1 spent 109-161 ms in its ~220 scavenges with helpers, 64-100 ms
+ * alone (tmpfs, 10 runs each). Alternating 15 runs each: no-change 0.86 s against 0.92 s (median;
+ * CPU 1.47 against 1.61 s), a moved folder 4.5 s against 4.9 s (6 runs each), a 1 % change the same
+ * (1.17 against 1.15 s, 12 runs each), peaks unchanged (session 11).
+ *
  * V8 sets the factor back to 2 whenever it configures an isolate's heap, a worker thread's too: the
  * hold is put back by the worker itself as it starts, and by this thread once the worker is online
  * and again when it exits (threads/roles.ts startWorker, settleYoungFactor).
@@ -95,7 +103,11 @@ export function settleYoungFactor(): void {
   setYoungFactor(youngHolds > 0);
 }
 
-/** Held: factor 1, the young generation keeps its size; else V8's default, 2: it doubles. */
+/**
+ * Held: factor 1, the young generation keeps its size, and each thread scavenges its own alone;
+ * else V8's defaults: it doubles, and a scavenge shares its work with V8's helper threads.
+ */
 function setYoungFactor(held: boolean): void {
   setFlagsFromString(`--semi-space-growth-factor=${held ? 1 : 2}`);
+  setFlagsFromString(held ? '--no-parallel-scavenge' : '--parallel-scavenge');
 }

@@ -83,3 +83,31 @@ test('a worker that has started but not yet run undoes the hold (V8 sets the fac
   const [before, after] = holdCase('settle').withWorker;
   assert.ok(after <= START_NEW_SPACE, `settled, this thread's young generation still went from ${before >> 10} to ${after >> 10} KiB`);
 });
+
+/**
+ * Under the hold each thread scavenges its young generation alone (src/threads/heap.ts): seen in V8's
+ * own trace of each scavenge (--trace-gc-nvp), whose `background.scavenge.parallel` is the time V8's
+ * helper threads spent on it. A process of its own takes the hold, starts a worker, and both keep
+ * survivors through many scavenges (each then has work to share: without the hold, helper threads
+ * took part in some of them in every run seen).
+ */
+test('under the young-generation hold no scavenge of either thread is shared with V8 helper threads', () => {
+  const heap = join(REPO, '.test-build', 'src', 'threads', 'heap.js');
+  const keep = "const k = []; for (let i = 0; i < 300000; i++) k.push({ i, s: 'entry ' + i, a: [i] });";
+  const worker = `${keep} import('node:worker_threads').then((t) => t.parentPort.postMessage(k.length));`;
+  const script = `
+    const { holdYoungGeneration } = await import(${JSON.stringify(heap)});
+    const { Worker } = await import('node:worker_threads');
+    holdYoungGeneration();
+    const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+    { ${keep} }
+    await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  `;
+  const r = spawnSync(process.execPath, ['--trace-gc-nvp', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const scavenges = r.stdout.split('\n').filter((l) => l.includes(' gc=s '));
+  const isolates = new Set(scavenges.map((l) => /^\[\d+:(0x[0-9a-f]+)\]/.exec(l)?.[1]));
+  assert.ok(scavenges.length >= 20 && isolates.size >= 2, `the premise: both threads scavenged many times (${scavenges.length} scavenges in ${isolates.size} isolates)`);
+  const shared = scavenges.filter((l) => !/ background\.scavenge\.parallel=0\.00 /.test(l));
+  assert.deepEqual(shared, [], 'scavenges that V8 helper threads worked on');
+});
