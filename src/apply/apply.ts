@@ -1,8 +1,7 @@
-import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode, isDriveFailure } from '../io/errors.js';
-import { fsyncDir, tmpName } from '../io/atomic.js';
+import { tmpName } from '../io/atomic.js';
 import { copyAndHash, hashFile, newCopyBuffer, SourceChangedError } from '../io/copy.js';
 import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
 import type { IncrementError } from '../meta/increment.js';
@@ -14,6 +13,7 @@ import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { addCopyJob, newCopyJobs, type Copier, type CopyOutcome, type JobRun } from './copier.js';
 import { linkOrCopy, MadeDirs, place, StrayLinkError } from './place.js';
+import { ChangedFolders } from './folder-sync.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
@@ -164,24 +164,11 @@ export class Applier {
   syncFolders(): void {
     const changed = this.changedFolders;
     if (changed === undefined) return;
-    const { fs, layout } = this.ctx;
-    const folders = new Set([layout.increments, layout.tmp]);
-    for (const dir of this.dirs.folders) folders.add(dirname(dir)).add(dir);
+    const folders = new ChangedFolders(this.ctx.layout);
+    for (const dir of this.dirs.folders) folders.increment(dir);
     for (const rel of this.dirFixups.keys()) changed.add(rel);
-    for (const rel of changed) {
-      // A folder that is no longer one (deleted, or replaced by a symlink, which must not be
-      // followed): its removal is an entry of its parent, which is here too.
-      if (rel === '') folders.add(layout.mirror);
-      else if (this.state.folder(rel) !== undefined) folders.add(layout.mirrorPath(rel));
-    }
-    for (const dir of folders) {
-      try {
-        fsyncDir(fs, dir);
-      } catch (err) {
-        // Removed from the mirror by hand since the last run: nothing of this run is in it.
-        if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
-      }
-    }
+    for (const rel of changed) folders.mirror(rel, this.state.folder(rel) !== undefined);
+    folders.sync(this.ctx.fs);
   }
 
   private recordError(path: string, op: string, err: unknown): void {

@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { Fs } from '../../src/io/fs.js';
 import { tempDir } from './tree.js';
 
 /**
@@ -17,4 +19,89 @@ export function perFileDurability(): () => void {
     process.env.PATH = before;
     fs.rmSync(bin, { recursive: true, force: true });
   };
+}
+
+const realSync = spawnSync('sh', ['-c', 'command -v sync'], { encoding: 'utf8' }).stdout.trim();
+/** Linux with a `sync -f` (syncfs) that works: a run flushes the destination with it. */
+export const syncfsWorks = process.platform === 'linux' && realSync !== '' && spawnSync(realSync, ['-f', '/']).status === 0;
+
+/**
+ * A `sync` first on PATH that notes each call (`sync -f DIST`) into `log`, then fails (`fails`: a run
+ * fsyncs per file, as without syncfs) or runs the real one. Returns the function that undoes it.
+ */
+export function loggingSync(log: string, fails: boolean): () => void {
+  const bin = tempDir('hb-logsync-');
+  const body = fails ? 'exit 1' : `exec ${realSync} "$@"`;
+  fs.writeFileSync(join(bin, 'sync'), `#!/bin/sh\necho "sync $*" >> '${log}'\n${body}\n`, { mode: 0o755 });
+  const before = process.env.PATH;
+  process.env.PATH = `${bin}:${before ?? ''}`;
+  return () => {
+    process.env.PATH = before;
+    fs.rmSync(bin, { recursive: true, force: true });
+  };
+}
+
+/**
+ * The real fs, noting into `log` each fsync (by the path its fd was opened on) and each call that
+ * changes a folder's entries: `rename A B`, `link A B`, `symlink A B`, `unlink P`, `rmdir P`,
+ * `mkdir P`. With loggingSync's lines in the same file, the log is the order of flushes, fsyncs and
+ * changes to folders.
+ */
+export function loggingFs(log: string): Fs {
+  const paths = new Map<number, string>();
+  const note = (line: string) => fs.appendFileSync(log, `${line}\n`);
+  return new Proxy(fs as Fs, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'openSync')
+        return (p: string, flags?: string | number, mode?: number) => {
+          const fd = fs.openSync(p, flags ?? 'r', mode);
+          paths.set(fd, String(p));
+          return fd;
+        };
+      if (prop === 'fsyncSync')
+        return (fd: number) => {
+          note(`fsync ${paths.get(fd) ?? '?'}`);
+          fs.fsyncSync(fd);
+        };
+      if (prop === 'renameSync')
+        return (a: string, b: string) => {
+          note(`rename ${a} ${b}`);
+          fs.renameSync(a, b);
+        };
+      if (prop === 'linkSync' || prop === 'symlinkSync')
+        return (a: string, b: string) => {
+          (fs[prop] as (a: string, b: string) => void)(a, b);
+          note(`${prop.slice(0, -4)} ${a} ${b}`);
+        };
+      if (prop === 'unlinkSync' || prop === 'rmdirSync')
+        return (p: string) => {
+          fs[prop](p);
+          note(`${prop.slice(0, -4)} ${p}`);
+        };
+      if (prop === 'mkdirSync')
+        return (p: string, o?: fs.MakeDirectoryOptions & { recursive?: boolean }) => {
+          const made = fs.mkdirSync(p, o);
+          // A recursive mkdir of a folder that exists makes nothing.
+          if (o?.recursive !== true || made !== undefined) note(`mkdir ${p}`);
+          return made;
+        };
+      return value;
+    },
+  });
+}
+
+/** The log's lines. */
+export const logLines = (log: string): string[] => fs.readFileSync(log, 'utf8').trim().split('\n').filter((l) => l !== '');
+
+/**
+ * The folders each logged change (loggingFs) changed: a rename both folders, a link or symlink the
+ * new name's, an unlink, rmdir or mkdir the named path's parent.
+ */
+export function changedFolders(line: string): string[] {
+  const [op, a, b] = line.split(' ') as [string, string, string | undefined];
+  if (op === 'rename') return [dirname(a), dirname(b as string)];
+  if (op === 'link' || op === 'symlink') return [dirname(b as string)];
+  if (op === 'unlink' || op === 'rmdir' || op === 'mkdir') return [dirname(a)];
+  return [];
 }

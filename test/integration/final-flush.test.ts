@@ -12,85 +12,33 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import type { Fs } from '../../src/io/fs.js';
+import { basename, join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
 import type { Reporter } from '../../src/apply/reporter.js';
 import { isAtomicTempName } from '../../src/io/atomic.js';
 import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
-
-const realSync = spawnSync('sh', ['-c', 'command -v sync'], { encoding: 'utf8' }).stdout.trim();
-const syncfsWorks = process.platform === 'linux' && realSync !== '' && spawnSync(realSync, ['-f', '/']).status === 0;
+import { changedFolders, loggingFs as logTo, loggingSync, syncfsWorks } from '../helpers/durability.js';
 
 let root = '';
 let log = '';
-let pathBefore: string | undefined;
+let undoSync: (() => void) | undefined;
 before(() => {
   root = tempDir('hb-finalflush-');
   log = join(root, 'log');
-  pathBefore = process.env.PATH;
 });
 after(() => {
-  process.env.PATH = pathBefore;
+  undoSync?.();
   removeDir(root);
 });
 
 /** A `sync` that logs, and fails (`fails`) or runs the real one. */
 function useSync(fails: boolean): void {
-  const bin = realFs.mkdtempSync(join(root, 'bin-'));
-  const body = fails ? 'exit 1' : `exec ${realSync} "$@"`;
-  realFs.writeFileSync(join(bin, 'sync'), `#!/bin/sh\necho "sync $*" >> '${log}'\n${body}\n`, { mode: 0o755 });
-  process.env.PATH = `${bin}:${pathBefore ?? ''}`;
+  undoSync?.();
+  undoSync = loggingSync(log, fails);
 }
 
-/**
- * The real fs, logging fsyncs (by the path their fd was opened on) and the calls that change a
- * folder's entries (renames, links, symlinks, unlinks, mkdirs, rmdirs) into the log.
- */
-function loggingFs(): Fs {
-  const paths = new Map<number, string>();
-  const note = (line: string) => realFs.appendFileSync(log, `${line}\n`);
-  return new Proxy(realFs as Fs, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === 'openSync')
-        return (p: string, flags?: string | number, mode?: number) => {
-          const fd = realFs.openSync(p, flags ?? 'r', mode);
-          paths.set(fd, String(p));
-          return fd;
-        };
-      if (prop === 'fsyncSync')
-        return (fd: number) => {
-          note(`fsync ${paths.get(fd) ?? '?'}`);
-          realFs.fsyncSync(fd);
-        };
-      if (prop === 'renameSync')
-        return (a: string, b: string) => {
-          note(`rename ${a} ${b}`);
-          realFs.renameSync(a, b);
-        };
-      if (prop === 'linkSync' || prop === 'symlinkSync')
-        return (a: string, b: string) => {
-          (realFs[prop] as (a: string, b: string) => void)(a, b);
-          note(`${prop.slice(0, -4)} ${a} ${b}`);
-        };
-      if (prop === 'unlinkSync' || prop === 'rmdirSync')
-        return (p: string) => {
-          realFs[prop](p);
-          note(`${prop.slice(0, -4)} ${p}`);
-        };
-      if (prop === 'mkdirSync')
-        return (p: string, o?: realFs.MakeDirectoryOptions & { recursive?: boolean }) => {
-          const made = realFs.mkdirSync(p, o);
-          // A recursive mkdir of a folder that exists makes nothing.
-          if (o?.recursive !== true || made !== undefined) note(`mkdir ${p}`);
-          return made;
-        };
-      return value;
-    },
-  });
-}
+/** The real fs, logging fsyncs and changes to folders into the log (helpers/durability.ts). */
+const loggingFs = () => logTo(log);
 
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
 
@@ -172,9 +120,7 @@ describe('the end of a run', () => {
       const inc = finalWrite(lines, 'increment.json');
       let checked = 0;
       lines.slice(0, inc.at).forEach((line, i) => {
-        const [op, a, b] = line.split(' ') as [string, string, string | undefined];
-        const changed = op === 'rename' ? [dirname(a), dirname(b as string)] : op === 'link' || op === 'symlink' ? [dirname(b as string)] : ['unlink', 'rmdir', 'mkdir'].includes(op) ? [dirname(a)] : [];
-        for (const dir of changed) {
+        for (const dir of changedFolders(line)) {
           if (!watched.some((w) => dir === w || dir.startsWith(`${w}/`))) continue;
           // A folder the run removed (or replaced with a symlink) is an entry of its parent, checked too.
           if (realFs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) continue;
