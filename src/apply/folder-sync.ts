@@ -8,9 +8,9 @@ import type { Layout } from '../store/layout.js';
  * The folders whose entries (links, renames, deletions, new folders) or modes a run changed, each
  * fsynced once before an increment.json that lists those changes goes into place, where no flush of
  * the drive (syncfs) makes them durable (docs/reliability.md, "fsync policy"): at the end of a run
- * (Applier.syncFolders). The increments folder (the run made its increment there) and the temp
- * folder are always among them: a put whose temp file came back after a power cut, with the
- * journal, would count as not done.
+ * (Applier.syncFolders) and when an interrupted run is recovered (apply/recover.ts). The increments
+ * folder (the run made its increment there) and the temp folder are always among them: a put whose
+ * temp file came back after a power cut, with the journal, would count as not done.
  */
 export class ChangedFolders {
   private readonly dirs: Set<string>;

@@ -1,10 +1,11 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { readTextIfExists, unlinkIfExists } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { parentOf } from '../meta/safe-path.js';
 import { isCode } from '../io/errors.js';
-import { isAtomicTempName, writeFileAtomic } from '../io/atomic.js';
+import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../io/atomic.js';
+import type { Durability } from '../io/durability.js';
 import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import { applyOps, readJournal, resolveJournal } from '../store/journal.js';
@@ -13,6 +14,7 @@ import { buildIncrementJson, recordsFromOps, serializeIncrement } from '../store
 import { parseIncrementJson } from '../meta/increment.js';
 import { isIncrementId } from '../store/ids.js';
 import { VERSION } from '../version.js';
+import { ChangedFolders } from './folder-sync.js';
 
 export interface RecoveryReport {
   /** The interrupted run's increment id, when a journal was found. */
@@ -28,8 +30,15 @@ export interface RecoveryReport {
  * which announced changes happened, remove the traces of those that did not, record the ones that
  * did in the manifest and in the increment (`"complete": false`), then drop the journal. Idempotent:
  * a crash during recovery is recovered by the next one. Runs under the lock.
+ *
+ * What the changes that happened did (the mirror's renames, deletions and new folders, the
+ * increment's links) may still be only in the page cache, after kill -9 or a fault that stopped the
+ * run: before increment.json lists them and the journal goes, they are made durable as at the end
+ * of a run, with one flush of the drive (syncfs) or, without it, an fsync of each folder they
+ * changed. `durability` is asked only then (finding out whether syncfs works takes a flush of the
+ * drive: io/durability.ts); a run that stopped passes its own.
  */
-export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
+export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => Durability): RecoveryReport {
   const report: RecoveryReport = { id: undefined, done: 0, undone: 0, removedEmpty: false };
   const journal = readJournal(fs, layout.journal);
   if (journal === undefined) {
@@ -43,19 +52,26 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
   report.done = resolved.done.length;
   report.undone = resolved.undone.length;
 
+  // The folders whose entries or modes this recovery records, or changes itself: fsynced before
+  // increment.json is in place where no flush of the drive covers them (below).
+  const folders = new ChangedFolders(layout);
+
   // An undone put's temp file stays until the journal is gone (sweepTmp): its presence is what says
-  // "not done", so a crash during this recovery must find it again.
+  // "not done", so a crash during this recovery must find it again. The link of an undone change
+  // may have been made, and removed here or already by the run that stopped: its folder is fsynced
+  // too, so that a power cut cannot bring back a version no increment.json lists.
   for (const op of resolved.undone) {
-    if (op.op === 'put') {
-      if (op.entry.tracked && op.entry.type === 'file') unlinkIfExists(fs, layout.incrementFile(header.id, op.entry.path));
-    } else if (op.op === 'del' && op.entry.tracked && op.entry.type === 'file') {
-      unlinkIfExists(fs, layout.incrementDeleted(header.id, op.entry.path));
-    }
+    if (!op.entry.tracked || op.entry.type !== 'file') continue;
+    const link = op.op === 'put' ? layout.incrementFile(header.id, op.entry.path) : op.op === 'del' ? layout.incrementDeleted(header.id, op.entry.path) : undefined;
+    if (link === undefined) continue;
+    unlinkIfExists(fs, link);
+    folders.increment(dirname(link));
   }
 
   const manifest = readManifest(fs, layout.manifest);
   const previous = manifest.header?.last_increment ?? null;
   applyOps(manifest.entries, resolved.done);
+  const isFolder = (rel: string): boolean => manifest.entries.get(rel)?.type === 'dir';
 
   // Folder modes (and owners, as root): a made folder is created 0700 and a parent may have been opened
   // for writing; the run sets their recorded modes at its end, which a crash skipped.
@@ -67,6 +83,7 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
   for (const rel of [...dirs].sort().reverse()) {
     const e = manifest.entries.get(rel);
     if (e?.type !== 'dir') continue;
+    folders.mirror(rel, true);
     try {
       if (isRoot()) chownIfSupported(() => fs.chownSync(layout.mirrorPath(rel), e.uid, e.gid));
       fs.chmodSync(layout.mirrorPath(rel), e.mode);
@@ -74,16 +91,27 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
       if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
     }
   }
+  // What the done changes changed: each one's mirror folder (a put's rename, a deletion, a new
+  // folder), and the increment's folder of its link in files/ or deleted/.
+  for (const op of resolved.done) {
+    folders.mirror(parentOf(op.entry.path), isFolder(parentOf(op.entry.path)));
+    if (!op.entry.tracked || op.entry.type !== 'file') continue;
+    if (op.op === 'put') folders.increment(dirname(layout.incrementFile(header.id, op.entry.path)));
+    else if (op.op === 'del') folders.increment(dirname(layout.incrementDeleted(header.id, op.entry.path)));
+  }
 
   const incDir = layout.incrementDir(header.id);
   const existing = readIncrementIfAny(fs, layout.incrementJson(header.id), header.id);
+  let incrementText: ReturnType<typeof serializeIncrement> | undefined;
   if (existing?.complete === true) {
-    // The run wrote its increment and died before the manifest: nothing to finalise there.
+    // The run wrote its increment and died before the manifest: nothing to finalise there (its
+    // changes were durable before its increment.json went into place).
   } else if (resolved.done.length === 0) {
     fs.rmSync(incDir, { recursive: true, force: true });
     report.removedEmpty = true;
   } else {
     fs.mkdirSync(incDir, { recursive: true });
+    folders.increment(incDir);
     const json = buildIncrementJson({
       header,
       previous: existing?.previous ?? previous,
@@ -95,10 +123,24 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout): RecoveryReport {
       version: VERSION,
       recoveredAt: new Date().toISOString(),
     });
-    writeFileAtomic(fs, layout.incrementJson(header.id), serializeIncrement(json));
+    incrementText = serializeIncrement(json);
   }
   const lastIncrement = report.removedEmpty ? previous : header.id;
-  writeManifest(fs, layout.manifest, { source: header.source, lastIncrement }, manifest.entries);
+  // As at the end of a run (run.ts): increment.json, then the manifest, go into place only once what
+  // they list is durable. With syncfs the one flush of the drive in commit() covers every change
+  // above and both temp files; without it each folder is fsynced first. The journal goes last: until
+  // then a power cut leaves it, and the next start recovers again.
+  const d = incrementText === undefined ? undefined : durability();
+  const writes = new AtomicWrites(fs, d?.flushesAll === true ? () => d.flushAll() : undefined);
+  try {
+    if (d?.perFile === true) folders.sync(fs);
+    if (incrementText !== undefined) writes.write(layout.incrementJson(header.id), incrementText);
+    writeManifest(fs, layout.manifest, { source: header.source, lastIncrement }, manifest.entries, writes);
+    writes.commit();
+  } catch (err) {
+    writes.abort();
+    throw err;
+  }
   fs.unlinkSync(layout.journal);
   return report;
 }

@@ -6,7 +6,7 @@ import { isSameOrInside, pathUnder } from '../meta/safe-path.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { AtomicWrites, writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
-import { durabilityProbe } from '../io/durability.js';
+import { durabilityFor, durabilityProbe, type Durability } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
 import { StateTable } from '../store/state-table.js';
@@ -371,6 +371,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   }
 
   const lock = acquireLock(fs, layout.lock, 'backup');
+  // For a recovery before the run's own durability is known (io/durability.ts: a flush of the drive).
+  const durabilityNow = () => durabilityFor(profile.dist, opts.fsyncData ?? true);
   let uncapHeap: (() => void) | undefined;
   // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
   let prepared: Prepared | undefined;
@@ -384,7 +386,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // Another source's backup is not ours to repair either: refuse before touching anything.
     const recorded = readManifestHeader(fs, layout.manifest)?.source;
     if (recorded !== undefined && recorded !== profile.src && !opts.force) throw failure(wrongSourceMessage(recorded, profile.src));
-    recoverDestination(fs, layout, { source: profile.src, profile: profile.name, notice: (m) => opts.reporter.notice(m) });
+    recoverDestination(fs, layout, { source: profile.src, profile: profile.name, notice: (m) => opts.reporter.notice(m), durability: durabilityNow });
 
     const traits = probeDestination(fs, layout.tmp);
     // Asked now, in the background: the answer is awaited only if there is something to apply.
@@ -422,7 +424,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       } catch {
         // repairBareIncrements at the next start
       }
-      throw stopped(fs, layout, err);
+      throw stopped(fs, layout, err, durabilityNow);
     }
     // The provisional increment.json (complete: false) lists nothing and counts no bytes (a walked run
     // rewrites it part way): after a crash its lists are rebuilt from the journal, and its errors are
@@ -474,7 +476,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       // worker would keep the process running).
       await copier.close();
       closeQuietly(journal);
-      throw stopped(fs, layout, err);
+      throw stopped(fs, layout, err, () => durability);
     }
     // Every copy is made: the worker exits while this thread writes the metadata (~4 ms), and
     // before anything sweeps tmp/ (nothing may write into it meanwhile).
@@ -509,7 +511,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       writes.abort();
       await closing;
       closeQuietly(journal);
-      throw stopped(fs, layout, err);
+      throw stopped(fs, layout, err, () => durability);
     }
     await closing;
     journal.close();
@@ -550,11 +552,11 @@ function closeQuietly(journal: JournalWriter): void {
  * and turn the fault into a clear failure. If even that cannot be written, the journal stays and the
  * next run finishes the job.
  */
-function stopped(fs: Fs, layout: Layout, err: unknown): Error {
+function stopped(fs: Fs, layout: Layout, err: unknown, durability: () => Durability): Error {
   let finalised = true;
   let nothingKept = false;
   try {
-    const rec = recoverInterruptedRun(fs, layout);
+    const rec = recoverInterruptedRun(fs, layout, durability);
     nothingKept = rec.id === undefined || rec.removedEmpty;
     sweepTmp(fs, layout);
   } catch {

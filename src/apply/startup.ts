@@ -1,4 +1,5 @@
 import type { Fs } from '../io/fs.js';
+import type { Durability } from '../io/durability.js';
 import type { Layout } from '../store/layout.js';
 import { recoverInterruptedRun, repairBareIncrements, sweepTmp } from './recover.js';
 import { recoverInterruptedPrune } from './prune-exec.js';
@@ -7,10 +8,15 @@ import { recoverInterruptedPrune } from './prune-exec.js';
  * What every writer does first, under the lock: finish an interrupted backup run, then an
  * interrupted prune (each idempotent, so the order does not matter for the result), remove temp
  * files, and describe increment folders a crash left without metadata. `source`/`profile` name the
- * backup in such a repaired increment.json.
+ * backup in such a repaired increment.json. `durability` makes what an interrupted run did durable
+ * before it is recorded (recoverInterruptedRun: asked only when there is something to record).
  */
-export function recoverDestination(fs: Fs, layout: Layout, o: { source: string; profile: string; notice: (message: string) => void }): void {
-  const rec = recoverInterruptedRun(fs, layout);
+export function recoverDestination(
+  fs: Fs,
+  layout: Layout,
+  o: { source: string; profile: string; notice: (message: string) => void; durability: () => Durability },
+): void {
+  const rec = recoverInterruptedRun(fs, layout, o.durability);
   if (rec.id !== undefined) {
     o.notice(
       `finished the interrupted run ${rec.id}: ${rec.done} changes had reached the backup, ${rec.undone} were rolled back` +

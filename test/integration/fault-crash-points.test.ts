@@ -15,6 +15,7 @@ import { checkBackup, completeVersions, copyExact, removeAll as removeDir, type 
 import { imagingFs, nthCallFault } from '../helpers/fault-images.js';
 import { backup, recoverAndCheck, scenarioState1, scenarioState2 } from '../helpers/fault-scenario.js';
 import { perFileDurability } from '../helpers/durability.js';
+import { durabilityFor } from '../../src/io/durability.js';
 
 /**
  * SPEC §6 "Interruption", checked at every instant a crash can hit: one run is imaged (`cp -a` of the
@@ -186,7 +187,7 @@ describe('a crash at every system call of a run is recovered (crash images)', { 
       }
       const inner = imagingFs(im.dir, `${im.dir}-rec`);
       const layout = new Layout(im.dir);
-      recoverInterruptedRun(inner.fs, layout);
+      recoverInterruptedRun(inner.fs, layout, () => durabilityFor(im.dir, true));
       sweepTmp(inner.fs, layout);
       repairBareIncrements(inner.fs, layout, src, 'default');
       nested += inner.images.length;
