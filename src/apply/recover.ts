@@ -58,8 +58,9 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
 
   // An undone put's temp file stays until the journal is gone (sweepTmp): its presence is what says
   // "not done", so a crash during this recovery must find it again. The link of an undone change
-  // may have been made, and removed here or already by the run that stopped: its folder is fsynced
-  // too, so that a power cut cannot bring back a version no increment.json lists.
+  // may have been made, and removed here or already by the run that stopped: where recovery records
+  // the run, its folder is fsynced too, so that a power cut cannot bring back a version no
+  // increment.json lists (where it records nothing, the increment folder is removed, or complete).
   for (const op of resolved.undone) {
     if (!op.entry.tracked || op.entry.type !== 'file') continue;
     const link = op.op === 'put' ? layout.incrementFile(header.id, op.entry.path) : op.op === 'del' ? layout.incrementDeleted(header.id, op.entry.path) : undefined;
@@ -130,6 +131,16 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   // they list is durable. With syncfs the one flush of the drive in commit() covers every change
   // above and both temp files; without it each folder is fsynced first. The journal goes last: until
   // then a power cut leaves it, and the next start recovers again.
+  if (incrementText === undefined) {
+    // Nothing is recorded here, and nothing is flushed: what is left to make durable is the
+    // increment folder's removal, or the rename of the run's own complete increment.json when it
+    // was killed between that rename and the manifest's (on a filesystem that does not keep renames
+    // in order, a power cut could otherwise bring back its first increment.json, which lists
+    // nothing, with the journal gone). A few fsyncs: the increment folder, increments/, tmp/.
+    const here = new ChangedFolders(layout);
+    here.increment(incDir);
+    here.sync(fs);
+  }
   const d = incrementText === undefined ? undefined : durability();
   const writes = new AtomicWrites(fs, d?.flushesAll === true ? () => d.flushAll() : undefined);
   try {

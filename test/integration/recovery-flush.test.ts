@@ -173,6 +173,36 @@ async function faultedRun(name: string, sync: 'syncfs' | 'per-file'): Promise<{ 
 }
 
 describe('recovery of an interrupted run makes its changes durable before it records them', () => {
+  it('a run killed between the renames of its complete increment.json and of its manifest: the next start fsyncs the increment folder before the journal goes', async () => {
+    const { src, dist, log } = await fixture('complete', 'per-file');
+    const img = imagingFs(dist, join(root, 'complete', 'img'), {
+      base: loggingFs(log),
+      pick: (_n, call) => {
+        const [op, path] = call.split(' ') as [string, string];
+        return op === 'renameSync' && path.startsWith('.hardback/.manifest');
+      },
+    });
+    assert.equal((await runBackup(profileFor(src, dist), options(img.fs, T2))).status, 'done');
+    assert.equal(img.images.length, 1, 'the run is imaged before its manifest is renamed into place');
+    const image = (img.images[0] as { dir: string }).dir;
+    killLockHolder(image);
+    const layout = new Layout(image);
+    const id = realFs.readdirSync(layout.increments).sort().at(-1) as string;
+    assert.equal(JSON.parse(realFs.readFileSync(layout.incrementJson(id), 'utf8')).complete, true, 'the premise: the image holds the run\'s complete increment.json');
+    assert.ok(realFs.existsSync(layout.journal), 'the premise: and its journal');
+    realFs.writeFileSync(log, '');
+    // Recovery finishes the run (its manifest), and the run that recovered finds nothing more to do.
+    assert.equal((await runBackup(profileFor(src, image), options(loggingFs(log), T3))).status, 'no-change');
+    const lines = logLines(log);
+    const journal = lines.indexOf(`unlink ${layout.journal}`);
+    assert.ok(journal >= 0, `the journal is removed:\n${lines.join('\n')}`);
+    for (const dir of [layout.incrementDir(id), layout.increments]) {
+      const at = lines.indexOf(`fsync ${dir}`);
+      assert.ok(at >= 0 && at < journal, `${dir} is fsynced before the journal is removed:\n${lines.join('\n')}`);
+    }
+  });
+
+
   it('at the next start, with syncfs: a sync -f of the destination after recovery\'s changes and before increment.json goes into place and the journal goes', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     const { src, image, log } = await crashImage('start-syncfs', 'syncfs');
     assert.equal((await runBackup(profileFor(src, image), options(loggingFs(log), T3))).status, 'done');
