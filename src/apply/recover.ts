@@ -8,7 +8,7 @@ import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../io/atomic.js
 import type { Durability } from '../io/durability.js';
 import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
-import { applyOps, readJournal, resolveJournal } from '../store/journal.js';
+import { applyOps, readJournal, resolveJournal, type JournalOp } from '../store/journal.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
 import { buildIncrementJson, recordsFromOps, serializeIncrement } from '../store/records.js';
 import { parseIncrementJson } from '../meta/increment.js';
@@ -62,8 +62,7 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   // the run, its folder is fsynced too, so that a power cut cannot bring back a version no
   // increment.json lists (where it records nothing, the increment folder is removed, or complete).
   for (const op of resolved.undone) {
-    if (!op.entry.tracked || op.entry.type !== 'file') continue;
-    const link = op.op === 'put' ? layout.incrementFile(header.id, op.entry.path) : op.op === 'del' ? layout.incrementDeleted(header.id, op.entry.path) : undefined;
+    const link = incrementLinkOf(layout, header.id, op);
     if (link === undefined) continue;
     unlinkIfExists(fs, link);
     folders.increment(dirname(link));
@@ -96,9 +95,8 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   // folder), and the increment's folder of its link in files/ or deleted/.
   for (const op of resolved.done) {
     folders.mirror(parentOf(op.entry.path), isFolder(parentOf(op.entry.path)));
-    if (!op.entry.tracked || op.entry.type !== 'file') continue;
-    if (op.op === 'put') folders.increment(dirname(layout.incrementFile(header.id, op.entry.path)));
-    else if (op.op === 'del') folders.increment(dirname(layout.incrementDeleted(header.id, op.entry.path)));
+    const link = incrementLinkOf(layout, header.id, op);
+    if (link !== undefined) folders.increment(dirname(link));
   }
 
   const incDir = layout.incrementDir(header.id);
@@ -154,6 +152,14 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   }
   fs.unlinkSync(layout.journal);
   return report;
+}
+
+/** The link an announced change makes in increment `id`: a tracked file's version in files/ (put) or deleted/ (del). */
+function incrementLinkOf(layout: Layout, id: string, op: JournalOp): string | undefined {
+  if (!op.entry.tracked || op.entry.type !== 'file') return undefined;
+  if (op.op === 'put') return layout.incrementFile(id, op.entry.path);
+  if (op.op === 'del') return layout.incrementDeleted(id, op.entry.path);
+  return undefined;
 }
 
 /** Removes leftover temp files of earlier runs (nothing runs after SIGKILL, so the next start does). */
