@@ -1,7 +1,8 @@
+import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode, isDriveFailure } from '../io/errors.js';
-import { tmpName } from '../io/atomic.js';
+import { fsyncDir, tmpName } from '../io/atomic.js';
 import { copyAndHash, hashFile, newCopyBuffer, SourceChangedError } from '../io/copy.js';
 import { secondsFromNs, type Entry, type StateEntry } from '../meta/entry.js';
 import type { IncrementError } from '../meta/increment.js';
@@ -12,7 +13,7 @@ import type { RunState } from './run-state.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { addCopyJob, newCopyJobs, type Copier, type CopyOutcome, type JobRun } from './copier.js';
-import { linkOrCopy, MadeDirs, place, StrayLinkError } from './place.js';
+import { keepVersion, linkOrCopy, MadeDirs, putInMirror, StrayLinkError, type PlaceOptions } from './place.js';
 import { ChangedFolders } from './folder-sync.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
@@ -194,7 +195,11 @@ export class Applier {
 
   /** Hard link, or (link_mode "copy") a copy carrying the same mode, owner and mtime. */
   private linkOrCopy(from: string, to: string, meta: Entry): void {
-    linkOrCopy(this.ctx.fs, from, to, meta, { linkMode: this.ctx.linkMode, root: this.root });
+    linkOrCopy(this.ctx.fs, from, to, meta, this.placeOptions());
+  }
+
+  private placeOptions(): PlaceOptions {
+    return { linkMode: this.ctx.linkMode, root: this.root, fsyncCopies: this.ctx.durability.perFile };
   }
 
   private ensureIncrementParent(file: string): void {
@@ -257,52 +262,96 @@ export class Applier {
    * every change is announced before it is made, without a syscall per announcement.
    */
   private *announce(ops: readonly JournalOp[]): Generator<JournalOp> {
+    for (const chunk of this.announceChunks(ops)) yield* chunk;
+  }
+
+  /** announce, a chunk at a time: each chunk once its lines are in the journal. */
+  private *announceChunks(ops: readonly JournalOp[]): Generator<JournalOp[]> {
     for (let i = 0; i < ops.length; i += ANNOUNCE_CHUNK) {
       const chunk = ops.slice(i, i + ANNOUNCE_CHUNK);
       for (const op of chunk) this.ctx.journal.append(op);
       // Durable, not only written: after a power cut the mirror must not hold changes the journal lost.
       this.ctx.journal.sync();
-      yield* chunk;
+      yield chunk;
     }
   }
 
+  /**
+   * Makes the copies an increment keeps of versions (link_mode "copy": `copies`, in files/ or
+   * deleted/) durable, their data and their names, before the change that relies on them: a
+   * deletion's unlink from the mirror (the copy is then the version's only one), or a put's rename
+   * (recovery reads a put whose temp file is gone as done, and increment.json then lists the copy).
+   * With syncfs, one flush of the drive; without it, each copy was fsynced as it was made
+   * (PlaceOptions.fsyncCopies), and the folders that hold them are fsynced here. Hard links need
+   * nothing: they are names of an inode whose data is durable already.
+   */
+  private settleCopies(copies: readonly string[]): void {
+    if (copies.length === 0) return;
+    const { durability, fs } = this.ctx;
+    if (durability.flushesAll) durability.flushBatch();
+    else if (durability.perFile) for (const dir of new Set(copies.map((c) => dirname(c)))) fsyncDir(fs, dir);
+  }
+
+  /**
+   * Per announced chunk: first the increment's link (or copy) of each tracked file in deleted/, then,
+   * once its copies are durable (settleCopies), the deletions from the mirror.
+   */
   private deleteAll(deletes: readonly StateEntry[]): void {
     const { fs, layout, id } = this.ctx;
-    for (const op of this.announce(deletes.map((entry): JournalOp => ({ op: 'del', entry })))) {
-      const entry = op.entry;
-      const target = layout.mirrorPath(entry.path);
-      let kept: string | undefined;
-      try {
-        if (entry.type === 'file' && entry.tracked) {
-          const keep = layout.incrementDeleted(id, entry.path);
-          this.ensureIncrementParent(keep);
-          // From here a file may exist at keep (link_mode "copy" copies, then sets metadata).
-          kept = keep;
-          this.linkOrCopy(target, keep, entry);
+    for (const chunk of this.announceChunks(deletes.map((entry): JournalOp => ({ op: 'del', entry })))) {
+      const kept: { entry: StateEntry; keep: string | undefined; gone: boolean }[] = [];
+      const copies: string[] = [];
+      for (const { entry } of chunk) {
+        let keep: string | undefined;
+        try {
+          if (entry.type === 'file' && entry.tracked) {
+            const path = layout.incrementDeleted(id, entry.path);
+            this.ensureIncrementParent(path);
+            // From here a file may exist at keep (link_mode "copy" copies, then sets metadata).
+            keep = path;
+            this.linkOrCopy(layout.mirrorPath(entry.path), path, entry);
+            if (this.ctx.linkMode === 'copy') copies.push(path);
+          }
+          kept.push({ entry, keep, gone: false });
+        } catch (err) {
+          // Already gone from the mirror: the deletion is what we wanted anyway.
+          if (isCode(err, 'ENOENT')) kept.push({ entry, keep, gone: true });
+          else this.notDeleted(entry, keep, err);
         }
-        this.openMirrorParent(entry.path);
-        if (entry.type === 'dir') fs.rmdirSync(target);
-        else fs.unlinkSync(target);
-      } catch (err) {
-        if (!isCode(err, 'ENOENT')) {
-          // Not deleted: the version stays in the mirror, so deleted/ must not keep a link to it.
-          if (kept !== undefined) {
-            try {
-              fs.unlinkSync(kept);
-            } catch (unlinkErr) {
-              // Stop: recovery removes the links of undone deletions; going on would leave this one.
-              if (!isCode(unlinkErr, 'ENOENT')) throw new StrayLinkError(kept, unlinkErr);
+      }
+      this.settleCopies(copies);
+      for (const { entry, keep, gone } of kept) {
+        if (!gone) {
+          const target = layout.mirrorPath(entry.path);
+          try {
+            this.openMirrorParent(entry.path);
+            if (entry.type === 'dir') fs.rmdirSync(target);
+            else fs.unlinkSync(target);
+          } catch (err) {
+            if (!isCode(err, 'ENOENT')) {
+              this.notDeleted(entry, keep, err);
+              continue;
             }
           }
-          this.fault(entry.path, 'delete', err);
-          continue;
         }
-        // Already gone from the mirror: the deletion is what we wanted anyway.
+        this.state.deleted(entry);
+        this.changedFolders?.add(parentOf(entry.path));
+        this.ctx.reporter.action('deleted', entry.path);
       }
-      this.state.deleted(entry);
-      this.changedFolders?.add(parentOf(entry.path));
-      this.ctx.reporter.action('deleted', entry.path);
     }
+  }
+
+  /** A deletion that failed: the version stays in the mirror, so deleted/ must not keep a link to it (`keep`). */
+  private notDeleted(entry: StateEntry, keep: string | undefined, err: unknown): void {
+    if (keep !== undefined) {
+      try {
+        this.ctx.fs.unlinkSync(keep);
+      } catch (unlinkErr) {
+        // Stop: recovery removes the links of undone deletions; going on would leave this one.
+        if (!isCode(unlinkErr, 'ENOENT')) throw new StrayLinkError(keep, unlinkErr);
+      }
+    }
+    this.fault(entry.path, 'delete', err);
   }
 
   private makeDirs(mkdirs: readonly Entry[]): void {
@@ -471,30 +520,48 @@ export class Applier {
 
   /**
    * Makes the copies durable, announces them, makes the announcements durable, then puts each in
-   * place (src/apply/place.ts). A version that could not be placed keeps its temp file until the
-   * journal is gone: its presence says "not done".
+   * place (src/apply/place.ts): the links (or copies) into the increment's files/ first, then, once
+   * those copies are durable (settleCopies), the renames into the mirror. A version that could not
+   * be placed keeps its temp file until the journal is gone: its presence says "not done".
    */
   private commitBatch(ready: readonly Ready[]): void {
-    const { fs, journal, layout, id } = this.ctx;
-    this.ctx.durability.flushBatch();
+    const { fs, journal, layout, id, durability } = this.ctx;
+    durability.flushBatch();
+    // Without syncfs each copy was fsynced as it was made; their names in the temp folder must be
+    // durable too before the journal announces them, or a power cut could take a temp file and leave
+    // its put looking done.
+    if (durability.perFile) fsyncDir(fs, layout.tmp);
     for (const { put, tmp, entry } of ready) {
       const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(layout.tmp.length + 1) };
       if (put.moveFrom !== undefined) op.moved_from = put.moveFrom.path;
       journal.append(op);
     }
     journal.sync();
-    const placeOptions = { linkMode: this.ctx.linkMode, root: this.root };
-    for (const { put, tmp, entry } of ready) {
+    const placeOptions = this.placeOptions();
+    const kept: (Ready & { keep: string | undefined })[] = [];
+    const copies: string[] = [];
+    for (const r of ready) {
+      const { tmp, entry } = r;
+      const keep = entry.tracked && entry.type === 'file' ? layout.incrementFile(id, entry.path) : undefined;
       let err: unknown;
       try {
         this.openMirrorParent(entry.path);
       } catch (e) {
         err = e;
       }
-      const keep = entry.tracked && entry.type === 'file' ? layout.incrementFile(id, entry.path) : undefined;
-      err ??= place(fs, { tmp, mirror: layout.mirrorPath(entry.path), meta: entry, keep }, this.dirs, placeOptions);
+      if (keep !== undefined) err ??= keepVersion(fs, tmp, keep, entry, this.dirs, placeOptions);
       if (err !== undefined) {
         // A drive failure or a link that could not be removed stops the run here (fault rethrows).
+        this.fault(entry.path, 'write', err);
+        continue;
+      }
+      if (keep !== undefined && placeOptions.linkMode === 'copy') copies.push(keep);
+      kept.push({ ...r, keep });
+    }
+    this.settleCopies(copies);
+    for (const { put, tmp, entry, keep } of kept) {
+      const err = putInMirror(fs, tmp, layout.mirrorPath(entry.path), keep);
+      if (err !== undefined) {
         this.fault(entry.path, 'write', err);
         continue;
       }

@@ -2,6 +2,7 @@ import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported } from '../io/fs.js';
 import { isCode } from '../io/errors.js';
+import { fsyncPath } from '../io/atomic.js';
 import { secondsFromNs } from '../meta/entry.js';
 
 /**
@@ -20,20 +21,20 @@ export interface PlaceMeta {
   mtime_ns: string;
 }
 
-export interface PlaceJob {
-  tmp: string;
-  /** The increment's `files/<path>` (tracked files only). */
-  keep: string | undefined;
-  mirror: string;
-  meta: PlaceMeta;
-}
-
 export interface PlaceOptions {
   linkMode: LinkMode;
   root: boolean;
+  /**
+   * fsync each copy (link_mode "copy") as it is made: where no flush of the drive (syncfs) makes the
+   * copies durable before the change that relies on them (Applier.settleCopies).
+   */
+  fsyncCopies: boolean;
 }
 
-/** Hard link, or (link_mode "copy") a copy carrying the same mode, owner (as root) and mtime. */
+/**
+ * Hard link, or (link_mode "copy") a copy carrying the same mode, owner (as root) and mtime, fsynced
+ * with its metadata when `o.fsyncCopies`.
+ */
 export function linkOrCopy(fs: Fs, from: string, to: string, meta: PlaceMeta, o: PlaceOptions): void {
   if (o.linkMode === 'hardlink') {
     fs.linkSync(from, to);
@@ -44,6 +45,7 @@ export function linkOrCopy(fs: Fs, from: string, to: string, meta: PlaceMeta, o:
   fs.chmodSync(to, meta.mode);
   const t = secondsFromNs(meta.mtime_ns);
   fs.utimesSync(to, t, t);
+  if (o.fsyncCopies) fsyncPath(fs, to);
 }
 
 /**
@@ -94,30 +96,44 @@ export class StrayLinkError extends Error {
 }
 
 /**
- * Links and renames one version into place; returns the error when it could not (the increment link is
- * then removed again, and the temp file stays: its presence is what says "not done").
+ * A version is put in place in two steps (SPEC §3 steps 4–5), each over a whole batch (Applier):
+ * `keepVersion` links (or copies) the temp file into the increment's `files/`, then, once the
+ * batch's copies are durable, `putInMirror` renames the temp file over the mirror path. The rename
+ * is what says "done" (recovery reads a put whose temp file is gone as done): the increment's copy of
+ * the version is durable before it. An error is returned, not thrown; the temp file then stays,
+ * which says "not done".
  */
-export function place(fs: Fs, job: PlaceJob, dirs: MadeDirs, o: PlaceOptions): Error | undefined {
+export function keepVersion(fs: Fs, tmp: string, keep: string, meta: PlaceMeta, dirs: MadeDirs, o: PlaceOptions): Error | undefined {
   let made = false;
   try {
-    if (job.keep !== undefined) {
-      dirs.ensureParent(fs, job.keep);
-      // From here a file may exist at keep (link_mode "copy" copies, then sets metadata, which can fail).
-      made = true;
-      linkOrCopy(fs, job.tmp, job.keep, job.meta, o);
-    }
-    fs.renameSync(job.tmp, job.mirror);
+    dirs.ensureParent(fs, keep);
+    // From here a file may exist at keep (link_mode "copy" copies, then sets metadata, which can fail).
+    made = true;
+    linkOrCopy(fs, tmp, keep, meta, o);
     return undefined;
   } catch (err) {
-    if (made && job.keep !== undefined) {
-      try {
-        fs.unlinkSync(job.keep);
-      } catch (unlinkErr) {
-        if ((unlinkErr as { code?: string }).code !== 'ENOENT') return new StrayLinkError(job.keep, unlinkErr);
-      }
-    }
-    return asError(err);
+    return made ? removeKept(fs, keep, err) : asError(err);
   }
+}
+
+/** The rename of a version's temp file over its mirror path; `keep`, its link in the increment, is removed again when it fails. */
+export function putInMirror(fs: Fs, tmp: string, mirror: string, keep: string | undefined): Error | undefined {
+  try {
+    fs.renameSync(tmp, mirror);
+    return undefined;
+  } catch (err) {
+    return keep === undefined ? asError(err) : removeKept(fs, keep, err);
+  }
+}
+
+/** After a failed placement: `err`, once the link at `keep` is gone (a StrayLinkError when it cannot be removed). */
+function removeKept(fs: Fs, keep: string, err: unknown): Error {
+  try {
+    fs.unlinkSync(keep);
+  } catch (unlinkErr) {
+    if ((unlinkErr as { code?: string }).code !== 'ENOENT') return new StrayLinkError(keep, unlinkErr);
+  }
+  return asError(err);
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));

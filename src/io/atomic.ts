@@ -183,9 +183,18 @@ function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>)
 
 /** fsync a folder so renames and links in it survive power loss; not every filesystem allows it. */
 export function fsyncDir(fs: Fs, dir: string): void {
+  fsyncPath(fs, dir);
+}
+
+/**
+ * fsync a file or folder through a descriptor opened read-only (enough on Linux and macOS: a file of
+ * ours may be read-only by its recorded mode). Where the platform or the filesystem refuses it
+ * (Windows fsyncs no read-only descriptor and no folder), nothing is flushed.
+ */
+export function fsyncPath(fs: Fs, path: string): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(dir, 'r');
+    fd = fs.openSync(path, 'r');
     fs.fsyncSync(fd);
     const open = fd;
     fd = undefined;

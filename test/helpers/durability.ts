@@ -43,11 +43,12 @@ export function loggingSync(log: string, fails: boolean): () => void {
 
 /**
  * The real fs, noting into `log` each fsync (by the path its fd was opened on) and each call that
- * changes a folder's entries: `rename A B`, `link A B`, `symlink A B`, `unlink P`, `rmdir P`,
- * `mkdir P`. With loggingSync's lines in the same file, the log is the order of flushes, fsyncs and
- * changes to folders.
+ * changes a folder's entries: `rename A B`, `link A B`, `symlink A B`, `copy A B` (copyFileSync),
+ * `unlink P`, `rmdir P`, `mkdir P`. With loggingSync's lines in the same file, the log is the order
+ * of flushes, fsyncs and changes to folders. `noLinks`: every link fails with EPERM, as on a drive
+ * without hard links (a run then copies: link_mode "copy").
  */
-export function loggingFs(log: string): Fs {
+export function loggingFs(log: string, o: { noLinks?: boolean } = {}): Fs {
   const paths = new Map<number, string>();
   const note = (line: string) => fs.appendFileSync(log, `${line}\n`);
   return new Proxy(fs as Fs, {
@@ -68,6 +69,15 @@ export function loggingFs(log: string): Fs {
         return (a: string, b: string) => {
           note(`rename ${a} ${b}`);
           fs.renameSync(a, b);
+        };
+      if (prop === 'linkSync' && o.noLinks === true)
+        return (a: string, b: string) => {
+          throw Object.assign(new Error(`EPERM: operation not permitted, link '${a}' -> '${b}'`), { code: 'EPERM', syscall: 'link' });
+        };
+      if (prop === 'copyFileSync')
+        return (a: string, b: string, mode?: number) => {
+          fs.copyFileSync(a, b, mode);
+          note(`copy ${a} ${b}`);
         };
       if (prop === 'linkSync' || prop === 'symlinkSync')
         return (a: string, b: string) => {
@@ -95,13 +105,13 @@ export function loggingFs(log: string): Fs {
 export const logLines = (log: string): string[] => fs.readFileSync(log, 'utf8').trim().split('\n').filter((l) => l !== '');
 
 /**
- * The folders each logged change (loggingFs) changed: a rename both folders, a link or symlink the
- * new name's, an unlink, rmdir or mkdir the named path's parent.
+ * The folders each logged change (loggingFs) changed: a rename both folders, a link, symlink or
+ * copy the new name's, an unlink, rmdir or mkdir the named path's parent.
  */
 export function changedFolders(line: string): string[] {
   const [op, a, b] = line.split(' ') as [string, string, string | undefined];
   if (op === 'rename') return [dirname(a), dirname(b as string)];
-  if (op === 'link' || op === 'symlink') return [dirname(b as string)];
+  if (op === 'link' || op === 'symlink' || op === 'copy') return [dirname(b as string)];
   if (op === 'unlink' || op === 'rmdir' || op === 'mkdir') return [dirname(a)];
   return [];
 }

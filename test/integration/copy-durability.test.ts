@@ -1,0 +1,168 @@
+/**
+ * link_mode "copy" (a drive without hard links): the increment holds copies of versions, and a copy
+ * is only as good as its data on the disk. Each copy the increment keeps is durable (data and name)
+ * before the change that relies on it: a deletion's unlink from the mirror (the copy in deleted/ is
+ * then the version's only one) and a put's rename over the mirror (recovery reads a put whose temp
+ * file is gone as done, and increment.json then lists the copy in files/). With syncfs one `sync -f`
+ * comes between; without it each copy and its folder are fsynced. Without syncfs, the temp folder is
+ * fsynced too before a batch's puts are announced (docs/reliability.md, "fsync policy").
+ *
+ * The log is this test's fs (loggingFs: copies, links, renames, unlinks, fsyncs) with the calls of a
+ * `sync` first on PATH that logs each call and runs the real one, or fails (as without syncfs).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as realFs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { runBackup } from '../../src/apply/run.js';
+import type { Reporter } from '../../src/apply/reporter.js';
+import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
+import { logLines, loggingFs, loggingSync, syncfsWorks } from '../helpers/durability.js';
+
+let root = '';
+let log = '';
+let undoSync: (() => void) | undefined;
+before(() => {
+  root = tempDir('hb-copydur-');
+  log = join(root, 'log');
+});
+after(() => {
+  undoSync?.();
+  removeDir(root);
+});
+
+const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
+
+interface SecondRun {
+  lines: string[];
+  dist: string;
+  id: string;
+}
+
+/**
+ * A first run, then one that changes d/b.txt, deletes d/c.txt and moves m/moved.txt to n/moved.txt;
+ * the second run's log. `noLinks`: the drive holds no hard links (link_mode "copy").
+ */
+async function secondRun(name: string, o: { syncfs: boolean; noLinks: boolean }): Promise<SecondRun> {
+  undoSync?.();
+  undoSync = loggingSync(log, !o.syncfs);
+  const src = join(root, `${name}-src`);
+  const dist = join(root, `${name}-dist`);
+  makeTree(src, {
+    'a.txt': 'a',
+    'd/b.txt': 'b',
+    'd/c.txt': 'c, to be deleted',
+    'm/moved.txt': 'content found again elsewhere: linked or copied from the backup, not from the source',
+    ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`e/f${i}.txt`, `${i}`])),
+  });
+  const fs = loggingFs(log, { noLinks: o.noLinks });
+  const opts = { fs, dryRun: false, force: false, checksum: false, reporter };
+  const first = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') });
+  assert.equal(first.linkMode, o.noLinks ? 'copy' : 'hardlink');
+  realFs.writeFileSync(join(src, 'd/b.txt'), 'b, changed');
+  realFs.rmSync(join(src, 'd/c.txt'));
+  realFs.mkdirSync(join(src, 'n'));
+  realFs.renameSync(join(src, 'm/moved.txt'), join(src, 'n/moved.txt'));
+  realFs.writeFileSync(log, '');
+  const r = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-02T00:00:00Z') });
+  assert.equal(r.status, 'done');
+  assert.deepEqual([r.summary.new, r.summary.changed, r.summary.deleted, r.summary.bytes_copied], [2, 1, 2, 'b, changed'.length], 'n and n/moved.txt new (moved: nothing copied from the source), d/b.txt changed, d/c.txt and m/moved.txt deleted');
+  return { lines: logLines(log), dist, id: r.id as string };
+}
+
+/** The index of the one line equal to `line` (it must be there once). */
+function at(lines: string[], line: string): number {
+  const i = lines.indexOf(line);
+  assert.ok(i >= 0, `the log has "${line}":\n${lines.join('\n')}`);
+  assert.equal(lines.lastIndexOf(line), i, `"${line}" once`);
+  return i;
+}
+
+/** The index of the one line matching `re`, and the line. */
+function match(lines: string[], re: RegExp): { i: number; line: string } {
+  const found = lines.map((line, i) => ({ i, line })).filter((x) => re.test(x.line));
+  assert.equal(found.length, 1, `one line matches ${re}:\n${lines.join('\n')}`);
+  return found[0] as { i: number; line: string };
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The increment's copy of each version this run relies on, and the change that relies on it: the
+ * deletions' copies in deleted/ and their unlinks, the puts' copies in files/ and their renames.
+ */
+function copiesAndChanges(r: SecondRun): { copy: string; made: number; change: number }[] {
+  const { lines, dist, id } = r;
+  const mirror = join(dist, 'mirror');
+  const inc = join(dist, 'increments', id);
+  const out: { copy: string; made: number; change: number }[] = [];
+  for (const rel of ['d/c.txt', 'm/moved.txt']) {
+    const copy = join(inc, 'deleted', rel);
+    out.push({ copy, made: at(lines, `copy ${join(mirror, rel)} ${copy}`), change: at(lines, `unlink ${join(mirror, rel)}`) });
+  }
+  for (const rel of ['d/b.txt', 'n/moved.txt']) {
+    const copy = join(inc, 'files', rel);
+    const made = match(lines, new RegExp(`^copy ${escape(join(dist, '.hardback', 'tmp'))}/\\S+ ${escape(copy)}$`));
+    const tmp = made.line.split(' ')[1] as string;
+    out.push({ copy, made: made.i, change: at(lines, `rename ${tmp} ${join(mirror, rel)}`) });
+  }
+  return out;
+}
+
+describe('link_mode "copy": the increment\'s copies are durable before the changes that rely on them', () => {
+  it('with syncfs, a sync -f comes between the copies and the unlinks (deletions) or renames (puts) that rely on them', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    const r = await secondRun('syncfs', { syncfs: true, noLinks: true });
+    for (const { copy, made, change } of copiesAndChanges(r)) {
+      assert.ok(made < change, `${copy} is made before the change that relies on it`);
+      assert.ok(
+        r.lines.slice(made + 1, change).some((l) => l.startsWith('sync -f ')),
+        `a sync -f between the copy to ${copy} (line ${made}) and the change that relies on it (line ${change}):\n${r.lines.join('\n')}`,
+      );
+    }
+  });
+
+  it('without syncfs, each copy and its folder are fsynced between the copy and the change that relies on it', async () => {
+    const r = await secondRun('perfile', { syncfs: false, noLinks: true });
+    for (const { copy, made, change } of copiesAndChanges(r)) {
+      const between = r.lines.slice(made + 1, change);
+      for (const synced of [copy, dirname(copy)]) {
+        assert.ok(between.includes(`fsync ${synced}`), `${synced} is fsynced between the copy (line ${made}) and the change that relies on it (line ${change}):\n${r.lines.join('\n')}`);
+      }
+    }
+  });
+
+  it('without syncfs, a move\'s temp copy is fsynced, and the temp folder, before the journal announces the puts', async () => {
+    const r = await secondRun('perfile-tmp', { syncfs: false, noLinks: true });
+    const { lines, dist } = r;
+    const tmpDir = join(dist, '.hardback', 'tmp');
+    const journal = `fsync ${join(dist, '.hardback', 'journal.jsonl')}`;
+    // The moved file's stored version, copied from the mirror into a temp file (which the put renames).
+    const moveTemp = match(lines, new RegExp(`^copy ${escape(join(dist, 'mirror', 'm', 'moved.txt'))} ${escape(tmpDir)}/\\S+$`));
+    const tmp = moveTemp.line.split(' ')[2] as string;
+    // Both puts (the changed file's copy from the source, the move's temp file) are renamed after one journal fsync.
+    for (const [rel, tmpOf] of [
+      ['n/moved.txt', tmp],
+      ['d/b.txt', undefined],
+    ] as const) {
+      const renamed = match(lines, new RegExp(`^rename ${escape(tmpDir)}/\\S+ ${escape(join(dist, 'mirror', rel))}$`));
+      if (tmpOf !== undefined) assert.equal(renamed.line.split(' ')[1], tmpOf, 'the move\'s temp file is the one renamed');
+      const announced = lines.slice(0, renamed.i).lastIndexOf(journal);
+      assert.ok(announced >= 0, `the journal is fsynced before ${rel} is renamed`);
+      const folder = lines.slice(0, announced).lastIndexOf(`fsync ${tmpDir}`);
+      const lastTemp = lines.slice(0, announced).reduce((k, l, i) => (l.startsWith('copy ') && l.split(' ')[2]?.startsWith(`${tmpDir}/`) ? i : k), -1);
+      assert.ok(folder > lastTemp, `the temp folder is fsynced after the batch's temp files are made (line ${lastTemp}) and before the journal announces them (line ${announced}):\n${lines.join('\n')}`);
+    }
+    const synced = lines.indexOf(`fsync ${tmp}`);
+    assert.ok(synced > moveTemp.i && synced < lines.indexOf(journal, moveTemp.i), `the move's temp copy is fsynced before it is announced:\n${lines.join('\n')}`);
+  });
+
+  it('hard links need no flush between a deletion\'s link into deleted/ and its unlink', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    const r = await secondRun('links', { syncfs: true, noLinks: false });
+    const { lines, dist, id } = r;
+    const mirror = join(dist, 'mirror', 'd', 'c.txt');
+    const linked = at(lines, `link ${mirror} ${join(dist, 'increments', id, 'deleted', 'd', 'c.txt')}`);
+    const unlinked = at(lines, `unlink ${mirror}`);
+    assert.ok(linked < unlinked);
+    assert.ok(!lines.slice(linked, unlinked).some((l) => l.startsWith('sync ') || l.startsWith('fsync ')), `nothing is flushed between:\n${lines.join('\n')}`);
+  });
+});
