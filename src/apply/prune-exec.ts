@@ -2,7 +2,9 @@ import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { readTextIfExists } from '../io/fs.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { fsyncPath, writeFileAtomic } from '../io/atomic.js';
+import type { Durability } from '../io/durability.js';
+import { ChangedFolders } from './folder-sync.js';
 import type { CarriedRecord } from '../meta/increment.js';
 import { parseIncrementJson } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
@@ -31,14 +33,21 @@ export const PRUNE_JOURNAL = 'prune.json';
 /**
  * Executes a prune plan; idempotent, so a prune killed at any point is finished by the next prune or
  * backup (the plan is written to .hardback/prune.json first, and removed last):
- * 1. link carried content into the kept increment (already there → fine),
+ * 1. link carried content into the kept increment (already there → fine, but for a copy: below),
  * 2. rewrite the kept increment's increment.json with the new carried list,
  * 3. point the manifest's `since` of carried versions at the kept increment,
- * 4. remove each pruned folder (renamed into .hardback/tmp first, so it vanishes atomically).
+ * 4. make the carried content durable: one flush of the drive (syncfs), or without it an fsync of
+ *    each copy and of each folder that got a link or copy (`durability`, asked only when something
+ *    is carried). A pruned folder may be the version's only other place: after a power cut its
+ *    removal must not have reached the disk without the new link, or a copy's data.
+ * 5. remove each pruned folder (renamed into .hardback/tmp first, so it vanishes atomically).
  */
-export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup[]): string[] {
+export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup[], durability: () => Durability): string[] {
   const removed: string[] = [];
   const sinceMap = new Map<string, string>();
+  /** The carried versions in kept increments, and which of them are copies (a drive without hard links). */
+  const carried: string[] = [];
+  const copies: string[] = [];
   for (const g of groups) {
     for (const m of g.moves) {
       const from = layout.incrementFile(m.from, m.path);
@@ -47,12 +56,22 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
       // A second link (a copy where the drive has none), never a rename: until the pruned folder is
       // gone, both the old and the new place hold the version, so a prune killed here leaves every
       // state restorable through either increment.json.
-      if (fs.lstatSync(to, { throwIfNoEntry: false }) !== undefined) continue;
+      carried.push(to);
+      const there = fs.lstatSync(to, { bigint: true, throwIfNoEntry: false });
+      if (there !== undefined) {
+        // Made by an interrupted attempt. A link is the version itself. A copy is made again while
+        // its source is there: a power cut may have taken its data (once the source is gone, step 4
+        // had made it durable).
+        const source = fs.lstatSync(from, { bigint: true, throwIfNoEntry: false });
+        if (source === undefined || (source.dev === there.dev && source.ino === there.ino)) continue;
+        fs.unlinkSync(to);
+      }
       try {
         fs.linkSync(from, to);
       } catch (err) {
         if (!isNoHardlink(err)) throw err;
         fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+        copies.push(to);
       }
     }
     const text = fs.readFileSync(layout.incrementJson(g.into), 'utf8');
@@ -76,6 +95,7 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
     }
     if (touched) writeManifest(fs, layout.manifest, { source: manifest.header.source, lastIncrement: manifest.header.last_increment }, manifest.entries);
   }
+  if (carried.length > 0) makeDurable(fs, layout, durability(), carried, copies);
   for (const g of groups) {
     for (const p of g.pruned) {
       const gone = join(layout.tmp, `${TMP_PREFIX}pruned-${p}`);
@@ -91,8 +111,21 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
   return removed;
 }
 
-/** Finishes a prune that was interrupted (called under the lock by prune and by backup). */
-export function recoverInterruptedPrune(fs: Fs, layout: Layout): string[] {
+/** Step 4 of executePrune: the carried versions (`copies`: those that are copies) durable, data and names. */
+function makeDurable(fs: Fs, layout: Layout, d: Durability, carried: readonly string[], copies: readonly string[]): void {
+  if (d.flushesAll) {
+    d.flushAll();
+    return;
+  }
+  if (!d.perFile) return;
+  for (const c of copies) fsyncPath(fs, c);
+  const folders = new ChangedFolders(layout);
+  for (const c of carried) folders.increment(dirname(c));
+  folders.sync(fs);
+}
+
+/** Finishes a prune that was interrupted (called under the lock by prune and by backup); `durability` as for executePrune. */
+export function recoverInterruptedPrune(fs: Fs, layout: Layout, durability: () => Durability): string[] {
   const file = join(layout.state, PRUNE_JOURNAL);
   const text = readTextIfExists(fs, file);
   if (text === undefined) return [];
@@ -110,7 +143,7 @@ export function recoverInterruptedPrune(fs: Fs, layout: Layout): string[] {
       hint: 'if no prune is running, move the file away',
     });
   }
-  const removed = executePrune(fs, layout, groups);
+  const removed = executePrune(fs, layout, groups, durability);
   fs.unlinkSync(file);
   return removed;
 }

@@ -9,7 +9,8 @@ import { recoverInterruptedPrune } from './prune-exec.js';
  * interrupted prune (each idempotent, so the order does not matter for the result), remove temp
  * files, and describe increment folders a crash left without metadata. `source`/`profile` name the
  * backup in such a repaired increment.json. `durability` makes what an interrupted run did durable
- * before it is recorded (recoverInterruptedRun: asked only when there is something to record).
+ * before it is recorded (recoverInterruptedRun: asked only when there is something to record), and
+ * what an interrupted prune carried before it removes a pruned increment (executePrune).
  */
 export function recoverDestination(
   fs: Fs,
@@ -23,7 +24,7 @@ export function recoverDestination(
         (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)'),
     );
   }
-  const pruned = recoverInterruptedPrune(fs, layout);
+  const pruned = recoverInterruptedPrune(fs, layout, o.durability);
   if (pruned.length > 0) o.notice(`finished an interrupted prune (removed ${pruned.join(', ')})`);
   sweepTmp(fs, layout);
   for (const id of repairBareIncrements(fs, layout, o.source, o.profile)) o.notice(`repaired increment ${id} left without metadata`);

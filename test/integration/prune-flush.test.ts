@@ -1,0 +1,144 @@
+/**
+ * A prune carries still-needed versions from the increments it removes into the kept increment after
+ * them (a second link, or a copy on a drive without hard links), then removes the pruned folders
+ * (src/apply/prune-exec.ts). A pruned folder may be the version's only other place, so what was
+ * carried is durable before any pruned folder goes: one `sync -f` of the drive, or without syncfs an
+ * fsync of each copy and of each folder that got one. And a copy an interrupted prune made is made
+ * again while its source is still there: a power cut may have taken its data.
+ *
+ * The log is this test's fs (loggingFs) with the calls of a `sync` first on PATH that logs each call
+ * and runs the real one, or fails (as without syncfs).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as realFs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { runBackup } from '../../src/apply/run.js';
+import { runPrune } from '../../src/apply/prune.js';
+import type { Fs } from '../../src/io/fs.js';
+import type { Reporter } from '../../src/apply/reporter.js';
+import { makeTree, profileFor, removeDir, sha256File, tempDir } from '../helpers/tree.js';
+import { faultyFs } from '../helpers/faulty-fs.js';
+import { logLines, loggingFs, loggingSync, syncfsWorks } from '../helpers/durability.js';
+
+let root = '';
+let log = '';
+let undoSync: (() => void) | undefined;
+before(() => {
+  root = tempDir('hb-pruneflush-');
+  log = join(root, 'log');
+});
+after(() => {
+  undoSync?.();
+  removeDir(root);
+});
+
+const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
+
+interface Backups {
+  dist: string;
+  /** The three increments, oldest first: a prune keeping the last one prunes the first two. */
+  ids: string[];
+}
+
+/**
+ * Three runs: a.txt and b.txt, then b.txt changed, then c.txt new. Keeping the last increment carries
+ * a.txt (saved by the first) and b.txt's second version (saved by the second) into it.
+ */
+async function threeBackups(name: string, fs: Fs): Promise<Backups> {
+  const src = join(root, `${name}-src`);
+  const dist = join(root, `${name}-dist`);
+  makeTree(src, { 'a.txt': 'a, saved by the first run', 'd/b.txt': 'b0' });
+  const ids: string[] = [];
+  const edits = [() => {}, () => realFs.writeFileSync(join(src, 'd/b.txt'), 'b1, saved by the second run'), () => realFs.writeFileSync(join(src, 'c.txt'), 'c')];
+  for (const [day, edit] of edits.entries()) {
+    edit();
+    const o = await runBackup(profileFor(src, dist), { fs, dryRun: false, force: false, checksum: false, reporter, now: () => new Date(Date.UTC(2026, 0, 1 + day, 12)) });
+    assert.equal(o.status, 'done');
+    ids.push(o.id as string);
+  }
+  return { dist, ids };
+}
+
+/** Prunes all but the last increment through `fs`, with a `sync` that logs and works (`syncfs`) or fails; the prune's log. */
+async function pruneLog(b: Backups, fs: Fs, syncfs: boolean): Promise<string[]> {
+  undoSync?.();
+  undoSync = loggingSync(log, !syncfs);
+  realFs.writeFileSync(log, '');
+  const o = await runPrune({ fs, dist: b.dist, policy: { last: 1 }, dryRun: false });
+  assert.deepEqual(o.removed, b.ids.slice(0, 2));
+  return logLines(log);
+}
+
+/** The carried versions in the kept increment, and the log's index of the change that made each. */
+function carried(lines: string[], b: Backups, verb: 'link' | 'copy'): { to: string; at: number }[] {
+  const kept = join(b.dist, 'increments', b.ids[2] as string, 'files');
+  return [
+    [b.ids[0], 'a.txt'],
+    [b.ids[1], 'd/b.txt'],
+  ].map(([id, rel]) => {
+    const to = join(kept, rel as string);
+    const line = `${verb} ${join(b.dist, 'increments', id as string, 'files', rel as string)} ${to}`;
+    const at = lines.indexOf(line);
+    assert.ok(at >= 0, `the prune made "${line}":\n${lines.join('\n')}`);
+    return { to, at };
+  });
+}
+
+/** The log's index of the first removal of a pruned folder (its rename into .hardback/tmp). */
+function firstRemoval(lines: string[], b: Backups): number {
+  const at = lines.findIndex((l) => b.ids.slice(0, 2).some((id) => l.startsWith(`rename ${join(b.dist, 'increments', id)} `)));
+  assert.ok(at >= 0, `a pruned folder is renamed away:\n${lines.join('\n')}`);
+  return at;
+}
+
+describe('prune: what it carries is durable before a pruned folder is removed', () => {
+  it('with syncfs, one sync -f comes between the carried links and the removal of the pruned folders', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    const b = await threeBackups('syncfs', realFs);
+    const lines = await pruneLog(b, loggingFs(log), true);
+    const removal = firstRemoval(lines, b);
+    for (const { to, at } of carried(lines, b, 'link')) {
+      assert.ok(lines.slice(at + 1, removal).some((l) => l.startsWith('sync -f ')), `a sync -f between the link to ${to} (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
+    }
+  });
+
+  it('without syncfs, the folder of each carried link is fsynced before a pruned folder is removed', async () => {
+    const b = await threeBackups('perfile', realFs);
+    const lines = await pruneLog(b, loggingFs(log), false);
+    const removal = firstRemoval(lines, b);
+    for (const { to, at } of carried(lines, b, 'link')) {
+      assert.ok(lines.slice(at + 1, removal).includes(`fsync ${dirname(to)}`), `${dirname(to)} is fsynced between the link (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
+    }
+  });
+
+  it('without hard links or syncfs, each carried copy and its folder are fsynced before a pruned folder is removed', async () => {
+    const noLinks = loggingFs(log, { noLinks: true });
+    const b = await threeBackups('copies', noLinks);
+    const lines = await pruneLog(b, noLinks, false);
+    const removal = firstRemoval(lines, b);
+    for (const { to, at } of carried(lines, b, 'copy')) {
+      for (const synced of [to, dirname(to)]) {
+        assert.ok(lines.slice(at + 1, removal).includes(`fsync ${synced}`), `${synced} is fsynced between the copy (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
+      }
+    }
+  });
+
+  it('a copy an interrupted prune made is made again while its source is there (a power cut may have taken its data)', async () => {
+    const noLinks = faultyFs({ linkSync: () => 'EPERM' });
+    const b = await threeBackups('again', noLinks);
+    const pruned = b.ids.slice(0, 2).map((id) => join(b.dist, 'increments', id));
+    const source = join(pruned[0] as string, 'files', 'a.txt');
+    const want = sha256File(source);
+    // The prune stops where it would remove the first pruned folder: its copies are made.
+    const stopped = faultyFs({ linkSync: () => 'EPERM', renameSync: (p) => pruned.includes(String(p)) && 'EIO' });
+    await assert.rejects(runPrune({ fs: stopped, dist: b.dist, policy: { last: 1 }, dryRun: false }), /EIO/);
+    const copy = join(b.dist, 'increments', b.ids[2] as string, 'files', 'a.txt');
+    assert.equal(sha256File(copy), want, 'the interrupted prune copied a.txt');
+    // What a power cut can leave of a copy whose data never reached the disk: its name, no data.
+    realFs.truncateSync(copy, 0);
+    const o = await runPrune({ fs: noLinks, dist: b.dist, policy: { last: 1 }, dryRun: false });
+    assert.deepEqual(o.removed, [], 'the interrupted prune was finished by recovery, before this one planned');
+    assert.deepEqual(realFs.readdirSync(join(b.dist, 'increments')), [b.ids[2]]);
+    assert.equal(sha256File(copy), want, 'the carried copy holds the version');
+  });
+});
