@@ -278,18 +278,23 @@ export class Applier {
 
   /**
    * Makes the copies an increment keeps of versions (link_mode "copy": `copies`, in files/ or
-   * deleted/) durable, their data and their names, before the change that relies on them: a
-   * deletion's unlink from the mirror (the copy is then the version's only one), or a put's rename
-   * (recovery reads a put whose temp file is gone as done, and increment.json then lists the copy).
-   * With syncfs, one flush of the drive; without it, each copy was fsynced as it was made
-   * (PlaceOptions.fsyncCopies), and the folders that hold them are fsynced here. Hard links need
-   * nothing: they are names of an inode whose data is durable already.
+   * deleted/) durable, their data and their names, before the change that relies on it: a
+   * deletion's unlink from the mirror, or a put's rename over it (recovery reads a put whose temp
+   * file is gone as done, and increment.json then lists the copy in files/). With syncfs, one flush
+   * of the drive; without it, each copy was fsynced as it was made (PlaceOptions.fsyncCopies), and
+   * here each folder that holds one, and each folder above it up to increments/ (the run may have
+   * just made them: each is an entry of the one above). Hard links need nothing: they are names of
+   * an inode whose data is durable already.
    */
   private settleCopies(copies: readonly string[]): void {
     if (copies.length === 0) return;
-    const { durability, fs } = this.ctx;
+    const { durability, fs, layout } = this.ctx;
     if (durability.flushesAll) durability.flushBatch();
-    else if (durability.perFile) for (const dir of new Set(copies.map((c) => dirname(c)))) fsyncDir(fs, dir);
+    else if (durability.perFile) {
+      const folders = new ChangedFolders(layout);
+      for (const c of copies) folders.increment(dirname(c));
+      folders.sync(fs);
+    }
   }
 
   /**
@@ -303,10 +308,17 @@ export class Applier {
       const copies: string[] = [];
       for (const { entry } of chunk) {
         let keep: string | undefined;
-        try {
-          if (entry.type === 'file' && entry.tracked) {
-            const path = layout.incrementDeleted(id, entry.path);
+        const path = entry.type === 'file' && entry.tracked ? layout.incrementDeleted(id, entry.path) : undefined;
+        if (path !== undefined) {
+          try {
             this.ensureIncrementParent(path);
+          } catch (err) {
+            this.notDeleted(entry, undefined, err);
+            continue;
+          }
+        }
+        try {
+          if (path !== undefined) {
             // From here a file may exist at keep (link_mode "copy" copies, then sets metadata).
             keep = path;
             this.linkOrCopy(layout.mirrorPath(entry.path), path, entry);

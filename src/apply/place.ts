@@ -2,7 +2,7 @@ import { dirname, sep } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported } from '../io/fs.js';
 import { isCode } from '../io/errors.js';
-import { fsyncPath } from '../io/atomic.js';
+import { fsyncFile } from '../io/atomic.js';
 import { secondsFromNs } from '../meta/entry.js';
 
 /**
@@ -45,7 +45,7 @@ export function linkOrCopy(fs: Fs, from: string, to: string, meta: PlaceMeta, o:
   fs.chmodSync(to, meta.mode);
   const t = secondsFromNs(meta.mtime_ns);
   fs.utimesSync(to, t, t);
-  if (o.fsyncCopies) fsyncPath(fs, to);
+  if (o.fsyncCopies) fsyncFile(fs, to);
 }
 
 /**

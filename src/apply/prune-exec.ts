@@ -1,8 +1,8 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { readTextIfExists } from '../io/fs.js';
+import { readTextIfExists, unlinkIfExists } from '../io/fs.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
-import { fsyncPath, writeFileAtomic } from '../io/atomic.js';
+import { fsyncFile, tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
 import { ChangedFolders } from './folder-sync.js';
 import type { CarriedRecord } from '../meta/increment.js';
@@ -33,7 +33,7 @@ export const PRUNE_JOURNAL = 'prune.json';
 /**
  * Executes a prune plan; idempotent, so a prune killed at any point is finished by the next prune or
  * backup (the plan is written to .hardback/prune.json first, and removed last):
- * 1. link carried content into the kept increment (already there → fine, but for a copy: below),
+ * 1. link carried content into the kept increment (already there: made again while its source is),
  * 2. rewrite the kept increment's increment.json with the new carried list,
  * 3. point the manifest's `since` of carried versions at the kept increment,
  * 4. make the carried content durable: one flush of the drive (syncfs), or without it an fsync of
@@ -57,22 +57,20 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
       // gone, both the old and the new place hold the version, so a prune killed here leaves every
       // state restorable through either increment.json.
       carried.push(to);
-      const there = fs.lstatSync(to, { bigint: true, throwIfNoEntry: false });
-      if (there !== undefined) {
-        // Made by an interrupted attempt. A link is the version itself. A copy is made again while
-        // its source is there: a power cut may have taken its data (once the source is gone, step 4
-        // had made it durable).
-        const source = fs.lstatSync(from, { bigint: true, throwIfNoEntry: false });
-        if (source === undefined || (source.dev === there.dev && source.ino === there.ino)) continue;
-        fs.unlinkSync(to);
+      if (fs.lstatSync(to, { throwIfNoEntry: false }) !== undefined) {
+        // Made by an interrupted attempt: made again while its source is there (a power cut may
+        // have taken a copy's data; re-linking costs a link). Into a temp file renamed over it, so
+        // that the kept increment, whose increment.json may list it already, never lacks it.
+        // Once the source is gone, step 4 had made it durable.
+        if (fs.lstatSync(from, { throwIfNoEntry: false }) === undefined) continue;
+        const tmp = join(layout.tmp, tmpName(`${TMP_PREFIX}carried-`));
+        if (linkOrCopyCarried(fs, from, tmp)) copies.push(to);
+        fs.renameSync(tmp, to);
+        // Both names of one file already (a link made again): the rename did nothing.
+        unlinkIfExists(fs, tmp);
+        continue;
       }
-      try {
-        fs.linkSync(from, to);
-      } catch (err) {
-        if (!isNoHardlink(err)) throw err;
-        fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
-        copies.push(to);
-      }
+      if (linkOrCopyCarried(fs, from, to)) copies.push(to);
     }
     const text = fs.readFileSync(layout.incrementJson(g.into), 'utf8');
     const parsed = parseIncrementJson(text, g.into);
@@ -111,6 +109,18 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
   return removed;
 }
 
+/** A second link to a carried version, or a copy where the drive has none (true). */
+function linkOrCopyCarried(fs: Fs, from: string, to: string): boolean {
+  try {
+    fs.linkSync(from, to);
+    return false;
+  } catch (err) {
+    if (!isNoHardlink(err)) throw err;
+    fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+    return true;
+  }
+}
+
 /** Step 4 of executePrune: the carried versions (`copies`: those that are copies) durable, data and names. */
 function makeDurable(fs: Fs, layout: Layout, d: Durability, carried: readonly string[], copies: readonly string[]): void {
   if (d.flushesAll) {
@@ -118,7 +128,7 @@ function makeDurable(fs: Fs, layout: Layout, d: Durability, carried: readonly st
     return;
   }
   if (!d.perFile) return;
-  for (const c of copies) fsyncPath(fs, c);
+  for (const c of copies) fsyncFile(fs, c);
   const folders = new ChangedFolders(layout);
   for (const c of carried) folders.increment(dirname(c));
   folders.sync(fs);

@@ -372,7 +372,10 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
 
   const lock = acquireLock(fs, layout.lock, 'backup');
   // For a recovery before the run's own durability is known (io/durability.ts: a flush of the drive).
-  const durabilityNow = () => durabilityFor(profile.dist, opts.fsyncData ?? true);
+  // Asked once at most (finding out whether syncfs works takes a flush of the drive): by recovery at
+  // the start (an interrupted run's, then a prune's), or by a run that stops.
+  let known: Durability | undefined;
+  const durabilityNow = (): Durability => (known ??= durabilityFor(profile.dist, opts.fsyncData ?? true));
   let uncapHeap: (() => void) | undefined;
   // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
   let prepared: Prepared | undefined;

@@ -181,20 +181,11 @@ function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>)
   flush();
 }
 
-/** fsync a folder so renames and links in it survive power loss; not every filesystem allows it. */
+/** fsync a folder so renames and links in it survive power loss; not every filesystem allows it (Windows fsyncs no folder). */
 export function fsyncDir(fs: Fs, dir: string): void {
-  fsyncPath(fs, dir);
-}
-
-/**
- * fsync a file or folder through a descriptor opened read-only (enough on Linux and macOS: a file of
- * ours may be read-only by its recorded mode). Where the platform or the filesystem refuses it
- * (Windows fsyncs no read-only descriptor and no folder), nothing is flushed.
- */
-export function fsyncPath(fs: Fs, path: string): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(path, 'r');
+    fd = fs.openSync(dir, 'r');
     fs.fsyncSync(fd);
     const open = fd;
     fd = undefined;
@@ -203,5 +194,37 @@ export function fsyncPath(fs: Fs, path: string): void {
     // Closed quietly after a failed fsync: the fsync's error is the one that counts.
     if (fd !== undefined) closeQuietly(fs, fd);
     if (!isCode(err, 'EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EBADF')) throw err;
+  }
+}
+
+/**
+ * fsync a file this program made (a copy), by its path, through a descriptor opened for writing:
+ * Windows flushes no read-only one. A copy that its mode makes read-only (a version's recorded
+ * mode, without root) is made writable for the open and given its mode back before the fsync,
+ * which then flushes that too. Only a filesystem that cannot fsync at all (EINVAL, ENOTSUP) is let
+ * be; any other failure is thrown (EIO: the drive failed).
+ */
+export function fsyncFile(fs: Fs, file: string): void {
+  let fd: number | undefined;
+  try {
+    try {
+      fd = fs.openSync(file, 'r+');
+    } catch (err) {
+      if (!isCode(err, 'EACCES', 'EPERM')) throw err;
+      const mode = fs.statSync(file).mode & 0o7777;
+      fs.chmodSync(file, mode | 0o600);
+      try {
+        fd = fs.openSync(file, 'r+');
+      } finally {
+        fs.chmodSync(file, mode);
+      }
+    }
+    fs.fsyncSync(fd);
+    const open = fd;
+    fd = undefined;
+    fs.closeSync(open);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fs, fd);
+    if (!isCode(err, 'EINVAL', 'ENOTSUP')) throw err;
   }
 }

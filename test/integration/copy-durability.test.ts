@@ -1,11 +1,12 @@
 /**
  * link_mode "copy" (a drive without hard links): the increment holds copies of versions, and a copy
  * is only as good as its data on the disk. Each copy the increment keeps is durable (data and name)
- * before the change that relies on it: a deletion's unlink from the mirror (the copy in deleted/ is
- * then the version's only one) and a put's rename over the mirror (recovery reads a put whose temp
- * file is gone as done, and increment.json then lists the copy in files/). With syncfs one `sync -f`
- * comes between; without it each copy and its folder are fsynced. Without syncfs, the temp folder is
- * fsynced too before a batch's puts are announced (docs/reliability.md, "fsync policy").
+ * before the change that relies on it: a deletion's unlink from the mirror (after which the copy in
+ * deleted/ is this increment's only one) and a put's rename over the mirror (recovery reads a put
+ * whose temp file is gone as done, and increment.json then lists the copy in files/). With syncfs one
+ * `sync -f` comes between; without it each copy is fsynced, and each folder from the copy's up to
+ * increments/ (the run may have just made them). Without syncfs, the temp folder is fsynced too
+ * before a batch's puts are announced (docs/reliability.md, "fsync policy").
  *
  * The log is this test's fs (loggingFs: copies, links, renames, unlinks, fsyncs) with the calls of a
  * `sync` first on PATH that logs each call and runs the real one, or fails (as without syncfs).
@@ -85,6 +86,13 @@ function match(lines: string[], re: RegExp): { i: number; line: string } {
   return found[0] as { i: number; line: string };
 }
 
+/** The folders from `file`'s up to `top`, both included. */
+function foldersUp(file: string, top: string): string[] {
+  const out: string[] = [];
+  for (let d = dirname(file); d.startsWith(`${top}/`) || d === top; d = dirname(d)) out.push(d);
+  return out;
+}
+
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -121,12 +129,32 @@ describe('link_mode "copy": the increment\'s copies are durable before the chang
     }
   });
 
-  it('without syncfs, each copy and its folder are fsynced between the copy and the change that relies on it', async () => {
+  it('without syncfs, each copy and every folder above it up to increments/ are fsynced between the copy and the change that relies on it', async () => {
     const r = await secondRun('perfile', { syncfs: false, noLinks: true });
     for (const { copy, made, change } of copiesAndChanges(r)) {
       const between = r.lines.slice(made + 1, change);
-      for (const synced of [copy, dirname(copy)]) {
+      for (const synced of [copy, ...foldersUp(copy, join(r.dist, 'increments'))]) {
         assert.ok(between.includes(`fsync ${synced}`), `${synced} is fsynced between the copy (line ${made}) and the change that relies on it (line ${change}):\n${r.lines.join('\n')}`);
+      }
+    }
+  });
+
+  it('without syncfs, a first run\'s copies into files/ and the folders above them are fsynced before the renames into the mirror', async () => {
+    undoSync?.();
+    undoSync = loggingSync(log, true);
+    const src = join(root, 'first-src');
+    const dist = join(root, 'first-dist');
+    makeTree(src, { 'top.txt': 't', 'x/y/deep.txt': 'd' });
+    realFs.writeFileSync(log, '');
+    const o = await runBackup(profileFor(src, dist), { fs: loggingFs(log, { noLinks: true }), dryRun: false, force: false, checksum: false, reporter, now: () => new Date('2026-01-01T00:00:00Z') });
+    assert.equal(o.linkMode, 'copy');
+    const lines = logLines(log);
+    for (const rel of ['top.txt', 'x/y/deep.txt']) {
+      const copy = join(dist, 'increments', o.id as string, 'files', rel);
+      const made = match(lines, new RegExp(`^copy ${escape(join(dist, '.hardback', 'tmp'))}/\\S+ ${escape(copy)}$`));
+      const change = at(lines, `rename ${made.line.split(' ')[1] as string} ${join(dist, 'mirror', rel)}`);
+      for (const synced of [copy, ...foldersUp(copy, join(dist, 'increments'))]) {
+        assert.ok(lines.slice(made.i + 1, change).includes(`fsync ${synced}`), `${synced} is fsynced between the copy (line ${made.i}) and the rename (line ${change}):\n${lines.join('\n')}`);
       }
     }
   });

@@ -93,21 +93,26 @@ function firstRemoval(lines: string[], b: Backups): number {
 }
 
 describe('prune: what it carries is durable before a pruned folder is removed', () => {
-  it('with syncfs, one sync -f comes between the carried links and the removal of the pruned folders', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+  it('with syncfs, a sync -f comes between the carried links and the removal of the pruned folders', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     const b = await threeBackups('syncfs', realFs);
     const lines = await pruneLog(b, loggingFs(log), true);
     const removal = firstRemoval(lines, b);
     for (const { to, at } of carried(lines, b, 'link')) {
-      assert.ok(lines.slice(at + 1, removal).some((l) => l.startsWith('sync -f ')), `a sync -f between the link to ${to} (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
+      // Two: the first asks whether syncfs works (durabilityFor, asked here for the first time), the second is the flush.
+      const flushes = lines.slice(at + 1, removal).filter((l) => l.startsWith('sync -f ')).length;
+      assert.equal(flushes, 2, `the probe's sync -f and the flush between the link to ${to} (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
     }
   });
 
-  it('without syncfs, the folder of each carried link is fsynced before a pruned folder is removed', async () => {
+  it('without syncfs, the folder of each carried link, and those above it, are fsynced before a pruned folder is removed', async () => {
     const b = await threeBackups('perfile', realFs);
     const lines = await pruneLog(b, loggingFs(log), false);
     const removal = firstRemoval(lines, b);
     for (const { to, at } of carried(lines, b, 'link')) {
-      assert.ok(lines.slice(at + 1, removal).includes(`fsync ${dirname(to)}`), `${dirname(to)} is fsynced between the link (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
+      // files/d was made by this prune: an entry of files/.
+      for (const dir of [dirname(to), join(b.dist, 'increments', b.ids[2] as string, 'files')]) {
+        assert.ok(lines.slice(at + 1, removal).includes(`fsync ${dir}`), `${dir} is fsynced between the link (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
+      }
     }
   });
 
@@ -136,6 +141,11 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
     assert.equal(sha256File(copy), want, 'the interrupted prune copied a.txt');
     // What a power cut can leave of a copy whose data never reached the disk: its name, no data.
     realFs.truncateSync(copy, 0);
+    // A second attempt (the next prune's recovery) that cannot make the copy again (a full drive):
+    // the kept increment, whose increment.json lists a.txt already, still holds a file of that name.
+    const full = faultyFs({ linkSync: () => 'EPERM', copyFileSync: () => 'ENOSPC' });
+    await assert.rejects(runPrune({ fs: full, dist: b.dist, policy: { last: 1 }, dryRun: false }), /ENOSPC/);
+    assert.equal(realFs.existsSync(copy), true, 'the carried copy is replaced, never removed first');
     const o = await runPrune({ fs: noLinks, dist: b.dist, policy: { last: 1 }, dryRun: false });
     assert.deepEqual(o.removed, [], 'the interrupted prune was finished by recovery, before this one planned');
     assert.deepEqual(realFs.readdirSync(join(b.dist, 'increments')), [b.ids[2]]);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Fs } from '../../src/io/fs.js';
-import { AtomicWrites, fsyncDir, isAtomicTempName, writeFileAtomic } from '../../src/io/atomic.js';
+import { AtomicWrites, fsyncDir, fsyncFile, isAtomicTempName, writeFileAtomic } from '../../src/io/atomic.js';
 import { faultyFs, type FaultRule } from '../helpers/faulty-fs.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 
@@ -182,6 +182,51 @@ describe('AtomicWrites', () => {
     const fs = faultyFs({ fsyncSync: () => 'EIO', closeSync: closeFails('EINTR') });
     assert.throws(() => fsyncDir(fs, dir), (err: NodeJS.ErrnoException) => err.code === 'EIO');
     assert.equal(fs.calls.get('closeSync'), 1, 'the folder is closed once');
+  });
+
+  it('fsyncFile: a copy its mode makes read-only is opened for writing once made writable, fsynced with its mode given back', () => {
+    const file = join(realFs.mkdtempSync(join(root, 'ro-')), 'copy.txt');
+    realFs.writeFileSync(file, 'a version');
+    realFs.chmodSync(file, 0o444);
+    const log: string[] = [];
+    // As without root: a read-only file cannot be opened for writing (root could; the first open is refused here).
+    let refused = false;
+    const fs = new Proxy(realFs as Fs, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'openSync')
+          return (p: string, flags: string) => {
+            if (flags === 'r+' && (realFs.statSync(p).mode & 0o200) === 0) {
+              refused = true;
+              throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
+            }
+            log.push(`open ${flags}`);
+            return realFs.openSync(p, flags);
+          };
+        if (prop === 'chmodSync')
+          return (p: string, mode: number) => {
+            log.push(`chmod ${mode.toString(8)}`);
+            realFs.chmodSync(p, mode);
+          };
+        if (prop === 'fsyncSync')
+          return (fd: number) => {
+            log.push(`fsync, mode ${(realFs.statSync(file).mode & 0o777).toString(8)}`);
+            realFs.fsyncSync(fd);
+          };
+        return value;
+      },
+    });
+    fsyncFile(fs, file);
+    assert.ok(refused, 'the first open for writing was refused');
+    assert.deepEqual(log, ['chmod 644', 'open r+', 'chmod 444', 'fsync, mode 444']);
+    assert.equal(realFs.statSync(file).mode & 0o777, 0o444);
+  });
+
+  it('fsyncFile: a failed fsync is thrown (the drive failed); a filesystem that cannot fsync at all is let be', () => {
+    const file = join(realFs.mkdtempSync(join(root, 'fail-')), 'copy.txt');
+    realFs.writeFileSync(file, 'a version');
+    assert.throws(() => fsyncFile(faultyFs({ fsyncSync: () => 'EIO' }), file), (err: NodeJS.ErrnoException) => err.code === 'EIO');
+    fsyncFile(faultyFs({ fsyncSync: () => 'EINVAL' }), file);
   });
 
   it('with a flush: a temp file whose fsync fails after the flush (a writeback error syncfs did not report) replaces nothing', () => {
