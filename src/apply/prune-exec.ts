@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { readTextIfExists, unlinkIfExists } from '../io/fs.js';
+import { readTextIfExists } from '../io/fs.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { fsyncFile, tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
@@ -33,7 +33,8 @@ export const PRUNE_JOURNAL = 'prune.json';
 /**
  * Executes a prune plan; idempotent, so a prune killed at any point is finished by the next prune or
  * backup (the plan is written to .hardback/prune.json first, and removed last):
- * 1. link carried content into the kept increment (already there: made again while its source is),
+ * 1. link carried content into the kept increment (already there: kept if it holds the version's
+ *    bytes or its source is gone, else made again),
  * 2. rewrite the kept increment's increment.json with the new carried list,
  * 3. point the manifest's `since` of carried versions at the kept increment,
  * 4. make the carried content durable: one flush of the drive (syncfs), or without it an fsync of
@@ -45,7 +46,7 @@ export const PRUNE_JOURNAL = 'prune.json';
 export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup[], durability: () => Durability): string[] {
   const removed: string[] = [];
   const sinceMap = new Map<string, string>();
-  /** The carried versions in kept increments, and which of them are copies (a drive without hard links). */
+  /** The carried versions in kept increments, and those to fsync without syncfs (copies, and what an interrupted attempt left). */
   const carried: string[] = [];
   const copies: string[] = [];
   for (const g of groups) {
@@ -58,16 +59,20 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
       // state restorable through either increment.json.
       carried.push(to);
       if (fs.lstatSync(to, { throwIfNoEntry: false }) !== undefined) {
-        // Made by an interrupted attempt: made again while its source is there (a power cut may
-        // have taken a copy's data; re-linking costs a link). Into a temp file renamed over it, so
-        // that the kept increment, whose increment.json may list it already, never lacks it.
-        // Once the source is gone, step 4 had made it durable.
+        // Made by an interrupted attempt. Kept when it holds the version's bytes (a link, or a copy
+        // whose data reached the disk: after a power cut, what is read is what the disk has), or
+        // once its source is gone (step 4 had made it durable). Otherwise made again, into a temp
+        // file renamed over it, so that the kept increment, whose increment.json may list it
+        // already, never lacks it.
         if (fs.lstatSync(from, { throwIfNoEntry: false }) === undefined) continue;
+        if (sameBytes(fs, from, to)) {
+          // After kill -9 its data may be in the page cache only: fsynced in step 4 (without syncfs).
+          copies.push(to);
+          continue;
+        }
         const tmp = join(layout.tmp, tmpName(`${TMP_PREFIX}carried-`));
         if (linkOrCopyCarried(fs, from, tmp)) copies.push(to);
-        fs.renameSync(tmp, to);
-        // Both names of one file already (a link made again): the rename did nothing.
-        unlinkIfExists(fs, tmp);
+        replaceWith(fs, tmp, to);
         continue;
       }
       if (linkOrCopyCarried(fs, from, to)) copies.push(to);
@@ -107,6 +112,43 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
     }
   }
   return removed;
+}
+
+/** Whether two files hold the same bytes (read through, 1 MiB at a time). */
+function sameBytes(fs: Fs, a: string, b: string): boolean {
+  const fa = fs.openSync(a, 'r');
+  try {
+    const fb = fs.openSync(b, 'r');
+    try {
+      if (fs.fstatSync(fa).size !== fs.fstatSync(fb).size) return false;
+      const ba = Buffer.allocUnsafe(1 << 20);
+      const bb = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = fs.readSync(fa, ba, 0, ba.length, null);
+        const m = fs.readSync(fb, bb, 0, bb.length, null);
+        if (n !== m || !ba.subarray(0, n).equals(bb.subarray(0, m))) return false;
+        if (n === 0) return true;
+      }
+    } finally {
+      fs.closeSync(fb);
+    }
+  } finally {
+    fs.closeSync(fa);
+  }
+}
+
+/**
+ * Renames `tmp` over `to`. Windows replaces no read-only file (a version whose recorded mode is
+ * read-only): `to` is made writable, and the rename tried again.
+ */
+function replaceWith(fs: Fs, tmp: string, to: string): void {
+  try {
+    fs.renameSync(tmp, to);
+  } catch (err) {
+    if (!isCode(err, 'EPERM', 'EACCES')) throw err;
+    fs.chmodSync(to, 0o600);
+    fs.renameSync(tmp, to);
+  }
 }
 
 /** A second link to a carried version, or a copy where the drive has none (true). */

@@ -3,8 +3,8 @@
  * them (a second link, or a copy on a drive without hard links), then removes the pruned folders
  * (src/apply/prune-exec.ts). A pruned folder may be the version's only other place, so what was
  * carried is durable before any pruned folder goes: one `sync -f` of the drive, or without syncfs an
- * fsync of each copy and of each folder that got one. And a copy an interrupted prune made is made
- * again while its source is still there: a power cut may have taken its data.
+ * fsync of each copy and of each folder that got one. And a copy an interrupted prune made is kept
+ * only if it holds the version's bytes (a power cut may have taken its data), else made again.
  *
  * The log is this test's fs (loggingFs) with the calls of a `sync` first on PATH that logs each call
  * and runs the real one, or fails (as without syncfs).
@@ -126,6 +126,21 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
         assert.ok(lines.slice(at + 1, removal).includes(`fsync ${synced}`), `${synced} is fsynced between the copy (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
       }
     }
+  });
+
+  it('a copy an interrupted prune made that holds the version is kept: the prune finishes on a full drive', async () => {
+    const noLinks = faultyFs({ linkSync: () => 'EPERM' });
+    const b = await threeBackups('kept', noLinks);
+    const pruned = b.ids.slice(0, 2).map((id) => join(b.dist, 'increments', id));
+    const stopped = faultyFs({ linkSync: () => 'EPERM', renameSync: (p) => pruned.includes(String(p)) && 'EIO' });
+    await assert.rejects(runPrune({ fs: stopped, dist: b.dist, policy: { last: 1 }, dryRun: false }), /EIO/);
+    const copy = join(b.dist, 'increments', b.ids[2] as string, 'files', 'a.txt');
+    const want = sha256File(join(pruned[0] as string, 'files', 'a.txt'));
+    // No room for another copy: the ones made hold the versions, and the interrupted prune is finished without one.
+    const full = faultyFs({ linkSync: () => 'EPERM', copyFileSync: () => 'ENOSPC' });
+    await runPrune({ fs: full, dist: b.dist, policy: { last: 1 }, dryRun: false });
+    assert.deepEqual(realFs.readdirSync(join(b.dist, 'increments')), [b.ids[2]]);
+    assert.equal(sha256File(copy), want);
   });
 
   it('a copy an interrupted prune made is made again while its source is there (a power cut may have taken its data)', async () => {
