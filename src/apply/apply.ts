@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { errorCode, errorMessage, isCode, isDriveFailure } from '../io/errors.js';
@@ -14,7 +13,7 @@ import { TMP_PREFIX } from '../store/layout.js';
 import type { JournalOp, JournalWriter } from '../store/journal.js';
 import { addCopyJob, newCopyJobs, type Copier, type CopyOutcome, type JobRun } from './copier.js';
 import { keepVersion, linkOrCopy, MadeDirs, putInMirror, StrayLinkError, type PlaceOptions } from './place.js';
-import { ChangedFolders } from './folder-sync.js';
+import { ChangedFolders, settleIncrementFiles } from './folder-sync.js';
 import type { Durability } from '../io/durability.js';
 import type { Reporter } from './reporter.js';
 
@@ -287,14 +286,7 @@ export class Applier {
    * an inode whose data is durable already.
    */
   private settleCopies(copies: readonly string[]): void {
-    if (copies.length === 0) return;
-    const { durability, fs, layout } = this.ctx;
-    if (durability.flushesAll) durability.flushBatch();
-    else if (durability.perFile) {
-      const folders = new ChangedFolders(layout);
-      for (const c of copies) folders.increment(dirname(c));
-      folders.sync(fs);
-    }
+    if (copies.length > 0) settleIncrementFiles(this.ctx.fs, this.ctx.layout, this.ctx.durability, copies, []);
   }
 
   /**
@@ -307,22 +299,20 @@ export class Applier {
       const kept: { entry: StateEntry; keep: string | undefined; gone: boolean }[] = [];
       const copies: string[] = [];
       for (const { entry } of chunk) {
-        let keep: string | undefined;
-        const path = entry.type === 'file' && entry.tracked ? layout.incrementDeleted(id, entry.path) : undefined;
-        if (path !== undefined) {
+        const keep = entry.type === 'file' && entry.tracked ? layout.incrementDeleted(id, entry.path) : undefined;
+        if (keep !== undefined) {
           try {
-            this.ensureIncrementParent(path);
+            this.ensureIncrementParent(keep);
           } catch (err) {
             this.notDeleted(entry, undefined, err);
             continue;
           }
         }
         try {
-          if (path !== undefined) {
+          if (keep !== undefined) {
             // From here a file may exist at keep (link_mode "copy" copies, then sets metadata).
-            keep = path;
-            this.linkOrCopy(layout.mirrorPath(entry.path), path, entry);
-            if (this.ctx.linkMode === 'copy') copies.push(path);
+            this.linkOrCopy(layout.mirrorPath(entry.path), keep, entry);
+            if (this.ctx.linkMode === 'copy') copies.push(keep);
           }
           kept.push({ entry, keep, gone: false });
         } catch (err) {

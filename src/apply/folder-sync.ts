@@ -1,8 +1,9 @@
 import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { fsyncDir } from '../io/atomic.js';
+import { fsyncDir, fsyncFile } from '../io/atomic.js';
 import { isCode } from '../io/errors.js';
 import type { Layout } from '../store/layout.js';
+import type { Durability } from '../io/durability.js';
 
 /**
  * The folders whose entries (links, renames, deletions, new folders) or modes a run changed, each
@@ -51,4 +52,24 @@ export class ChangedFolders {
       }
     }
   }
+}
+
+/**
+ * Makes links or copies just made in increments (`made`) durable, data and names, before a change
+ * that relies on them: with syncfs, one flush of the drive; without it, an fsync of each file of
+ * `unsynced` (copies whose data no fsync covered yet) and of every folder from each one's up to
+ * increments/ (each may be new: an entry of the one above). Hard links are names only: their data
+ * is durable already. Used before a run's renames and unlinks (Applier.settleCopies) and before a
+ * prune removes a folder (prune-exec.ts).
+ */
+export function settleIncrementFiles(fs: Fs, layout: Layout, d: Durability, made: readonly string[], unsynced: readonly string[]): void {
+  if (d.flushesAll) {
+    d.flushAll();
+    return;
+  }
+  if (!d.perFile) return;
+  for (const f of unsynced) fsyncFile(fs, f);
+  const folders = new ChangedFolders(layout);
+  for (const f of made) folders.increment(dirname(f));
+  folders.sync(fs);
 }

@@ -2,9 +2,9 @@ import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { readTextIfExists } from '../io/fs.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
-import { fsyncFile, tmpName, writeFileAtomic } from '../io/atomic.js';
+import { tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
-import { ChangedFolders } from './folder-sync.js';
+import { settleIncrementFiles } from './folder-sync.js';
 import type { CarriedRecord } from '../meta/increment.js';
 import { parseIncrementJson } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
@@ -98,7 +98,8 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
     }
     if (touched) writeManifest(fs, layout.manifest, { source: manifest.header.source, lastIncrement: manifest.header.last_increment }, manifest.entries);
   }
-  if (carried.length > 0) makeDurable(fs, layout, durability(), carried, copies);
+  // Step 4.
+  if (carried.length > 0) settleIncrementFiles(fs, layout, durability(), carried, copies);
   for (const g of groups) {
     for (const p of g.pruned) {
       const gone = join(layout.tmp, `${TMP_PREFIX}pruned-${p}`);
@@ -161,19 +162,6 @@ function linkOrCopyCarried(fs: Fs, from: string, to: string): boolean {
     fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
     return true;
   }
-}
-
-/** Step 4 of executePrune: the carried versions (`copies`: those that are copies) durable, data and names. */
-function makeDurable(fs: Fs, layout: Layout, d: Durability, carried: readonly string[], copies: readonly string[]): void {
-  if (d.flushesAll) {
-    d.flushAll();
-    return;
-  }
-  if (!d.perFile) return;
-  for (const c of copies) fsyncFile(fs, c);
-  const folders = new ChangedFolders(layout);
-  for (const c of carried) folders.increment(dirname(c));
-  folders.sync(fs);
 }
 
 /** Finishes a prune that was interrupted (called under the lock by prune and by backup); `durability` as for executePrune. */

@@ -12,7 +12,7 @@ import { compareIds, isIncrementId, timeOfId } from '../store/ids.js';
 import { acquireLock } from '../store/lock.js';
 import { readManifestHeader } from '../store/manifest.js';
 import { recoverDestination } from './startup.js';
-import { durabilityFor, type Durability } from '../io/durability.js';
+import { durabilityOnce } from '../io/durability.js';
 import { executePrune, PRUNE_JOURNAL, type PruneGroup } from './prune-exec.js';
 
 export type { PruneGroup };
@@ -146,9 +146,7 @@ export async function runPrune(opts: { fs?: Fs; dist: string; policy: KeepPolicy
     if (lock.tookOver !== undefined) opts.notice?.(`took over a stale lock left by pid ${lock.tookOver.pid} on ${lock.tookOver.host}`);
     const header = readManifestHeader(fs, layout.manifest);
     // An interrupted backup run's changes are made durable before they are recorded, as a backup's start does.
-    // Asked once at most (finding out whether syncfs works takes a flush of the drive).
-    let known: Durability | undefined;
-    const durability = (): Durability => (known ??= durabilityFor(opts.dist, true));
+    const durability = durabilityOnce(opts.dist, true);
     recoverDestination(fs, layout, { source: header?.source ?? '', profile: 'unknown', notice: (m) => opts.notice?.(m), durability });
     const plan = planPrune(loadIncrements(fs, layout), opts.policy);
     if (plan.groups.length === 0) return { ...plan, dryRun: false, removed: [] };

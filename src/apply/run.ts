@@ -6,7 +6,7 @@ import { isSameOrInside, pathUnder } from '../meta/safe-path.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { AtomicWrites, writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
-import { durabilityFor, durabilityProbe, type Durability } from '../io/durability.js';
+import { durabilityOnce, durabilityProbe, type Durability } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
 import { StateTable } from '../store/state-table.js';
@@ -372,10 +372,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
 
   const lock = acquireLock(fs, layout.lock, 'backup');
   // For a recovery before the run's own durability is known (io/durability.ts: a flush of the drive).
-  // Asked once at most (finding out whether syncfs works takes a flush of the drive): by recovery at
-  // the start (an interrupted run's, then a prune's), or by a run that stops.
-  let known: Durability | undefined;
-  const durabilityNow = (): Durability => (known ??= durabilityFor(profile.dist, opts.fsyncData ?? true));
+  // Asked by recovery at the start (an interrupted run's, then a prune's), or by a run that stops.
+  const durabilityNow = durabilityOnce(profile.dist, opts.fsyncData ?? true);
   let uncapHeap: (() => void) | undefined;
   // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
   let prepared: Prepared | undefined;

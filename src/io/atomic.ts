@@ -183,18 +183,22 @@ function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>)
 
 /** fsync a folder so renames and links in it survive power loss; not every filesystem allows it (Windows fsyncs no folder). */
 export function fsyncDir(fs: Fs, dir: string): void {
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-    const open = fd;
-    fd = undefined;
-    fs.closeSync(open);
+    fsyncAndClose(fs, fs.openSync(dir, 'r'));
   } catch (err) {
-    // Closed quietly after a failed fsync: the fsync's error is the one that counts.
-    if (fd !== undefined) closeQuietly(fs, fd);
     if (!isCode(err, 'EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EBADF')) throw err;
   }
+}
+
+/** fsync, then close: closed quietly after a failed fsync (the fsync's error is the one that counts), never twice. */
+function fsyncAndClose(fs: Fs, fd: number): void {
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    closeQuietly(fs, fd);
+    throw err;
+  }
+  fs.closeSync(fd);
 }
 
 /**
@@ -205,26 +209,32 @@ export function fsyncDir(fs: Fs, dir: string): void {
  * be; any other failure is thrown (EIO: the drive failed).
  */
 export function fsyncFile(fs: Fs, file: string): void {
-  let fd: number | undefined;
   try {
-    try {
-      fd = fs.openSync(file, 'r+');
-    } catch (err) {
-      if (!isCode(err, 'EACCES', 'EPERM')) throw err;
-      const mode = fs.statSync(file).mode & 0o7777;
-      fs.chmodSync(file, mode | 0o600);
-      try {
-        fd = fs.openSync(file, 'r+');
-      } finally {
-        fs.chmodSync(file, mode);
-      }
-    }
-    fs.fsyncSync(fd);
-    const open = fd;
-    fd = undefined;
-    fs.closeSync(open);
+    fsyncAndClose(fs, openForWriting(fs, file));
   } catch (err) {
-    if (fd !== undefined) closeQuietly(fs, fd);
     if (!isCode(err, 'EINVAL', 'ENOTSUP')) throw err;
   }
+}
+
+/** Opens `file` for writing, a read-only one made writable for the open and given its mode back. */
+function openForWriting(fs: Fs, file: string): number {
+  try {
+    return fs.openSync(file, 'r+');
+  } catch (err) {
+    if (!isCode(err, 'EACCES', 'EPERM')) throw err;
+  }
+  const mode = fs.statSync(file).mode & 0o7777;
+  fs.chmodSync(file, mode | 0o600);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } finally {
+    try {
+      fs.chmodSync(file, mode);
+    } catch (err) {
+      if (fd !== undefined) closeQuietly(fs, fd);
+      throw err;
+    }
+  }
+  return fd;
 }

@@ -35,6 +35,16 @@ export function durabilityFor(dist: string, enabled: boolean): Durability {
 }
 
 /**
+ * durabilityFor, found out on the first call and remembered: for recoveries that may each need it
+ * (an interrupted run's, then a prune's), where finding out whether syncfs works is a flush of the
+ * drive.
+ */
+export function durabilityOnce(dist: string, enabled: boolean): () => Durability {
+  let known: Durability | undefined;
+  return () => (known ??= durabilityFor(dist, enabled));
+}
+
+/**
  * durabilityFor, with the one `sync -f` that asks whether syncfs works run in the background: a
  * backup starts it before its scan and asks for the answer (the returned function) only when it has
  * something to apply. Spawned then, it forks a process of ~50 MB instead of one of ~120 MB, and its
