@@ -10,8 +10,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 export interface Durability {
   /** fsync each copied file itself. */
   readonly perFile: boolean;
-  /** Flush all data written so far to the destination: before a batch of copies is announced. */
-  flushBatch(): void;
+  /**
+   * Flush all data written so far to the destination: before a batch of copies is announced. It runs
+   * in the background (a flush is the disk's time, not this thread's): the run copies the next batch
+   * meanwhile, and announces this one only once the promise settles (Applier.putAll).
+   */
+  flushBatch(): Promise<void>;
   /**
    * Flush everything written to the destination (data, renames, links), or nothing when that takes a
    * flush per file (perFile) or durability is off: a run's last flush, which also covers the temp
@@ -26,8 +30,9 @@ export interface Durability {
 }
 
 const nothing = (): void => {};
+const flushed = (): Promise<void> => Promise.resolve();
 /** Durability off (BackupOptions.fsyncData false): nothing is flushed or fsync'ed. */
-const OFF: Durability = { perFile: false, flushBatch: nothing, flushAll: nothing, flushesAll: false };
+const OFF: Durability = { perFile: false, flushBatch: flushed, flushAll: nothing, flushesAll: false };
 
 export function durabilityFor(dist: string, enabled: boolean): Durability {
   if (!enabled) return OFF;
@@ -76,11 +81,31 @@ export function durabilityProbe(dist: string, enabled: boolean, start: typeof sp
 
 const syncfs = (dist: string): boolean => spawnSync('sync', ['-f', dist], { stdio: 'ignore' }).status === 0;
 
+/** syncfs in the background: settles when `sync -f` exits, rejected when it could not flush. */
+export function syncfsInBackground(dist: string, start: typeof spawn = spawn): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const failed = (why: string) => reject(flushFailure(dist, why));
+    let child: ChildProcess;
+    try {
+      child = start('sync', ['-f', dist], { stdio: 'ignore' });
+    } catch (err) {
+      // A fork can fail at once (ENOMEM); EAGAIN and ENOENT come as 'error'.
+      failed(err instanceof Error ? err.message : String(err));
+      return;
+    }
+    child.on('error', (err) => failed(err.message));
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : failed(signal !== null ? `killed by ${signal}` : `exit status ${code}`)));
+  });
+}
+
+const flushFailure = (dist: string, why: string): Error =>
+  Object.assign(new Error(`could not flush the destination (sync -f ${dist} failed: ${why})`), { code: 'EIO' });
+
 /** With syncfs: one flush per batch and one at the end; without: each copy fsync'ed. */
 function durability(dist: string, withSyncfs: boolean): Durability {
-  if (!withSyncfs) return { perFile: true, flushBatch: nothing, flushAll: nothing, flushesAll: false };
-  const flush = (): void => {
-    if (!syncfs(dist)) throw Object.assign(new Error(`could not flush the destination (sync -f ${dist} failed)`), { code: 'EIO' });
+  if (!withSyncfs) return { perFile: true, flushBatch: flushed, flushAll: nothing, flushesAll: false };
+  const flushAll = (): void => {
+    if (!syncfs(dist)) throw flushFailure(dist, 'exit status not 0');
   };
-  return { perFile: false, flushBatch: flush, flushAll: flush, flushesAll: true };
+  return { perFile: false, flushBatch: () => syncfsInBackground(dist), flushAll, flushesAll: true };
 }

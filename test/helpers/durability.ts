@@ -27,11 +27,17 @@ export const syncfsWorks = process.platform === 'linux' && realSync !== '' && sp
 
 /**
  * A `sync` first on PATH that notes each call (`sync -f DIST`) into `log`, then fails (`fails`: a run
- * fsyncs per file, as without syncfs) or runs the real one. Returns the function that undoes it.
+ * fsyncs per file, as without syncfs) or runs the real one. With `o.slowMs`, a flush that runs the
+ * real one first waits that long (a slow disk), and notes its end (`synced -f DIST`) once the real one
+ * exited. Returns the function that undoes it.
  */
-export function loggingSync(log: string, fails: boolean): () => void {
+export function loggingSync(log: string, fails: boolean, o: { slowMs?: number } = {}): () => void {
   const bin = tempDir('hb-logsync-');
-  const body = fails ? 'exit 1' : `exec ${realSync} "$@"`;
+  const body = fails
+    ? 'exit 1'
+    : o.slowMs === undefined
+      ? `exec ${realSync} "$@"`
+      : [`sleep ${o.slowMs / 1000}`, `${realSync} "$@"; s=$?`, `echo "synced $*" >> '${log}'`, 'exit $s'].join('\n');
   fs.writeFileSync(join(bin, 'sync'), `#!/bin/sh\necho "sync $*" >> '${log}'\n${body}\n`, { mode: 0o755 });
   const before = process.env.PATH;
   process.env.PATH = `${bin}:${before ?? ''}`;
@@ -46,10 +52,14 @@ export function loggingSync(log: string, fails: boolean): () => void {
  * changes a folder's entries: `rename A B`, `link A B`, `symlink A B`, `copy A B` (copyFileSync),
  * `unlink P`, `rmdir P`, `mkdir P`. With loggingSync's lines in the same file, the log is the order
  * of flushes, fsyncs and changes to folders. `noLinks`: every link fails with EPERM, as on a drive
- * without hard links (a run then copies: link_mode "copy").
+ * without hard links (a run then copies: link_mode "copy"). `creates`: each file opened to be
+ * written, as it is opened (`create P`) and once it is closed (`close P`); changedFolders leaves
+ * these out.
  */
-export function loggingFs(log: string, o: { noLinks?: boolean } = {}): Fs {
+export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean } = {}): Fs {
   const paths = new Map<number, string>();
+  /** Descriptors opened for writing (`creates`). */
+  const written = new Set<number>();
   const note = (line: string) => fs.appendFileSync(log, `${line}\n`);
   return new Proxy(fs as Fs, {
     get(target, prop, receiver) {
@@ -57,8 +67,17 @@ export function loggingFs(log: string, o: { noLinks?: boolean } = {}): Fs {
       if (prop === 'openSync')
         return (p: string, flags?: string | number, mode?: number) => {
           const fd = fs.openSync(p, flags ?? 'r', mode);
+          if (o.creates === true && typeof flags === 'string' && flags.includes('w')) {
+            note(`create ${String(p)}`);
+            written.add(fd);
+          }
           paths.set(fd, String(p));
           return fd;
+        };
+      if (prop === 'closeSync' && o.creates === true)
+        return (fd: number) => {
+          fs.closeSync(fd);
+          if (written.delete(fd)) note(`close ${paths.get(fd) ?? '?'}`);
         };
       if (prop === 'fsyncSync')
         return (fd: number) => {

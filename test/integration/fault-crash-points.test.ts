@@ -76,14 +76,14 @@ describe('a crash at every system call of a run is recovered (crash images)', { 
     assert.deepEqual(failures, [], `${failures.length} of ${img.images.length} crash images were not recovered`);
   });
 
-  it('first run over three batches, folders made between them: sampled crash images each become a consistent backup equal to the source', async () => {
+  it('first run over four batches, folders made between them: sampled crash images each become a consistent backup equal to the source', async () => {
     // A first run stores while it walks: each batch's folders are made (and announced) just before
-    // the batch is handed out, so while the batch before it is still being copied and placed. With
-    // per-file fsync a batch is 256 puts: 640 files make three.
+    // the batch is handed out, so while the two batches before it are still being copied, flushed
+    // and placed (Applier.putAll). With per-file fsync a batch is 256 puts: 1,024 files make four.
     const undo = perFileDurability();
     try {
       const src = join(work, 'batches', 'src');
-      for (let t = 0; t < 5; t++) {
+      for (let t = 0; t < 7; t++) {
         for (let s = 0; s < 8; s++) {
           const d = join(src, `t${t}`, `s${s}`);
           fs.mkdirSync(d, { recursive: true });
@@ -100,19 +100,20 @@ describe('a crash at every system call of a run is recovered (crash images)', { 
       const probe = imagingFs(join(work, 'batches', 'probe'), join(work, 'batches', 'probe-img'), { pick: (_, call) => (calls.push(call), false) });
       const first = await backup(src, join(work, 'batches', 'probe'), { fs: probe.fs, at: T1 });
       assert.equal(first.status, 'done');
-      assert.equal(first.summary.new, 5 + 40 + 640 + 5);
+      assert.equal(first.summary.new, 7 + 56 + 896 + 7);
       const placed = calls.findIndex((c) => c.startsWith('renameSync .hardback/tmp/'));
       const folderMade = (c: string) => /^mkdirSync mirror\/./.test(c);
       const between = calls.map((c, i) => (i > placed && folderMade(c) ? i : -1)).filter((i) => i >= 0);
       assert.ok(placed > 0 && between.length >= 3, `${between.length} folders made after the first file was placed`);
 
-      // Every 50th call; every folder made, and the few calls before each of them (its announcement);
-      // the end of the run (folder modes, increment.json, manifest, journal removal). Numbers are 1-based.
+      // Every 50th call; every folder made between batches, and the few calls before each of them
+      // (its announcement); the end of the run (folder modes, increment.json, manifest, journal
+      // removal). Numbers are 1-based.
       const picked = new Set<number>();
       calls.forEach((c, i) => {
         if ((i + 1) % 50 === 0 || i >= calls.length - 12) picked.add(i + 1);
-        if (folderMade(c)) picked.add(i + 1);
       });
+      for (const i of between) picked.add(i + 1);
       for (const i of between.filter((i) => !folderMade(calls[i - 1] as string))) for (let k = i - 3; k <= i; k++) picked.add(k + 1);
 
       const dist = join(work, 'batches', 'dist');

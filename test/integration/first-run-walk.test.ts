@@ -47,8 +47,8 @@ async function backup(src: string, dist: string, at: Date): Promise<BackupOutcom
 }
 
 /**
- * 6 top folders, 5 subfolders each, a deeper one in each top folder's first subfolder, a non-ASCII
- * folder: 43 folders and 730 files, with odd modes, symlinks (to a file, to a folder, dangling,
+ * 9 top folders, 5 subfolders each, a deeper one in each top folder's first subfolder, a non-ASCII
+ * folder: 64 folders and 1,090 files (five batches of 256), with odd modes, symlinks (to a file, to a folder, dangling,
  * non-ASCII) and empty folders.
  */
 function wideTree(src: string): void {
@@ -58,7 +58,7 @@ function wideTree(src: string): void {
   const files = (dir: string, n: number) => {
     for (let f = 0; f < n; f++) spec[`${dir}/f${f}.txt`] = { content: `${dir}/${f}\n`.repeat(1 + (k % 7)), mtime: T + k++, mode: k % 11 === 0 ? 0o600 : 0o644 };
   };
-  for (let t = 0; t < 6; t++) {
+  for (let t = 0; t < 9; t++) {
     files(`t${t}`, 10);
     for (let s = 0; s < 5; s++) files(`t${t}/s${s}`, 20);
     files(`t${t}/s0/deep`, 10);
@@ -115,8 +115,8 @@ describe('a first run stores the source while it walks it', { concurrency: false
     // What a plain walk of the source holds, but the FIFO (readTree would read from it: it goes first).
     fs.unlinkSync(join(src, 't2/s3/pipe'));
     const source = readTree(src);
-    assert.equal([...source.values()].filter((e) => e.type === 'dir').length, 46);
-    assert.equal([...source.values()].filter((e) => e.type === 'file').length, 730);
+    assert.equal([...source.values()].filter((e) => e.type === 'dir').length, 67);
+    assert.equal([...source.values()].filter((e) => e.type === 'file').length, 1090);
 
     const inc = readIncrementJson(dist, id);
     assert.equal(inc.complete, true);

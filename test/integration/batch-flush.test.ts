@@ -1,0 +1,105 @@
+/**
+ * The flush of a batch of copies (src/apply/apply.ts Applier.putAll; docs/reliability.md, "fsync
+ * policy"): with syncfs, one `sync -f` makes a batch's copies durable. It runs in the background
+ * while the next batch is copied, and the batch is announced in the journal, then placed, only once
+ * that flush is over.
+ *
+ * A `sync` first on PATH logs into the same log as this test's fs: each flush waits 300 ms (a slow
+ * disk), runs the real flush and notes its end. The fs notes each file it opens for writing and
+ * closes, each fsync and each rename, so the log shows which copies were whole when each flush
+ * began, what the run did while it ran, and when each batch was announced.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { runBackup } from '../../src/apply/run.js';
+import type { Reporter } from '../../src/apply/reporter.js';
+import { Layout } from '../../src/store/layout.js';
+import { makeTree, profileFor, removeDir, tempDir, type TreeSpec } from '../helpers/tree.js';
+import { loggingFs, loggingSync, logLines, syncfsWorks } from '../helpers/durability.js';
+
+let root = '';
+let undoSync: (() => void) | undefined;
+before(() => {
+  root = tempDir('hb-batchflush-');
+});
+after(() => {
+  undoSync?.();
+  removeDir(root);
+});
+
+const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
+
+interface Flush {
+  start: number;
+  end: number;
+}
+
+/** The flushes in the log, each from its `sync -f` line to its `synced` line. */
+function flushesOf(lines: readonly string[]): Flush[] {
+  const flushes: Flush[] = [];
+  let open: number | undefined;
+  lines.forEach((line, i) => {
+    if (line.startsWith('sync ')) {
+      assert.equal(open, undefined, `line ${i}: a flush begins before the one before it ended`);
+      open = i;
+    } else if (line.startsWith('synced ')) {
+      assert.ok(open !== undefined, `line ${i}: a flush ends that never began`);
+      flushes.push({ start: open, end: i });
+      open = undefined;
+    }
+  });
+  assert.equal(open, undefined, 'every flush ended');
+  return flushes;
+}
+
+describe('the flush of a batch of copies', () => {
+  it('runs while the next batch is copied; the batch is announced only once its flush, begun after its copies were whole, is over', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    // 4,200 files: two batches (4,096 puts a batch where a flush makes them durable).
+    const src = join(root, 'src');
+    const dist = join(root, 'dist');
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 4200; i++) spec[`d${i % 42}/f${i}.txt`] = `${i}\n`.repeat(1 + (i % 5));
+    makeTree(src, spec);
+    const layout = new Layout(dist);
+    const log = join(root, 'log');
+    undoSync = loggingSync(log, false, { slowMs: 300 });
+
+    const o = await runBackup(profileFor(src, dist), {
+      fs: loggingFs(log, { creates: true }),
+      dryRun: false,
+      force: false,
+      checksum: false,
+      reporter,
+      now: () => new Date('2026-11-27T10:00:00Z'),
+    });
+    assert.equal(o.status, 'done');
+    assert.equal(o.summary.new, 4200 + 42);
+
+    const lines = logLines(log);
+    const flushes = flushesOf(lines);
+    const tmpOf = (line: string) => (line.startsWith(`rename ${layout.tmp}/`) && line.split(' ')[2]?.startsWith(`${layout.mirror}/`) ? line.split(' ')[1] : undefined);
+    const placed = lines.flatMap((l, i) => {
+      const tmp = tmpOf(l);
+      return tmp === undefined ? [] : [{ at: i, tmp, path: (l.split(' ')[2] as string).slice(layout.mirror.length + 1) }];
+    });
+    assert.equal(placed.length, 4200, 'every file is renamed from a temp file into the mirror');
+
+    // Each version's temp file was written and closed before a flush began, and that flush was
+    // over before the journal's fsync that announced the version.
+    const closed = new Map(lines.flatMap((l, i) => (l.startsWith('close ') ? [[l.slice('close '.length), i] as const] : [])));
+    const announced = (at: number) => lines.slice(0, at).lastIndexOf(`fsync ${layout.journal}`);
+    const flushOf = (tmp: string) => flushes.find((f) => f.start > (closed.get(tmp) ?? Infinity));
+    const late = placed.filter(({ at, tmp }) => !((flushOf(tmp)?.end ?? Infinity) < announced(at)));
+    assert.deepEqual(late.slice(0, 3), [], `${late.length} versions announced before a flush begun after their copy was over`);
+
+    // The batches' flushes: at least two. The second batch was copied while the first one's flush ran.
+    const batchFlushes = [...new Set(placed.map((p) => flushOf(p.tmp) as Flush))].sort((a, b) => a.start - b.start);
+    assert.ok(batchFlushes.length >= 2, `${batchFlushes.length} flushes of batches`);
+    const first = batchFlushes[0] as Flush;
+    const placedTmps = new Set(placed.map((p) => p.tmp));
+    const during = lines.slice(first.start, first.end).filter((l) => l.startsWith('create ') && placedTmps.has(l.slice('create '.length)));
+    // (Most of its 104: the first few may be made before the spawned `sync` writes its line.)
+    assert.ok(during.length >= 50, `${during.length} copies of the next batch made while the first batch's flush ran`);
+  });
+});
