@@ -338,6 +338,8 @@ run_standard() {
   [ $NO_HB = 0 ] && row hb-initial initial hardback 0 "rm -rf $(q "$hb") && $A && sync" "$HB"
   row rs-initial initial "rsync -a --delete" 0 "rm -rf $(q "$mirror") && $A && sync" "$RS"
   row cp-initial initial "cp -a" 0 "rm -rf $(q "$cpd") && $A && sync" "cp -a $(q "$src") $(q "$cpd")"
+  # rsync made as durable as a hardback run: its data flushed before it ends (a reference, not a target)
+  row rsd-initial initial "durable rsync (rsync -a --delete && sync -f)" 0 "rm -rf $(q "$mirror") && $A && sync" "$RS && sync -f $(q "$mirror")"
   timed
   rm -rf "$cpd"
   eval "$A"
@@ -361,6 +363,7 @@ run_standard() {
   say "$W: 1% change"
   [ $hb_ok = 1 ] && row hb-change "1% change" hardback 0 "$reset && $SB && sync" "$HB"
   row rs-change "1% change" "rsync -a --delete" 0 "$A && $RS && $SB && sync" "$RS"
+  row rsd-change "1% change" "durable rsync (rsync -a --delete && sync -f)" 0 "$A && $RS && $SB && sync" "$RS && sync -f $(q "$mirror")"
   row snap-change "1% change" "rsnapshot (rsync --link-dest)" 0 "$clear && $SB && sync" "$SN"
   timed
 
