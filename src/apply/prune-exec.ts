@@ -1,10 +1,11 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { readTextIfExists } from '../io/fs.js';
+import { isRoot, readTextIfExists } from '../io/fs.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
 import { settleIncrementFiles } from './folder-sync.js';
+import { linkOrCopy } from './place.js';
 import type { CarriedRecord } from '../meta/increment.js';
 import { parseIncrementJson } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
@@ -152,14 +153,20 @@ function replaceWith(fs: Fs, tmp: string, to: string): void {
   }
 }
 
-/** A second link to a carried version, or a copy where the drive has none (true). */
+/**
+ * A second link to a carried version, or a copy where the drive has none (true): a copy carries the
+ * mode, mtime and (as root) owner of the copy it was made from, as a run's copies do (place.ts); it
+ * is fsynced in step 4 where no flush of the drive covers it.
+ */
 function linkOrCopyCarried(fs: Fs, from: string, to: string): boolean {
   try {
     fs.linkSync(from, to);
     return false;
   } catch (err) {
     if (!isNoHardlink(err)) throw err;
-    fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+    const st = fs.lstatSync(from, { bigint: true });
+    const meta = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime_ns: String(st.mtimeNs) };
+    linkOrCopy(fs, from, to, meta, { linkMode: 'copy', root: isRoot(), fsyncCopies: false });
     return true;
   }
 }

@@ -49,8 +49,18 @@ async function threeBackups(name: string, fs: Fs): Promise<Backups> {
   const src = join(root, `${name}-src`);
   const dist = join(root, `${name}-dist`);
   makeTree(src, { 'a.txt': 'a, saved by the first run', 'd/b.txt': 'b0' });
+  // Modes and mtimes of their own, which a carried copy must keep.
+  realFs.chmodSync(join(src, 'a.txt'), 0o640);
+  realFs.utimesSync(join(src, 'a.txt'), 978_307_200.25, 978_307_200.25);
   const ids: string[] = [];
-  const edits = [() => {}, () => realFs.writeFileSync(join(src, 'd/b.txt'), 'b1, saved by the second run'), () => realFs.writeFileSync(join(src, 'c.txt'), 'c')];
+  const edits = [
+    () => {},
+    () => {
+      realFs.writeFileSync(join(src, 'd/b.txt'), 'b1, saved by the second run');
+      realFs.utimesSync(join(src, 'd/b.txt'), 1_009_843_200.5, 1_009_843_200.5);
+    },
+    () => realFs.writeFileSync(join(src, 'c.txt'), 'c'),
+  ];
   for (const [day, edit] of edits.entries()) {
     edit();
     const o = await runBackup(profileFor(src, dist), { fs, dryRun: false, force: false, checksum: false, reporter, now: () => new Date(Date.UTC(2026, 0, 1 + day, 12)) });
@@ -125,6 +135,13 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
       for (const synced of [to, dirname(to)]) {
         assert.ok(lines.slice(at + 1, removal).includes(`fsync ${synced}`), `${synced} is fsynced between the copy (line ${at}) and the first removal (line ${removal}):\n${lines.join('\n')}`);
       }
+    }
+    // Each copy keeps the mode and mtime of the version it carries (the source's, never changed since).
+    const kept = join(b.dist, 'increments', b.ids[2] as string, 'files');
+    for (const rel of ['a.txt', 'd/b.txt']) {
+      const copy = realFs.statSync(join(kept, rel));
+      const source = realFs.statSync(join(root, 'copies-src', rel));
+      assert.deepEqual([copy.mode & 0o7777, copy.mtimeMs], [source.mode & 0o7777, source.mtimeMs], `${rel}: mode and mtime of the version`);
     }
   });
 
