@@ -36,7 +36,7 @@ const OFF: Durability = { perFile: false, flushBatch: flushed, flushAll: nothing
 
 export function durabilityFor(dist: string, enabled: boolean): Durability {
   if (!enabled) return OFF;
-  return durability(dist, process.platform === 'linux' && syncfs(dist));
+  return durability(dist, process.platform === 'linux' && syncfs(dist) === undefined);
 }
 
 /**
@@ -60,42 +60,50 @@ export function durabilityOnce(dist: string, enabled: boolean): () => Durability
 export function durabilityProbe(dist: string, enabled: boolean, start: typeof spawn = spawn): () => Promise<Durability> {
   if (!enabled) return () => Promise.resolve(OFF);
   if (process.platform !== 'linux') return () => Promise.resolve(durability(dist, false));
-  let child: ChildProcess;
-  try {
-    child = start('sync', ['-f', dist], { stdio: 'ignore' });
-  } catch {
-    // Spawning can throw at once (ENOMEM from the fork, say; EAGAIN or ENOENT come as 'error',
-    // below): without an answer, each copy is fsync'ed.
-    return () => Promise.resolve(durability(dist, false));
-  }
-  child.unref();
-  const answer = new Promise<Durability>((resolve) => {
-    child.on('error', () => resolve(durability(dist, false)));
-    child.on('exit', (code) => resolve(durability(dist, code === 0)));
-  });
+  const probe = spawnSyncfs(dist, start);
+  probe.child?.unref();
+  // Without an answer (sync could not be started, or failed), each copy is fsync'ed.
+  const answer = probe.failure.then((why) => durability(dist, why === undefined));
   return () => {
-    child.ref();
+    probe.child?.ref();
     return answer;
   };
 }
 
-const syncfs = (dist: string): boolean => spawnSync('sync', ['-f', dist], { stdio: 'ignore' }).status === 0;
-
-/** syncfs in the background: settles when `sync -f` exits, rejected when it could not flush. */
+/** syncfs in the background: settles when `sync -f` exits 0, rejected (code EIO) when it could not flush. */
 export function syncfsInBackground(dist: string, start: typeof spawn = spawn): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const failed = (why: string) => reject(flushFailure(dist, why));
-    let child: ChildProcess;
-    try {
-      child = start('sync', ['-f', dist], { stdio: 'ignore' });
-    } catch (err) {
-      // A fork can fail at once (ENOMEM); EAGAIN and ENOENT come as 'error'.
-      failed(err instanceof Error ? err.message : String(err));
-      return;
-    }
-    child.on('error', (err) => failed(err.message));
-    child.on('exit', (code, signal) => (code === 0 ? resolve() : failed(signal !== null ? `killed by ${signal}` : `exit status ${code}`)));
+  return spawnSyncfs(dist, start).failure.then((why) => {
+    if (why !== undefined) throw flushFailure(dist, why);
   });
+}
+
+/** `sync -f DIST` started, and why it did not flush once it is over (undefined: it did). */
+function spawnSyncfs(dist: string, start: typeof spawn): { child: ChildProcess | undefined; failure: Promise<string | undefined> } {
+  let child: ChildProcess;
+  try {
+    child = start('sync', ['-f', dist], { stdio: 'ignore' });
+  } catch (err) {
+    // Spawning can throw at once (ENOMEM from the fork, say); EAGAIN and ENOENT come as 'error'.
+    return { child: undefined, failure: Promise.resolve(whyNot(err, null, null)) };
+  }
+  const failure = new Promise<string | undefined>((resolve) => {
+    child.on('error', (err) => resolve(whyNot(err, null, null)));
+    child.on('exit', (status, signal) => resolve(whyNot(undefined, status, signal)));
+  });
+  return { child, failure };
+}
+
+/** syncfs now: undefined once `sync -f DIST` exited 0, else why it did not. */
+const syncfs = (dist: string): string | undefined => {
+  const r = spawnSync('sync', ['-f', dist], { stdio: 'ignore' });
+  return whyNot(r.error, r.status, r.signal);
+};
+
+/** Why a `sync -f` did not flush: it could not be started, was killed, or exited non-zero (undefined: it flushed). */
+function whyNot(error: unknown, status: number | null, signal: NodeJS.Signals | null): string | undefined {
+  if (error !== undefined) return error instanceof Error ? error.message : String(error);
+  if (signal !== null) return `killed by ${signal}`;
+  return status === 0 ? undefined : `exit status ${status}`;
 }
 
 const flushFailure = (dist: string, why: string): Error =>
@@ -105,7 +113,8 @@ const flushFailure = (dist: string, why: string): Error =>
 function durability(dist: string, withSyncfs: boolean): Durability {
   if (!withSyncfs) return { perFile: true, flushBatch: flushed, flushAll: nothing, flushesAll: false };
   const flushAll = (): void => {
-    if (!syncfs(dist)) throw flushFailure(dist, 'exit status not 0');
+    const why = syncfs(dist);
+    if (why !== undefined) throw flushFailure(dist, why);
   };
   return { perFile: false, flushBatch: () => syncfsInBackground(dist), flushAll, flushesAll: true };
 }

@@ -19,8 +19,8 @@ import { startWorker, type NextRole, type RoleData, type WorkerRole } from './ro
  *   stop flag beside the counter, and neither thread starts another job of that batch: the jobs not
  *   made then have no outcome, and `stopped` says why.
  * - The worker lives as long as the pair (started for it, or an idle worker of ours it adopts: the
- *   backup's scan worker): batches are posted one after another (the backup posts batch k+1 while
- *   it places batch k); it answers them in order, once per batch.
+ *   backup's scan worker): batches are posted one after another (the backup posts batch k+1 before
+ *   it joins batch k, then places batch k-1); it answers them in order, once per batch.
  * - A worker that cannot start, dies, or answers what cannot be read costs only time: every job of a
  *   batch that has no outcome when both threads are done is made again on this thread (over whatever
  *   the worker left: `clear`), and later batches run here alone. Unless a drive failure stopped the

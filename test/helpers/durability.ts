@@ -48,6 +48,30 @@ export function loggingSync(log: string, fails: boolean, o: { slowMs?: number } 
 }
 
 /**
+ * A `sync` first on PATH whose `n`th call fails (exit 1) and whose others run the real one: with
+ * n = 2, a run's probe finds syncfs working and its first flush of a batch fails. Returns the
+ * function that undoes it.
+ */
+export function failingSyncAt(n: number): () => void {
+  const bin = tempDir('hb-failsync-');
+  const count = join(bin, 'count');
+  const script = [
+    '#!/bin/sh',
+    `n=$(($(cat '${count}' 2>/dev/null || echo 0) + 1))`,
+    `echo $n > '${count}'`,
+    `[ $n -eq ${n} ] && exit 1`,
+    `exec ${realSync} "$@"`,
+  ].join('\n');
+  fs.writeFileSync(join(bin, 'sync'), `${script}\n`, { mode: 0o755 });
+  const before = process.env.PATH;
+  process.env.PATH = `${bin}:${before ?? ''}`;
+  return () => {
+    process.env.PATH = before;
+    fs.rmSync(bin, { recursive: true, force: true });
+  };
+}
+
+/**
  * The real fs, noting into `log` each fsync (by the path its fd was opened on) and each call that
  * changes a folder's entries: `rename A B`, `link A B`, `symlink A B`, `copy A B` (copyFileSync),
  * `unlink P`, `rmdir P`, `mkdir P`. With loggingSync's lines in the same file, the log is the order

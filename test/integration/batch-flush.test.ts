@@ -4,6 +4,9 @@
  * while the next batch is copied, and the batch is announced in the journal, then placed, only once
  * that flush is over.
  *
+ * And a run that stops meanwhile: a batch whose flush fails is not announced, and a full drive in the
+ * copies of the next batch still lets the batch before it be placed.
+ *
  * A `sync` first on PATH logs into the same log as this test's fs: each flush waits 300 ms (a slow
  * disk), runs the real flush and notes its end. The fs notes each file it opens for writing and
  * closes, each fsync and each rename, so the log shows which copies were whole when each flush
@@ -11,12 +14,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as realFs from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
 import type { Reporter } from '../../src/apply/reporter.js';
 import { Layout } from '../../src/store/layout.js';
 import { makeTree, profileFor, removeDir, tempDir, type TreeSpec } from '../helpers/tree.js';
-import { loggingFs, loggingSync, logLines, syncfsWorks } from '../helpers/durability.js';
+import { failingSyncAt, loggingFs, loggingSync, logLines, perFileDurability, syncfsWorks } from '../helpers/durability.js';
+import { faultyFs } from '../helpers/faulty-fs.js';
+import { checkBackup } from '../helpers/fault-check.js';
+import { parseIncrementJson } from '../../src/meta/increment.js';
 
 let root = '';
 let undoSync: (() => void) | undefined;
@@ -101,5 +108,60 @@ describe('the flush of a batch of copies', () => {
     const during = lines.slice(first.start, first.end).filter((l) => l.startsWith('create ') && placedTmps.has(l.slice('create '.length)));
     // (Most of its 104: the first few may be made before the spawned `sync` writes its line.)
     assert.ok(during.length >= 50, `${during.length} copies of the next batch made while the first batch's flush ran`);
+  });
+
+  it('a flush that fails stops the run before its batch is announced: nothing of it is placed, the backup stays consistent, and the next run stores it', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    const src = join(root, 'fails-src');
+    const dist = join(root, 'fails-dist');
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 40; i++) spec[`d${i % 4}/f${i}.txt`] = `${i}\n`;
+    makeTree(src, spec);
+    const opts = { dryRun: false, force: false, checksum: false, reporter };
+    // The probe (call 1) finds syncfs; the batch's flush (call 2) fails; recovery's (3) works.
+    const undo = failingSyncAt(2);
+    try {
+      await assert.rejects(runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-11-27T11:00:00Z') }), /could not flush the destination \(sync -f .* failed: exit status 1\)/);
+    } finally {
+      undo();
+    }
+    assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+    const layout = new Layout(dist);
+    const files = (dir: string): string[] => realFs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile() && d.name !== 'increment.json').map((d) => d.name);
+    assert.deepEqual(files(layout.mirror), [], 'no version reached the mirror');
+    assert.deepEqual(files(layout.increments), [], 'nor an increment');
+
+    const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-11-27T11:05:00Z') });
+    assert.equal(o.status, 'done');
+    assert.deepEqual(checkBackup(dist, { source: src }), []);
+  });
+
+  it('a full drive in the copies of the next batch: the batch copied before it is still placed and recorded', async () => {
+    // Without syncfs a batch is 256 puts: 600 files make three; the 300th copy (in the second batch) finds the drive full.
+    const undo = perFileDurability();
+    try {
+      const src = join(root, 'full-src');
+      const dist = join(root, 'full-dist');
+      const spec: TreeSpec = {};
+      for (let i = 0; i < 600; i++) spec[`d${i % 6}/f${String(i).padStart(3, '0')}.txt`] = `${i}\n`;
+      makeTree(src, spec);
+      const layout = new Layout(dist);
+      let copies = 0;
+      const fs = faultyFs({ openSync: (p) => (String(p).startsWith(`${layout.tmp}/`) && ++copies === 300 ? 'ENOSPC' : false) });
+      await assert.rejects(
+        runBackup(profileFor(src, dist), { fs, dryRun: false, force: false, checksum: false, reporter, now: () => new Date('2026-11-27T11:10:00Z') }),
+        /ENOSPC/,
+      );
+      assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+      const ids = realFs.readdirSync(layout.increments);
+      assert.equal(ids.length, 1, 'the increment is kept');
+      const parsed = parseIncrementJson(realFs.readFileSync(layout.incrementJson(ids[0] as string), 'utf8'), ids[0] as string);
+      assert.ok(parsed.ok);
+      assert.equal(parsed.value.complete, false);
+      const stored = parsed.value.new.filter((r) => r.type === 'file').length;
+      assert.ok(stored >= 256, `${stored} files recorded: the first batch (256) is placed`);
+      assert.ok(stored < 600, `${stored} files recorded: not the whole tree`);
+    } finally {
+      undo();
+    }
   });
 });
