@@ -41,11 +41,16 @@ export function linkOrCopy(fs: Fs, from: string, to: string, meta: PlaceMeta, o:
     return;
   }
   fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
-  if (o.root) chownIfSupported(() => fs.chownSync(to, meta.uid, meta.gid));
+  carryMeta(fs, to, meta, o.root);
+  if (o.fsyncCopies) fsyncFile(fs, to);
+}
+
+/** Gives a copy the mode, mtime and (as root) owner of the version it holds. */
+export function carryMeta(fs: Fs, to: string, meta: PlaceMeta, root: boolean): void {
+  if (root) chownIfSupported(() => fs.chownSync(to, meta.uid, meta.gid));
   fs.chmodSync(to, meta.mode);
   const t = secondsFromNs(meta.mtime_ns);
   fs.utimesSync(to, t, t);
-  if (o.fsyncCopies) fsyncFile(fs, to);
 }
 
 /**

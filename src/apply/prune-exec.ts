@@ -5,7 +5,7 @@ import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
 import { settleIncrementFiles } from './folder-sync.js';
-import { linkOrCopy } from './place.js';
+import { carryMeta, linkOrCopy, type PlaceMeta } from './place.js';
 import type { CarriedRecord } from '../meta/increment.js';
 import { parseIncrementJson } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
@@ -67,7 +67,9 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
         // already, never lacks it.
         if (fs.lstatSync(from, { throwIfNoEntry: false }) === undefined) continue;
         if (sameBytes(fs, from, to)) {
-          // After kill -9 its data may be in the page cache only: fsynced in step 4 (without syncfs).
+          // A copy may have been interrupted before it got its metadata: given it again. After
+          // kill -9 its data may be in the page cache only: fsynced in step 4 (without syncfs).
+          if (!sameFile(fs, from, to)) carryMeta(fs, to, metaOf(fs, from), isRoot());
           copies.push(to);
           continue;
         }
@@ -164,11 +166,22 @@ function linkOrCopyCarried(fs: Fs, from: string, to: string): boolean {
     return false;
   } catch (err) {
     if (!isNoHardlink(err)) throw err;
-    const st = fs.lstatSync(from, { bigint: true });
-    const meta = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime_ns: String(st.mtimeNs) };
-    linkOrCopy(fs, from, to, meta, { linkMode: 'copy', root: isRoot(), fsyncCopies: false });
+    linkOrCopy(fs, from, to, metaOf(fs, from), { linkMode: 'copy', root: isRoot(), fsyncCopies: false });
     return true;
   }
+}
+
+/** The mode, owner and mtime of the copy of a version a carried copy is made from. */
+function metaOf(fs: Fs, file: string): PlaceMeta {
+  const st = fs.lstatSync(file, { bigint: true });
+  return { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime_ns: String(st.mtimeNs) };
+}
+
+/** Whether two paths name one file (a hard link). */
+function sameFile(fs: Fs, a: string, b: string): boolean {
+  const sa = fs.lstatSync(a, { bigint: true });
+  const sb = fs.lstatSync(b, { bigint: true });
+  return sa.ino === sb.ino && sa.dev === sb.dev;
 }
 
 /** Finishes a prune that was interrupted (called under the lock by prune and by backup); `durability` as for executePrune. */

@@ -153,11 +153,29 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
     await assert.rejects(runPrune({ fs: stopped, dist: b.dist, policy: { last: 1 }, dryRun: false }), /EIO/);
     const copy = join(b.dist, 'increments', b.ids[2] as string, 'files', 'a.txt');
     const want = sha256File(join(pruned[0] as string, 'files', 'a.txt'));
+    const version = realFs.statSync(join(pruned[0] as string, 'files', 'a.txt'));
+    // What a prune stopped between a copy and its metadata leaves: the bytes, another mode and mtime.
+    realFs.chmodSync(copy, 0o600);
+    realFs.utimesSync(copy, new Date(), new Date());
     // No room for another copy: the ones made hold the versions, and the interrupted prune is finished without one.
     const full = faultyFs({ linkSync: () => 'EPERM', copyFileSync: () => 'ENOSPC' });
     await runPrune({ fs: full, dist: b.dist, policy: { last: 1 }, dryRun: false });
     assert.deepEqual(realFs.readdirSync(join(b.dist, 'increments')), [b.ids[2]]);
     assert.equal(sha256File(copy), want);
+    const kept = realFs.statSync(copy);
+    assert.deepEqual([kept.mode & 0o7777, kept.mtimeMs], [version.mode & 0o7777, version.mtimeMs], 'the kept copy is given the version\'s mode and mtime again');
+  });
+
+  it('as root, a carried copy keeps the owner of the copy it was made from', { skip: process.getuid?.() !== 0 && 'needs root (chown)' }, async () => {
+    const noLinks = faultyFs({ linkSync: () => 'EPERM' });
+    const b = await threeBackups('owner', noLinks);
+    const versions = [join(b.dist, 'increments', b.ids[0] as string, 'files', 'a.txt'), join(b.dist, 'increments', b.ids[1] as string, 'files', 'd/b.txt')];
+    for (const v of versions) realFs.chownSync(v, 65534, 65534);
+    await runPrune({ fs: noLinks, dist: b.dist, policy: { last: 1 }, dryRun: false });
+    for (const rel of ['a.txt', 'd/b.txt']) {
+      const st = realFs.statSync(join(b.dist, 'increments', b.ids[2] as string, 'files', rel));
+      assert.deepEqual([st.uid, st.gid], [65534, 65534], rel);
+    }
   });
 
   it('a copy an interrupted prune made is made again while its source is there (a power cut may have taken its data)', async () => {
