@@ -451,7 +451,7 @@ export class Applier {
    * had placed batch k: 0.63 s of a 100k-file first run on tmpfs). Batch k's flush (syncfs) runs in
    * the background while both threads copy batch k+1: a flush is the disk's time, and waiting for it
    * here left this thread idle for 6.3 s of a 20.8 s first run of 100k files on the ext4 image of
-   * bench/ (26 flushes). Batch k is announced and placed once its flush is done and batch k+1 is
+   * bench/ (25 batches, a flush each). Batch k is announced and placed once its flush is done and batch k+1 is
    * copied. Without syncfs the flush has settled at once (each copy was fsynced), and the batch is
    * placed at the same point all the same: one order for both, which the crash images of a first
    * run (per-file) cover. `beforePlacing` runs once the first batch is handed out (or at once, when
@@ -483,8 +483,10 @@ export class Applier {
       if (flushing !== undefined) {
         try {
           await this.commitBatch(flushing);
-        } catch {
-          // the run stops on `err` all the same; recovery decides what reached the disk
+        } catch (commitErr) {
+          // The run stops on `err` all the same, and recovery decides what reached the disk; this
+          // one is told, not lost.
+          this.ctx.reporter.notice(`the batch copied before it could not be placed either: ${errorMessage(commitErr)}`);
         }
       }
       throw err;
@@ -574,8 +576,9 @@ export class Applier {
       if (keep === undefined) continue;
       try {
         this.ensureIncrementParent(keep);
-      } catch {
-        // keepVersion tries again, and reports it
+      } catch (err) {
+        // keepVersion tries again, and reports it (a failing drive: once, for the whole batch)
+        if (isDriveFailure(err)) break;
       }
     }
     await flushed;

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { errorMessage } from './errors.js';
 
 /**
  * How copied data is made durable before the journal announces it (docs/format.md, "fsync policy").
@@ -81,7 +82,7 @@ export function syncfsInBackground(dist: string, start: typeof spawn = spawn): P
 function spawnSyncfs(dist: string, start: typeof spawn): { child: ChildProcess | undefined; failure: Promise<string | undefined> } {
   let child: ChildProcess;
   try {
-    child = start('sync', ['-f', dist], { stdio: 'ignore' });
+    child = start('sync', syncArgs(dist), { stdio: 'ignore' });
   } catch (err) {
     // Spawning can throw at once (ENOMEM from the fork, say); EAGAIN and ENOENT come as 'error'.
     return { child: undefined, failure: Promise.resolve(whyNot(err, null, null)) };
@@ -93,15 +94,18 @@ function spawnSyncfs(dist: string, start: typeof spawn): { child: ChildProcess |
   return { child, failure };
 }
 
+/** `sync -f DIST`: syncfs(2) of the filesystem that holds the destination. */
+const syncArgs = (dist: string): string[] => ['-f', dist];
+
 /** syncfs now: undefined once `sync -f DIST` exited 0, else why it did not. */
 const syncfs = (dist: string): string | undefined => {
-  const r = spawnSync('sync', ['-f', dist], { stdio: 'ignore' });
+  const r = spawnSync('sync', syncArgs(dist), { stdio: 'ignore' });
   return whyNot(r.error, r.status, r.signal);
 };
 
 /** Why a `sync -f` did not flush: it could not be started, was killed, or exited non-zero (undefined: it flushed). */
 function whyNot(error: unknown, status: number | null, signal: NodeJS.Signals | null): string | undefined {
-  if (error !== undefined) return error instanceof Error ? error.message : String(error);
+  if (error !== undefined) return errorMessage(error);
   if (signal !== null) return `killed by ${signal}`;
   return status === 0 ? undefined : `exit status ${status}`;
 }

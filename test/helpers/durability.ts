@@ -5,14 +5,13 @@ import type { Fs } from '../../src/io/fs.js';
 import { tempDir } from './tree.js';
 
 /**
- * Makes this process's runs fsync each copied file, as on a platform without syncfs(2)
- * (src/io/durability.ts asks `sync -f DIST` whether one flush per batch is possible): a `sync` that
- * always fails is put first on PATH. A run then commits its puts 256 at a time instead of 4096, so
- * a test tree of a few hundred files spans several batches. Returns the function that undoes it.
+ * Puts a `sync` of its own first on PATH for this process's runs (src/io/durability.ts runs `sync
+ * -f DIST`): a shell script with `lines` for its body, in a folder of its own (`bin`, where the
+ * script may keep state). Returns the function that undoes it.
  */
-export function perFileDurability(): () => void {
-  const bin = tempDir('hb-nosyncfs-');
-  fs.writeFileSync(join(bin, 'sync'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+function syncOnPath(lines: (bin: string) => string[]): () => void {
+  const bin = tempDir('hb-sync-');
+  fs.writeFileSync(join(bin, 'sync'), ['#!/bin/sh', ...lines(bin), ''].join('\n'), { mode: 0o755 });
   const before = process.env.PATH;
   process.env.PATH = `${bin}:${before ?? ''}`;
   return () => {
@@ -20,6 +19,14 @@ export function perFileDurability(): () => void {
     fs.rmSync(bin, { recursive: true, force: true });
   };
 }
+
+/**
+ * Makes this process's runs fsync each copied file, as on a platform without syncfs(2)
+ * (src/io/durability.ts asks `sync -f DIST` whether one flush per batch is possible): a `sync` that
+ * always fails is put first on PATH. A run then commits its puts 256 at a time instead of 4096, so
+ * a test tree of a few hundred files spans several batches. Returns the function that undoes it.
+ */
+export const perFileDurability = (): (() => void) => syncOnPath(() => ['exit 1']);
 
 const realSync = spawnSync('sh', ['-c', 'command -v sync'], { encoding: 'utf8' }).stdout.trim();
 /** Linux with a `sync -f` (syncfs) that works: a run flushes the destination with it. */
@@ -32,19 +39,12 @@ export const syncfsWorks = process.platform === 'linux' && realSync !== '' && sp
  * exited. Returns the function that undoes it.
  */
 export function loggingSync(log: string, fails: boolean, o: { slowMs?: number } = {}): () => void {
-  const bin = tempDir('hb-logsync-');
   const body = fails
-    ? 'exit 1'
+    ? ['exit 1']
     : o.slowMs === undefined
-      ? `exec ${realSync} "$@"`
-      : [`sleep ${o.slowMs / 1000}`, `${realSync} "$@"; s=$?`, `echo "synced $*" >> '${log}'`, 'exit $s'].join('\n');
-  fs.writeFileSync(join(bin, 'sync'), `#!/bin/sh\necho "sync $*" >> '${log}'\n${body}\n`, { mode: 0o755 });
-  const before = process.env.PATH;
-  process.env.PATH = `${bin}:${before ?? ''}`;
-  return () => {
-    process.env.PATH = before;
-    fs.rmSync(bin, { recursive: true, force: true });
-  };
+      ? [`exec ${realSync} "$@"`]
+      : [`sleep ${o.slowMs / 1000}`, `${realSync} "$@"; s=$?`, `echo "synced $*" >> '${log}'`, 'exit $s'];
+  return syncOnPath(() => [`echo "sync $*" >> '${log}'`, ...body]);
 }
 
 /**
@@ -53,22 +53,10 @@ export function loggingSync(log: string, fails: boolean, o: { slowMs?: number } 
  * function that undoes it.
  */
 export function failingSyncAt(n: number): () => void {
-  const bin = tempDir('hb-failsync-');
-  const count = join(bin, 'count');
-  const script = [
-    '#!/bin/sh',
-    `n=$(($(cat '${count}' 2>/dev/null || echo 0) + 1))`,
-    `echo $n > '${count}'`,
-    `[ $n -eq ${n} ] && exit 1`,
-    `exec ${realSync} "$@"`,
-  ].join('\n');
-  fs.writeFileSync(join(bin, 'sync'), `${script}\n`, { mode: 0o755 });
-  const before = process.env.PATH;
-  process.env.PATH = `${bin}:${before ?? ''}`;
-  return () => {
-    process.env.PATH = before;
-    fs.rmSync(bin, { recursive: true, force: true });
-  };
+  return syncOnPath((bin) => {
+    const count = join(bin, 'count');
+    return [`n=$(($(cat '${count}' 2>/dev/null || echo 0) + 1))`, `echo $n > '${count}'`, `[ $n -eq ${n} ] && exit 1`, `exec ${realSync} "$@"`];
+  });
 }
 
 /**
