@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Fs } from '../../src/io/fs.js';
-import { tempDir } from './tree.js';
+import { after, before } from 'node:test';
+import { removeDir, tempDir } from './tree.js';
 
 /**
  * Puts a `sync` of its own first on PATH for this process's runs (src/io/durability.ts runs `sync
@@ -45,6 +46,35 @@ export function loggingSync(log: string, fails: boolean, o: { slowMs?: number } 
       ? [`exec ${realSync} "$@"`]
       : [`sleep ${o.slowMs / 1000}`, `${realSync} "$@"; s=$?`, `echo "synced $*" >> '${log}'`, 'exit $s'];
   return syncOnPath(() => [`echo "sync $*" >> '${log}'`, ...body]);
+}
+
+/**
+ * The set-up of a test file that logs runs' flushes and folder changes: a temp folder (`root`), made
+ * before the file's tests and removed after them, holding the log (`log`); `useSync(fails)` puts
+ * loggingSync on PATH in place of the one before (the last is undone after the tests).
+ */
+export function flushLogFixture(prefix: string): { readonly root: string; readonly log: string; useSync(fails: boolean): void } {
+  let root = '';
+  let undo: (() => void) | undefined;
+  before(() => {
+    root = tempDir(prefix);
+  });
+  after(() => {
+    undo?.();
+    removeDir(root);
+  });
+  return {
+    get root() {
+      return root;
+    },
+    get log() {
+      return join(root, 'log');
+    },
+    useSync(fails) {
+      undo?.();
+      undo = loggingSync(join(root, 'log'), fails);
+    },
+  };
 }
 
 /**

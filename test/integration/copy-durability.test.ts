@@ -11,26 +11,16 @@
  * The log is this test's fs (loggingFs: copies, links, renames, unlinks, fsyncs) with the calls of a
  * `sync` first on PATH that logs each call and runs the real one, or fails (as without syncfs).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
 import type { Reporter } from '../../src/apply/reporter.js';
-import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
-import { logLines, loggingFs, loggingSync, syncfsWorks } from '../helpers/durability.js';
+import { makeTree, profileFor } from '../helpers/tree.js';
+import { logLines, loggingFs, flushLogFixture, syncfsWorks } from '../helpers/durability.js';
 
-let root = '';
-let log = '';
-let undoSync: (() => void) | undefined;
-before(() => {
-  root = tempDir('hb-copydur-');
-  log = join(root, 'log');
-});
-after(() => {
-  undoSync?.();
-  removeDir(root);
-});
+const t = flushLogFixture('hb-copydur-');
 
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
 
@@ -45,10 +35,9 @@ interface SecondRun {
  * the second run's log. `noLinks`: the drive holds no hard links (link_mode "copy").
  */
 async function secondRun(name: string, o: { syncfs: boolean; noLinks: boolean }): Promise<SecondRun> {
-  undoSync?.();
-  undoSync = loggingSync(log, !o.syncfs);
-  const src = join(root, `${name}-src`);
-  const dist = join(root, `${name}-dist`);
+  t.useSync(!o.syncfs);
+  const src = join(t.root, `${name}-src`);
+  const dist = join(t.root, `${name}-dist`);
   makeTree(src, {
     'a.txt': 'a',
     'd/b.txt': 'b',
@@ -56,7 +45,7 @@ async function secondRun(name: string, o: { syncfs: boolean; noLinks: boolean })
     'm/moved.txt': 'content found again elsewhere: linked or copied from the backup, not from the source',
     ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`e/f${i}.txt`, `${i}`])),
   });
-  const fs = loggingFs(log, { noLinks: o.noLinks });
+  const fs = loggingFs(t.log, { noLinks: o.noLinks });
   const opts = { fs, dryRun: false, force: false, checksum: false, reporter };
   const first = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') });
   assert.equal(first.linkMode, o.noLinks ? 'copy' : 'hardlink');
@@ -64,11 +53,11 @@ async function secondRun(name: string, o: { syncfs: boolean; noLinks: boolean })
   realFs.rmSync(join(src, 'd/c.txt'));
   realFs.mkdirSync(join(src, 'n'));
   realFs.renameSync(join(src, 'm/moved.txt'), join(src, 'n/moved.txt'));
-  realFs.writeFileSync(log, '');
+  realFs.writeFileSync(t.log, '');
   const r = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-02T00:00:00Z') });
   assert.equal(r.status, 'done');
   assert.deepEqual([r.summary.new, r.summary.changed, r.summary.deleted, r.summary.bytes_copied], [2, 1, 2, 'b, changed'.length], 'n and n/moved.txt new (moved: nothing copied from the source), d/b.txt changed, d/c.txt and m/moved.txt deleted');
-  return { lines: logLines(log), dist, id: r.id as string };
+  return { lines: logLines(t.log), dist, id: r.id as string };
 }
 
 /** The index of the one line equal to `line` (it must be there once). */
@@ -140,15 +129,14 @@ describe('link_mode "copy": the increment\'s copies are durable before the chang
   });
 
   it('without syncfs, a first run\'s copies into files/ and the folders above them are fsynced before the renames into the mirror', async () => {
-    undoSync?.();
-    undoSync = loggingSync(log, true);
-    const src = join(root, 'first-src');
-    const dist = join(root, 'first-dist');
+    t.useSync(true);
+    const src = join(t.root, 'first-src');
+    const dist = join(t.root, 'first-dist');
     makeTree(src, { 'top.txt': 't', 'x/y/deep.txt': 'd' });
-    realFs.writeFileSync(log, '');
-    const o = await runBackup(profileFor(src, dist), { fs: loggingFs(log, { noLinks: true }), dryRun: false, force: false, checksum: false, reporter, now: () => new Date('2026-01-01T00:00:00Z') });
+    realFs.writeFileSync(t.log, '');
+    const o = await runBackup(profileFor(src, dist), { fs: loggingFs(t.log, { noLinks: true }), dryRun: false, force: false, checksum: false, reporter, now: () => new Date('2026-01-01T00:00:00Z') });
     assert.equal(o.linkMode, 'copy');
-    const lines = logLines(log);
+    const lines = logLines(t.log);
     for (const rel of ['top.txt', 'x/y/deep.txt']) {
       const copy = join(dist, 'increments', o.id as string, 'files', rel);
       const made = match(lines, new RegExp(`^copy ${escape(join(dist, '.hardback', 'tmp'))}/\\S+ ${escape(copy)}$`));

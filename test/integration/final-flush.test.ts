@@ -9,43 +9,27 @@
  * A `sync` first on PATH logs each call into the same log as this test's fs, then runs the real one,
  * so the log is the run's order of flushes, fsyncs and changes to folders.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { basename, join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
 import type { Reporter } from '../../src/apply/reporter.js';
 import { isAtomicTempName } from '../../src/io/atomic.js';
-import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
-import { changedFolders, loggingFs as logTo, loggingSync, syncfsWorks } from '../helpers/durability.js';
+import { makeTree, profileFor } from '../helpers/tree.js';
+import { changedFolders, loggingFs as logTo, flushLogFixture, syncfsWorks } from '../helpers/durability.js';
 
-let root = '';
-let log = '';
-let undoSync: (() => void) | undefined;
-before(() => {
-  root = tempDir('hb-finalflush-');
-  log = join(root, 'log');
-});
-after(() => {
-  undoSync?.();
-  removeDir(root);
-});
-
-/** A `sync` that logs, and fails (`fails`) or runs the real one. */
-function useSync(fails: boolean): void {
-  undoSync?.();
-  undoSync = loggingSync(log, fails);
-}
+const t = flushLogFixture('hb-finalflush-');
 
 /** The real fs, logging fsyncs and changes to folders into the log (helpers/durability.ts). */
-const loggingFs = () => logTo(log);
+const loggingFs = () => logTo(t.log);
 
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
 
 /** A first run, then a change; the log of the second run's calls. */
 async function secondRunLog(name: string): Promise<string[]> {
-  const src = join(root, `${name}-src`);
-  const dist = join(root, `${name}-dist`);
+  const src = join(t.root, `${name}-src`);
+  const dist = join(t.root, `${name}-dist`);
   // Enough files that a change of two is written as a delta (at most an eighth of the state).
   makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b', 'd/c.txt': 'c', ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`e/f${i}.txt`, `${i}`])) });
   const fs = loggingFs();
@@ -53,11 +37,11 @@ async function secondRunLog(name: string): Promise<string[]> {
   await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') });
   realFs.writeFileSync(join(src, 'd/b.txt'), 'b, changed');
   realFs.rmSync(join(src, 'd/c.txt'));
-  realFs.writeFileSync(log, '');
+  realFs.writeFileSync(t.log, '');
   const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-02T00:00:00Z') });
   assert.equal(o.status, 'done');
   assert.deepEqual([o.summary.changed, o.summary.deleted], [1, 1]);
-  return realFs.readFileSync(log, 'utf8').trim().split('\n');
+  return realFs.readFileSync(t.log, 'utf8').trim().split('\n');
 }
 
 /** Index of the last line matching `re` (-1 when none). */
@@ -74,7 +58,7 @@ function finalWrite(lines: string[], target: string): { tmp: string; at: number 
 
 describe('the end of a run', () => {
   it('one sync -f covers the placed versions, increment.json and the manifest delta, then each temp file is fsynced, before they are renamed into place', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
-    useSync(false);
+    t.useSync(false);
     const lines = await secondRunLog('syncfs');
     const inc = finalWrite(lines, 'increment.json');
     const delta = finalWrite(lines, 'manifest.delta.jsonl');
@@ -98,7 +82,7 @@ describe('the end of a run', () => {
   });
 
   it('without syncfs each of the two temp files is fsynced before it is renamed', async () => {
-    useSync(true);
+    t.useSync(true);
     const lines = await secondRunLog('perfile');
     for (const target of ['increment.json', 'manifest.delta.jsonl']) {
       const w = finalWrite(lines, target);
@@ -108,9 +92,9 @@ describe('the end of a run', () => {
   });
 
   it('without syncfs, every folder whose entries a run changed is fsynced after that change and before increment.json is renamed into place', async () => {
-    useSync(true);
-    const src = join(root, 'folders-src');
-    const dist = join(root, 'folders-dist');
+    t.useSync(true);
+    const src = join(t.root, 'folders-src');
+    const dist = join(t.root, 'folders-dist');
     makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b', 'd/c.txt': 'c', 'gone/x.txt': 'x', 'gone/sub/y.txt': 'y', 'swap/z.txt': 'z' });
     const fs = loggingFs();
     const opts = { fs, dryRun: false, force: false, checksum: false, reporter };
@@ -130,9 +114,9 @@ describe('the end of a run', () => {
       });
       return checked;
     };
-    realFs.writeFileSync(log, '');
+    realFs.writeFileSync(t.log, '');
     await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') });
-    const first = check(realFs.readFileSync(log, 'utf8').trim().split('\n'));
+    const first = check(realFs.readFileSync(t.log, 'utf8').trim().split('\n'));
     // Changed, deleted, a folder deleted with what it holds, a folder replaced by a symlink, new folders.
     realFs.writeFileSync(join(src, 'd/b.txt'), 'b, changed');
     realFs.rmSync(join(src, 'd/c.txt'));
@@ -140,11 +124,11 @@ describe('the end of a run', () => {
     realFs.rmSync(join(src, 'swap'), { recursive: true });
     realFs.symlinkSync('d', join(src, 'swap'));
     makeTree(src, { 'n/m/new.txt': 'new' });
-    realFs.writeFileSync(log, '');
+    realFs.writeFileSync(t.log, '');
     const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-02T00:00:00Z') });
     assert.equal(o.status, 'done');
     assert.deepEqual([o.summary.new, o.summary.changed, o.summary.deleted], [4, 1, 7]);
-    const second = check(realFs.readFileSync(log, 'utf8').trim().split('\n'));
+    const second = check(realFs.readFileSync(t.log, 'utf8').trim().split('\n'));
     assert.ok(first >= 20 && second >= 20, `the runs changed folders (${first}, ${second} changes checked)`);
   });
 });

@@ -9,7 +9,7 @@
  * The log is this test's fs (loggingFs) with the calls of a `sync` first on PATH that logs each call
  * and runs the real one, or fails (as without syncfs).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,21 +17,11 @@ import { runBackup } from '../../src/apply/run.js';
 import { runPrune } from '../../src/apply/prune.js';
 import type { Fs } from '../../src/io/fs.js';
 import type { Reporter } from '../../src/apply/reporter.js';
-import { makeTree, profileFor, removeDir, sha256File, tempDir } from '../helpers/tree.js';
+import { makeTree, profileFor, sha256File } from '../helpers/tree.js';
 import { faultyFs } from '../helpers/faulty-fs.js';
-import { logLines, loggingFs, loggingSync, syncfsWorks } from '../helpers/durability.js';
+import { logLines, loggingFs, flushLogFixture, syncfsWorks } from '../helpers/durability.js';
 
-let root = '';
-let log = '';
-let undoSync: (() => void) | undefined;
-before(() => {
-  root = tempDir('hb-pruneflush-');
-  log = join(root, 'log');
-});
-after(() => {
-  undoSync?.();
-  removeDir(root);
-});
+const t = flushLogFixture('hb-pruneflush-');
 
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
 
@@ -46,8 +36,8 @@ interface Backups {
  * a.txt (saved by the first) and b.txt's second version (saved by the second) into it.
  */
 async function threeBackups(name: string, fs: Fs): Promise<Backups> {
-  const src = join(root, `${name}-src`);
-  const dist = join(root, `${name}-dist`);
+  const src = join(t.root, `${name}-src`);
+  const dist = join(t.root, `${name}-dist`);
   makeTree(src, { 'a.txt': 'a, saved by the first run', 'd/b.txt': 'b0' });
   // Modes and mtimes of their own, which a carried copy must keep.
   realFs.chmodSync(join(src, 'a.txt'), 0o640);
@@ -72,12 +62,11 @@ async function threeBackups(name: string, fs: Fs): Promise<Backups> {
 
 /** Prunes all but the last increment through `fs`, with a `sync` that logs and works (`syncfs`) or fails; the prune's log. */
 async function pruneLog(b: Backups, fs: Fs, syncfs: boolean): Promise<string[]> {
-  undoSync?.();
-  undoSync = loggingSync(log, !syncfs);
-  realFs.writeFileSync(log, '');
+  t.useSync(!syncfs);
+  realFs.writeFileSync(t.log, '');
   const o = await runPrune({ fs, dist: b.dist, policy: { last: 1 }, dryRun: false });
   assert.deepEqual(o.removed, b.ids.slice(0, 2));
-  return logLines(log);
+  return logLines(t.log);
 }
 
 /** The carried versions in the kept increment, and the log's index of the change that made each. */
@@ -105,7 +94,7 @@ function firstRemoval(lines: string[], b: Backups): number {
 describe('prune: what it carries is durable before a pruned folder is removed', () => {
   it('with syncfs, a sync -f comes between the carried links and the removal of the pruned folders', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     const b = await threeBackups('syncfs', realFs);
-    const lines = await pruneLog(b, loggingFs(log), true);
+    const lines = await pruneLog(b, loggingFs(t.log), true);
     const removal = firstRemoval(lines, b);
     for (const { to, at } of carried(lines, b, 'link')) {
       // Two: the first asks whether syncfs works (durabilityFor, asked here for the first time), the second is the flush.
@@ -116,7 +105,7 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
 
   it('without syncfs, the folder of each carried link, and those above it, are fsynced before a pruned folder is removed', async () => {
     const b = await threeBackups('perfile', realFs);
-    const lines = await pruneLog(b, loggingFs(log), false);
+    const lines = await pruneLog(b, loggingFs(t.log), false);
     const removal = firstRemoval(lines, b);
     for (const { to, at } of carried(lines, b, 'link')) {
       // files/d was made by this prune: an entry of files/.
@@ -127,7 +116,7 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
   });
 
   it('without hard links or syncfs, each carried copy and its folder are fsynced before a pruned folder is removed', async () => {
-    const noLinks = loggingFs(log, { noLinks: true });
+    const noLinks = loggingFs(t.log, { noLinks: true });
     const b = await threeBackups('copies', noLinks);
     const lines = await pruneLog(b, noLinks, false);
     const removal = firstRemoval(lines, b);
@@ -140,7 +129,7 @@ describe('prune: what it carries is durable before a pruned folder is removed', 
     const kept = join(b.dist, 'increments', b.ids[2] as string, 'files');
     for (const rel of ['a.txt', 'd/b.txt']) {
       const copy = realFs.statSync(join(kept, rel));
-      const source = realFs.statSync(join(root, 'copies-src', rel));
+      const source = realFs.statSync(join(t.root, 'copies-src', rel));
       assert.deepEqual([copy.mode & 0o7777, copy.mtimeMs], [source.mode & 0o7777, source.mtimeMs], `${rel}: mode and mtime of the version`);
     }
   });
