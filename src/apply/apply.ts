@@ -45,6 +45,8 @@ export interface ApplyContext {
 
 interface StartedBatch {
   batch: readonly PutOp[];
+  /** The batch's folders in the mirror are made (a walked run: Applier.makeDirsLater). */
+  dirs: Promise<void>;
   tmps: readonly string[];
   /** Indexes (into batch) of the plain copies handed to the copier, in job order. */
   copies: readonly number[];
@@ -57,10 +59,14 @@ interface Ready {
   entry: StateEntry;
 }
 
-/** A copied batch, and the flush that makes its copies durable before it is announced. */
+/**
+ * A copied batch, on its way to being placed: its flush makes its copies durable, then its
+ * announcement is written and made durable (`announced` settles after both, or with the first failure).
+ */
 interface Flushing {
   ready: readonly Ready[];
-  flushed: Promise<void>;
+  announced: Promise<void>;
+  dirs: Promise<void>;
 }
 
 /**
@@ -149,13 +155,20 @@ export class Applier {
         else yield { kind: 'new', entry };
       }
     })();
-    await this.putAll(
-      this.batches(puts, () => {
-        this.makeDirs(dirs);
-        dirs.length = 0;
-        onBatch?.();
-      }),
-    );
+    try {
+      await this.putAll(
+        this.batches(puts, () => {
+          this.makeDirsLater(dirs);
+          dirs.length = 0;
+          onBatch?.();
+        }),
+      );
+    } catch (err) {
+      // Nothing of the run may still be changing once it stops.
+      await this.dirsMade.catch(() => {});
+      throw err;
+    }
+    await this.dirsMade;
     this.fixDirs();
   }
 
@@ -363,24 +376,56 @@ export class Applier {
   }
 
   private makeDirs(mkdirs: readonly Entry[]): void {
-    const { fs, layout, id } = this.ctx;
-    for (const op of this.announce(mkdirs.map((e): JournalOp => ({ op: 'mkdir', entry: { ...e, since: id } })))) {
-      const { entry, entry: e } = op;
-      const target = layout.mirrorPath(e.path);
-      try {
-        this.openMirrorParent(e.path);
-        fs.mkdirSync(target, { mode: 0o700 });
-      } catch (err) {
-        if (!isCode(err, 'EEXIST') || fs.lstatSync(target).isDirectory() !== true) {
-          this.fault(e.path, 'mkdir', err);
-          continue;
-        }
-      }
-      this.dirFixups.set(e.path, e);
-      this.state.stored('new', entry);
-      this.changedFolders?.add(parentOf(e.path));
-      this.ctx.reporter.action('new', e.path);
+    for (const op of this.announce(this.mkdirOps(mkdirs))) this.makeDir(op);
+  }
+
+  /**
+   * makeDirs for a walked run's batch, without waiting: the folders are announced at once and made
+   * once the journal's fsync (off this thread) is done, while the batch is copied. Each batch's
+   * folders are made after the earlier batches', so a parent before its children. `dirsMade` then
+   * settles once all folders announced so far are made (or with the first failure): a batch is
+   * placed only after that.
+   */
+  private makeDirsLater(mkdirs: readonly Entry[]): void {
+    const ops = this.mkdirOps(mkdirs);
+    let synced: Promise<void> = Promise.resolve();
+    if (ops.length > 0) {
+      for (const op of ops) this.ctx.journal.append(op);
+      synced = this.ctx.journal.syncAsync();
     }
+    const made = Promise.all([this.dirsMade, synced]).then(() => {
+      for (const op of ops) this.makeDir(op);
+    });
+    made.catch(() => {});
+    this.dirsMade = made;
+  }
+
+  /** The folders makeDirsLater announced, made (or the first failure): settled before the run goes on without them. */
+  private dirsMade: Promise<void> = Promise.resolve();
+
+  private mkdirOps(mkdirs: readonly Entry[]): JournalOp[] {
+    const { id } = this.ctx;
+    return mkdirs.map((e): JournalOp => ({ op: 'mkdir', entry: { ...e, since: id } }));
+  }
+
+  /** One announced folder made in the mirror (a per-folder fault is recorded). */
+  private makeDir(op: JournalOp): void {
+    const { fs, layout } = this.ctx;
+    const { entry, entry: e } = op;
+    const target = layout.mirrorPath(e.path);
+    try {
+      this.openMirrorParent(e.path);
+      fs.mkdirSync(target, { mode: 0o700 });
+    } catch (err) {
+      if (!isCode(err, 'EEXIST') || fs.lstatSync(target).isDirectory() !== true) {
+        this.fault(e.path, 'mkdir', err);
+        return;
+      }
+    }
+    this.dirFixups.set(e.path, e);
+    this.state.stored('new', entry);
+    this.changedFolders?.add(parentOf(e.path));
+    this.ctx.reporter.action('new', e.path);
   }
 
   private changeDirModes(changes: Plan['dirChanges']): void {
@@ -451,8 +496,9 @@ export class Applier {
    * had placed batch k: 0.63 s of a 100k-file first run on tmpfs). Batch k's flush (syncfs) runs in
    * the background while both threads copy batch k+1: a flush is the disk's time, and waiting for it
    * here left this thread idle for 6.3 s of a 20.8 s first run of 100k files on the ext4 image of
-   * bench/ (25 batches, a flush each). Batch k is announced and placed once its flush is done and batch k+1 is
-   * copied. Without syncfs the flush has settled at once (each copy was fsynced), and the batch is
+   * bench/ (25 batches, a flush each). Batch k is announced as soon as its flush is done, and the
+   * journal's fsync runs meanwhile too (flushBatch); it is placed once that fsync is done and batch k+1
+   * is copied. Without syncfs the flush has settled at once (each copy was fsynced), and the batch is
    * placed at the same point all the same: one order for both, which the crash images of a first
    * run (per-file) cover. `beforePlacing` runs once the first batch is handed out (or at once, when
    * there is none).
@@ -473,7 +519,7 @@ export class Applier {
         const done = flushing;
         flushing = undefined;
         if (done !== undefined) await this.commitBatch(done);
-        flushing = this.flushBatch(ready);
+        flushing = this.flushBatch(ready, copying.dirs);
         copying = following;
       }
     } catch (err) {
@@ -494,11 +540,34 @@ export class Applier {
     if (flushing !== undefined) await this.commitBatch(flushing);
   }
 
-  /** Starts the flush of a copied batch. The run may stop before it is awaited: its failure is then no one's to report. */
-  private flushBatch(ready: readonly Ready[]): Flushing {
-    const flushed = this.ctx.durability.flushBatch();
-    flushed.catch(() => {});
-    return { ready, flushed };
+  /**
+   * Starts the flush of a copied batch; once it has ended, announces the batch and starts the
+   * journal's fsync, both while this thread copies the next batch (its copies let the event loop
+   * run: copier.ts). The run may stop before `announced` is awaited: its failure is then no one's to
+   * report.
+   */
+  private flushBatch(ready: readonly Ready[], dirs: Promise<void>): Flushing {
+    const announced = this.ctx.durability.flushBatch().then(() => this.announceBatch(ready));
+    announced.catch(() => {});
+    return { ready, announced, dirs };
+  }
+
+  /**
+   * Announces a batch whose copies are durable, and makes the announcements durable: the puts'
+   * lines, then one fsync of the journal off this thread.
+   */
+  private announceBatch(ready: readonly Ready[]): Promise<void> {
+    const { fs, journal, layout, durability } = this.ctx;
+    // Without syncfs each copy was fsynced as it was made; their names in the temp folder must be
+    // durable too before the journal announces them, or a power cut could take a temp file and leave
+    // its put looking done.
+    if (durability.perFile) fsyncDir(fs, layout.tmp);
+    for (const { put, tmp, entry } of ready) {
+      const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(layout.tmp.length + 1) };
+      if (put.moveFrom !== undefined) op.moved_from = put.moveFrom.path;
+      journal.append(op);
+    }
+    return journal.syncAsync();
   }
 
   /** Temp names for a batch, and its plain copies handed to the copier at once. */
@@ -518,7 +587,7 @@ export class Applier {
       this.filesCopied++;
       this.ctx.reporter.progress({ phase: 'copy', files: this.filesCopied, totalFiles: this.totalFiles, bytes: this.bytesCopied, totalBytes: this.totalBytes });
     });
-    return { batch, tmps, copies, run };
+    return { batch, dirs: this.dirsMade, tmps, copies, run };
   }
 
   /** Symlinks and moves here while the copier works; then the copies' outcomes. */
@@ -560,13 +629,13 @@ export class Applier {
   }
 
   /**
-   * Once the batch's flush made its copies durable, announces them, makes the announcements durable,
-   * then puts each in place (src/apply/place.ts): the links (or copies) into the increment's files/ first, then, once
+   * Once the batch's copies and then its announcements are durable (flushBatch), puts each in place
+   * (src/apply/place.ts): the links (or copies) into the increment's files/ first, then, once
    * those copies are durable (settleCopies), the renames into the mirror. A version that could not
    * be placed keeps its temp file until the journal is gone: its presence says "not done".
    */
-  private async commitBatch({ ready, flushed }: Flushing): Promise<void> {
-    const { fs, journal, layout, durability } = this.ctx;
+  private async commitBatch({ ready, announced, dirs }: Flushing): Promise<void> {
+    const { fs, layout } = this.ctx;
     // The batch's folders in the increment are made while the flush may still run (1,800 folders of
     // a 1 % change took ~70 ms on the ext4 image, its flush ~40 ms). Made before the batch is
     // announced, a folder holds nothing yet: a crash leaves it empty at worst, as a failed put does.
@@ -581,17 +650,8 @@ export class Applier {
         if (isDriveFailure(err)) break;
       }
     }
-    await flushed;
-    // Without syncfs each copy was fsynced as it was made; their names in the temp folder must be
-    // durable too before the journal announces them, or a power cut could take a temp file and leave
-    // its put looking done.
-    if (durability.perFile) fsyncDir(fs, layout.tmp);
-    for (const { put, tmp, entry } of ready) {
-      const op: JournalOp = { op: 'put', kind: put.kind, entry, tmp: tmp.slice(layout.tmp.length + 1) };
-      if (put.moveFrom !== undefined) op.moved_from = put.moveFrom.path;
-      journal.append(op);
-    }
-    journal.sync();
+    await announced;
+    await dirs;
     const placeOptions = this.placeOptions();
     const kept: (Ready & { keep: string | undefined })[] = [];
     const copies: string[] = [];

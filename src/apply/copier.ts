@@ -131,11 +131,18 @@ function outcomes(count: number, r: PairResult<Copied>): CopyOutcome[] {
   return out as CopyOutcome[];
 }
 
+/**
+ * How often this thread's copies let its event loop run: a batch's flush that ended is then followed
+ * at once by the batch's announcement and its fsync (Applier.flushBatch), while this thread copies
+ * on, where it waited for the end of its share of the next batch.
+ */
+const YIELD_MS = 5;
+
 function pairCopier(o: CopierOptions, worker: { script: string } | { adopt: Worker } | undefined): Copier {
   const data: CopyWorkerData = { hardbackRole: 'copy', fsyncData: o.fsyncData, ...(o.newFileOwner ? { newFileOwner: o.newFileOwner } : {}) };
   // One copy claimed at a time: the temp files all go into one folder anyway, and a batch of a few
   // large files must still be shared out.
-  const pair = new ThreadPair(copyWork(o.fs, o), { chunk: 1, aloneLanes: o.maxWorkers, ...(worker === undefined ? {} : { worker: { ...worker, data } }) });
+  const pair = new ThreadPair(copyWork(o.fs, o), { chunk: 1, aloneLanes: o.maxWorkers, yieldMs: YIELD_MS, ...(worker === undefined ? {} : { worker: { ...worker, data } }) });
   return {
     copy(jobs, onCopied) {
       const run = pair.start(jobs, { onDone: (r, k) => onCopied(r.bytes[k] as number) });

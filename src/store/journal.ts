@@ -106,6 +106,15 @@ export class JournalWriter {
     this.flush();
     this.fs.fsyncSync(this.fd);
   }
+  /**
+   * sync, with the fsync on libuv's threadpool: this thread goes on (copying) while the drive
+   * commits. The lines are written at once; what is appended meanwhile is in the next sync.
+   */
+  syncAsync(): Promise<void> {
+    this.flush();
+    const fd = this.fd;
+    return new Promise((resolve, reject) => this.fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+  }
   close(): void {
     if (this.fd >= 0) this.fs.closeSync(this.fd);
     this.fd = -1;

@@ -93,6 +93,12 @@ export interface PairOptions {
   chunk: number;
   /** Jobs in flight at once on this thread while it works alone (asynchronous jobs overlap their I/O). Default 1. */
   aloneLanes?: number;
+  /**
+   * This thread lets its event loop run at least this often (ms) while it makes jobs, so that what
+   * waits on it (a flush that ended, an fsync's callback) goes on during a batch of synchronous jobs.
+   * Default: only when a job itself waits.
+   */
+  yieldMs?: number;
 }
 
 export interface StartOptions<Results> {
@@ -122,17 +128,22 @@ const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => v instanceof Promis
 async function claimLoop<Jobs, Results, Row, Lane>(
   work: PairWork<Jobs, Results, Row, Lane>,
   jobs: Jobs,
-  claim: { shared: Int32Array; count: number; chunk: number; order?: readonly number[] },
+  claim: { shared: Int32Array; count: number; chunk: number; order?: readonly number[]; yieldMs?: number },
   part: Part<Results>,
   lane: Lane,
   onDone: ((results: Results, k: number) => void) | undefined,
 ): Promise<void> {
-  const { shared, count, chunk, order } = claim;
+  const { shared, count, chunk, order, yieldMs } = claim;
+  let yielded = yieldMs === undefined ? 0 : performance.now();
   for (;;) {
     const start = Atomics.add(shared, NEXT, chunk);
     if (start >= count) return;
     const end = Math.min(count, start + chunk);
     for (let c = start; c < end; c++) {
+      if (yieldMs !== undefined && performance.now() - yielded >= yieldMs) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yielded = performance.now();
+      }
       if (Atomics.load(shared, STOP) !== 0) return;
       const i = order === undefined ? c : (order[c] as number);
       if (order !== undefined) work.clear(jobs, i);
@@ -221,7 +232,7 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
     const mine = newPart(work.results());
     if (answer === undefined || so.thisThread !== false) {
       const n = Math.max(1, Math.min(count, answer === undefined ? (this.o.aloneLanes ?? 1) : 1));
-      const claim = { shared, count, chunk: this.o.chunk };
+      const claim = { shared, count, chunk: this.o.chunk, yieldMs: this.o.yieldMs };
       await Promise.all(Array.from({ length: n }, () => this.withLane((lane) => claimLoop(work, jobs, claim, mine, lane, so.onDone))));
     }
     const parts = [mine];
@@ -245,7 +256,7 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
       if (order.length > 0) {
         const again = newPart(work.results());
         // Its own stop flag: the dead worker may have raised the batch's without saying why.
-        const claim = { shared: new Int32Array(2), count: order.length, chunk: order.length, order };
+        const claim = { shared: new Int32Array(2), count: order.length, chunk: order.length, order, yieldMs: this.o.yieldMs };
         await this.withLane((lane) => claimLoop(work, jobs, claim, again, lane, so.onDone));
         parts.push(again);
         for (const f of again.faults) faults.push(f);

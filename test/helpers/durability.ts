@@ -96,9 +96,10 @@ export function failingSyncAt(n: number): () => void {
  * of flushes, fsyncs and changes to folders. `noLinks`: every link fails with EPERM, as on a drive
  * without hard links (a run then copies: link_mode "copy"). `creates`: each file opened to be
  * written, as it is opened (`create P`) and once it is closed (`close P`); changedFolders leaves
- * these out.
+ * these out. `announcements`: each op written to the journal (`announce OP PATH`, PATH the op's
+ * entry's). An fsync on libuv's threadpool (`fs.fsync`) is noted once it is over, as it returns.
  */
-export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean } = {}): Fs {
+export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean; announcements?: boolean } = {}): Fs {
   const paths = new Map<number, string>();
   /** Descriptors opened for writing (`creates`). */
   const written = new Set<number>();
@@ -125,6 +126,27 @@ export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean
         return (fd: number) => {
           note(`fsync ${paths.get(fd) ?? '?'}`);
           fs.fsyncSync(fd);
+        };
+      // The journal's fsync off the thread (JournalWriter.syncAsync): noted once it is over, so a
+      // change logged after it was made after the fsync, not only after it began.
+      if (prop === 'fsync')
+        return (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+          fs.fsync(fd, (err) => {
+            if (err === null) note(`fsync ${paths.get(fd) ?? '?'}`);
+            cb(err);
+          });
+        };
+      if (prop === 'writeSync' && o.announcements === true)
+        return (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+          const n = (fs.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
+          // A line is a checksum of 8 hex digits, a space, and the op as JSON.
+          if (typeof data === 'string' && paths.get(fd)?.endsWith('/journal.jsonl') === true) {
+            for (const line of data.split('\n')) {
+              const op = line.length > 9 ? (JSON.parse(line.slice(9)) as { op?: string; entry?: { path?: string } }) : undefined;
+              if (op?.op !== undefined && op.entry?.path !== undefined) note(`announce ${op.op} ${op.entry.path}`);
+            }
+          }
+          return n;
         };
       if (prop === 'renameSync')
         return (a: string, b: string) => {

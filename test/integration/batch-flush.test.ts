@@ -58,6 +58,17 @@ function flushesOf(lines: readonly string[]): Flush[] {
   return flushes;
 }
 
+/** Folders made in the mirror before an fsync of the journal that followed their announcement. */
+function foldersMadeEarly(lines: readonly string[], layout: Layout): string[] {
+  const made = `mkdir ${layout.mirror}/`;
+  return lines.flatMap((l, i) => {
+    if (!l.startsWith(made)) return [];
+    const rel = l.slice(made.length);
+    const announced = lines.lastIndexOf(`announce mkdir ${rel}`, i);
+    return announced >= 0 && lines.lastIndexOf(`fsync ${layout.journal}`, i) > announced ? [] : [rel];
+  });
+}
+
 describe('the flush of a batch of copies', () => {
   it('runs while the next batch is copied; the batch is announced only once its flush, begun after its copies were whole, is over', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     // 4,200 files: two batches (4,096 puts a batch where a flush makes them durable).
@@ -72,7 +83,7 @@ describe('the flush of a batch of copies', () => {
     let o: Awaited<ReturnType<typeof runBackup>>;
     try {
       o = await runBackup(profileFor(src, dist), {
-        fs: loggingFs(log, { creates: true }),
+        fs: loggingFs(log, { creates: true, announcements: true }),
         dryRun: false,
         force: false,
         checksum: false,
@@ -115,6 +126,54 @@ describe('the flush of a batch of copies', () => {
     const created = new Set(lines.slice(0, first.end).filter((l) => l.startsWith('create ')).map((l) => l.slice('create '.length)));
     const after = nextBatch.filter((t) => !created.has(t));
     assert.deepEqual(after.slice(0, 3), [], `${after.length} of the second batch's ${nextBatch.length} copies were made only after the first batch's flush was over`);
+
+    // The walk's folders are announced, the journal fsynced, and only then made in the mirror: the
+    // 41 of the first batch and the one of the second, made while the first was flushed.
+    assert.deepEqual(foldersMadeEarly(lines, layout), [], 'folders made before their announcement was durable');
+    assert.equal(lines.filter((l) => l.startsWith(`mkdir ${layout.mirror}/`)).length, 42);
+  });
+
+  it('announces a batch as soon as its flush is over, while the next batch is still being copied', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    // Three batches (4,096, 4,096, 10): the first batch's flush (a few ms) ends while this thread
+    // copies the second (4,096 copies, with two log lines each); its announcement's fsync follows at
+    // once, not once the second batch is copied.
+    const src = join(root, 'early-src');
+    const dist = join(root, 'early-dist');
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 2 * 4096 + 10; i++) spec[`d${i % 8}/f${i}.txt`] = `${i}\n`;
+    makeTree(src, spec);
+    const layout = new Layout(dist);
+    const log = join(root, 'early-log');
+    const undo = loggingSync(log, false);
+    try {
+      const o = await runBackup(profileFor(src, dist), {
+        fs: loggingFs(log, { creates: true, announcements: true }),
+        dryRun: false,
+        force: false,
+        checksum: false,
+        reporter,
+        now: () => new Date('2026-11-27T10:30:00Z'),
+      });
+      assert.equal(o.status, 'done');
+    } finally {
+      undo();
+    }
+    const lines = logLines(log);
+    const journalFsyncs = lines.flatMap((l, i) => (l === `fsync ${layout.journal}` ? [i] : []));
+    // The puts of each batch, by the journal fsync that announced them (the last before their renames).
+    const byBatch = new Map<number, string[]>();
+    lines.forEach((l, i) => {
+      const [op, from, to] = l.split(' ');
+      if (op !== 'rename' || !from?.startsWith(`${layout.tmp}/`) || !to?.startsWith(`${layout.mirror}/`)) return;
+      const at = journalFsyncs.filter((f) => f < i).at(-1) ?? -1;
+      byBatch.set(at, [...(byBatch.get(at) ?? []), from]);
+    });
+    const batches = [...byBatch.entries()].sort((a, b) => a[0] - b[0]);
+    assert.deepEqual(batches.map(([, tmps]) => tmps.length), [4096, 4096, 10], 'three batches, each announced by a journal fsync');
+    const [[firstAnnounced], [, second]] = batches as [[number, string[]], [number, string[]]];
+    const lastClose = Math.max(...second.map((t) => lines.indexOf(`close ${t}`)));
+    assert.ok(firstAnnounced < lastClose, `the first batch was announced (line ${firstAnnounced}) only after the second was copied (its last copy closed at line ${lastClose})`);
+    assert.deepEqual(foldersMadeEarly(lines, layout), []);
   });
 
   it('a flush that fails stops the run before its batch is announced: nothing of it is placed, the backup stays consistent, and the next run stores it', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {

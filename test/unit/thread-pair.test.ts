@@ -85,6 +85,25 @@ describe('ThreadPair', () => {
     });
   }
 
+  it('with yieldMs, this thread lets its event loop run during a batch of synchronous jobs; without, only after it', async () => {
+    // 40 jobs of 5 ms each (200 ms, all synchronous): a timer due after 20 ms fires during them only
+    // when the loop yields.
+    const firedAt = async (yieldMs: number | undefined): Promise<{ fired: number; made: number }> => {
+      const p = new ThreadPair(testWork({}), { chunk: 1, ...(yieldMs === undefined ? {} : { yieldMs }) });
+      let made = 0;
+      let fired = -1;
+      setTimeout(() => (fired = made), 20);
+      const r = await p.start(jobs(40, 5), { onDone: () => made++ }).finish();
+      assert.equal(view(r, 40).filter((v) => v === 'none').length, 0, 'every job has an outcome');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      return { fired, made };
+    };
+    const yielding = await firedAt(5);
+    assert.ok(yielding.fired > 0 && yielding.fired < 20, `with yieldMs 5 the timer fired after ${yielding.fired} of ${yielding.made} jobs made`);
+    const blocking = await firedAt(undefined);
+    assert.equal(blocking.fired, blocking.made, 'without yieldMs the timer fired only once every job was made');
+  });
+
   it('batches posted one after another are answered in order; progress is seen once per job made', async () => {
     const p = pair({ worker: {}, chunk: 1 });
     try {
