@@ -20,7 +20,7 @@ import type { Reporter } from './reporter.js';
 
 /** A put is committed in batches: copies first, one journal fsync, then the renames. */
 const BATCH_FILES = 256;
-/** Deletions, new folders and mode changes are announced this many at a time. */
+/** Deletions, a plan's new folders and mode changes are announced this many at a time (a first run's folders: a batch's at once, makeDirsLater). */
 const ANNOUNCE_CHUNK = 512;
 const BATCH_BYTES = 64 * 1024 * 1024;
 /** With one flush per batch (syncfs), batches are larger: the flush costs the same whatever their size. */
@@ -142,8 +142,9 @@ export class Applier {
   /**
    * Stores every entry `walk` yields as new, while it walks: the first run of a backup, where the last
    * state is empty, so nothing can be deleted, moved or refused by a guard and the plan would be "all
-   * of it". Each folder comes before its content (scan/walk.ts); the folders of a batch are made
-   * before the batch is handed out (and `onBatch` called: the run records the walk's errors so far).
+   * of it". Each folder comes before its content (scan/walk.ts); the folders of a batch are announced
+   * before the batch is handed out (and `onBatch` called: the run records the walk's errors so far),
+   * and made before it is placed (makeDirsLater).
    * Only a batch's entries are held, and the folders (their modes are set at the end): a plan held
    * every entry of the tree at once (bench/README.md, "first run").
    */
@@ -392,8 +393,11 @@ export class Applier {
     if (ops.length > 0) {
       for (const op of ops) this.ctx.journal.append(op);
       synced = this.ctx.journal.syncAsync();
+      synced.catch(() => {});
     }
-    const made = Promise.all([this.dirsMade, synced]).then(() => {
+    // In turn, not Promise.all: a later fsync that fails first must not settle the chain while an
+    // earlier batch's folders are still to be made (they would be made after the run stopped).
+    const made = this.dirsMade.then(() => synced).then(() => {
       for (const op of ops) this.makeDir(op);
     });
     made.catch(() => {});
@@ -636,9 +640,10 @@ export class Applier {
    */
   private async commitBatch({ ready, announced, dirs }: Flushing): Promise<void> {
     const { fs, layout } = this.ctx;
-    // The batch's folders in the increment are made while the flush may still run (1,800 folders of
-    // a 1 % change took ~70 ms on the ext4 image, its flush ~40 ms). Made before the batch is
-    // announced, a folder holds nothing yet: a crash leaves it empty at worst, as a failed put does.
+    // The batch's folders in the increment are made while its flush or its announcement's fsync may
+    // still run (1,800 folders of a 1 % change took ~70 ms on the ext4 image, its flush ~40 ms). Made
+    // before the announcement is durable, a folder holds nothing yet: a crash leaves it empty at
+    // worst, as a failed put does.
     // One that cannot be made is left to keepVersion, which reports it.
     const keeps = ready.map(({ entry }) => this.keepOf(entry));
     for (const keep of keeps) {

@@ -97,10 +97,14 @@ export function failingSyncAt(n: number): () => void {
  * without hard links (a run then copies: link_mode "copy"). `creates`: each file opened to be
  * written, as it is opened (`create P`) and once it is closed (`close P`); changedFolders leaves
  * these out. `announcements`: each op written to the journal (`announce OP PATH`, PATH the op's
- * entry's). An fsync on libuv's threadpool (`fs.fsync`) is noted once it is over, as it returns.
+ * entry's). An fsync on libuv's threadpool (`fs.fsync`) is noted as it begins and once it is over
+ * (below). `closeDelayMs`: each file opened for writing takes that long to close (with `creates`:
+ * a copy that takes a known time).
  */
-export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean; announcements?: boolean } = {}): Fs {
+export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean; announcements?: boolean; closeDelayMs?: number } = {}): Fs {
   const paths = new Map<number, string>();
+  let asyncFsyncs = 0;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
   /** Descriptors opened for writing (`creates`). */
   const written = new Set<number>();
   const note = (line: string) => fs.appendFileSync(log, `${line}\n`);
@@ -120,19 +124,25 @@ export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean
       if (prop === 'closeSync' && o.creates === true)
         return (fd: number) => {
           fs.closeSync(fd);
-          if (written.delete(fd)) note(`close ${paths.get(fd) ?? '?'}`);
+          if (written.delete(fd)) {
+            note(`close ${paths.get(fd) ?? '?'}`);
+            if (o.closeDelayMs !== undefined) Atomics.wait(pause, 0, 0, o.closeDelayMs);
+          }
         };
       if (prop === 'fsyncSync')
         return (fd: number) => {
           note(`fsync ${paths.get(fd) ?? '?'}`);
           fs.fsyncSync(fd);
         };
-      // The journal's fsync off the thread (JournalWriter.syncAsync): noted once it is over, so a
-      // change logged after it was made after the fsync, not only after it began.
+      // The journal's fsync off the thread (JournalWriter.syncAsync): `fsync-begin P #k` as it
+      // begins; `fsync P`, then `fsync-end #k`, once it is over (so a change logged after it was
+      // made after the fsync, not only after it began; k pairs the two, as fsyncs may overlap).
       if (prop === 'fsync')
         return (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+          const k = ++asyncFsyncs;
+          note(`fsync-begin ${paths.get(fd) ?? '?'} #${k}`);
           fs.fsync(fd, (err) => {
-            if (err === null) note(`fsync ${paths.get(fd) ?? '?'}`);
+            if (err === null) note(`fsync ${paths.get(fd) ?? '?'}\nfsync-end #${k}`);
             cb(err);
           });
         };

@@ -58,14 +58,30 @@ function flushesOf(lines: readonly string[]): Flush[] {
   return flushes;
 }
 
-/** Folders made in the mirror before an fsync of the journal that followed their announcement. */
-function foldersMadeEarly(lines: readonly string[], layout: Layout): string[] {
-  const made = `mkdir ${layout.mirror}/`;
+/**
+ * The changes to the mirror (loggingFs lines: a folder's `mkdir`, a put's `rename` from the temp
+ * folder) made before their announcement was durable: without an fsync of the journal that began
+ * after the announcement's line was written (`announce OP PATH`) and was over before the change.
+ */
+function madeBeforeDurable(lines: readonly string[], layout: Layout): string[] {
+  const begun = new Map<string, number>();
+  const fsyncs: { begin: number; end: number }[] = [];
+  lines.forEach((l, i) => {
+    const [word, path, id] = l.split(' ');
+    if (word === 'fsync-begin' && path === layout.journal) begun.set(id as string, i);
+    if (word === 'fsync-end' && begun.has(path as string)) fsyncs.push({ begin: begun.get(path as string) as number, end: i });
+  });
+  const mkdir = `mkdir ${layout.mirror}/`;
   return lines.flatMap((l, i) => {
-    if (!l.startsWith(made)) return [];
-    const rel = l.slice(made.length);
-    const announced = lines.lastIndexOf(`announce mkdir ${rel}`, i);
-    return announced >= 0 && lines.lastIndexOf(`fsync ${layout.journal}`, i) > announced ? [] : [rel];
+    const [word, from, to] = l.split(' ');
+    const change = l.startsWith(mkdir)
+      ? `announce mkdir ${l.slice(mkdir.length)}`
+      : word === 'rename' && from?.startsWith(`${layout.tmp}/`) && to?.startsWith(`${layout.mirror}/`)
+        ? `announce put ${to.slice(layout.mirror.length + 1)}`
+        : undefined;
+    if (change === undefined) return [];
+    const announced = lines.lastIndexOf(change, i);
+    return announced >= 0 && fsyncs.some((f) => f.begin > announced && f.end < i) ? [] : [l];
   });
 }
 
@@ -127,16 +143,16 @@ describe('the flush of a batch of copies', () => {
     const after = nextBatch.filter((t) => !created.has(t));
     assert.deepEqual(after.slice(0, 3), [], `${after.length} of the second batch's ${nextBatch.length} copies were made only after the first batch's flush was over`);
 
-    // The walk's folders are announced, the journal fsynced, and only then made in the mirror: the
-    // 41 of the first batch and the one of the second, made while the first was flushed.
-    assert.deepEqual(foldersMadeEarly(lines, layout), [], 'folders made before their announcement was durable');
+    // The walk's folders (41 in the first batch, one in the second, made while the first was
+    // copied) and the puts are announced, the journal fsynced, and only then made in the mirror.
+    assert.deepEqual(madeBeforeDurable(lines, layout).slice(0, 3), [], 'changes made before their announcement was durable');
     assert.equal(lines.filter((l) => l.startsWith(`mkdir ${layout.mirror}/`)).length, 42);
   });
 
   it('announces a batch as soon as its flush is over, while the next batch is still being copied', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     // Three batches (4,096, 4,096, 10): the first batch's flush (a few ms) ends while this thread
-    // copies the second (4,096 copies, with two log lines each); its announcement's fsync follows at
-    // once, not once the second batch is copied.
+    // copies the second (4,096 copies that take 0.2 ms each to close: over 0.8 s); its
+    // announcement's fsync follows at once, not once the second batch is copied.
     const src = join(root, 'early-src');
     const dist = join(root, 'early-dist');
     const spec: TreeSpec = {};
@@ -147,7 +163,7 @@ describe('the flush of a batch of copies', () => {
     const undo = loggingSync(log, false);
     try {
       const o = await runBackup(profileFor(src, dist), {
-        fs: loggingFs(log, { creates: true, announcements: true }),
+        fs: loggingFs(log, { creates: true, announcements: true, closeDelayMs: 0.2 }),
         dryRun: false,
         force: false,
         checksum: false,
@@ -173,8 +189,28 @@ describe('the flush of a batch of copies', () => {
     const [[firstAnnounced], [, second]] = batches as [[number, string[]], [number, string[]]];
     const lastClose = Math.max(...second.map((t) => lines.indexOf(`close ${t}`)));
     assert.ok(firstAnnounced < lastClose, `the first batch was announced (line ${firstAnnounced}) only after the second was copied (its last copy closed at line ${lastClose})`);
-    assert.deepEqual(foldersMadeEarly(lines, layout), []);
+    assert.deepEqual(madeBeforeDurable(lines, layout).slice(0, 3), []);
   });
+
+  for (const n of [1, 2, 3]) {
+    it(`a journal fsync that fails off the main thread (the ${['', 'first', 'second', 'third'][n]}) stops the run: the backup stays consistent, and the next run stores the tree`, { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+      // Two batches, folders in both. With syncfs only the journal fsyncs on libuv's threadpool:
+      // the first batch's folders, then the second's or the first batch's puts, and so on.
+      const src = join(root, `jfail${n}-src`);
+      const dist = join(root, `jfail${n}-dist`);
+      const spec: TreeSpec = {};
+      for (let i = 0; i < 4096 + 40; i++) spec[`d${Math.floor(i / 101)}/f${i}.txt`] = `${i}\n`;
+      makeTree(src, spec);
+      const opts = { dryRun: false, force: false, checksum: false, reporter };
+      const fs = faultyFs({ fsync: (_fd, k) => k === n && 'EIO' });
+      await assert.rejects(runBackup(profileFor(src, dist), { ...opts, fs, now: () => new Date('2026-11-27T12:00:00Z') }), /EIO/);
+      assert.ok((fs.calls.get('fsync') ?? 0) >= n, 'the fsync that fails was reached');
+      assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+      const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-11-27T12:05:00Z') });
+      assert.equal(o.status, 'done');
+      assert.deepEqual(checkBackup(dist, { source: src }), []);
+    });
+  }
 
   it('a flush that fails stops the run before its batch is announced: nothing of it is placed, the backup stays consistent, and the next run stores it', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     const src = join(root, 'fails-src');

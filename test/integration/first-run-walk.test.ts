@@ -1,6 +1,7 @@
 /**
  * The first run of a backup stores the source while it walks it (src/apply/run.ts prepareWalk,
- * Applier.applyWalk): batch by batch, each batch's folders made just before it is handed out. Run
+ * Applier.applyWalk): batch by batch, each batch's folders announced just before it is handed out
+ * and made before it is placed. Run
  * in-process with the copier's worker thread, as the program runs it, with per-file fsync so the
  * batches are 256 puts and a tree of a few hundred files spans several of them.
  */
