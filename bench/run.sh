@@ -341,13 +341,13 @@ run_standard() {
   # rsync made as durable as a hardback run: its data flushed before it ends (a reference, not a target)
   row rsd-initial initial "durable rsync (rsync -a --delete && sync -f)" 0 "rm -rf $(q "$mirror") && $A && sync" "$RS && sync -f $(q "$mirror")"
   # the Node floors of a first run (bench/copy-floor.mjs): copy and hash on two threads; then also
-  # flushed (a sync -f per 256 MiB, in the background) with increment 1's links; then also through
+  # flushed as hardback flushes (a sync -f per 4,096 files or 256 MiB, in the background) with increment 1's links; then also through
   # temp names, as hardback places its copies (references, not targets)
   local fl="$BD/floor" CF="node $(q "$BENCH/copy-floor.mjs") $(q "$src") $(q "$BD/floor")"
   local flclear="rm -rf $(q "$fl") $(q "$fl.inc") && $A && sync"
   row fl-copy initial "floor: node copy+sha256, 2 threads" 0 "$flclear" "$CF"
-  row fl-durable initial "floor: node copy+sha256, durable, increment 1 linked" 0 "$flclear" "$CF --flush-every 256 --link $(q "$fl.inc")"
-  row fl-tmp initial "floor: the same, through temp names" 0 "$flclear" "$CF --flush-every 256 --link $(q "$fl.inc") --via-tmp"
+  row fl-durable initial "floor: node copy+sha256, durable, increment 1 linked" 0 "$flclear" "$CF --flush --link $(q "$fl.inc")"
+  row fl-tmp initial "floor: the same, through temp names" 0 "$flclear" "$CF --flush --link $(q "$fl.inc") --via-tmp"
   timed
   rm -rf "$cpd" "$fl" "$fl.inc"
   eval "$A"
