@@ -501,7 +501,7 @@ export class Applier {
    * the background while both threads copy batch k+1: a flush is the disk's time, and waiting for it
    * here left this thread idle for 6.3 s of a 20.8 s first run of 100k files on the ext4 image of
    * bench/ (25 batches, a flush each). Batch k is announced as soon as its flush is done, and the
-   * journal's fsync runs meanwhile too (flushBatch); it is placed once that fsync is done and batch k+1
+   * journal's fsync runs meanwhile too (announceWhenFlushed); it is placed once that fsync is done and batch k+1
    * is copied. Without syncfs the flush has settled at once (each copy was fsynced), and the batch is
    * placed at the same point all the same: one order for both, which the crash images of a first
    * run (per-file) cover. `beforePlacing` runs once the first batch is handed out (or at once, when
@@ -523,7 +523,7 @@ export class Applier {
         const done = flushing;
         flushing = undefined;
         if (done !== undefined) await this.commitBatch(done);
-        flushing = this.flushBatch(ready, copying.dirs);
+        flushing = this.announceWhenFlushed(ready, copying.dirs);
         copying = following;
       }
     } catch (err) {
@@ -550,7 +550,7 @@ export class Applier {
    * run: copier.ts). The run may stop before `announced` is awaited: its failure is then no one's to
    * report.
    */
-  private flushBatch(ready: readonly Ready[], dirs: Promise<void>): Flushing {
+  private announceWhenFlushed(ready: readonly Ready[], dirs: Promise<void>): Flushing {
     const announced = this.ctx.durability.flushBatch().then(() => this.announceBatch(ready));
     announced.catch(() => {});
     return { ready, announced, dirs };
@@ -633,7 +633,7 @@ export class Applier {
   }
 
   /**
-   * Once the batch's copies and then its announcements are durable (flushBatch), puts each in place
+   * Once the batch's copies and then its announcements are durable (announceWhenFlushed), puts each in place
    * (src/apply/place.ts): the links (or copies) into the increment's files/ first, then, once
    * those copies are durable (settleCopies), the renames into the mirror. A version that could not
    * be placed keeps its temp file until the journal is gone: its presence says "not done".

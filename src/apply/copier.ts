@@ -133,7 +133,7 @@ function outcomes(count: number, r: PairResult<Copied>): CopyOutcome[] {
 
 /**
  * How often this thread's copies let its event loop run: a batch's flush that ended is then followed
- * at once by the batch's announcement and its fsync (Applier.flushBatch), while this thread copies
+ * at once by the batch's announcement and its fsync (Applier.announceWhenFlushed), while this thread copies
  * on, where it waited for the end of its share of the next batch.
  */
 const YIELD_MS = 5;

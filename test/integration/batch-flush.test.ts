@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
+import type { Fs } from '../../src/io/fs.js';
 import type { Reporter } from '../../src/apply/reporter.js';
 import { Layout } from '../../src/store/layout.js';
 import { makeTree, profileFor, removeDir, tempDir, type TreeSpec } from '../helpers/tree.js';
@@ -34,6 +35,10 @@ after(() => {
 });
 
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
+
+/** A backup of `src` into `dist` at the time `at` (UTC), through `fs` (the real one by default). */
+const backupAt = (src: string, dist: string, at: string, fs?: Fs) =>
+  runBackup(profileFor(src, dist), { ...(fs === undefined ? {} : { fs }), dryRun: false, force: false, checksum: false, reporter, now: () => new Date(`2026-11-27T${at}Z`) });
 
 interface Flush {
   start: number;
@@ -98,14 +103,7 @@ describe('the flush of a batch of copies', () => {
     const undo = loggingSync(log, false, { slowMs: 300 });
     let o: Awaited<ReturnType<typeof runBackup>>;
     try {
-      o = await runBackup(profileFor(src, dist), {
-        fs: loggingFs(log, { creates: true, announcements: true }),
-        dryRun: false,
-        force: false,
-        checksum: false,
-        reporter,
-        now: () => new Date('2026-11-27T10:00:00Z'),
-      });
+      o = await backupAt(src, dist, '10:00:00', loggingFs(log, { creates: true, announcements: true }));
     } finally {
       undo();
     }
@@ -162,14 +160,7 @@ describe('the flush of a batch of copies', () => {
     const log = join(root, 'early-log');
     const undo = loggingSync(log, false);
     try {
-      const o = await runBackup(profileFor(src, dist), {
-        fs: loggingFs(log, { creates: true, announcements: true, closeDelayMs: 0.2 }),
-        dryRun: false,
-        force: false,
-        checksum: false,
-        reporter,
-        now: () => new Date('2026-11-27T10:30:00Z'),
-      });
+      const o = await backupAt(src, dist, '10:30:00', loggingFs(log, { creates: true, announcements: true, closeDelayMs: 0.2 }));
       assert.equal(o.status, 'done');
     } finally {
       undo();
@@ -201,12 +192,11 @@ describe('the flush of a batch of copies', () => {
       const spec: TreeSpec = {};
       for (let i = 0; i < 4096 + 40; i++) spec[`d${Math.floor(i / 101)}/f${i}.txt`] = `${i}\n`;
       makeTree(src, spec);
-      const opts = { dryRun: false, force: false, checksum: false, reporter };
       const fs = faultyFs({ fsync: (_fd, k) => k === n && 'EIO' });
-      await assert.rejects(runBackup(profileFor(src, dist), { ...opts, fs, now: () => new Date('2026-11-27T12:00:00Z') }), /EIO/);
+      await assert.rejects(backupAt(src, dist, '12:00:00', fs), /EIO/);
       assert.ok((fs.calls.get('fsync') ?? 0) >= n, 'the fsync that fails was reached');
       assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
-      const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-11-27T12:05:00Z') });
+      const o = await backupAt(src, dist, '12:05:00');
       assert.equal(o.status, 'done');
       assert.deepEqual(checkBackup(dist, { source: src }), []);
     });
@@ -218,11 +208,10 @@ describe('the flush of a batch of copies', () => {
     const spec: TreeSpec = {};
     for (let i = 0; i < 40; i++) spec[`d${i % 4}/f${i}.txt`] = `${i}\n`;
     makeTree(src, spec);
-    const opts = { dryRun: false, force: false, checksum: false, reporter };
     // The probe (call 1) finds syncfs; the batch's flush (call 2) fails; recovery's (3) works.
     const undo = failingSyncAt(2);
     try {
-      await assert.rejects(runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-11-27T11:00:00Z') }), /could not flush the destination \(sync -f .* failed: exit status 1\)/);
+      await assert.rejects(backupAt(src, dist, '11:00:00'), /could not flush the destination \(sync -f .* failed: exit status 1\)/);
     } finally {
       undo();
     }
@@ -232,7 +221,7 @@ describe('the flush of a batch of copies', () => {
     assert.deepEqual(files(layout.mirror), [], 'no version reached the mirror');
     assert.deepEqual(files(layout.increments), [], 'nor an increment');
 
-    const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-11-27T11:05:00Z') });
+    const o = await backupAt(src, dist, '11:05:00');
     assert.equal(o.status, 'done');
     assert.deepEqual(checkBackup(dist, { source: src }), []);
   });
@@ -249,10 +238,7 @@ describe('the flush of a batch of copies', () => {
       const layout = new Layout(dist);
       let copies = 0;
       const fs = faultyFs({ openSync: (p) => (String(p).startsWith(`${layout.tmp}/`) && ++copies === 300 ? 'ENOSPC' : false) });
-      await assert.rejects(
-        runBackup(profileFor(src, dist), { fs, dryRun: false, force: false, checksum: false, reporter, now: () => new Date('2026-11-27T11:10:00Z') }),
-        /ENOSPC/,
-      );
+      await assert.rejects(backupAt(src, dist, '11:10:00', fs), /ENOSPC/);
       assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
       const ids = realFs.readdirSync(layout.increments);
       assert.equal(ids.length, 1, 'the increment is kept');
