@@ -69,6 +69,8 @@ export class NewState implements RunState, EncodedState {
   private readonly lines = new LineStore();
   private readonly folders = new Map<string, StateEntry>();
   private readonly top = new TopLevelCounts();
+  /** Where each stored entry's record goes as it is stored (the run's increment.json), if anywhere. */
+  private records: { add(entry: StateEntry): void } | undefined;
   get size(): number {
     return this.lines.count;
   }
@@ -80,6 +82,11 @@ export class NewState implements RunState, EncodedState {
     this.lines.push(encode(entry));
     if (entry.type === 'dir') this.folders.set(entry.path, entry);
     this.top.add(entry.path);
+    this.records?.add(entry);
+  }
+  /** From now on, each entry stored is also added to `records` (store/records.ts StreamedIncrement). */
+  streamTo(records: { add(entry: StateEntry): void }): void {
+    this.records = records;
   }
   deleted(entry: StateEntry): void {
     throw new Error(`a first run deletes nothing (${entry.path})`);

@@ -22,7 +22,7 @@ import { readManifest, readManifestHeader, writeManifest } from '../store/manife
 import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
-import { buildIncrementJson, incrementText } from '../store/records.js';
+import { buildIncrementJson, incrementText, StreamedIncrement } from '../store/records.js';
 import { NewState, UpdatedState } from './run-state.js';
 import { Applier } from './apply.js';
 import { inThreadCopier, workerCopier, type Copier, type CopierOptions } from './copier.js';
@@ -458,8 +458,21 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     }
     const state = p.walk === undefined ? new UpdatedState(p.last) : new NewState();
     const applier = new Applier({ fs, layout, id, src: profile.src, linkMode, journal, durability, newFileOwner: traits.newFileOwner, reporter: opts.reporter, copier }, state);
+    // increment.json and the manifest are written before the run's last flush, which makes them
+    // durable with every version the run placed; only then are they renamed into place (so a
+    // complete increment.json never names a version a power cut could lose). With `sync -f` that is
+    // one flush of the drive where the placed versions, then each file, took one each.
+    const writes = new AtomicWrites(fs, durability.flushesAll ? () => durability.flushAll() : undefined);
+    let streamed: StreamedIncrement | undefined;
     try {
       writeFileAtomic(fs, layout.incrementJson(id), incrementText(incrementJson(applier, false)));
+      // A first run's records are written as it stores them, into the temp file of its final
+      // increment.json (nothing else knows them: a crash leaves that temp file, which the next start
+      // removes, and the journal, from which recovery rebuilds the lists).
+      if (state instanceof NewState) {
+        streamed = new StreamedIncrement(writes.stream(layout.incrementJson(id)), incrementJson(applier, false));
+        state.streamTo(streamed);
+      }
       if (p.walk === undefined) await applier.apply(p.plan);
       else {
         // The walk finds its errors (unreadable folders, names that are not UTF-8) as it goes: each
@@ -476,6 +489,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       // The worker stops first: nothing may write into tmp/ while recovery sweeps it (and a live
       // worker would keep the process running).
       await copier.close();
+      writes.abort();
       closeQuietly(journal);
       throw stopped(fs, layout, err, () => durability);
     }
@@ -487,6 +501,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     if (made.new + made.changed + made.deleted === 0) {
       // Every change failed: no increment is worth keeping; the errors are reported all the same.
       await closing;
+      writes.abort();
       journal.close();
       fs.rmSync(layout.incrementDir(id), { recursive: true, force: true });
       fs.unlinkSync(layout.journal);
@@ -497,15 +512,11 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       return outcome({ status: 'no-change', summary: emptySummary(errors.length), errors, skipped: p.skipped, linkMode });
     }
     const json = incrementJson(applier, true);
-    // increment.json and the manifest are written before the run's last flush, which makes them
-    // durable with every version the run placed; only then are they renamed into place (so a
-    // complete increment.json never names a version a power cut could lose). With `sync -f` that is
-    // one flush of the drive where the placed versions, then each file, took one each.
-    const writes = new AtomicWrites(fs, durability.flushesAll ? () => durability.flushAll() : undefined);
     try {
       // Without syncfs, the folders of what the run placed, deleted and made are fsynced first.
       applier.syncFolders();
-      writes.write(layout.incrementJson(id), incrementText(json));
+      if (streamed !== undefined) streamed.finish(json);
+      else writes.write(layout.incrementJson(id), incrementText(json));
       writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: id }, state.manifest(), writes);
       writes.commit();
     } catch (err) {

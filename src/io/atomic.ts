@@ -33,8 +33,8 @@ export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-
  * so their fsync sees a writeback error that happened before it.
  */
 export class AtomicWrites {
-  /** `fd`: a temp file kept open until commit fsyncs it (with a flush). */
-  private readonly pending: { tmp: string; file: string; fd: number | undefined }[] = [];
+  /** `fd`: a temp file kept open until commit fsyncs it (with a flush, or streamed); `out`: a streamed one's writer. */
+  private readonly pending: { tmp: string; file: string; fd: number | undefined; out?: ChunkedWriter }[] = [];
   private readonly after: (() => void)[] = [];
   constructor(
     private readonly fs: Fs,
@@ -44,7 +44,7 @@ export class AtomicWrites {
   /** Writes `data` (text, bytes, or pieces of either: writeChunked) to a new temp file beside `file`. */
   write(file: string, data: string | Uint8Array | Iterable<string | Uint8Array>, mode = 0o644): void {
     const { fs } = this;
-    const tmp = join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
+    const tmp = tempBeside(file);
     let fd: number | undefined;
     try {
       fd = fs.openSync(tmp, 'wx', mode);
@@ -65,6 +65,19 @@ export class AtomicWrites {
     this.pending.push({ tmp, file, fd });
   }
 
+  /**
+   * A new temp file beside `file`, written piece by piece from now until `commit` (a first run's
+   * increment.json, its records appended as they are stored): it is committed and aborted with the
+   * others, and `commit` fsyncs it, with or without a flush.
+   */
+  stream(file: string, mode = 0o644): ChunkedWriter {
+    const tmp = tempBeside(file);
+    const fd = this.fs.openSync(tmp, 'wx', mode);
+    const out = new ChunkedWriter(this.fs, fd);
+    this.pending.push({ tmp, file, fd, out });
+    return out;
+  }
+
   /** Runs once every file is in place and durable (a removal that must come after them). */
   afterCommit(fn: () => void): void {
     this.after.push(fn);
@@ -76,15 +89,15 @@ export class AtomicWrites {
    */
   commit(): void {
     const { fs } = this;
-    if (this.flush !== undefined) {
-      this.flush();
-      for (const p of this.pending) {
-        if (p.fd === undefined) continue;
-        fs.fsyncSync(p.fd);
-        const open = p.fd;
-        p.fd = undefined;
-        fs.closeSync(open);
-      }
+    for (const p of this.pending) p.out?.end();
+    this.flush?.();
+    // Without a flush, only the streamed files are still open: `write` fsynced the others.
+    for (const p of this.pending) {
+      if (p.fd === undefined) continue;
+      fs.fsyncSync(p.fd);
+      const open = p.fd;
+      p.fd = undefined;
+      fs.closeSync(open);
     }
     const dirs = new Set<string>();
     try {
@@ -117,6 +130,8 @@ export class AtomicWrites {
     }
   }
 }
+
+const tempBeside = (file: string): string => join(dirname(file), `.${basename(file)}.${tmpName('tmp-')}`);
 
 function closeQuietly(fs: Fs, fd: number): void {
   try {
@@ -160,25 +175,38 @@ const WRITE_CHUNK = 1 << 20;
  * Each string piece is encoded on its own, so it must be whole UTF-16 (a surrogate pair cut between
  * two pieces would become two U+FFFD): every producer yields whole lines or JSON values.
  */
-function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>): void {
-  const buf = Buffer.allocUnsafeSlow(WRITE_CHUNK);
-  let used = 0;
-  const flush = (): void => {
-    if (used > 0) fs.writeFileSync(fd, buf.subarray(0, used));
-    used = 0;
-  };
-  for (const piece of pieces) {
+export class ChunkedWriter {
+  private readonly buf = Buffer.allocUnsafeSlow(WRITE_CHUNK);
+  private used = 0;
+  constructor(
+    private readonly fs: Fs,
+    private readonly fd: number,
+  ) {}
+
+  write(piece: string | Uint8Array): void {
+    const { fs, fd } = this;
     if (typeof piece !== 'string') {
-      flush();
+      this.end();
       fs.writeFileSync(fd, piece);
-      continue;
+      return;
     }
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a piece within that bound fits whole.
-    if (used + piece.length * 3 > WRITE_CHUNK) flush();
+    if (this.used + piece.length * 3 > WRITE_CHUNK) this.end();
     if (piece.length * 3 > WRITE_CHUNK) fs.writeFileSync(fd, piece);
-    else used += buf.write(piece, used);
+    else this.used += this.buf.write(piece, this.used);
   }
-  flush();
+
+  /** Writes what is gathered (the writer may still be written to after). */
+  end(): void {
+    if (this.used > 0) this.fs.writeFileSync(this.fd, this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+}
+
+function writeChunked(fs: Fs, fd: number, pieces: Iterable<string | Uint8Array>): void {
+  const out = new ChunkedWriter(fs, fd);
+  for (const piece of pieces) out.write(piece);
+  out.end();
 }
 
 /** fsync a folder so renames and links in it survive power loss; not every filesystem allows it (Windows fsyncs no folder). */

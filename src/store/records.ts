@@ -82,24 +82,26 @@ export function buildIncrementJson(args: {
     errors: args.errors.length,
     bytes_copied: args.bytesCopied,
   };
-  const json: IncrementDocument = {
+  // The fields known when a run starts come first, then the lists, then what only its end knows:
+  // a first run writes its records as it stores them (StreamedIncrement).
+  const json = {
     format: INCREMENT_FORMAT,
     id: args.header.id,
     profile: args.header.profile,
     source: args.header.source,
     started: args.header.started,
-    finished: args.finished,
-    complete: args.complete,
     link_mode: args.header.link_mode,
     hardback_version: args.version,
     previous: args.previous,
-    summary,
     new: lists.new,
     changed: lists.changed,
     deleted: lists.deleted,
     errors: args.errors,
-  };
+  } as IncrementDocument;
   if (args.skipped !== undefined && args.skipped.length > 0) json.skipped = args.skipped;
+  json.finished = args.finished;
+  json.complete = args.complete;
+  json.summary = summary;
   if (args.recoveredAt !== undefined) json.interrupted = { recovered_at: args.recoveredAt };
   return json;
 }
@@ -114,26 +116,71 @@ const isList = (v: unknown): v is RecordList<unknown> =>
  */
 export function* incrementText(json: IncrementDocument | IncrementJson): Generator<string> {
   yield '{\n';
-  const keys = Object.keys(json) as (keyof IncrementDocument)[];
+  yield* fieldsText(json, Object.keys(json) as (keyof IncrementDocument)[], true);
+  yield '}\n';
+}
+
+/** The lines of `keys`' fields; a comma after each but a closing one. */
+function* fieldsText(json: IncrementDocument | IncrementJson, keys: readonly (keyof IncrementDocument)[], closes: boolean): Generator<string> {
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k] as keyof IncrementDocument;
     const value: unknown = json[key];
-    const comma = k < keys.length - 1 ? ',' : '';
+    const comma = closes && k === keys.length - 1 ? '' : ',';
     if (isList(value)) {
       if (value.length === 0) {
         yield ` ${JSON.stringify(key)}: []${comma}\n`;
         continue;
       }
-      yield ` ${JSON.stringify(key)}: [\n`;
       let first = true;
       for (const line of jsonOf(value)) {
-        yield `${first ? '' : ',\n'}  ${line}`;
+        yield `${first ? ` ${JSON.stringify(key)}: [\n` : ',\n'}  ${line}`;
         first = false;
       }
       yield `\n ]${comma}\n`;
     } else yield ` ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}\n`;
   }
-  yield '}\n';
+}
+
+/**
+ * A first run's increment.json, written while the run stores its entries: the fields before `new`
+ * when it starts, each new record as it is stored (`add`), the rest at its end (`finish`). The text
+ * is incrementText's for the same document. Produced at the end instead, the 100k records of a first
+ * run held its main thread ~0.6 s after its last copy, each manifest line parsed again to make its
+ * record (bench/README.md, "What changed in session 15").
+ */
+export class StreamedIncrement {
+  private readonly head: string;
+  private count = 0;
+  /** `start`: the document as the run starts (its lists are not written: only `add` adds records). */
+  constructor(
+    private readonly out: { write(piece: string): void },
+    start: IncrementDocument,
+  ) {
+    this.head = [...fieldsText(start, keysBefore(start, 'new'), false)].join('');
+    out.write(`{\n${this.head}`);
+  }
+
+  add(entry: Entry): void {
+    this.out.write(`${this.count++ === 0 ? ' "new": [\n' : ',\n'}  ${recordJson(entry)}`);
+  }
+
+  /** The rest of `json`, whose fields before `new` must be those written at the start, and whose `new` list those added. */
+  finish(json: IncrementDocument): void {
+    const keys = Object.keys(json) as (keyof IncrementDocument)[];
+    const at = keys.indexOf('new');
+    if ([...fieldsText(json, keysBefore(json, 'new'), false)].join('') !== this.head || json.new.length !== this.count) {
+      throw new Error(`increment ${json.id}: the document to finish is not the one streamed`);
+    }
+    const { out } = this;
+    out.write(this.count === 0 ? ' "new": [],\n' : '\n ],\n');
+    for (const piece of fieldsText(json, keys.slice(at + 1), true)) out.write(piece);
+    out.write('}\n');
+  }
+}
+
+function keysBefore(json: IncrementDocument, key: keyof IncrementDocument): (keyof IncrementDocument)[] {
+  const keys = Object.keys(json) as (keyof IncrementDocument)[];
+  return keys.slice(0, keys.indexOf(key));
 }
 
 /** incrementText as one string. */

@@ -114,6 +114,47 @@ describe('AtomicWrites', () => {
     assert.deepEqual(listing(dir), ['a.json', 'b.json', 'c.json']);
   });
 
+  it('a streamed file: written piece by piece until the commit, which writes its last piece, then fsyncs it with the others (with a flush or without)', () => {
+    for (const flush of [true, false]) {
+      const dir = realFs.mkdtempSync(join(root, 's-'));
+      realFs.writeFileSync(join(dir, 'inc.json'), 'old');
+      const log: string[] = [];
+      const w = new AtomicWrites(loggingFs(log), flush ? () => log.push('flush') : undefined);
+      const out = w.stream(join(dir, 'inc.json'));
+      // More than one chunk (1 MiB), with characters of 2 and 3 bytes across the chunk's end.
+      const pieces = Array.from({ length: 30000 }, (_, i) => `line ${i} ${'é€'.repeat(i % 30)}\n`);
+      for (const piece of pieces.slice(0, 20000)) out.write(piece);
+      w.write(join(dir, 'm.json'), 'manifest');
+      for (const piece of pieces.slice(20000)) out.write(piece);
+      assert.deepEqual(log, flush ? [] : ['fsync tmp(m.json)'], 'nothing of the streamed file is fsynced while it is written');
+      const tmp = listing(dir).find((n) => n.startsWith('.inc.json')) as string;
+      assert.ok(isAtomicTempName(tmp));
+      const before = realFs.statSync(join(dir, tmp)).size;
+      assert.ok(before > 1 << 20 && before < Buffer.byteLength(pieces.join('')), 'whole chunks are written as they fill, the rest at the commit');
+      w.commit();
+      assert.deepEqual(log, [
+        ...(flush ? ['flush', 'fsync tmp(inc.json)', 'fsync tmp(m.json)'] : ['fsync tmp(m.json)', 'fsync tmp(inc.json)']),
+        'rename tmp(inc.json) -> inc.json',
+        'rename tmp(m.json) -> m.json',
+        `fsync ${basename(dir)}`,
+      ]);
+      assert.equal(realFs.readFileSync(join(dir, 'inc.json'), 'utf8'), pieces.join(''));
+      assert.deepEqual(listing(dir), ['inc.json', 'm.json']);
+    }
+  });
+
+  it('abort closes and removes a streamed file, its old file untouched', () => {
+    const dir = realFs.mkdtempSync(join(root, 't-'));
+    realFs.writeFileSync(join(dir, 'inc.json'), 'old');
+    const fs = faultyFs({ closeSync: () => false });
+    const w = new AtomicWrites(fs, () => {});
+    w.stream(join(dir, 'inc.json')).write('new');
+    w.abort();
+    assert.equal(fs.calls.get('closeSync'), 1);
+    assert.deepEqual(listing(dir), ['inc.json']);
+    assert.equal(realFs.readFileSync(join(dir, 'inc.json'), 'utf8'), 'old');
+  });
+
   it('a flush that fails renames nothing, runs nothing after, and abort removes every temp file', () => {
     const dir = realFs.mkdtempSync(join(root, 'c-'));
     realFs.writeFileSync(join(dir, 'a.json'), 'old a');

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
 import { writeFileAtomic } from '../../src/io/atomic.js';
-import { buildIncrementJson, EntryRecords, incrementText, recordsFromOps, serializeIncrement } from '../../src/store/records.js';
+import { buildIncrementJson, EntryRecords, incrementText, recordsFromOps, serializeIncrement, StreamedIncrement } from '../../src/store/records.js';
 import { recordJson, toRecord, type StateEntry } from '../../src/meta/entry.js';
 import type { JournalHeader, JournalOp } from '../../src/store/journal.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -54,6 +54,53 @@ test('the records of a run, made while writing, give the same increment.json as 
   assert.equal(parsed.deleted.length, 2);
   // One record per line, the frame indented: what a pager shows.
   assert.equal(fromOps.split('\n').filter((l) => l.startsWith('  {"path":')).length, 3007);
+});
+
+test('a first run\'s increment.json, written while it stores, is the text incrementText makes of the same document', () => {
+  const news = Array.from({ length: 500 }, (_, i) => entry(`dir ${i % 7}/файл ${i}.txt`, i));
+  news.push({ ...entry('l\\nk', 7), type: 'symlink', size: 0, mode: 0o777, sha256: undefined, target: '../t "x"\n\u0001é' });
+  const errors = [{ path: 'Notes/locked.txt', op: 'read', code: 'EACCES', message: 'no' }];
+  const skipped = [{ path: 'run/app.sock', kind: 'socket' }];
+  for (const stored of [news, []]) {
+    const doc = (complete: boolean) =>
+      buildIncrementJson({
+        header,
+        previous: null,
+        lists: complete ? { new: new EntryRecords(stored), changed: [], deleted: [] } : recordsFromOps([]),
+        errors: complete ? errors : [],
+        skipped: complete ? skipped : [],
+        bytesCopied: complete ? 123 : 0,
+        finished: complete ? '2026-11-25T10:00:01.000Z' : null,
+        complete,
+        version: 'test',
+      });
+    let text = '';
+    const streamed = new StreamedIncrement({ write: (piece) => (text += piece) }, doc(false));
+    for (const e of stored) streamed.add(e);
+    streamed.finish(doc(true));
+    assert.equal(text, serializeIncrement(doc(true)), `${stored.length} records`);
+    const parsed = JSON.parse(text) as { new: unknown[]; summary: { new: number }; errors: unknown[]; complete: boolean };
+    assert.equal(parsed.new.length, stored.length);
+    assert.equal(parsed.summary.new, stored.length);
+    assert.deepEqual(parsed.errors, errors);
+    assert.equal(parsed.complete, true);
+  }
+});
+
+test('a streamed increment.json refuses to finish with a document other than the one it started', () => {
+  const start = buildIncrementJson({ header, previous: null, lists: recordsFromOps([]), errors: [], bytesCopied: 0, finished: null, complete: false, version: 'v' });
+  const end = (over: Partial<Parameters<typeof buildIncrementJson>[0]>, stored: StateEntry[]) =>
+    buildIncrementJson({ header, previous: null, lists: { new: new EntryRecords(stored), changed: [], deleted: [] }, errors: [], bytesCopied: 0, finished: 'f', complete: true, version: 'v', ...over });
+  const one = [entry('a', 1)];
+  for (const [why, doc] of [
+    ['another previous', end({ previous: '2026-11-24T100000Z' }, one)],
+    ['another version', end({ version: 'w' }, one)],
+    ['more records than were added', end({}, [...one, entry('b', 2)])],
+  ] as const) {
+    const s = new StreamedIncrement({ write: () => {} }, start);
+    s.add(entry('a', 1));
+    assert.throws(() => s.finish(doc), /not the one streamed/, why);
+  }
 });
 
 test('empty lists and the frame', () => {
