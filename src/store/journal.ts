@@ -51,6 +51,11 @@ export function fnv1a32(text: string): number {
 
 const lineCheck = (json: string): string => fnv1a32(json).toString(16).padStart(8, '0');
 
+/** All of `bytes`, however many write(2) calls it takes (a short write is rare, but allowed). */
+function writeAll(fs: Fs, fd: number, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+}
+
 export function encodeLine(value: unknown): string {
   const json = JSON.stringify(value);
   return `${lineCheck(json)} ${json}\n`;
@@ -85,10 +90,28 @@ export class JournalWriter {
       throw err;
     }
   }
-  private pending: string[] = [];
+  /**
+   * The announcements not written yet, as the bytes of their lines: made strings joined per batch
+   * (a line is a rope of its checksum and its JSON) cost the main thread of a 100k-file first run
+   * ~0.2 s more. Grown when a batch needs it, and kept.
+   */
+  private pending = Buffer.allocUnsafeSlow(1 << 20);
+  private used = 0;
   /** Buffers an announcement: it must be flushed before the change it announces is made. */
   append(op: JournalOp): void {
-    this.pending.push(encodeLine(op));
+    const json = JSON.stringify(op);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; the checksum, its space and the newline 10.
+    const need = this.used + json.length * 3 + 10;
+    if (need > this.pending.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.pending.length * 2));
+      this.pending.copy(grown, 0, 0, this.used);
+      this.pending = grown;
+    }
+    const buf = this.pending;
+    this.used += buf.write(lineCheck(json), this.used, 'latin1');
+    buf[this.used++] = 32;
+    this.used += buf.write(json, this.used);
+    buf[this.used++] = 10;
   }
   /**
    * Writes the buffered announcements in one write(2): after it returns they survive a kill -9 (the
@@ -96,10 +119,10 @@ export class JournalWriter {
    * them is safe.
    */
   flush(): void {
-    if (this.pending.length === 0) return;
-    const text = this.pending.join('');
-    this.pending = [];
-    this.fs.writeSync(this.fd, text);
+    if (this.used === 0) return;
+    const n = this.used;
+    this.used = 0;
+    writeAll(this.fs, this.fd, this.pending.subarray(0, n));
   }
   /** Flushes and makes every announced line durable (power loss): before a batch of puts is made. */
   sync(): void {

@@ -149,9 +149,12 @@ export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean
       if (prop === 'writeSync' && o.announcements === true)
         return (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
           const n = (fs.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
-          // A line is a checksum of 8 hex digits, a space, and the op as JSON.
-          if (typeof data === 'string' && paths.get(fd)?.endsWith('/journal.jsonl') === true) {
-            for (const line of data.split('\n')) {
+          // A line is a checksum of 8 hex digits, a space, and the op as JSON; the lines come as bytes
+          // (a batch's: offset and length follow) or as a string (the header).
+          if (paths.get(fd)?.endsWith('/journal.jsonl') === true) {
+            const [off, len] = rest as [number | undefined, number | undefined];
+            const text = typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset + (off ?? 0), len ?? data.byteLength - (off ?? 0)).toString('utf8');
+            for (const line of text.split('\n')) {
               const op = line.length > 9 ? (JSON.parse(line.slice(9)) as { op?: string; entry?: { path?: string } }) : undefined;
               if (op?.op !== undefined && op.entry?.path !== undefined) note(`announce ${op.op} ${op.entry.path}`);
             }

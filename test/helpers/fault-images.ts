@@ -75,9 +75,16 @@ export function imagingFs(dist: string, imagesDir: string, opts: { every?: numbe
   let n = 0;
   realFs.mkdirSync(imagesDir, { recursive: true });
   const rel = (p: string) => (p.startsWith(root) ? p.slice(root.length + 1) : p);
+  // The journal's descriptors: a write to one of them is a batch of journal lines, which a torn image cuts.
+  const journalFds = new Set<number>();
   const proxy = new Proxy(base, {
     get(target, prop) {
       const value = Reflect.get(target, prop) as unknown;
+      if (prop === 'closeSync' && typeof value === 'function')
+        return (fd: number) => {
+          journalFds.delete(fd);
+          return (value as (fd: number) => void).call(target, fd);
+        };
       if (typeof value !== 'function' || !MUTATING.has(String(prop))) return value;
       return (...args: unknown[]) => {
         const name = String(prop);
@@ -91,19 +98,23 @@ export function imagingFs(dist: string, imagesDir: string, opts: { every?: numbe
             const dir = join(imagesDir, String(n));
             copyExact(root, dir);
             images.push({ n, call, dir });
-            if (opts.torn && name === 'writeSync' && typeof args[1] === 'string') {
+            if (opts.torn && name === 'writeSync' && journalFds.has(args[0] as number)) {
               const journal = join(dir, '.hardback', 'journal.jsonl');
               if (realFs.existsSync(journal)) {
                 const tdir = `${dir}-torn`;
                 copyExact(dir, tdir);
-                const line = args[1];
-                realFs.appendFileSync(join(tdir, '.hardback', 'journal.jsonl'), line.slice(0, Math.max(1, Math.floor(line.length / 2))));
+                // The lines as text (the header) or bytes (a batch: offset and length follow); half of them, cut at a byte.
+                const data = args[1] as string | Buffer;
+                const bytes = typeof data === 'string' ? Buffer.from(data) : data.subarray((args[2] as number | undefined) ?? 0, ((args[2] as number | undefined) ?? 0) + ((args[3] as number | undefined) ?? data.length));
+                realFs.appendFileSync(join(tdir, '.hardback', 'journal.jsonl'), bytes.subarray(0, Math.max(1, Math.floor(bytes.length / 2))));
                 images.push({ n, call: `${name} (torn) fd ${String(args[0])}`, dir: tdir, torn: true });
               }
             }
           }
         }
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (name === 'openSync' && p !== undefined && resolve(p) === join(root, '.hardback', 'journal.jsonl')) journalFds.add(result as number);
+        return result;
       };
     },
   });

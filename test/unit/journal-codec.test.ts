@@ -2,7 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Fs } from '../../src/io/fs.js';
-import { applyOps, encodeLine, fnv1a32, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import { applyOps, encodeLine, fnv1a32, JournalWriter, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import * as nodeFs from 'node:fs';
+import { join } from 'node:path';
+import { realFs } from '../../src/io/fs.js';
+import { removeDir, tempDir } from '../helpers/tree.js';
 import { Layout } from '../../src/store/layout.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 
@@ -34,6 +38,27 @@ describe('journal line encoding', () => {
     assert.equal(fnv1a32(''), 0x811c9dc5);
     assert.equal(fnv1a32('a'), 0xe40c292c);
     assert.equal(fnv1a32('foobar'), 0xbf9cf968);
+  });
+
+  it('the writer: the lines of a batch larger than its buffer, with names of 2-, 3- and 4-byte characters, are written whole at a flush and read back', (t) => {
+    const dir = tempDir('hb-journal-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'journal.jsonl');
+    const w = new JournalWriter(realFs, file, header);
+    const ops = Array.from({ length: 6000 }, (_, i) => put(`dir ${i % 9}/файл-€-😀 ${i} ${'x'.repeat(i % 300)}.txt`, `hb-${i}`));
+    for (const op of ops.slice(0, 5000)) w.append(op);
+    assert.equal(nodeFs.statSync(file).size, encodeLine(header).length, 'nothing but the header before the flush');
+    w.flush();
+    const written = nodeFs.statSync(file).size;
+    assert.ok(written > 2 << 20, `${written} bytes: the buffer (1 MiB) grew`);
+    for (const op of ops.slice(5000)) w.append(op);
+    w.flush();
+    w.close();
+    const text = nodeFs.readFileSync(file, 'utf8');
+    assert.equal(text, [header, ...ops].map(encodeLine).join(''));
+    const back = readJournal(realFs, file);
+    assert.equal(back?.dropped, 0);
+    assert.deepEqual(back?.ops, ops);
   });
 
   it('a line is 8 hex of fnv1a32(json), a space, the json, a newline', () => {
