@@ -378,6 +378,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
   let prepared: Prepared | undefined;
   let copierMade: Copier | undefined;
+  // The run's final metadata: a first run's increment.json is open from its start (abort is a no-op once committed).
+  let finalWrites: AtomicWrites | undefined;
   // For the whole run, before any worker starts (threads/heap.ts).
   const releaseYoung = holdYoungGeneration();
   try {
@@ -463,6 +465,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // complete increment.json never names a version a power cut could lose). With `sync -f` that is
     // one flush of the drive where the placed versions, then each file, took one each.
     const writes = new AtomicWrites(fs, durability.flushesAll ? () => durability.flushAll() : undefined);
+    finalWrites = writes;
     let streamed: StreamedIncrement | undefined;
     try {
       writeFileAtomic(fs, layout.incrementJson(id), incrementText(incrementJson(applier, false)));
@@ -488,8 +491,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     } catch (err) {
       // The worker stops first: nothing may write into tmp/ while recovery sweeps it (and a live
       // worker would keep the process running).
-      await copier.close();
       writes.abort();
+      await copier.close();
       closeQuietly(journal);
       throw stopped(fs, layout, err, () => durability);
     }
@@ -500,8 +503,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const made = state.counts();
     if (made.new + made.changed + made.deleted === 0) {
       // Every change failed: no increment is worth keeping; the errors are reported all the same.
-      await closing;
       writes.abort();
+      await closing;
       journal.close();
       fs.rmSync(layout.incrementDir(id), { recursive: true, force: true });
       fs.unlinkSync(layout.journal);
@@ -532,6 +535,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     return outcome({ status: 'done', id, summary: json.summary, errors, skipped: p.skipped, linkMode });
   } finally {
     if (prepared !== undefined) dismissIdleWorker(prepared);
+    finalWrites?.abort();
     await copierMade?.close();
     // The heap settings first: a lock that cannot be released (a drive pulled out) must not leave
     // them on for the next profile.

@@ -23,14 +23,14 @@ export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-
  *
  * `flush`, when given, is a flush that `commit` calls and that makes the temp files' data durable
  * with everything else written to their drive (a backup run's one `sync -f`: io/durability.ts);
- * without it each temp file is fsync'ed as it is written. A run ends with the placed versions,
+ * without it each temp file is fsync'ed as it is written (a streamed one, `stream`, at `commit`). A run ends with the placed versions,
  * increment.json and the manifest: with one flush for all three it waits for one commit of the
  * drive's journal where separate fsyncs waited for three (bench/README.md, "What changed in session 9").
  * After the flush, `commit` still fsyncs each temp file before any rename: before Linux 5.8,
  * syncfs(2) does not report a failed writeback, and a temp file whose data did not reach the disk
  * must not replace its file. Its data is flushed by then, so that fsync waits for nothing. The temp
- * files stay open from `write` to `commit` (a handful: increment.json and the manifest or its delta),
- * so their fsync sees a writeback error that happened before it.
+ * files stay open from `write` (or `stream`) to `commit` (a handful: increment.json and the manifest or
+ * its delta), so their fsync sees a writeback error that happened before it.
  */
 export class AtomicWrites {
   /** `fd`: a temp file kept open until commit fsyncs it (with a flush, or streamed); `out`: a streamed one's writer. */
@@ -97,6 +97,7 @@ export class AtomicWrites {
       fs.fsyncSync(p.fd);
       const open = p.fd;
       p.fd = undefined;
+      p.out?.detach();
       fs.closeSync(open);
     }
     const dirs = new Set<string>();
@@ -124,7 +125,8 @@ export class AtomicWrites {
 
   /** Removes the temp files not renamed yet (after a failure; best effort). */
   abort(): void {
-    for (const { tmp, fd } of this.pending.splice(0)) {
+    for (const { tmp, fd, out } of this.pending.splice(0)) {
+      out?.detach();
       if (fd !== undefined) closeQuietly(this.fs, fd);
       unlinkQuietly(this.fs, tmp);
     }
@@ -180,11 +182,13 @@ export class ChunkedWriter {
   private used = 0;
   constructor(
     private readonly fs: Fs,
-    private readonly fd: number,
+    private fd: number,
   ) {}
 
   write(piece: string | Uint8Array): void {
     const { fs, fd } = this;
+    // Its file was committed or aborted: its descriptor may be another file's by now.
+    if (fd < 0) throw new Error('write to a temp file already committed or aborted');
     if (typeof piece !== 'string') {
       this.end();
       fs.writeFileSync(fd, piece);
@@ -199,6 +203,12 @@ export class ChunkedWriter {
   /** Writes what is gathered (the writer may still be written to after). */
   end(): void {
     if (this.used > 0) this.fs.writeFileSync(this.fd, this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  /** Its descriptor is closed: any later write throws. */
+  detach(): void {
+    this.fd = -1;
     this.used = 0;
   }
 }

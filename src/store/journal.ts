@@ -53,7 +53,11 @@ const lineCheck = (json: string): string => fnv1a32(json).toString(16).padStart(
 
 /** All of `bytes`, however many write(2) calls it takes (a short write is rare, but allowed). */
 function writeAll(fs: Fs, fd: number, bytes: Uint8Array): void {
-  for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+  for (let off = 0; off < bytes.length; ) {
+    const n = fs.writeSync(fd, bytes, off, bytes.length - off);
+    if (n <= 0) throw Object.assign(new Error('the journal could not be written (write returned 0)'), { code: 'EIO' });
+    off += n;
+  }
 }
 
 export function encodeLine(value: unknown): string {
@@ -83,8 +87,8 @@ export class JournalWriter {
     this.fs = fs;
     this.fd = fs.openSync(file, 'wx', 0o644);
     try {
-      this.write(header);
-      fs.fsyncSync(this.fd);
+      this.appendValue(header);
+      this.sync();
     } catch (err) {
       this.close();
       throw err;
@@ -99,7 +103,11 @@ export class JournalWriter {
   private used = 0;
   /** Buffers an announcement: it must be flushed before the change it announces is made. */
   append(op: JournalOp): void {
-    const json = JSON.stringify(op);
+    this.appendValue(op);
+  }
+  /** The line of `value`: encodeLine's, as bytes. */
+  private appendValue(value: unknown): void {
+    const json = JSON.stringify(value);
     // UTF-8 takes at most 3 bytes per UTF-16 unit; the checksum, its space and the newline 10.
     const need = this.used + json.length * 3 + 10;
     if (need > this.pending.length) {
@@ -141,9 +149,6 @@ export class JournalWriter {
   close(): void {
     if (this.fd >= 0) this.fs.closeSync(this.fd);
     this.fd = -1;
-  }
-  private write(value: unknown): void {
-    this.fs.writeSync(this.fd, encodeLine(value));
   }
 }
 

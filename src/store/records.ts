@@ -131,9 +131,10 @@ function* fieldsText(json: IncrementDocument | IncrementJson, keys: readonly (ke
         yield ` ${JSON.stringify(key)}: []${comma}\n`;
         continue;
       }
+      yield ` ${JSON.stringify(key)}: [\n`;
       let first = true;
       for (const line of jsonOf(value)) {
-        yield `${first ? ` ${JSON.stringify(key)}: [\n` : ',\n'}  ${line}`;
+        yield `${first ? '' : ',\n'}  ${line}`;
         first = false;
       }
       yield `\n ]${comma}\n`;
@@ -161,6 +162,7 @@ export class StreamedIncrement {
   }
 
   add(entry: Entry): void {
+    // The list's first line and the separators as fieldsText writes them.
     this.out.write(`${this.count++ === 0 ? ' "new": [\n' : ',\n'}  ${recordJson(entry)}`);
   }
 
@@ -168,7 +170,7 @@ export class StreamedIncrement {
   finish(json: IncrementDocument): void {
     const keys = Object.keys(json) as (keyof IncrementDocument)[];
     const at = keys.indexOf('new');
-    if ([...fieldsText(json, keysBefore(json, 'new'), false)].join('') !== this.head || json.new.length !== this.count) {
+    if ([...fieldsText(json, keys.slice(0, at), false)].join('') !== this.head || json.new.length !== this.count) {
       throw new Error(`increment ${json.id}: the document to finish is not the one streamed`);
     }
     const { out } = this;

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import type { Fs } from '../../src/io/fs.js';
 import { after, before } from 'node:test';
 import { removeDir, tempDir } from './tree.js';
+import { bytesOfWrite } from './fault-images.js';
 
 /**
  * Puts a `sync` of its own first on PATH for this process's runs (src/io/durability.ts runs `sync
@@ -152,8 +153,8 @@ export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean
           // A line is a checksum of 8 hex digits, a space, and the op as JSON; the lines come as bytes
           // (a batch's: offset and length follow) or as a string (the header).
           if (paths.get(fd)?.endsWith('/journal.jsonl') === true) {
-            const [off, len] = rest as [number | undefined, number | undefined];
-            const text = typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset + (off ?? 0), len ?? data.byteLength - (off ?? 0)).toString('utf8');
+            // What was written (n bytes), not what was asked for.
+            const text = bytesOfWrite(data, rest[0] as number | undefined).subarray(0, n).toString('utf8');
             for (const line of text.split('\n')) {
               const op = line.length > 9 ? (JSON.parse(line.slice(9)) as { op?: string; entry?: { path?: string } }) : undefined;
               if (op?.op !== undefined && op.entry?.path !== undefined) note(`announce ${op.op} ${op.entry.path}`);

@@ -62,6 +62,12 @@ export interface ImagingFs {
   calls(): number;
 }
 
+/** What a writeSync(fd, data, offset?, length?) call was given to write, as bytes. */
+export function bytesOfWrite(data: string | NodeJS.ArrayBufferView, offset = 0, length?: number): Buffer {
+  if (typeof data === 'string') return Buffer.from(data);
+  return Buffer.from(data.buffer, data.byteOffset + offset, length ?? data.byteLength - offset);
+}
+
 /**
  * An Fs that images `dist` into `imagesDir/<n>` before each mutating call on it.
  * `every`: image only every k-th call (1 = all); `pick`, when given, chooses instead, from the call's
@@ -104,8 +110,7 @@ export function imagingFs(dist: string, imagesDir: string, opts: { every?: numbe
                 const tdir = `${dir}-torn`;
                 copyExact(dir, tdir);
                 // The lines as text (the header) or bytes (a batch: offset and length follow); half of them, cut at a byte.
-                const data = args[1] as string | Buffer;
-                const bytes = typeof data === 'string' ? Buffer.from(data) : data.subarray((args[2] as number | undefined) ?? 0, ((args[2] as number | undefined) ?? 0) + ((args[3] as number | undefined) ?? data.length));
+                const bytes = bytesOfWrite(args[1] as string | NodeJS.ArrayBufferView, args[2] as number | undefined, args[3] as number | undefined);
                 realFs.appendFileSync(join(tdir, '.hardback', 'journal.jsonl'), bytes.subarray(0, Math.max(1, Math.floor(bytes.length / 2))));
                 images.push({ n, call: `${name} (torn) fd ${String(args[0])}`, dir: tdir, torn: true });
               }

@@ -147,7 +147,7 @@ describe('the flush of a batch of copies', () => {
     assert.equal(lines.filter((l) => l.startsWith(`mkdir ${layout.mirror}/`)).length, 42);
   });
 
-  it('announces a batch as soon as its flush is over, while the next batch is still being copied', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+  it('announces and places a batch as soon as its flush is over, while the next batch is still being copied', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     // Three batches (4,096, 4,096, 10): the first batch's flush (a few ms) ends while this thread
     // copies the second (4,096 copies that take 0.2 ms each to close: over 0.8 s); its
     // announcement's fsync follows at once, not once the second batch is copied.
@@ -177,9 +177,14 @@ describe('the flush of a batch of copies', () => {
     });
     const batches = [...byBatch.entries()].sort((a, b) => a[0] - b[0]);
     assert.deepEqual(batches.map(([, tmps]) => tmps.length), [4096, 4096, 10], 'three batches, each announced by a journal fsync');
-    const [[firstAnnounced], [, second]] = batches as [[number, string[]], [number, string[]]];
+    const [[firstAnnounced, first], [, second], [, third]] = batches as [number, string[]][] as [[number, string[]], [number, string[]], [number, string[]]];
     const lastClose = Math.max(...second.map((t) => lines.indexOf(`close ${t}`)));
     assert.ok(firstAnnounced < lastClose, `the first batch was announced (line ${firstAnnounced}) only after the second was copied (its last copy closed at line ${lastClose})`);
+    // And placed then too, not once the second batch is copied; each batch after the one before.
+    const renamed = (tmps: string[]) => tmps.map((t) => lines.findIndex((l) => l.startsWith(`rename ${t} `)));
+    const [r1, r2, r3] = [renamed(first), renamed(second), renamed(third)];
+    assert.ok(Math.max(...r1) < lastClose, `the first batch was placed (last rename at line ${Math.max(...r1)}) only after the second was copied (line ${lastClose})`);
+    assert.ok(Math.max(...r1) < Math.min(...r2) && Math.max(...r2) < Math.min(...r3), 'each batch is placed after the one before');
     assert.deepEqual(madeBeforeDurable(lines, layout).slice(0, 3), []);
   });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NewState, UpdatedState } from '../../src/apply/run-state.js';
 import { newEntry, toRecord, type StateEntry } from '../../src/meta/entry.js';
 import { MAX_TOP_NAMES } from '../../src/store/manifest.js';
-import { buildIncrementJson, serializeIncrement, type IncrementLists } from '../../src/store/records.js';
+import { buildIncrementJson, serializeIncrement, StreamedIncrement, type IncrementLists } from '../../src/store/records.js';
 import { StateTable } from '../../src/store/state-table.js';
 import type { JournalHeader } from '../../src/store/journal.js';
 
@@ -72,6 +72,18 @@ describe('NewState (a first run)', () => {
     assert.equal(lazy, arrays);
     assert.match(lazy, /ссылка → ✓/, 'non-ASCII names come back as they were, not as escapes');
     assert.match(lazy, /"target":"..\/цель\/ü x \\"y\\"\\n\\u0001é"/);
+
+    // A run streams each record as it stores the entry (the live object, not its manifest line read
+    // back): the text must be the one made from the lines it keeps.
+    const streamedState = new NewState();
+    let text = '';
+    const doc = (lists: IncrementLists, complete: boolean) =>
+      buildIncrementJson({ header, previous: null, errors: [], bytesCopied: 3, finished: complete ? '2026-11-26T06:01:10.000Z' : null, complete, version: 'test', lists });
+    const streamed = new StreamedIncrement({ write: (piece) => (text += piece) }, doc({ new: [], changed: [], deleted: [] }, false));
+    streamedState.streamTo(streamed);
+    for (const e of stored()) streamedState.stored('new', e);
+    streamed.finish(doc(streamedState.lists(), true));
+    assert.equal(text, serializeIncrement(doc(s.lists(), true)));
   });
 
   it('folder() knows the folders it stored, and nothing else', () => {
