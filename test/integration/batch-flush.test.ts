@@ -207,6 +207,77 @@ describe('the flush of a batch of copies', () => {
     });
   }
 
+  it('a run that stops before its first batch is placed, while that batch\'s folders wait for a slow fsync and a later batch\'s has failed: it stops only once they are made, and nothing changes after', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+    // Two batches: the first's files in folders d*, the second's in folders e*. Each batch's folders
+    // are announced as it is handed out, both before any copy: journal fsync 1 (the first's folders)
+    // is held, fsync 2 (the second's) fails at once, and the first batch's flush fails, which stops
+    // the run before anything is placed. Fsync 1's answer is held until the run's stop reads the journal back
+    // (recovery), or 3 s: a run that stopped without waiting for the first batch's folders would
+    // then make them after it stopped (fails so with the chain of folders made in
+    // Applier.makeDirsLater replaced by a Promise.all).
+    const src = join(root, 'chain-src');
+    const dist = join(root, 'chain-dist');
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 4096; i++) spec[`d${Math.floor(i / 128)}/f${i}.txt`] = `${i}\n`;
+    for (let i = 0; i < 40; i++) spec[`e${i % 4}/g${i}.txt`] = `${i}\n`;
+    makeTree(src, spec);
+    const layout = new Layout(dist);
+    let k = 0;
+    let release: (() => void) | undefined;
+    const held = new Proxy(realFs as Fs, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'readFileSync')
+          return (...args: unknown[]) => {
+            if (args[0] === layout.journal) release?.();
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        if (prop !== 'fsync') return value;
+        return (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+          k++;
+          if (k === 1) {
+            // The fsync itself is made now (a drive that is slow to answer, not one not asked).
+            let result: NodeJS.ErrnoException | null | undefined;
+            let released = false;
+            const answer = () => {
+              if (released && result !== undefined) cb(result);
+            };
+            realFs.fsync(fd, (err) => {
+              result = err;
+              answer();
+            });
+            const timer = setTimeout(() => release?.(), 3000);
+            release = () => {
+              release = undefined;
+              clearTimeout(timer);
+              released = true;
+              answer();
+            };
+          } else if (k === 2) process.nextTick(() => cb(Object.assign(new Error('EIO: injected, fsync'), { code: 'EIO' })));
+          else realFs.fsync(fd, cb);
+        };
+      },
+    });
+    const listing = () => (realFs.existsSync(layout.mirror) ? realFs.readdirSync(layout.mirror).sort() : []);
+    // The probe (sync call 1) finds syncfs; the first batch's flush (call 2) fails.
+    const undo = failingSyncAt(2);
+    let atStop: string[];
+    try {
+      await assert.rejects(backupAt(src, dist, '12:30:00', held), /EIO|could not flush/);
+      atStop = listing();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      undo();
+    }
+    assert.ok(k >= 2, 'the failing fsync was reached');
+    assert.deepEqual(listing(), atStop, 'the destination changed after the run had stopped');
+    assert.deepEqual(atStop.filter((n) => n.startsWith('e')), [], 'the second batch\'s folders were made');
+    assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+    const o = await backupAt(src, dist, '12:35:00');
+    assert.equal(o.status, 'done');
+    assert.deepEqual(checkBackup(dist, { source: src }), []);
+  });
+
   it('a flush that fails stops the run before its batch is announced: nothing of it is placed, the backup stays consistent, and the next run stores it', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     const src = join(root, 'fails-src');
     const dist = join(root, 'fails-dist');
