@@ -151,7 +151,7 @@ export function loggingFs(log: string, o: { noLinks?: boolean; creates?: boolean
         return (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]) => {
           const n = (fs.writeSync as (...a: unknown[]) => number)(fd, data, ...rest);
           // A line is a checksum of 8 hex digits, a space, and the op as JSON; the lines come as bytes
-          // (a batch's: offset and length follow) or as a string (the header).
+          // (offset and length follow), a string is read as well.
           if (paths.get(fd)?.endsWith('/journal.jsonl') === true) {
             // What was written (n bytes), not what was asked for.
             const text = bytesOfWrite(data, rest[0] as number | undefined).subarray(0, n).toString('utf8');

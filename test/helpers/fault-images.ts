@@ -109,7 +109,7 @@ export function imagingFs(dist: string, imagesDir: string, opts: { every?: numbe
               if (realFs.existsSync(journal)) {
                 const tdir = `${dir}-torn`;
                 copyExact(dir, tdir);
-                // The lines as text (the header) or bytes (a batch: offset and length follow); half of them, cut at a byte.
+                // The lines as bytes (offset and length follow), or as text; half of them, cut at a byte.
                 const bytes = bytesOfWrite(args[1] as string | NodeJS.ArrayBufferView, args[2] as number | undefined, args[3] as number | undefined);
                 realFs.appendFileSync(join(tdir, '.hardback', 'journal.jsonl'), bytes.subarray(0, Math.max(1, Math.floor(bytes.length / 2))));
                 images.push({ n, call: `${name} (torn) fd ${String(args[0])}`, dir: tdir, torn: true });
