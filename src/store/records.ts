@@ -157,7 +157,8 @@ export class StreamedIncrement {
     private readonly out: { write(piece: string): void },
     start: IncrementDocument,
   ) {
-    this.head = [...fieldsText(start, keysBefore(start, 'new'), false)].join('');
+    const keys = Object.keys(start) as (keyof IncrementDocument)[];
+    this.head = [...fieldsText(start, keys.slice(0, keys.indexOf('new')), false)].join('');
     out.write(`{\n${this.head}`);
   }
 
@@ -178,11 +179,6 @@ export class StreamedIncrement {
     for (const piece of fieldsText(json, keys.slice(at + 1), true)) out.write(piece);
     out.write('}\n');
   }
-}
-
-function keysBefore(json: IncrementDocument, key: keyof IncrementDocument): (keyof IncrementDocument)[] {
-  const keys = Object.keys(json) as (keyof IncrementDocument)[];
-  return keys.slice(0, keys.indexOf(key));
 }
 
 /** incrementText as one string. */

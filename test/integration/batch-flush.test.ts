@@ -40,6 +40,13 @@ const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () =>
 const backupAt = (src: string, dist: string, at: string, fs?: Fs) =>
   runBackup(profileFor(src, dist), { ...(fs === undefined ? {} : { fs }), dryRun: false, force: false, checksum: false, reporter, now: () => new Date(`2026-11-27T${at}Z`) });
 
+/** After a run that stopped: the next run, at `at`, stores the whole tree. */
+async function nextRunStores(src: string, dist: string, at: string): Promise<void> {
+  const o = await backupAt(src, dist, at);
+  assert.equal(o.status, 'done');
+  assert.deepEqual(checkBackup(dist, { source: src }), []);
+}
+
 interface Flush {
   start: number;
   end: number;
@@ -201,9 +208,7 @@ describe('the flush of a batch of copies', () => {
       await assert.rejects(backupAt(src, dist, '12:00:00', fs), /EIO/);
       assert.ok((fs.calls.get('fsync') ?? 0) >= n, 'the fsync that fails was reached');
       assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
-      const o = await backupAt(src, dist, '12:05:00');
-      assert.equal(o.status, 'done');
-      assert.deepEqual(checkBackup(dist, { source: src }), []);
+      await nextRunStores(src, dist, '12:05:00');
     });
   }
 
@@ -273,9 +278,7 @@ describe('the flush of a batch of copies', () => {
     assert.deepEqual(listing(), atStop, 'the destination changed after the run had stopped');
     assert.deepEqual(atStop.filter((n) => n.startsWith('e')), [], 'the second batch\'s folders were made');
     assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
-    const o = await backupAt(src, dist, '12:35:00');
-    assert.equal(o.status, 'done');
-    assert.deepEqual(checkBackup(dist, { source: src }), []);
+    await nextRunStores(src, dist, '12:35:00');
   });
 
   it('a flush that fails stops the run before its batch is announced: nothing of it is placed, the backup stays consistent, and the next run stores it', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
@@ -297,9 +300,7 @@ describe('the flush of a batch of copies', () => {
     assert.deepEqual(files(layout.mirror), [], 'no version reached the mirror');
     assert.deepEqual(files(layout.increments), [], 'nor an increment');
 
-    const o = await backupAt(src, dist, '11:05:00');
-    assert.equal(o.status, 'done');
-    assert.deepEqual(checkBackup(dist, { source: src }), []);
+    await nextRunStores(src, dist, '11:05:00');
   });
 
   it('a full drive in the copies of the next batch: the batch copied before it is still placed and recorded', async () => {

@@ -26,22 +26,28 @@ const loggingFs = () => logTo(t.log);
 
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
 
-/** A first run, then a change; the log of the second run's calls. */
-async function secondRunLog(name: string): Promise<string[]> {
+/**
+ * A first run (its increment.json streamed while it stores, the whole manifest written), then a
+ * change (a delta); the log of each run's calls.
+ */
+async function runLogs(name: string): Promise<{ first: string[]; second: string[] }> {
   const src = join(t.root, `${name}-src`);
   const dist = join(t.root, `${name}-dist`);
   // Enough files that a change of two is written as a delta (at most an eighth of the state).
   makeTree(src, { 'a.txt': 'a', 'd/b.txt': 'b', 'd/c.txt': 'c', ...Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`e/f${i}.txt`, `${i}`])) });
   const fs = loggingFs();
   const opts = { fs, dryRun: false, force: false, checksum: false, reporter };
-  await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') });
+  const logged = (): string[] => realFs.readFileSync(t.log, 'utf8').trim().split('\n');
+  realFs.writeFileSync(t.log, '');
+  assert.equal((await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-01T00:00:00Z') })).status, 'done');
+  const first = logged();
   realFs.writeFileSync(join(src, 'd/b.txt'), 'b, changed');
   realFs.rmSync(join(src, 'd/c.txt'));
   realFs.writeFileSync(t.log, '');
   const o = await runBackup(profileFor(src, dist), { ...opts, now: () => new Date('2026-01-02T00:00:00Z') });
   assert.equal(o.status, 'done');
   assert.deepEqual([o.summary.changed, o.summary.deleted], [1, 1]);
-  return realFs.readFileSync(t.log, 'utf8').trim().split('\n');
+  return { first, second: logged() };
 }
 
 /** Index of the last line matching `re` (-1 when none). */
@@ -57,37 +63,45 @@ function finalWrite(lines: string[], target: string): { tmp: string; at: number 
 }
 
 describe('the end of a run', () => {
-  it('one sync -f covers the placed versions, increment.json and the manifest delta, then each temp file is fsynced, before they are renamed into place', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
+  it('one sync -f covers the placed versions, increment.json and the manifest (its delta), then each temp file is fsynced, before they are renamed into place', { skip: !syncfsWorks && 'needs Linux with a working `sync -f` (syncfs)' }, async () => {
     t.useSync(false);
-    const lines = await secondRunLog('syncfs');
-    const inc = finalWrite(lines, 'increment.json');
-    const delta = finalWrite(lines, 'manifest.delta.jsonl');
-    const placed = lastIndex(lines, /^rename .*\/tmp\/\S+ .*\/mirror\/d\/b\.txt$/);
-    assert.ok(placed >= 0, 'the changed file is renamed into the mirror');
-    // The last flush comes after the changed version was placed and before either file is in place.
-    const flush = lastIndex(lines.slice(0, Math.min(inc.at, delta.at)), /^sync -f /);
-    assert.ok(flush > placed, `a sync -f between placing (line ${placed}) and the renames (${inc.at}, ${delta.at}):\n${lines.join('\n')}`);
-    assert.ok(inc.at < delta.at, 'increment.json goes into place before the manifest');
-    // Each temp file is fsynced once, after the flush (which wrote its data) and before the renames.
-    for (const { tmp } of [inc, delta]) {
-      const fsynced = lines.indexOf(`fsync ${tmp}`);
-      assert.ok(fsynced > flush && fsynced < Math.min(inc.at, delta.at), `${tmp} is fsynced between the flush and the renames:\n${lines.join('\n')}`);
-      assert.equal(lines.lastIndexOf(`fsync ${tmp}`), fsynced, `${tmp} is fsynced once`);
-    }
-    assert.ok(!lines.slice(inc.at).some((l) => l.startsWith('sync ')), 'no flush after the renames');
-    // Their folders are fsynced after the renames.
-    for (const [w, dir] of [[inc, basename(join(inc.tmp, '..'))], [delta, '.hardback']] as const) {
-      assert.ok(lines.slice(w.at).some((l) => l.startsWith('fsync ') && l.endsWith(`/${dir}`)), `${dir} is fsynced after its rename`);
+    const { first, second } = await runLogs('syncfs');
+    // The first run's last version placed (any), the second's: its changed file.
+    for (const [lines, manifest, placedRe] of [
+      [first, 'manifest.jsonl', /^rename .*\/tmp\/\S+ .*\/mirror\/\S+$/],
+      [second, 'manifest.delta.jsonl', /^rename .*\/tmp\/\S+ .*\/mirror\/d\/b\.txt$/],
+    ] as const) {
+      const inc = finalWrite(lines, 'increment.json');
+      const delta = finalWrite(lines, manifest);
+      const placed = lastIndex(lines, placedRe);
+      assert.ok(placed >= 0, 'a version is renamed into the mirror');
+      // The last flush comes after the last version was placed and before either file is in place.
+      const flush = lastIndex(lines.slice(0, Math.min(inc.at, delta.at)), /^sync -f /);
+      assert.ok(flush > placed, `a sync -f between placing (line ${placed}) and the renames (${inc.at}, ${delta.at}):\n${lines.join('\n')}`);
+      assert.ok(inc.at < delta.at, 'increment.json goes into place before the manifest');
+      // Each temp file is fsynced once, after the flush (which wrote its data) and before the renames.
+      for (const { tmp } of [inc, delta]) {
+        const fsynced = lines.indexOf(`fsync ${tmp}`);
+        assert.ok(fsynced > flush && fsynced < Math.min(inc.at, delta.at), `${tmp} is fsynced between the flush and the renames:\n${lines.join('\n')}`);
+        assert.equal(lines.lastIndexOf(`fsync ${tmp}`), fsynced, `${tmp} is fsynced once`);
+      }
+      assert.ok(!lines.slice(inc.at).some((l) => l.startsWith('sync ')), 'no flush after the renames');
+      // Their folders are fsynced after the renames.
+      for (const [w, dir] of [[inc, basename(join(inc.tmp, '..'))], [delta, '.hardback']] as const) {
+        assert.ok(lines.slice(w.at).some((l) => l.startsWith('fsync ') && l.endsWith(`/${dir}`)), `${dir} is fsynced after its rename`);
+      }
     }
   });
 
   it('without syncfs each of the two temp files is fsynced before it is renamed', async () => {
     t.useSync(true);
-    const lines = await secondRunLog('perfile');
-    for (const target of ['increment.json', 'manifest.delta.jsonl']) {
-      const w = finalWrite(lines, target);
-      const fsynced = lines.indexOf(`fsync ${w.tmp}`);
-      assert.ok(fsynced >= 0 && fsynced < w.at, `${w.tmp} is fsynced before its rename:\n${lines.join('\n')}`);
+    const { first, second } = await runLogs('perfile');
+    for (const [lines, manifest] of [[first, 'manifest.jsonl'], [second, 'manifest.delta.jsonl']] as const) {
+      for (const target of ['increment.json', manifest]) {
+        const w = finalWrite(lines, target);
+        const fsynced = lines.indexOf(`fsync ${w.tmp}`);
+        assert.ok(fsynced >= 0 && fsynced < w.at, `${w.tmp} is fsynced before its rename:\n${lines.join('\n')}`);
+      }
     }
   });
 
