@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
 import { runPrune } from '../../src/apply/prune.js';
 import { silentReporter } from '../../src/apply/reporter.js';
-import { encodeLine } from '../../src/store/journal.js';
+import { encodeLine, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import type { StateEntry } from '../../src/meta/entry.js';
 import { HardbackError } from '../../src/io/errors.js';
 import { makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
 
@@ -25,7 +26,7 @@ async function setup(t: { after: (fn: () => void) => void }) {
 
 test('a journal whose header names a path instead of an increment is refused, and nothing outside the backup is touched', async (t) => {
   const { src, dist, victim } = await setup(t);
-  const header = { journal: 1, id: '../../victim', profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' };
+  const header: JournalHeader = { journal: 1, id: '../../victim', profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' };
   fs.writeFileSync(join(dist, '.hardback', 'journal.jsonl'), encodeLine(header));
   await assert.rejects(runBackup(profileFor(src, dist), opts), (err: unknown) => err instanceof HardbackError && /journal header names no valid increment/.test(err.message));
   assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');
@@ -33,9 +34,9 @@ test('a journal whose header names a path instead of an increment is refused, an
 
 test('a journal line whose temp name points elsewhere is dropped, not acted on', async (t) => {
   const { src, dist, victim } = await setup(t);
-  const header = { journal: 1, id: '2026-01-01T000000Z', profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' };
-  const entry = { path: 'a.txt', type: 'file', size: 1, mtime_ns: '1', mode: 420, uid: 0, gid: 0, tracked: true, sha256: 'a'.repeat(64) };
-  const put = { op: 'put', kind: 'changed', entry, tmp: '../../../victim/precious.txt' };
+  const header: JournalHeader = { journal: 1, id: '2026-01-01T000000Z', profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' };
+  const entry: StateEntry = { path: 'a.txt', type: 'file', size: 1, mtime_ns: '1', mode: 420, uid: 0, gid: 0, tracked: true, sha256: 'a'.repeat(64) };
+  const put: JournalOp = { op: 'put', kind: 'changed', entry, tmp: '../../../victim/precious.txt' };
   fs.writeFileSync(join(dist, '.hardback', 'journal.jsonl'), encodeLine(header) + encodeLine(put));
   await runBackup(profileFor(src, dist), opts);
   assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Fs } from '../../src/io/fs.js';
-import { applyOps, encodeLine, fnv1a32, JournalWriter, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import { applyOps, encodeLine, fnv1a32, fnv1a32Bytes, JournalWriter, lineJson, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
@@ -62,9 +62,49 @@ describe('journal line encoding', () => {
   });
 
   it('a line is 8 hex of fnv1a32(json), a space, the json, a newline', () => {
-    const line = encodeLine({ a: 1 });
-    const json = '{"a":1}';
+    const line = encodeLine(header);
+    const json = JSON.stringify(header);
     assert.equal(line, `${fnv1a32(json).toString(16).padStart(8, '0')} ${json}\n`);
+  });
+
+  it('fnv1a32 over the bytes of an ASCII text is fnv1a32 of the text (the writer checks bytes, the reader text)', () => {
+    for (const text of ['', 'a', 'foobar', '{"path":"\\u00e9t\\u00e9"}']) {
+      const bytes = Buffer.from(`..${text}..`, 'latin1');
+      assert.equal(fnv1a32Bytes(bytes, 2, bytes.length - 2), fnv1a32(text), text);
+    }
+    const utf8 = Buffer.from('é', 'utf8');
+    assert.notEqual(fnv1a32Bytes(utf8, 0, utf8.length), fnv1a32('é'), 'not so for other characters: why lines are ASCII');
+  });
+
+  it("an op's line is the JSON of every field of the op and its entry, in ASCII, whatever the names hold", () => {
+    // Every field of StateEntry: a field added to the type and not to the journal's JSON fails to
+    // compile here, or fails the comparison below.
+    const full: Required<StateEntry> = {
+      path: 'dir "q" \\ é/€ 😀 \ud800 \t\u007f.txt',
+      type: 'symlink',
+      size: 0,
+      mtime_ns: '-1000000001',
+      mode: 0o7777,
+      uid: 65534,
+      gid: 4294967294,
+      sha256: 'f'.repeat(64),
+      target: '../ziel/ü\n',
+      tracked: false,
+      ino: '2049:1234567',
+      since: '2026-11-25T163859Z',
+    };
+    const ops: JournalOp[] = [
+      { op: 'put', kind: 'changed', entry: full, tmp: 'hb-1-é', moved_from: 'alt/ä 😀.txt' },
+      { op: 'put', kind: 'new', entry: entry('a/b.txt'), tmp: 'hb-2' },
+      { op: 'mkdir', entry: entry('d', { type: 'dir', size: 0, sha256: undefined, target: undefined }) },
+      { op: 'dirmode', entry: { ...full, type: 'dir' } },
+      { op: 'del', entry: full },
+    ];
+    for (const op of [header, ...ops]) {
+      const json = lineJson(op);
+      assert.match(json, /^[\x20-\x7e]*$/, 'printable ASCII only');
+      assert.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(op)));
+    }
   });
 
   it('a journal of an earlier build (lines checked with 8 hex of sha256) is still read', () => {
@@ -139,7 +179,7 @@ describe('journal line encoding', () => {
     const h = encodeLine(header);
     assert.equal(readJournal(textFs(h.slice(0, 20)), 'j'), undefined);
     assert.equal(readJournal(textFs(h.replace('default', 'DEFAULT') + encodeLine(del('x'))), 'j'), undefined);
-    assert.equal(readJournal(textFs(encodeLine({ journal: 2, id: 'x' })), 'j'), undefined);
+    assert.equal(readJournal(textFs(encodeLine({ journal: 2, id: 'x' } as unknown as JournalHeader)), 'j'), undefined);
   });
 });
 
