@@ -674,11 +674,13 @@ export class Applier {
     await announced;
     await dirs;
     const placeOptions = this.placeOptions();
-    const kept: (Ready & { keep: string | undefined })[] = [];
+    // The puts kept in the increment, by their index in `ready` (and `keeps`): a new object per put,
+    // spread from its Ready, made the loop below cost the main thread ~0.2 s more in a 100k-file
+    // first run (CPU profile).
+    const kept: number[] = [];
     const copies: string[] = [];
     for (let i = 0; i < ready.length; i++) {
-      const r = ready[i] as Ready;
-      const { tmp, entry } = r;
+      const { tmp, entry } = ready[i] as Ready;
       const keep = keeps[i];
       let err: unknown;
       try {
@@ -693,11 +695,12 @@ export class Applier {
         continue;
       }
       if (keep !== undefined && placeOptions.linkMode === 'copy') copies.push(keep);
-      kept.push({ ...r, keep });
+      kept.push(i);
     }
     this.settleCopies(copies);
-    for (const { put, tmp, entry, keep } of kept) {
-      const err = putInMirror(fs, tmp, layout.mirrorPath(entry.path), keep);
+    for (const i of kept) {
+      const { put, tmp, entry } = ready[i] as Ready;
+      const err = putInMirror(fs, tmp, layout.mirrorPath(entry.path), keeps[i]);
       if (err !== undefined) {
         this.fault(entry.path, 'write', err);
         continue;
