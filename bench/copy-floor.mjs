@@ -3,7 +3,7 @@
 // first run must, and nothing else (no journal, no manifest, no checks of the source, no
 // increment.json).
 //
-//   node bench/copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp]
+//   node bench/copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp] [--records <dir>]
 //
 // - walks <src> synchronously (readdir with file types, a bigint lstat of every entry, as a scan must),
 //   makes every folder under <dest>, then copies the regular files on N threads (the main thread and
@@ -19,6 +19,14 @@
 // - --via-tmp: each copy is written under a temp name in one folder (<dest>/.floor-tmp) and renamed to
 //   its final name after its close, as hardback does so that a crash never leaves half a file under
 //   a real name (docs/reliability.md): what that costs, the rest being equal.
+// - --records <dir>: also the per-file records a backup keeps, each made the plainest way, by the
+//   thread that copied the file: the source checked before and after its copy (a bigint fstat of
+//   its descriptor, size and mtime_ns compared with the walk's), a journal line (8 hex of FNV-1a of
+//   the JSON of a put, a space, the JSON) written per 4,096 files and fsynced on the threadpool
+//   while the thread copies on, a manifest line
+//   (tab-separated, the path as ASCII JSON) and an increment record (JSON with an ISO mtime), both
+//   written once at the end and fsynced. Files under <dir>, one set per thread. Not hardback's order
+//   (the journal before the renames, a flush before the journal): its work.
 //
 // Not a strict lower bound: it walks the whole tree before it copies, where hardback copies the
 // first batch while it walks the next.
@@ -41,8 +49,9 @@ const FLUSH_BYTES = 256 * CHUNK;
  * Copies the files this thread claims from `counter` until none is left; `onClaimed(files, bytes)`
  * after each claim, and `pause()` awaited between claims (the main thread lets its event loop run).
  */
-async function copyClaims({ src, dest, inc, files, counter, tmp }, onClaimed, pause) {
+async function copyClaims({ src, dest, inc, files, counter, tmp, records, thread }, onClaimed, pause) {
   const buf = Buffer.allocUnsafe(CHUNK);
+  const rec = records === undefined ? undefined : new Records(records, thread);
   const uid = process.getuid?.() ?? -1;
   const gid = process.getgid?.() ?? -1;
   const next = new Int32Array(counter);
@@ -55,9 +64,10 @@ async function copyClaims({ src, dest, inc, files, counter, tmp }, onClaimed, pa
     const end = Math.min(files.length, start + CLAIM);
     let claimed = 0;
     for (let k = start; k < end; k++) {
-      const [rel, size, mode, fuid, fgid, mtimeS] = files[k];
+      const [rel, size, mode, fuid, fgid, mtimeS, mtimeNs, ino] = files[k];
       const h = createHash('sha256');
       const inFd = fs.openSync(`${src}/${rel}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      if (rec) rec.check(inFd, size, mtimeNs);
       const out = tmp === undefined ? `${dest}/${rel}` : `${tmp}${seq++}`;
       const outFd = fs.openSync(out, 'wx', 0o600);
       let done = 0;
@@ -73,11 +83,13 @@ async function copyClaims({ src, dest, inc, files, counter, tmp }, onClaimed, pa
       if (fuid !== uid || fgid !== gid) fs.fchownSync(outFd, fuid, fgid);
       fs.fchmodSync(outFd, mode);
       fs.futimesSync(outFd, mtimeS, mtimeS);
+      if (rec) rec.check(inFd, size, mtimeNs);
       fs.closeSync(outFd);
       fs.closeSync(inFd);
+      const d = h.digest();
+      if (rec) rec.add(rel, size, mode, fuid, fgid, mtimeNs, ino, d.toString('hex'), out);
       if (tmp !== undefined) fs.renameSync(out, `${dest}/${rel}`);
       if (inc) fs.linkSync(`${dest}/${rel}`, `${inc}/${rel}`);
-      const d = h.digest();
       for (let i = 0; i < 32; i++) xor[i] ^= d[i];
       claimed += done;
     }
@@ -85,7 +97,65 @@ async function copyClaims({ src, dest, inc, files, counter, tmp }, onClaimed, pa
     onClaimed(end - start, claimed);
     await pause();
   }
+  await rec?.finish();
   return { bytes, xor };
+}
+
+/** A thread's records of the files it copied (--records): a journal, a manifest, increment records. */
+class Records {
+  constructor(dir, thread) {
+    this.journal = fs.openSync(`${dir}/journal-${thread}.jsonl`, 'wx');
+    this.dir = dir;
+    this.thread = thread;
+    this.lines = [];
+    this.manifest = [];
+    this.records = [];
+    this.synced = Promise.resolve();
+  }
+  check(fd, size, mtimeNs) {
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (Number(st.size) !== size || st.mtimeNs.toString() !== mtimeNs) throw new Error('the source changed');
+  }
+  add(path, size, mode, uid, gid, mtimeNs, ino, sha256, tmp) {
+    const entry = { path, type: 'file', size, mtime_ns: mtimeNs, mode, uid, gid, tracked: true, ino, sha256 };
+    const json = JSON.stringify({ op: 'put', kind: 'new', entry, tmp });
+    this.lines.push(`${fnv1a32(json).toString(16).padStart(8, '0')} ${json}\n`);
+    const pathJson = asciiJson(path);
+    this.manifest.push(`${pathJson}\tf:1:${size}:${mtimeNs}:${mode}\t${mtimeNs}\t${mode}\t${uid}\t${gid}\t${sha256}\t1\t${ino}\n`);
+    const mtime = new Date(Number(mtimeNs.slice(0, -6))).toISOString();
+    this.records.push(`{"path":${JSON.stringify(path)},"type":"file","size":${size},"mtime":"${mtime}","mtime_ns":"${mtimeNs}","mode":${mode},"uid":${uid},"gid":${gid},"tracked":true,"sha256":"${sha256}"}`);
+    if (this.lines.length === FLUSH_FILES) this.sync();
+  }
+  /** The lines so far written, and fsynced on libuv's threadpool while this thread goes on copying. */
+  sync() {
+    fs.writeSync(this.journal, this.lines.join(''));
+    this.lines = [];
+    const fd = this.journal;
+    const before = this.synced;
+    this.synced = new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve(before))));
+  }
+  async finish() {
+    this.sync();
+    await this.synced;
+    fs.closeSync(this.journal);
+    for (const [name, text] of [['manifest', this.manifest.join('')], ['increment.json', `{"new":[${this.records.join(',\n')}]}\n`]]) {
+      const fd = fs.openSync(`${this.dir}/${name}-${this.thread}`, 'wx');
+      fs.writeSync(fd, text);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    }
+  }
+}
+
+function fnv1a32(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function asciiJson(value) {
+  const json = JSON.stringify(value);
+  return /[^\x00-\x7e]/.test(json) ? json.replace(/[^\x00-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
 
 if (!isMainThread) {
@@ -109,9 +179,10 @@ if (!isMainThread) {
   const inc = opt('--link', undefined);
   const flush = flag('--flush');
   const viaTmp = flag('--via-tmp');
+  const records = opt('--records', undefined);
   const [src, dest] = args;
   if (!src || !dest || !(threads >= 1) || args.length !== 2) {
-    process.stderr.write('usage: copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp]\n');
+    process.stderr.write('usage: copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp] [--records <dir>]\n');
     process.exit(2);
   }
 
@@ -129,7 +200,7 @@ if (!isMainThread) {
         dirs.push([r, Number(st.mode & 0o7777n), Number(st.mtimeNs) / 1e9]);
         walk(r);
       } else if (st.isFile()) {
-        files.push([r, Number(st.size), Number(st.mode & 0o7777n), Number(st.uid), Number(st.gid), Number(st.mtimeNs) / 1e9]);
+        files.push([r, Number(st.size), Number(st.mode & 0o7777n), Number(st.uid), Number(st.gid), Number(st.mtimeNs) / 1e9, st.mtimeNs.toString(), `${st.dev}:${st.ino}:${st.birthtimeNs}`]);
       } else if (st.isSymbolicLink()) {
         fs.symlinkSync(fs.readlinkSync(`${src}/${r}`), `${dest}/${r}`);
       }
@@ -138,6 +209,7 @@ if (!isMainThread) {
   const top = fs.lstatSync(src, { bigint: true });
   fs.mkdirSync(dest, { recursive: true });
   if (inc) fs.mkdirSync(inc, { recursive: true });
+  if (records) fs.mkdirSync(records, { recursive: true });
   walk('');
   const tmpDir = `${dest}/.floor-tmp`;
   if (viaTmp) fs.mkdirSync(tmpDir);
@@ -178,7 +250,7 @@ if (!isMainThread) {
   for (let t = 1; t < threads; t++) {
     results.push(
       new Promise((resolve, reject) => {
-        const w = new Worker(new URL(import.meta.url), { workerData: { src, dest, inc, files, counter, tmp: tmpOf(t) } });
+        const w = new Worker(new URL(import.meta.url), { workerData: { src, dest, inc, files, counter, tmp: tmpOf(t), records, thread: t } });
         w.on('message', (m) => (m.done ? resolve(m) : onClaimed(m.files, m.bytes)));
         w.on('error', reject);
       }),
@@ -191,7 +263,7 @@ if (!isMainThread) {
     sincePause = 0;
     return new Promise((res) => setImmediate(res));
   };
-  add(await copyClaims({ src, dest, inc, files, counter, tmp: tmpOf(0) }, onClaimed, pause));
+  add(await copyClaims({ src, dest, inc, files, counter, tmp: tmpOf(0), records, thread: 0 }, onClaimed, pause));
   for (const r of await Promise.all(results)) add(r);
   for (let i = dirs.length - 1; i >= 0; i--) {
     const [r, mode, mtimeS] = dirs[i];

@@ -147,6 +147,7 @@ for (const where of [...new Set(rows.map((r) => r.where))]) {
   pair('initial / floor: node copy+sha256, 2 threads', 'initial', 'floor: node copy+sha256, 2');
   pair('initial / floor: node copy+sha256, durable, increment 1 linked', 'initial', 'floor: node copy+sha256, durable');
   pair('initial / floor: the same, through temp names', 'initial', 'floor: the same');
+  pair("initial / floor: also the records of each file", 'initial', 'floor: also');
   const cpMoved = med('moved folder', 'cp -a of the moved folder');
   if (hb['moved folder'] !== undefined && hb['no-change'] !== undefined && cpMoved !== undefined) {
     // The run also scans the whole tree; what the move itself costs is the time over a no-change run.

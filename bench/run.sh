@@ -348,8 +348,11 @@ run_standard() {
   row fl-copy initial "floor: node copy+sha256, 2 threads" 0 "$flclear" "$CF"
   row fl-durable initial "floor: node copy+sha256, durable, increment 1 linked" 0 "$flclear" "$CF --flush --link $(q "$fl.inc")"
   row fl-tmp initial "floor: the same, through temp names" 0 "$flclear" "$CF --flush --link $(q "$fl.inc") --via-tmp"
+  # and with the records a backup keeps of each file (a journal, a manifest, increment.json's), made
+  # the plainest way on both threads: what hardback's own bookkeeping is to be weighed against
+  row fl-rec initial "floor: also the records of each file" 0 "rm -rf $(q "$fl") $(q "$fl.inc") $(q "$fl.rec") && $A && sync" "$CF --flush --link $(q "$fl.inc") --via-tmp --records $(q "$fl.rec")"
   timed
-  rm -rf "$cpd" "$fl" "$fl.inc"
+  rm -rf "$cpd" "$fl" "$fl.inc" "$fl.rec"
   eval "$A"
   if [ $NO_HB = 0 ] && [ "${ROW_OK[hb-initial]}" = 1 ]; then
     cp -a "$hb" "$hb.base"
