@@ -38,9 +38,10 @@ export type JournalOp =
   | { op: 'del'; entry: StateEntry };
 
 /**
- * FNV-1a (32 bits) over the UTF-16 code units of `text`: the check of a journal line. It only has to
- * catch a torn or damaged line, not an adversary (the contents are validated anyway), and a sha256
- * per line was a tenth of the main thread's time in a 100k-file run.
+ * FNV-1a (32 bits) over the UTF-16 code units of `text`: the check of a journal line, as a reader
+ * takes it (the writer takes the same over the line's bytes: fnv1a32Bytes). It only has to catch a
+ * torn or damaged line, not an adversary (the contents are validated anyway), and a sha256 per line
+ * was a tenth of the main thread's time in a 100k-file run.
  */
 export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
@@ -92,7 +93,12 @@ export function lineJson(value: JournalHeader | JournalOp): string {
   return `${s}}`;
 }
 
-/** A StateEntry's JSON: what JSON.stringify gives for its fields, in ASCII. The free-form text (names, targets) is escaped; the rest is made by hardback (digits, hex, ids). */
+/**
+ * A StateEntry's JSON: what JSON.stringify gives for its fields, in ASCII. The free-form text (names,
+ * targets) is escaped; the rest is of formats checked wherever an entry comes from: the scan makes
+ * them, and a manifest's reader refuses a line whose mtime_ns, sha256, since or ino is not of its
+ * format (store/state-table.ts decode).
+ */
 function entryJson(e: StateEntry): string {
   let s = `{"path":${asciiJson(e.path)},"type":"${e.type}","size":${e.size},"mtime_ns":"${e.mtime_ns}","mode":${e.mode},"uid":${e.uid},"gid":${e.gid},"tracked":${e.tracked}`;
   if (e.target !== undefined) s += `,"target":${asciiJson(e.target)}`;
@@ -100,6 +106,25 @@ function entryJson(e: StateEntry): string {
   if (e.sha256 !== undefined) s += `,"sha256":"${e.sha256}"`;
   if (e.since !== undefined) s += `,"since":"${e.since}"`;
   return `${s}}`;
+}
+
+/** The most bytes writeLine takes for `json`: UTF-8 takes at most 3 per UTF-16 unit; the check, its space and the newline 10. */
+export const maxLineBytes = (json: string): number => json.length * 3 + 10;
+
+/**
+ * Writes the line of `json` into `buf` at `at` (room for maxLineBytes(json) there), and returns where
+ * it ends. The JSON is written first, after room for its check, and checked over its bytes when they
+ * are as many as its characters (ASCII, as lineJson makes it): then the check over the bytes is the
+ * one over the text. Any other JSON is checked over its text, so a reader never drops a line over a
+ * character left unescaped.
+ */
+export function writeLine(buf: Buffer, at: number, json: string): number {
+  const start = at + 9;
+  const end = start + buf.write(json, start);
+  buf.write(hex8(end - start === json.length ? fnv1a32Bytes(buf, start, end) : fnv1a32(json)), at, 'latin1');
+  buf[start - 1] = 32;
+  buf[end] = 10;
+  return end + 1;
 }
 
 export function encodeLine(value: JournalHeader | JournalOp): string {
@@ -147,28 +172,16 @@ export class JournalWriter {
   append(op: JournalOp): void {
     this.appendValue(op);
   }
-  /**
-   * The line of `value`: encodeLine's, as bytes. The JSON is written first, after room for its check,
-   * and checked over its bytes. Written as UTF-8 all the same: were a character left unescaped, the
-   * check over its bytes would not be the one over its text, and a reader would drop the line rather
-   * than read another name.
-   */
+  /** The line of `value`: encodeLine's, as bytes. */
   private appendValue(value: JournalHeader | JournalOp): void {
     const json = lineJson(value);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; the check, its space and the newline 10.
-    const need = this.used + json.length * 3 + 10;
+    const need = this.used + maxLineBytes(json);
     if (need > this.pending.length) {
       const grown = Buffer.allocUnsafeSlow(Math.max(need, this.pending.length * 2));
       this.pending.copy(grown, 0, 0, this.used);
       this.pending = grown;
     }
-    const buf = this.pending;
-    const start = this.used + 9;
-    const end = start + buf.write(json, start);
-    buf.write(hex8(fnv1a32Bytes(buf, start, end)), this.used, 'latin1');
-    buf[start - 1] = 32;
-    buf[end] = 10;
-    this.used = end + 1;
+    this.used = writeLine(this.pending, this.used, json);
   }
   /**
    * Writes the buffered announcements in one write(2): after it returns they survive a kill -9 (the

@@ -3,6 +3,7 @@ import { isSafeRelPath, topLevelName } from '../meta/safe-path.js';
 import { HardbackError } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import { quickKey } from '../plan/compare.js';
+import { isIncrementId } from './ids.js';
 
 /**
  * The last backed-up state, held as one encoded line per path:
@@ -713,10 +714,20 @@ function decode(path: string, line: string): StateEntry {
     e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'symlink', size: 0, mode, target };
   } else throw bad('key');
   if (!Number.isFinite(e.size) || !Number.isFinite(e.mode) || !Number.isFinite(e.uid) || !Number.isFinite(e.gid)) throw bad('numbers');
-  if (since !== '') e.since = since;
-  if (ino !== '') e.ino = ino;
+  // Both go into journal lines as they are (store/journal.ts entryJson): only their formats pass.
+  if (since !== '') {
+    if (!isIncrementId(since)) throw bad('since');
+    e.since = since;
+  }
+  if (ino !== '') {
+    if (!IDENTITY.test(ino)) throw bad('ino');
+    e.ino = ino;
+  }
   return e;
 }
+
+/** A file's identity as the scan records it (scan/walk.ts identityOf): device, inode and birth time (manifests of earlier builds: device and inode). */
+const IDENTITY = /^\d+:\d+(?::\d+)?$/;
 
 /** A damaged manifest entry: a failure (exit 1) naming the entry, never a stack trace. */
 export class StateError extends HardbackError {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Fs } from '../../src/io/fs.js';
-import { applyOps, encodeLine, fnv1a32, fnv1a32Bytes, JournalWriter, lineJson, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import { applyOps, encodeLine, fnv1a32, fnv1a32Bytes, JournalWriter, lineJson, maxLineBytes, writeLine, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
@@ -40,7 +40,7 @@ describe('journal line encoding', () => {
     assert.equal(fnv1a32('foobar'), 0xbf9cf968);
   });
 
-  it('the writer: the lines of a batch larger than its buffer, with names of 2-, 3- and 4-byte characters, are written whole at a flush and read back', (t) => {
+  it('the writer: the lines of a batch larger than its buffer, with names of 2-, 3- and 4-byte characters (escaped in the lines), are written whole at a flush and read back', (t) => {
     const dir = tempDir('hb-journal-');
     t.after(() => removeDir(dir));
     const file = join(dir, 'journal.jsonl');
@@ -74,6 +74,22 @@ describe('journal line encoding', () => {
     }
     const utf8 = Buffer.from('é', 'utf8');
     assert.notEqual(fnv1a32Bytes(utf8, 0, utf8.length), fnv1a32('é'), 'not so for other characters: why lines are ASCII');
+  });
+
+  it('a line of JSON that is not ASCII is checked over its text, so a reader keeps it', () => {
+    const h: JournalHeader = { ...header, profile: 'café' };
+    const op = put('été/🙂.txt', 'hb-1');
+    const jsons = [JSON.stringify(h), JSON.stringify(op)];
+    const buf = Buffer.alloc(jsons.reduce((n, j) => n + maxLineBytes(j), 0));
+    let at = 0;
+    for (const json of jsons) {
+      const bytes = Buffer.from(json);
+      assert.notEqual(fnv1a32Bytes(bytes, 0, bytes.length), fnv1a32(json), 'the two checks differ here');
+      at = writeLine(buf, at, json);
+    }
+    const text = buf.toString('utf8', 0, at);
+    assert.equal(text, jsons.map((j) => `${fnv1a32(j).toString(16).padStart(8, '0')} ${j}\n`).join(''));
+    assert.deepEqual(readJournal(textFs(text), 'journal.jsonl'), { header: h, ops: [op], dropped: 0 });
   });
 
   it("an op's line is the JSON of every field of the op and its entry, in ASCII, whatever the names hold", () => {

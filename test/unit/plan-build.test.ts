@@ -56,7 +56,7 @@ describe('buildPlan: new, changed, deleted', () => {
   });
 
   it('unchanged state: nothing to do, everything kept', () => {
-    const last = state(sf('a'), { ...d('dd'), since: 'x' }, { ...l('dd/l', 't'), since: 'x' });
+    const last = state(sf('a'), { ...d('dd'), since: '2026-01-01T000000Z' }, { ...l('dd/l', 't'), since: '2026-01-01T000000Z' });
     const p = buildPlan([f('a'), d('dd', { mtime_ns: '1' }), l('dd/l', 't')], last, OPTS);
     assert.deepEqual(summary(p), { deletes: [], mkdirs: [], dirChanges: [], puts: [], keep: [], errors: [] });
     assert.equal(hasChanges(p), false);
@@ -64,7 +64,7 @@ describe('buildPlan: new, changed, deleted', () => {
   });
 
   it('changed file, changed folder mode, retargeted symlink, deleted file', () => {
-    const last = state(sf('a'), sf('gone'), { ...d('dd'), since: 'x' }, { ...l('dd/l', 't'), since: 'x' });
+    const last = state(sf('a'), sf('gone'), { ...d('dd'), since: '2026-01-01T000000Z' }, { ...l('dd/l', 't'), since: '2026-01-01T000000Z' });
     const p = buildPlan([f('a', { size: 101 }), d('dd', { mode: 0o700 }), l('dd/l', 'u')], last, OPTS);
     assert.deepEqual(summary(p), {
       deletes: ['file:gone'],
@@ -90,7 +90,7 @@ describe('buildPlan: type swaps', () => {
   });
 
   it('folder → file: the folder and its content are deleted children-first, the file is new', () => {
-    const last = state({ ...d('x'), since: 'i' }, sf('x/a', { sha256: sha('1'), size: 7 }), { ...d('x/s'), since: 'i' }, sf('x/s/b', { size: 9 }));
+    const last = state({ ...d('x'), since: '2026-01-01T000000Z' }, sf('x/a', { sha256: sha('1'), size: 7 }), { ...d('x/s'), since: '2026-01-01T000000Z' }, sf('x/s/b', { size: 9 }));
     const p = buildPlan([f('x', { size: 5 })], last, OPTS);
     assert.deepEqual(summary(p), {
       deletes: ['file:x/s/b', 'dir:x/s', 'file:x/a', 'dir:x'],
@@ -103,13 +103,13 @@ describe('buildPlan: type swaps', () => {
   });
 
   it('file → symlink and symlink → file', () => {
-    const last = state(sf('a'), { ...l('b', 'tgt'), since: 'i' });
+    const last = state(sf('a'), { ...l('b', 'tgt'), since: '2026-01-01T000000Z' });
     const p = buildPlan([l('a', 'tgt'), f('b', { size: 3 })], last, OPTS);
     assert.deepEqual(summary(p), { deletes: ['symlink:b', 'file:a'], mkdirs: [], dirChanges: [], puts: ['new:symlink:a', 'new:file:b'], keep: [], errors: [] });
   });
 
   it('folder → symlink', () => {
-    const last = state({ ...d('a'), since: 'i' }, sf('a/f', { size: 1 }));
+    const last = state({ ...d('a'), since: '2026-01-01T000000Z' }, sf('a/f', { size: 1 }));
     const p = buildPlan([l('a', 'elsewhere')], last, OPTS);
     assert.deepEqual(summary(p).deletes, ['file:a/f', 'dir:a']);
     assert.deepEqual(summary(p).puts, ['new:symlink:a']);
@@ -119,7 +119,7 @@ describe('buildPlan: type swaps', () => {
 describe('buildPlan: ordering', () => {
   it('deletes children before parents, also around names sorting near "/"', () => {
     const paths = ['a', 'a/b', 'a/b/c', 'a-b', 'a b', 'a/b-c', 'a.b/z', 'a.b', 'z'];
-    const last = state(...paths.map((p) => (p.endsWith('c') || p.endsWith('z') ? sf(p) : ({ ...d(p), since: 'i' } as StateEntry))));
+    const last = state(...paths.map((p) => (p.endsWith('c') || p.endsWith('z') ? sf(p) : ({ ...d(p), since: '2026-01-01T000000Z' } as StateEntry))));
     const p = buildPlan([], last, OPTS);
     const order = p.deletes.map((e) => e.path);
     assert.equal(order.length, paths.length);
@@ -140,7 +140,7 @@ describe('buildPlan: ordering', () => {
 });
 
 describe('buildPlan: unreadable paths keep the last state', () => {
-  const last = state({ ...d('locked'), since: 'i' }, sf('locked/a'), { ...d('locked/sub'), since: 'i' }, sf('locked/sub/b'), sf('other'), sf('lockedx'));
+  const last = state({ ...d('locked'), since: '2026-01-01T000000Z' }, sf('locked/a'), { ...d('locked/sub'), since: '2026-01-01T000000Z' }, sf('locked/sub/b'), sf('other'), sf('lockedx'));
   it('what is at or below an unreadable folder is kept, not deleted', () => {
     const p = buildPlan([], last, { ...OPTS, unreadable: ['locked'] });
     assert.deepEqual(summary(p).deletes, ['file:other', 'file:lockedx']);
@@ -257,7 +257,7 @@ describe('buildPlan: case-insensitive destination', () => {
   });
 
   it('a colliding folder drops with everything below it', () => {
-    const last = state({ ...d('Dir'), since: 'i' }, sf('Dir/a'));
+    const last = state({ ...d('Dir'), since: '2026-01-01T000000Z' }, sf('Dir/a'));
     const scanned = [d('Dir'), f('Dir/a'), d('dir'), f('dir/b'), d('dir/sub'), f('dir/sub/c'), f('dirx')];
     const p = buildPlan(scanned, last, CI);
     assert.deepEqual(summary(p), {

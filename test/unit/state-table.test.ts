@@ -685,6 +685,22 @@ describe('lines whose path JSON is not written the way asciiJson writes it', () 
     }
   });
 
+  it("an entry whose since or ino is not of its format is damaged when it is read (both go into journal lines as they are)", (t) => {
+    const dir = tempDir('hb-state-table-');
+    t.after(() => removeDir(dir));
+    const file = (path: string, over: Partial<StateEntry>): StateEntry => ({ path, type: 'file', size: 1, mtime_ns: '1767225600123456789', mode: 0o644, uid: 0, gid: 0, tracked: true, sha256: 'a'.repeat(64), ...over });
+    const good = [file('old.txt', { since: '2026-01-01T000000Z', ino: '2049:12' }), file('new.txt', { since: '2026-01-01T000000Z-2', ino: '2049:12:1795793364202915304' })];
+    const bad = [
+      file('a.txt', { since: '2026-01-01T000000Z","path":"keep.txt' }),
+      file('b.txt', { since: 'é' }),
+      file('c.txt', { ino: '1:2","x":"y' }),
+      file('d.txt', { ino: '1:2:3:4' }),
+    ];
+    const entries = readManifest(realFs, handManifest(dir, [...good, ...bad].map(encode))).entries;
+    for (const e of good) assert.deepEqual(entries.get(e.path), e);
+    for (const e of bad) assert.throws(() => entries.get(e.path), new RegExp(`${e.path.replace('.', '\\.')}" is damaged \\((since|ino)\\)`), e.path);
+  });
+
   it('a malformed line is damaged', (t) => {
     const dir = tempDir('hb-state-table-');
     t.after(() => removeDir(dir));
