@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The Node floor of a first backup: what a Node program must do to copy a tree the way hardback's
-// first run must, and nothing else (no journal, no manifest, no checks of the source, no
-// increment.json).
+// first run must, and nothing else (without --records: no journal, no manifest, no checks of the
+// source, no increment.json).
 //
 //   node bench/copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp] [--records <dir>]
 //
@@ -122,7 +122,8 @@ class Records {
     this.lines.push(`${fnv1a32(json).toString(16).padStart(8, '0')} ${json}\n`);
     const pathJson = asciiJson(path);
     this.manifest.push(`${pathJson}\tf:1:${size}:${mtimeNs}:${mode}\t${mtimeNs}\t${mode}\t${uid}\t${gid}\t${sha256}\t1\t${ino}\n`);
-    const mtime = new Date(Number(mtimeNs.slice(0, -6))).toISOString();
+    const ms = mtimeNs.slice(0, -6);
+    const mtime = new Date(ms === '' || ms === '-' ? 0 : Number(ms)).toISOString();
     this.records.push(`{"path":${JSON.stringify(path)},"type":"file","size":${size},"mtime":"${mtime}","mtime_ns":"${mtimeNs}","mode":${mode},"uid":${uid},"gid":${gid},"tracked":true,"sha256":"${sha256}"}`);
     if (this.lines.length === FLUSH_FILES) this.sync();
   }
@@ -147,6 +148,8 @@ class Records {
   }
 }
 
+// As src/store/journal.ts and src/meta/ascii-json.ts make them: this script runs with plain node,
+// without a build, and imports nothing of src/.
 function fnv1a32(text) {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
@@ -200,7 +203,9 @@ if (!isMainThread) {
         dirs.push([r, Number(st.mode & 0o7777n), Number(st.mtimeNs) / 1e9]);
         walk(r);
       } else if (st.isFile()) {
-        files.push([r, Number(st.size), Number(st.mode & 0o7777n), Number(st.uid), Number(st.gid), Number(st.mtimeNs) / 1e9, st.mtimeNs.toString(), `${st.dev}:${st.ino}:${st.birthtimeNs}`]);
+        const file = [r, Number(st.size), Number(st.mode & 0o7777n), Number(st.uid), Number(st.gid), Number(st.mtimeNs) / 1e9];
+        if (records) file.push(st.mtimeNs.toString(), `${st.dev}:${st.ino}:${st.birthtimeNs}`);
+        files.push(file);
       } else if (st.isSymbolicLink()) {
         fs.symlinkSync(fs.readlinkSync(`${src}/${r}`), `${dest}/${r}`);
       }
