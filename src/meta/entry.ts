@@ -150,6 +150,9 @@ export function recordJson(e: Entry): string {
   return `${s}}`;
 }
 
+/** A non-negative mtime_ns of at least one whole second and at most 15 digits of them (under 2^53). */
+const WHOLE_SECONDS = /^[0-9]{10,24}$/;
+
 /**
  * Seconds since the epoch as a float, for utimes. Node cannot set nanoseconds: a double near 1.8e9 s
  * is exact to about 240 ns, and libuv truncates. Aiming at the middle of the source's microsecond
@@ -157,6 +160,10 @@ export function recordJson(e: Entry): string {
  * rounds; aiming at the exact value could land 1 ns early and show a millisecond less.
  */
 export function secondsFromNs(ns: string): number {
+  // Digits only, with whole seconds under 2^53: the same double from Numbers (each operand below is
+  // an exact integer, as in the BigInt form), without BigInts on the copying threads (~80 ms of the
+  // worker's time per 100k files, CPU profile).
+  if (WHOLE_SECONDS.test(ns)) return Number(ns.slice(0, -9)) + (Number(ns.slice(-9, -3)) * 1000 + 500) / 1e9;
   const n = BigInt(ns);
   let sec = n / 1_000_000_000n;
   let frac = n % 1_000_000_000n;

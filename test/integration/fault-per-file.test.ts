@@ -98,19 +98,19 @@ describe('unreadable files (the program run as nobody)', () => {
 
 describe('files that change between the scan and the copy (through the fs seam)', { concurrency: false }, () => {
   /** A source backed up once, then `target` changed so the next run copies it, plus one ordinary change. */
-  async function setup(name: string) {
+  async function setup(name: string, v2: string) {
     const src = join(work, name, 'src');
     const dist = join(work, name, 'dist');
     makeTree(src, { 'target.txt': 'target v1\n', 'other.txt': 'other v1\n', 'keep.txt': 'unchanged\n' });
     const o = await backup(src, dist, { at: T1, profile: { rules: {} } });
     assert.equal(o.status, 'done');
-    fs.writeFileSync(join(src, 'target.txt'), 'target v2, longer\n');
+    fs.writeFileSync(join(src, 'target.txt'), v2);
     fs.writeFileSync(join(src, 'other.txt'), 'other v2\n');
     return { src, dist, target: join(src, 'target.txt'), oldSha: mirrorSha(dist, 'target.txt'), versions: completeVersions(dist) };
   }
 
-  async function expectPerFileFault(name: string, mutate: (target: string) => void, when: 'open' | 'read', expectCode: string, expectWords: RegExp) {
-    const { src, dist, target, oldSha, versions } = await setup(name);
+  async function expectPerFileFault(name: string, mutate: (target: string) => void, when: 'open' | 'read', expectCode: string, expectWords: RegExp, v2 = 'target v2, longer\n') {
+    const { src, dist, target, oldSha, versions } = await setup(name, v2);
     let armed = false;
     const fsx = faultyFs({
       openSync: (p) => {
@@ -179,6 +179,13 @@ describe('files that change between the scan and the copy (through the fs seam)'
       fs.mkdirSync(p);
       fs.writeFileSync(join(p, 'child.txt'), 'in the folder\n');
     }, 'open', 'ECHANGED', /no longer a regular file/);
+  });
+
+  it('a file emptied, then replaced by a folder between the scan and its copy (nothing to read): the same', async () => {
+    await expectPerFileFault('empty-to-folder', (p) => {
+      fs.unlinkSync(p);
+      fs.mkdirSync(p);
+    }, 'open', 'ECHANGED', /no longer a regular file/, '');
   });
 });
 
