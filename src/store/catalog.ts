@@ -183,10 +183,12 @@ function entryProblem(v: unknown): string | undefined {
 // path's safety aside (checked apart): one test instead of a decode, for the entries a command does
 // not need. Any other line is decoded at once, and named when it is damaged.
 const SINCE = String.raw`\d{4}-\d{2}-\d{2}T\d{6}Z(?:-\d+)?`;
+// The source's identity, as the decode checks it (state-table.ts IDENTITY).
+const IDENTITY = String.raw`\d+:\d+(?::\d+)?`;
 const NUM = String.raw`\d{1,15}`;
 const TAIL = String.raw`\t-?\d+\t${NUM}\t${NUM}\t${NUM}\t`;
 const GOOD_LINE = new RegExp(
-  String.raw`^"[^\t]*"\t(?:f:[01]:${NUM}:-?\d+:${NUM}${TAIL}[0-9a-f]{64}|d:[01]:${NUM}${TAIL}|l:[01]:"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"${TAIL})\t(?:${SINCE})?\t[^\t]*$`,
+  String.raw`^"[^\t]*"\t(?:f:[01]:${NUM}:-?\d+:${NUM}${TAIL}[0-9a-f]{64}|d:[01]:${NUM}${TAIL}|l:[01]:"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"${TAIL})\t(?:${SINCE})?\t(?:${IDENTITY})?$`,
 );
 
 /** The `since` field of a manifest line. */
