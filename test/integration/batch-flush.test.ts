@@ -4,8 +4,9 @@
  * while the next batch is copied, and the batch is announced in the journal, then placed, only once
  * that flush is over.
  *
- * And a run that stops meanwhile: a batch whose flush fails is not announced, and a full drive in the
- * copies of the next batch still lets the batch before it be placed.
+ * And a run that stops meanwhile: a batch whose flush fails is not announced, a full drive in the
+ * copies of the next batch still lets the batch before it be placed, and of two failures at once (a
+ * batch's placing, the next batch's copies) the run reports the first and tells the other.
  *
  * A `sync` first on PATH logs into the same log as this test's fs: each flush waits 300 ms (a slow
  * disk), runs the real flush and notes its end. The fs notes each file it opens for writing and
@@ -37,8 +38,18 @@ after(() => {
 const reporter: Reporter = { notice: () => {}, progress: () => {}, action: () => {} };
 
 /** A backup of `src` into `dist` at the time `at` (UTC), through `fs` (the real one by default). */
-const backupAt = (src: string, dist: string, at: string, fs?: Fs) =>
-  runBackup(profileFor(src, dist), { ...(fs === undefined ? {} : { fs }), dryRun: false, force: false, checksum: false, reporter, now: () => new Date(`2026-11-27T${at}Z`) });
+const backupAt = (src: string, dist: string, at: string, fs?: Fs, rep: Reporter = reporter) =>
+  runBackup(profileFor(src, dist), { ...(fs === undefined ? {} : { fs }), dryRun: false, force: false, checksum: false, reporter: rep, now: () => new Date(`2026-11-27T${at}Z`) });
+
+/** A reporter that keeps its notices. */
+function noting(): Reporter & { notices: string[] } {
+  const notices: string[] = [];
+  return { notices, notice: (m) => notices.push(m), progress: () => {}, action: () => {} };
+}
+
+/** A sleep of this thread, from inside a synchronous fs call. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+const sleepSync = (ms: number) => Atomics.wait(pause, 0, 0, ms);
 
 /** After a run that stopped: the next run, at `at`, stores the whole tree. */
 async function nextRunStores(src: string, dist: string, at: string): Promise<void> {
@@ -325,6 +336,108 @@ describe('the flush of a batch of copies', () => {
       const stored = parsed.value.new.filter((r) => r.type === 'file').length;
       assert.ok(stored >= 256, `${stored} files recorded: the first batch (256) is placed`);
       assert.ok(stored < 600, `${stored} files recorded: not the whole tree`);
+    } finally {
+      undo();
+    }
+  });
+  /**
+   * Two failures at once (Applier.putAll): batch 1 is placed from the event loop while batch 2 is
+   * copied, so either may fail first. The run reports the first, and tells the second as a notice.
+   * Without syncfs a batch is 256 puts (600 files make three); the copies run on this thread, through
+   * the test's fs. The first rename of a temp file into the mirror (batch 1's placing) fails with EIO.
+   */
+  const twoFailures = (name: string) => {
+    const src = join(root, `${name}-src`);
+    const dist = join(root, `${name}-dist`);
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 600; i++) spec[`d${i % 6}/f${String(i).padStart(3, '0')}.txt`] = `${i}\n`;
+    makeTree(src, spec);
+    return { src, dist, layout: new Layout(dist) };
+  };
+  const isTmp = (layout: Layout, p: unknown) => String(p).startsWith(`${layout.tmp}/hb-`);
+
+  it('the placing of a batch fails first, then a copy of the next: the run reports the placing\'s failure, and tells the other', async () => {
+    const undo = perFileDurability();
+    try {
+      const { src, dist, layout } = twoFailures('placefirst');
+      let copies = 0;
+      let renameFailed = false;
+      let waited = 0;
+      const fs = faultyFs({
+        renameSync: (p) => {
+          if (!isTmp(layout, p) || renameFailed) return false;
+          renameFailed = true;
+          return 'EIO';
+        },
+        openSync: (p) => {
+          if (!isTmp(layout, p) || ++copies <= 256) return false;
+          if (renameFailed) return 'ENOSPC';
+          // Batch 2's copies wait (up to 2 s in all) for batch 1 to be placed from the event loop.
+          if (waited < 2000) {
+            sleepSync(5);
+            waited += 5;
+          }
+          return false;
+        },
+      });
+      const rep = noting();
+      await assert.rejects(backupAt(src, dist, '11:20:00', fs, rep), /EIO/);
+      assert.ok(renameFailed, 'batch 1 was being placed');
+      const told = rep.notices.filter((n) => n.startsWith('the next batch could not be copied either'));
+      assert.equal(told.length, 1, `notices: ${JSON.stringify(rep.notices)}`);
+      assert.match(told[0] as string, /ENOSPC/);
+      assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+      await nextRunStores(src, dist, '11:25:00');
+    } finally {
+      undo();
+    }
+  });
+
+  it('a copy of the next batch fails first, then the placing of the batch before: the run reports the copy\'s failure, and tells the other', async () => {
+    const undo = perFileDurability();
+    try {
+      const { src, dist, layout } = twoFailures('copyfirst');
+      let copies = 0;
+      let copyFailedAt: number | undefined;
+      let renameFailed = false;
+      const start = Date.now();
+      const fs = new Proxy(faultyFs({
+        renameSync: (p) => {
+          if (!isTmp(layout, p) || renameFailed) return false;
+          renameFailed = true;
+          return 'EIO';
+        },
+        openSync: (p) => {
+          if (!isTmp(layout, p) || ++copies !== 257) return false;
+          copyFailedAt = Date.now();
+          return 'ENOSPC';
+        },
+      }), {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop !== 'fsync') return value;
+          // The journal's fsyncs (off this thread) answer only 200 ms after batch 2's copy has failed
+          // (or after 3 s): batch 1 is announced, so placed, once the copier has stopped on it (its
+          // other lanes end their copies first) and putAll has seen that failure. The copies' own
+          // fsyncs answer at once.
+          const settled = () => (copyFailedAt !== undefined && Date.now() - copyFailedAt >= 200) || Date.now() - start >= 3000;
+          return (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+            const journal = realFs.readlinkSync(`/proc/self/fd/${fd}`) === layout.journal;
+            realFs.fsync(fd, (err) => {
+              const answer = () => (!journal || settled() ? cb(err) : setTimeout(answer, 10));
+              answer();
+            });
+          };
+        },
+      });
+      const rep = noting();
+      await assert.rejects(backupAt(src, dist, '11:30:00', fs, rep), /ENOSPC/);
+      assert.ok(renameFailed, 'batch 1 was placed after the copy failed');
+      const told = rep.notices.filter((n) => n.startsWith('the batch copied before it could not be placed either'));
+      assert.equal(told.length, 1, `notices: ${JSON.stringify(rep.notices)}`);
+      assert.match(told[0] as string, /EIO/);
+      assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+      await nextRunStores(src, dist, '11:35:00');
     } finally {
       undo();
     }
