@@ -387,6 +387,22 @@ describe('search', () => {
     });
   }
 
+  it('prints its text in one write, the same paths and versions as --json lists', async () => {
+    const masks = ['--mask', '*.md', '--mask', '*.py', '--mask', '*.pdf'];
+    const text = await tool([sdist, 'search', ...masks]);
+    const json = await tool([sdist, 'search', ...masks, '--json']);
+    assert.equal(text.code, 0, text.stderr);
+    const results = (JSON.parse(json.stdout) as { results: { path: string; in_mirror: boolean; versions: unknown[] }[] }).results;
+    const lines = text.stdout.split('\n');
+    assert.equal(lines.at(-1), '', 'ends with a newline');
+    assert.equal(lines.at(-2), `${results.length} paths found`);
+    // Each path on a line of its own, then one indented line per version.
+    const paths = lines.filter((l) => l !== '' && !l.startsWith(' ') && !l.endsWith(' found'));
+    assert.deepEqual(paths, results.map((r) => `${r.path}${r.in_mirror ? '' : '  (deleted: not in the mirror)'}`));
+    assert.equal(lines.filter((l) => l.startsWith(' ')).length, results.reduce((n, r) => n + r.versions.length, 0));
+    assert.equal(text.stdoutWrites, 1, `${results.length} paths, ${text.stdoutWrites} writes: a write(2) each where stdout is a file`);
+  });
+
   it('--deleted keeps only the paths no longer in the mirror, with their versions', async () => {
     const r = await tool([sdist, 'search', '--mask', '*.md', '--mask', '*.pdf', '--mask', '*.py', '--deleted', '--json']);
     const results = (JSON.parse(r.stdout) as { results: { path: string; in_mirror: boolean; versions: { status: string }[] }[] }).results;

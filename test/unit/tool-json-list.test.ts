@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { printJson, printJsonList } from '../../src/cli/tool/output.js';
+import { chunkedOutput, printJson, printJsonList } from '../../src/cli/tool/output.js';
 
 // search prints its results one by one (printJsonList); the text must be exactly what printJson
 // prints for the whole document.
@@ -37,6 +37,29 @@ describe('printJsonList', () => {
       const listed = capture((out) => printJsonList(undefined, 'search', 0, body, { key: 'results', items, json: item }, out));
       assert.equal(listed.text, whole.text, `${n} results`);
       if (n === 3000) assert.ok(listed.writes > 1, 'written in pieces');
+    }
+  });
+});
+
+describe('chunkedOutput', () => {
+  it('writes the text it was given, in order, a megabyte or more at a time, the rest at its end', () => {
+    const piece = (i: number) => `${'é'.repeat(i % 97)}line ${i} 🎉\n`;
+    for (const n of [0, 1, 50, 60_000]) {
+      let want = '';
+      const got = capture((out) => {
+        const c = chunkedOutput(out);
+        for (let i = 0; i < n; i++) {
+          want += piece(i);
+          c.write(piece(i));
+        }
+        c.end();
+        c.end();
+      });
+      assert.equal(got.text, want, `${n} pieces`);
+      const mib = 1 << 20;
+      assert.ok(got.writes <= Math.floor(want.length / mib) + 1, `${n} pieces (${want.length} characters) in ${got.writes} writes`);
+      if (n > 0 && want.length < mib) assert.equal(got.writes, 1, 'under a megabyte: one write, at the end');
+      if (want.length > 2 * mib) assert.ok(got.writes >= 2, 'over a megabyte: written before the end');
     }
   });
 });

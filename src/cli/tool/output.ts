@@ -106,6 +106,28 @@ function envelope(ctx: ToolContext | undefined, command: string, code: ExitCode,
 const WRITE_CHUNK = 1 << 20;
 
 /**
+ * Output gathered a megabyte at a time: `write` appends, `end` writes what is left. Where stdout is
+ * a file (or /dev/null) each write to it is a write(2) of its own: a search that wrote two lines per
+ * path made 62,000 of them for 31,000 paths, 0.29 s of a 1.5 s search (CPU profile, W1's "Taxes").
+ */
+export function chunkedOutput(out: Writable): { write(text: string): void; end(): void } {
+  let chunk = '';
+  return {
+    write(text) {
+      chunk += text;
+      if (chunk.length >= WRITE_CHUNK) {
+        out.write(chunk);
+        chunk = '';
+      }
+    },
+    end() {
+      if (chunk.length > 0) out.write(chunk);
+      chunk = '';
+    },
+  };
+}
+
+/**
  * printJson for a document whose last field is a long list (search results): the same text, but
  * each item made into JSON when it is written, a megabyte at a time, so the whole document never
  * exists at once (at 30k results, building it all first was a tenth of a search).
@@ -126,17 +148,15 @@ export function printJsonList<T>(
   const marker = `hardback-list-${process.pid}-${Date.now()}`;
   const frame = JSON.stringify(envelope(ctx, command, code, { ...body, [list.key]: [marker] }), null, 2);
   const at = frame.lastIndexOf(JSON.stringify(marker));
-  let chunk = frame.slice(0, at);
+  const chunked = chunkedOutput(out);
+  chunked.write(frame.slice(0, at));
   list.items.forEach((item, i) => {
     // An item two levels deep, as in the document: [[item]] puts it there.
     const nested = JSON.stringify([[list.json(item)]], null, 2);
-    chunk += (i === 0 ? '' : ',\n    ') + nested.slice(10, nested.length - 6);
-    if (chunk.length >= WRITE_CHUNK) {
-      out.write(chunk);
-      chunk = '';
-    }
+    chunked.write((i === 0 ? '' : ',\n    ') + nested.slice(10, nested.length - 6));
   });
-  out.write(`${chunk}${frame.slice(at + JSON.stringify(marker).length)}\n`);
+  chunked.write(`${frame.slice(at + JSON.stringify(marker).length)}\n`);
+  chunked.end();
 }
 
 /** Metadata problems on stderr (text mode); they make every command exit 1 (SPEC §6 "Hostile metadata"). */

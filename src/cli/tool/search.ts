@@ -5,7 +5,7 @@ import { normalizeRestorePath } from '../../restore/select.js';
 import { versionsOf } from '../../restore/state-at.js';
 import { resolveWhenIn, type ToolContext } from './context.js';
 import type { ToolOptions } from './options.js';
-import { entryJson, printJson, printJsonList, reportProblems, table, versionJson, versionRows } from './output.js';
+import { chunkedOutput, entryJson, printJson, printJsonList, reportProblems, table, versionJson, versionRows } from './output.js';
 
 /** search decodes only the entries and records of the paths its masks match. */
 export function searchWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
@@ -39,13 +39,14 @@ export async function runSearch(ctx: ToolContext, _args: readonly string[], opts
     printJsonList(ctx, 'search', code, body, { key: 'results', items: results, json }, ctx.io.stdout);
     return code;
   }
-  const out = ctx.io.stdout;
+  const out = chunkedOutput(ctx.io.stdout);
   for (const r of results) {
     out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n`);
     const rows = versionRows(r.versions, { sha: false }).map((row) => ['', ...row]);
     out.write(table(rows, [4]));
   }
   out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`);
+  out.end();
   reportProblems(ctx);
   return code;
 }
