@@ -23,7 +23,7 @@ import type { Reporter } from '../../src/apply/reporter.js';
 import { Layout } from '../../src/store/layout.js';
 import { makeTree, profileFor, removeDir, tempDir, type TreeSpec } from '../helpers/tree.js';
 import { failingSyncAt, loggingFs, loggingSync, logLines, perFileDurability, syncfsWorks } from '../helpers/durability.js';
-import { faultyFs } from '../helpers/faulty-fs.js';
+import { faultyFs, type FaultRule } from '../helpers/faulty-fs.js';
 import { checkBackup } from '../helpers/fault-check.js';
 import { parseIncrementJson } from '../../src/meta/increment.js';
 
@@ -314,16 +314,25 @@ describe('the flush of a batch of copies', () => {
     await nextRunStores(src, dist, '11:05:00');
   });
 
+  /**
+   * Without syncfs a batch is 256 puts: these 600 files (`d${i % 6}/f${NNN}.txt`) make three. The
+   * copies run on this thread, through the test's fs.
+   */
+  const threeBatches = (name: string) => {
+    const src = join(root, `${name}-src`);
+    const dist = join(root, `${name}-dist`);
+    const spec: TreeSpec = {};
+    for (let i = 0; i < 600; i++) spec[`d${i % 6}/f${String(i).padStart(3, '0')}.txt`] = `${i}\n`;
+    makeTree(src, spec);
+    return { src, dist, layout: new Layout(dist) };
+  };
+  const isTmp = (layout: Layout, p: unknown) => String(p).startsWith(`${layout.tmp}/hb-`);
+
   it('a full drive in the copies of the next batch: the batch copied before it is still placed and recorded', async () => {
-    // Without syncfs a batch is 256 puts: 600 files make three; the 300th copy (in the second batch) finds the drive full.
+    // The 300th copy (in the second batch) finds the drive full.
     const undo = perFileDurability();
     try {
-      const src = join(root, 'full-src');
-      const dist = join(root, 'full-dist');
-      const spec: TreeSpec = {};
-      for (let i = 0; i < 600; i++) spec[`d${i % 6}/f${String(i).padStart(3, '0')}.txt`] = `${i}\n`;
-      makeTree(src, spec);
-      const layout = new Layout(dist);
+      const { src, dist, layout } = threeBatches('full');
       let copies = 0;
       const fs = faultyFs({ openSync: (p) => (String(p).startsWith(`${layout.tmp}/`) && ++copies === 300 ? 'ENOSPC' : false) });
       await assert.rejects(backupAt(src, dist, '11:10:00', fs), /ENOSPC/);
@@ -340,39 +349,49 @@ describe('the flush of a batch of copies', () => {
       undo();
     }
   });
+
   /**
    * Two failures at once (Applier.putAll): batch 1 is placed from the event loop while batch 2 is
    * copied, so either may fail first. The run reports the first, and tells the second as a notice.
-   * Without syncfs a batch is 256 puts (600 files make three); the copies run on this thread, through
-   * the test's fs. The first rename of a temp file into the mirror (batch 1's placing) fails with EIO.
+   * Batch 1's placing fails by this renameSync rule (faultyFs): the first rename of a temp file
+   * fails with EIO, the rest work; `state.failed` once it has.
    */
-  const twoFailures = (name: string) => {
-    const src = join(root, `${name}-src`);
-    const dist = join(root, `${name}-dist`);
-    const spec: TreeSpec = {};
-    for (let i = 0; i < 600; i++) spec[`d${i % 6}/f${String(i).padStart(3, '0')}.txt`] = `${i}\n`;
-    makeTree(src, spec);
-    return { src, dist, layout: new Layout(dist) };
+  const firstPlacingFails = (layout: Layout): { state: { failed: boolean }; rule: FaultRule } => {
+    const state = { failed: false };
+    const rule: FaultRule = (p) => {
+      if (!isTmp(layout, p) || state.failed) return false;
+      state.failed = true;
+      return 'EIO';
+    };
+    return { state, rule };
   };
-  const isTmp = (layout: Layout, p: unknown) => String(p).startsWith(`${layout.tmp}/hb-`);
+
+  /**
+   * After a run with two failures: it told the other failure once, as the notice that begins with
+   * `prefix`, naming `code`; the backup is consistent, and the next run, at `nextAt`, stores the tree.
+   */
+  async function reportsOneTellsOther(rep: { notices: string[] }, prefix: string, code: RegExp, src: string, dist: string, nextAt: string): Promise<void> {
+    const told = rep.notices.filter((n) => n.startsWith(prefix));
+    assert.equal(told.length, 1, `notices: ${JSON.stringify(rep.notices)}`);
+    assert.match(told[0] as string, code);
+    assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
+    await nextRunStores(src, dist, nextAt);
+  }
 
   it('the placing of a batch fails first, then a copy of the next: the run reports the placing\'s failure, and tells the other', async () => {
     const undo = perFileDurability();
     try {
-      const { src, dist, layout } = twoFailures('placefirst');
+      const { src, dist, layout } = threeBatches('placefirst');
+      const placing = firstPlacingFails(layout);
       let copies = 0;
-      let renameFailed = false;
       let waited = 0;
       const fs = faultyFs({
-        renameSync: (p) => {
-          if (!isTmp(layout, p) || renameFailed) return false;
-          renameFailed = true;
-          return 'EIO';
-        },
+        renameSync: placing.rule,
         openSync: (p) => {
           if (!isTmp(layout, p) || ++copies <= 256) return false;
-          if (renameFailed) return 'ENOSPC';
-          // Batch 2's copies wait (up to 2 s in all) for batch 1 to be placed from the event loop.
+          if (placing.state.failed) return 'ENOSPC';
+          // Batch 2's copies wait for batch 1 to be placed from the event loop: 5 ms per copy, at
+          // most 2 s in all.
           if (waited < 2000) {
             sleepSync(5);
             waited += 5;
@@ -382,12 +401,8 @@ describe('the flush of a batch of copies', () => {
       });
       const rep = noting();
       await assert.rejects(backupAt(src, dist, '11:20:00', fs, rep), /EIO/);
-      assert.ok(renameFailed, 'batch 1 was being placed');
-      const told = rep.notices.filter((n) => n.startsWith('the next batch could not be copied either'));
-      assert.equal(told.length, 1, `notices: ${JSON.stringify(rep.notices)}`);
-      assert.match(told[0] as string, /ENOSPC/);
-      assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
-      await nextRunStores(src, dist, '11:25:00');
+      assert.ok(placing.state.failed, 'batch 1 was being placed');
+      await reportsOneTellsOther(rep, 'the next batch could not be copied either', /ENOSPC/, src, dist, '11:25:00');
     } finally {
       undo();
     }
@@ -396,35 +411,53 @@ describe('the flush of a batch of copies', () => {
   it('a copy of the next batch fails first, then the placing of the batch before: the run reports the copy\'s failure, and tells the other', async () => {
     const undo = perFileDurability();
     try {
-      const { src, dist, layout } = twoFailures('copyfirst');
+      const { src, dist, layout } = threeBatches('copyfirst');
+      const placing = firstPlacingFails(layout);
       let copies = 0;
       let copyFailedAt: number | undefined;
-      let renameFailed = false;
-      const start = Date.now();
-      const fs = new Proxy(faultyFs({
-        renameSync: (p) => {
-          if (!isTmp(layout, p) || renameFailed) return false;
-          renameFailed = true;
-          return 'EIO';
-        },
+      const faulty = faultyFs({
+        renameSync: placing.rule,
         openSync: (p) => {
           if (!isTmp(layout, p) || ++copies !== 257) return false;
           copyFailedAt = Date.now();
           return 'ENOSPC';
         },
-      }), {
+      });
+      let journalFd: number | undefined;
+      // The copies' fsyncs not yet answered, and when the last of them was.
+      let copyFsyncs = 0;
+      let copyFsyncsEndedAt = 0;
+      const fs = new Proxy(faulty, {
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop === 'openSync')
+            return (...args: unknown[]) => {
+              const fd = (value as (...a: unknown[]) => unknown).apply(target, args);
+              if (args[0] === layout.journal) journalFd = fd as number;
+              return fd;
+            };
           if (prop !== 'fsync') return value;
-          // The journal's fsyncs (off this thread) answer only 200 ms after batch 2's copy has failed
-          // (or after 3 s): batch 1 is announced, so placed, once the copier has stopped on it (its
-          // other lanes end their copies first) and putAll has seen that failure. The copies' own
-          // fsyncs answer at once.
-          const settled = () => (copyFailedAt !== undefined && Date.now() - copyFailedAt >= 200) || Date.now() - start >= 3000;
+          // The journal's fsyncs (off this thread) answer only once batch 2's copy has failed and,
+          // for 50 ms since, no copy's fsync was in flight: the copier has stopped on the failure
+          // (its other lanes end their copies first), and putAll has seen it. Only then is batch 1
+          // announced, so placed. The copies' own fsyncs answer at once. So that the test cannot
+          // hang, a journal fsync answers anyway 10 s after it was asked.
+          const quiet = () => {
+            if (copyFailedAt === undefined || copyFsyncs > 0) return false;
+            return Date.now() - Math.max(copyFailedAt, copyFsyncsEndedAt) >= 50;
+          };
           return (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
-            const journal = realFs.readlinkSync(`/proc/self/fd/${fd}`) === layout.journal;
+            if (fd !== journalFd) {
+              copyFsyncs++;
+              realFs.fsync(fd, (err) => {
+                if (--copyFsyncs === 0) copyFsyncsEndedAt = Date.now();
+                cb(err);
+              });
+              return;
+            }
+            const asked = Date.now();
             realFs.fsync(fd, (err) => {
-              const answer = () => (!journal || settled() ? cb(err) : setTimeout(answer, 10));
+              const answer = () => (quiet() || Date.now() - asked >= 10_000 ? cb(err) : setTimeout(answer, 10));
               answer();
             });
           };
@@ -432,12 +465,9 @@ describe('the flush of a batch of copies', () => {
       });
       const rep = noting();
       await assert.rejects(backupAt(src, dist, '11:30:00', fs, rep), /ENOSPC/);
-      assert.ok(renameFailed, 'batch 1 was placed after the copy failed');
-      const told = rep.notices.filter((n) => n.startsWith('the batch copied before it could not be placed either'));
-      assert.equal(told.length, 1, `notices: ${JSON.stringify(rep.notices)}`);
-      assert.match(told[0] as string, /EIO/);
-      assert.deepEqual(checkBackup(dist, { allowLock: true }), []);
-      await nextRunStores(src, dist, '11:35:00');
+      assert.ok(journalFd !== undefined, 'the journal was opened through the test\'s fs');
+      assert.ok(placing.state.failed, 'batch 1\'s placing was tried');
+      await reportsOneTellsOther(rep, 'the batch copied before it could not be placed either', /EIO/, src, dist, '11:35:00');
     } finally {
       undo();
     }
