@@ -270,7 +270,11 @@ export interface Version {
  * increment records it.
  */
 export function versionsOf(h: History, path: string): Version[] {
-  const recs = h.timeline.get(path) ?? [];
+  return versionsFrom(h, h.timeline.get(path) ?? [], h.current.get(path));
+}
+
+/** versionsOf, given the path's records and its current entry (search finds them without a lookup). */
+export function versionsFrom(h: History, recs: readonly TimelineRecord[], cur: StateEntry | undefined): Version[] {
   const out: Version[] = recs.map((r) => ({
     id: r.id,
     status: r.kind,
@@ -279,7 +283,6 @@ export function versionsOf(h: History, path: string): Version[] {
     source: sourceOfRecord(h, r),
     cut: r.kind === 'deleted' ? { before: r.id } : { at: r.id },
   }));
-  const cur = h.current.get(path);
   if (cur !== undefined) {
     const lastRec = recs[recs.length - 1];
     const recorded = lastRec !== undefined && lastRec.kind !== 'deleted' && (lastRec.id === cur.since || sameEntry(lastRec.record, cur));
