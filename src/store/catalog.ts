@@ -187,8 +187,10 @@ const SINCE = String.raw`\d{4}-\d{2}-\d{2}T\d{6}Z(?:-\d+)?`;
 const IDENTITY = String.raw`\d+:\d+(?::\d+)?`;
 const NUM = String.raw`\d{1,15}`;
 const TAIL = String.raw`\t-?\d+\t${NUM}\t${NUM}\t${NUM}\t`;
+// Tested where the line lies in the text read (StateTable.lineMatches): sticky, and up to the line's end.
 const GOOD_LINE = new RegExp(
-  String.raw`^"[^\t]*"\t(?:f:[01]:${NUM}:-?\d+:${NUM}${TAIL}[0-9a-f]{64}|d:[01]:${NUM}${TAIL}|l:[01]:"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"${TAIL})\t(?:${SINCE})?\t(?:${IDENTITY})?$`,
+  String.raw`"[^\t]*"\t(?:f:[01]:${NUM}:-?\d+:${NUM}${TAIL}[0-9a-f]{64}|d:[01]:${NUM}${TAIL}|l:[01]:"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"${TAIL})\t(?:${SINCE})?\t(?:${IDENTITY})?(?=\n|$)`,
+  'y',
 );
 
 /** The `since` field of a manifest line. */
@@ -233,16 +235,21 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     problems.push(`${errorMessage(err)}; the current state is not known: the mirror is not used`);
   }
   const table = m?.entries;
-  for (const [path, line] of table?.encodedEntries() ?? []) {
+  const slots = table?.slots() ?? 0;
+  let lastSince = '';
+  for (let slot = 0; slot < slots; slot++) {
+    const path = table?.livePathAt(slot);
+    if (path === undefined) continue;
     const wanted = want(path);
-    if (!wanted && GOOD_LINE.test(line) && isSafeRelPath(path)) {
-      const id = sinceOfLine(line);
-      if (id !== undefined) since.add(id);
+    if (!wanted && table?.lineMatches(slot, GOOD_LINE) === true && isSafeRelPath(path)) {
+      // Most lines name one of a few increments, often the one before them: added once each.
+      const id = table.sinceAt(slot);
+      if (id !== '' && id !== lastSince) since.add((lastSince = id));
       continue;
     }
     let e: StateEntry | undefined;
     try {
-      e = table?.get(path);
+      e = table?.valueAt(slot);
     } catch (err) {
       problems.push(`${layout.manifest}: entry skipped: ${errorMessage(err)}`);
       damaged.add(path);

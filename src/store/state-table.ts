@@ -150,6 +150,23 @@ export class StateTable implements Map<string, StateEntry> {
       if (inNames) marks[slot] = 1;
     }
   }
+  /**
+   * @internal Whether the line of `slot` matches `re` as a whole, tested where it lies: `re` is
+   * sticky (y) and ends with `(?=\n|$)` (a line read from a manifest is followed by its newline
+   * there; one kept on its own ends its text). A reader checks every line so, without a copy of each.
+   */
+  lineMatches(slot: number, re: RegExp): boolean {
+    const t = this.tx[slot] as number;
+    re.lastIndex = this.start[slot] as number;
+    return re.test((t >= 0 ? this.texts[t] : this.own[-1 - t]) as string) && re.lastIndex === this.end[slot];
+  }
+  /** @internal The `since` field of the line of `slot` ('' when it has none). */
+  sinceAt(slot: number): string {
+    const text = this.textOf(slot);
+    const b = text.lastIndexOf('\t', (this.end[slot] as number) - 1);
+    const a = text.lastIndexOf('\t', b - 1);
+    return text.slice(a + 1, b);
+  }
   /** @internal The path of a live slot, undefined for a deleted one. */
   livePathAt(slot: number): string | undefined {
     return this.live[slot] === 1 ? this.pathOf(slot) : undefined;

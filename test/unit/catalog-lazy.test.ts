@@ -16,7 +16,7 @@ import { incrementsSize, readCatalog, readCatalogSharing, readIncrements, type C
 import { readIncrementsElsewhere } from '../../src/cli/tool/catalog-worker.js';
 import { isIncrementId } from '../../src/store/ids.js';
 import { JournalWriter } from '../../src/store/journal.js';
-import { Layout } from '../../src/store/layout.js';
+import { Layout, manifestDeltaOf } from '../../src/store/layout.js';
 import { readManifest } from '../../src/store/manifest.js';
 import { makeRng } from '../helpers/model.js';
 import { REPO, makeTree, profileFor, removeDir, tempDir } from '../helpers/tree.js';
@@ -122,6 +122,30 @@ const versionOf = (e: Entry | undefined) => e && [e.type, e.size, e.mtime_ns, e.
 describe('partial reads of a backup', () => {
   it('give what a whole read gives, for the paths asked for', () => {
     assertPartialReadsAgree('a clean backup');
+  });
+
+  it('agree where the current state is a manifest and its delta (lines kept apart from the text read)', async () => {
+    const s = join(root, 'delta-src');
+    const d = join(root, 'delta-dist');
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) spec[`f/${i}.md`] = `${i}`;
+    makeTree(s, spec);
+    const p = profileFor(s, d, { rules: { track_files: ['*.md'] } });
+    const run = (h: number) => runBackup(p, { dryRun: false, force: false, checksum: false, reporter: silentReporter, now: () => new Date(Date.UTC(2026, 1, 1, h)) });
+    await run(1);
+    fs.writeFileSync(join(s, 'f/3.md'), 'three, changed');
+    fs.writeFileSync(join(s, 'f/new.md'), 'new');
+    await run(2);
+    assert.ok(fs.existsSync(manifestDeltaOf(new Layout(d).manifest)), 'the second run wrote a delta');
+    const whole = readCatalog(realFs, d);
+    assert.deepEqual(whole.problems, []);
+    assert.equal(whole.current.size, 42);
+    for (const [name, want] of FILTERS) {
+      const partial = readCatalog(realFs, d, { current: want, records: want });
+      assert.deepEqual(partial.problems, [], name);
+      assert.deepEqual(partial.since, whole.since, name);
+      assert.deepEqual(partial.current, new Map([...whole.current].filter(([path]) => want(path))), name);
+    }
   });
 
   it('name the same problems, and agree, with a missing increment, a damaged entry and a run in progress', () => {
