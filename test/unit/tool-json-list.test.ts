@@ -30,7 +30,7 @@ describe('printJsonList', () => {
   });
 
   it('prints the same text as the whole document would be printed', () => {
-    for (const n of [0, 1, 2, 7, 3000]) {
+    for (const n of [0, 1, 2, 7, 255, 256, 257, 513, 3000]) {
       const items = Array.from({ length: n }, (_, i) => i);
       const body = { masks: ['*.md', 'a"b'], deleted_only: false, since: null, until: '2026-01-01T000000Z' };
       const whole = capture((out) => printJson(undefined, 'search', 0, { ...body, results: items.map(item) }, out));

@@ -131,8 +131,8 @@ export function chunkedOutput(out: Writable): { write(text: string): void; end()
 
 /**
  * printJson for a document whose last field is a long list (search results): the same text, but
- * each item made into JSON when it is written, a megabyte at a time, so the whole document never
- * exists at once (at 30k results, building it all first was a tenth of a search).
+ * made into JSON a batch of items at a time and written a megabyte at a time, so the whole document
+ * never exists at once (at 30k results, building it all first was a tenth of a search).
  */
 export function printJsonList<T>(
   ctx: ToolContext | undefined,
@@ -152,14 +152,20 @@ export function printJsonList<T>(
   const at = frame.lastIndexOf(JSON.stringify(marker));
   const chunked = chunkedOutput(out);
   chunked.write(frame.slice(0, at));
-  list.items.forEach((item, i) => {
-    // An item two levels deep, as in the document: [[item]] puts it there.
-    const nested = JSON.stringify([[list.json(item)]], null, 2);
+  for (let i = 0; i < list.items.length; i += JSON_BATCH) {
+    // Items two levels deep, as in the document: [[item, item, …]] puts them there.
+    const nested = JSON.stringify([list.items.slice(i, i + JSON_BATCH).map(list.json)], null, 2);
     chunked.write((i === 0 ? '' : ',\n    ') + nested.slice(10, nested.length - 6));
-  });
+  }
   chunked.write(`${frame.slice(at + JSON.stringify(marker).length)}\n`);
   chunked.end();
 }
+
+/**
+ * Items made into JSON by one call: 31,000 search results cost 156 ms one by one, 95–113 ms by 100
+ * to 2,000 (their text written out included; session 18).
+ */
+const JSON_BATCH = 256;
 
 /** Metadata problems on stderr (text mode); they make every command exit 1 (SPEC §6 "Hostile metadata"). */
 export function reportProblems(ctx: ToolContext): ExitCode {
