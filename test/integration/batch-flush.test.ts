@@ -424,35 +424,41 @@ describe('the flush of a batch of copies', () => {
         },
       });
       let journalFd: number | undefined;
-      // The copies' fsyncs not yet answered, and when the last of them was.
-      let copyFsyncs = 0;
-      let copyFsyncsEndedAt = 0;
+      // The copies under way (their temp file open, from its open to its close), and when the last
+      // of them ended.
+      const copying = new Set<number>();
+      let copyingEndedAt = 0;
       const fs = new Proxy(faulty, {
         get(target, prop, receiver) {
           const value = Reflect.get(target, prop, receiver) as unknown;
-          if (prop === 'openSync')
+          if (prop === 'openSync') {
             return (...args: unknown[]) => {
-              const fd = (value as (...a: unknown[]) => unknown).apply(target, args);
-              if (args[0] === layout.journal) journalFd = fd as number;
+              const fd = (value as (...a: unknown[]) => number).apply(target, args);
+              if (args[0] === layout.journal) journalFd = fd;
+              if (isTmp(layout, args[0])) copying.add(fd);
               return fd;
             };
+          }
+          if (prop === 'closeSync') {
+            return (fd: number) => {
+              (value as (fd: number) => void).call(target, fd);
+              if (copying.delete(fd) && copying.size === 0) copyingEndedAt = Date.now();
+            };
+          }
           if (prop !== 'fsync') return value;
-          // The journal's fsyncs (off this thread) answer only once batch 2's copy has failed and,
-          // for 50 ms since, no copy's fsync was in flight: the copier has stopped on the failure
-          // (its other lanes end their copies first), and putAll has seen it. Only then is batch 1
-          // announced, so placed. The copies' own fsyncs answer at once. So that the test cannot
-          // hang, a journal fsync answers anyway 10 s after it was asked.
+          // The journal's fsyncs (off this thread) answer only once batch 2's copy has failed, at
+          // least 200 ms since, and no copy has been under way for 50 ms: the copier has stopped on
+          // the failure (its other lanes end their copies first), and putAll has seen it. Only then
+          // is batch 1 announced, so placed. The copies' own fsyncs answer at once. So that the test
+          // cannot hang, a journal fsync answers anyway 10 s after it was asked.
           const quiet = () => {
-            if (copyFailedAt === undefined || copyFsyncs > 0) return false;
-            return Date.now() - Math.max(copyFailedAt, copyFsyncsEndedAt) >= 50;
+            if (copyFailedAt === undefined || copying.size > 0) return false;
+            const now = Date.now();
+            return now - copyFailedAt >= 200 && now - copyingEndedAt >= 50;
           };
           return (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
             if (fd !== journalFd) {
-              copyFsyncs++;
-              realFs.fsync(fd, (err) => {
-                if (--copyFsyncs === 0) copyFsyncsEndedAt = Date.now();
-                cb(err);
-              });
+              realFs.fsync(fd, cb);
               return;
             }
             const asked = Date.now();
