@@ -242,7 +242,8 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     if (path === undefined) continue;
     const wanted = want(path);
     if (!wanted && table?.lineMatches(slot, GOOD_LINE) === true && isSafeRelPath(path)) {
-      // Most lines name one of a few increments, often the one before them: added once each.
+      // Most lines name one of a few increments, often as the line before them did: added to the set
+      // only when it differs from that one.
       const id = table.sinceAt(slot);
       if (id !== '' && id !== lastSince) since.add((lastSince = id));
       continue;

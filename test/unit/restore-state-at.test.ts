@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import type { EntryRecord, EntryType, StateEntry } from '../../src/meta/entry.js';
 import type { IncrementJson } from '../../src/meta/increment.js';
 import { buildHistory, stateAt, versionsOf, type Cutoff, type History, type StateItem } from '../../src/restore/state-at.js';
+import { compileMasks, searchHistory, type SearchOptions, type SearchResult } from '../../src/restore/search.js';
+import { compareIds } from '../../src/store/ids.js';
 
 // Small histories written as increments, with the current state a backup would hold after them.
 
@@ -322,4 +324,63 @@ describe('stateAt: randomized model', () => {
       }
     });
   }
+});
+
+describe('searchHistory: the paths of the records and of the current state, merged', () => {
+  // The definition it replaced: every path once (a set), sorted, its current entry and versions looked up.
+  function oracle(h: History, opts: SearchOptions): SearchResult[] {
+    const matches = compileMasks(opts.masks);
+    const inRange = (v: { id: string | undefined }) =>
+      v.id !== undefined && (opts.since === undefined || compareIds(v.id, opts.since) >= 0) && (opts.until === undefined || compareIds(v.id, opts.until) <= 0);
+    const out: SearchResult[] = [];
+    for (const path of [...new Set([...h.timeline.keys(), ...h.current.keys()])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (!matches(path)) continue;
+      const current = h.current.get(path);
+      if (opts.deleted === true && current !== undefined) continue;
+      let versions = versionsOf(h, path);
+      if (opts.since !== undefined || opts.until !== undefined) versions = versions.filter(inRange);
+      if (versions.length === 0 && (opts.since !== undefined || opts.until !== undefined)) continue;
+      out.push({ path, current, versions });
+    }
+    return out;
+  }
+  // Names that sort apart in code units and in code points, a folder and what is below it, a pair.
+  const PATHS = ['a', 'a b', 'a/b', 'a/b.md', 'a.md', 'B', 'é.md', 'Ω/x.md', '日本/y', '\u{1F600}.md', '\uFF61', 'z/z/z.md'];
+  // Paths no increment records.
+  const UNRECORDED = ['a/c.md', 'b', '\u{1F601}', 'ü/z'];
+  const MASKS: string[][] = [[], ['*.md'], ['a/**'], ['a*'], ['**/x.md', 'B'], ['nothing']];
+
+  it('gives what the definition gives, on random histories with paths only in one of them', () => {
+    let rand = 7;
+    const next = () => ((rand = (rand * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    let onlyCurrent = 0;
+    let onlyRecords = 0;
+    for (let seed = 0; seed < 60; seed++) {
+      const incs: IncrementJson[] = [];
+      for (let n = 1; n <= 6; n++) {
+        const ops: Op[] = [];
+        for (const p of PATHS) {
+          const roll = next();
+          if (roll < 0.15) ops.push(['new', rec(p, { content: `${p}${n}`, tracked: next() < 0.7 })]);
+          else if (roll < 0.25) ops.push(['changed', rec(p, { content: `${p}${n}c` })]);
+          else if (roll < 0.32) ops.push(['deleted', rec(p, { content: `${p}${n}d` })]);
+        }
+        incs.push(increment(n, ops));
+      }
+      const current = currentAfter(incs);
+      // A path the current state holds that no readable increment records (pruned, or gone by hand).
+      for (const p of [...PATHS, ...UNRECORDED]) if (next() < 0.3) current.set(p, { ...rec(p, { content: `${p}-cur` }), since: id(1) });
+      const h = history(incs, { current, drop: next() < 0.5 ? [1 + Math.floor(next() * 6)] : [] });
+      for (const p of [...PATHS, ...UNRECORDED]) {
+        if (h.current.has(p) && !h.timeline.has(p)) onlyCurrent++;
+        if (!h.current.has(p) && h.timeline.has(p)) onlyRecords++;
+      }
+      for (const masks of MASKS) {
+        for (const opts of [{ masks }, { masks, deleted: true }, { masks, since: id(2) }, { masks, since: id(3), until: id(4) }, { masks, until: id(1) }] as SearchOptions[]) {
+          assert.deepEqual(searchHistory(h, opts), oracle(h, opts), `seed ${seed}: ${JSON.stringify(opts)}`);
+        }
+      }
+    }
+    assert.ok(onlyCurrent > 20 && onlyRecords > 20, `paths only in the current state: ${onlyCurrent}, only in the records: ${onlyRecords}`);
+  });
 });

@@ -523,6 +523,43 @@ describe('20,000 entries: the index grows, and a manifest of several chunks', ()
     }
   });
 
+  it('lineMatches tests each line where it lies as the line alone would be tested: in a chunk, across two, and kept on its own', (t) => {
+    const dir = tempDir('hb-state-table-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'manifest.jsonl');
+    // A third of the lines have a since: the pattern below matches those (it matches no newline, as
+    // lineMatches asks).
+    const entry = (i: number, v = 0): StateEntry => {
+      const e = bulkEntry(i, i + v);
+      if (i % 3 !== 0) delete e.since;
+      return e;
+    };
+    writeManifest(realFs, file, info, StateTable.from(Array.from({ length: N }, (_, i) => entry(i))));
+    assert.ok(fs.statSync(file).size > 4 * MANIFEST_CHUNK, 'several read chunks: lines across two');
+    const table = readManifest(realFs, file).entries;
+    // Lines kept on their own: overwritten, new, and written with odd path JSON (kept re-encoded).
+    for (let i = 0; i < N; i += 7) table.keep(entry(i, 1));
+    for (let i = N; i < N + 300; i++) table.keep(entry(i));
+    const rng = makeRng(18);
+    for (let i = 5; i < N; i += 11) table.setLine(entry(i).path, withPathJson(encode(entry(i, 2)), oddJson(rng, entry(i).path)));
+    const body = String.raw`"[^\t\n]*"\t[^\n]*Z\t[^\t\n]*`;
+    const inPlace = new RegExp(`${body}(?=\n|$)`, 'y');
+    const alone = new RegExp(`^${body}$`);
+    let matched = 0;
+    let slots = 0;
+    for (let slot = 0; slot < table.slots(); slot++) {
+      const path = table.livePathAt(slot);
+      if (path === undefined) continue;
+      slots++;
+      const line = table.encodedLine(path) as string;
+      const want = alone.test(line);
+      assert.equal(table.lineMatches(slot, inPlace), want, `slot ${slot}: ${line.slice(0, 60)}`);
+      if (want) matched++;
+    }
+    assert.equal(slots, N + 300);
+    assert.ok(matched > N / 4 && matched < N / 2, `${matched} lines with a since, of ${slots}`);
+  });
+
   it('linePieces() of a read table is the lines, in a few slices: unchanged, and after deletes, overwrites, revivals and additions', (t) => {
     const dir = tempDir('hb-state-table-');
     t.after(() => removeDir(dir));

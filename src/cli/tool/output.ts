@@ -153,7 +153,7 @@ export function printJsonList<T>(
   for (let i = 0; i < list.items.length; i += JSON_BATCH) {
     // Items two levels deep, as in the document: [[item, item, …]] puts them there. Each batch's text
     // is written as it is: joined to others first, it was copied once more to be written.
-    const nested = JSON.stringify([list.items.slice(i, i + JSON_BATCH).map(list.json)], null, 2);
+    const nested = JSON.stringify([list.items.slice(i, i + JSON_BATCH).map((item) => list.json(item))], null, 2);
     if (i > 0) out.write(',\n    ');
     out.write(nested.slice(10, nested.length - 6));
   }
