@@ -404,6 +404,8 @@ run_recreate() {
   row rc-hardback recreate hardback 0 "rm -rf $(q "$rt") && sync" \
     "node $(q "$TOOL_JS") $(q "$hb.base") recreate --to $(q "$rt") >/dev/null"
   row rc-cp recreate "cp -a" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt")"
+  # a reference: cp -a made as durable as a restore (which flushes its files before it renames them)
+  row rc-cpd recreate "durable cp -a (cp -a && sync -f)" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt") && sync -f $(q "$rt")"
   timed
   if [ "${ROW_OK[rc-hardback]}" = 1 ]; then # untimed: is what recreate makes the source?
     rm -rf "$rt"
