@@ -152,9 +152,9 @@ export class StateTable implements Map<string, StateEntry> {
   }
   /**
    * @internal Whether the line of `slot` matches `re` as a whole, tested where it lies: `re` is
-   * sticky (y), matches no newline, and ends with `(?=\n|$)` (a line in a chunk as read is followed
-   * by its newline there; one kept on its own, or read across two chunks, ends its text). A reader
-   * checks every line so, without a copy of each.
+   * sticky (y), cannot match past a line's newline, and ends with `(?=\n|$)` (a line in a chunk as
+   * read is followed by its newline there; one kept on its own, or read across two chunks, ends its
+   * text). A reader checks every line so, without a copy of each.
    */
   lineMatches(slot: number, re: RegExp): boolean {
     if (!re.sticky) throw new Error('state: lineMatches needs a sticky pattern');

@@ -527,8 +527,8 @@ describe('20,000 entries: the index grows, and a manifest of several chunks', ()
     const dir = tempDir('hb-state-table-');
     t.after(() => removeDir(dir));
     const file = join(dir, 'manifest.jsonl');
-    // A third of the lines have a since: the pattern below matches those (it matches no newline, as
-    // lineMatches asks).
+    // A third of the lines have a since: the pattern below matches those (it cannot match past a
+    // newline, as lineMatches asks).
     const entry = (i: number, v = 0): StateEntry => {
       const e = bulkEntry(i, i + v);
       if (i % 3 !== 0) delete e.since;

@@ -131,7 +131,8 @@ export function chunkedOutput(out: Writable): { write(text: string): void; end()
 
 /**
  * printJson for a document whose last field is a long list (search results): the same text, but
- * made into JSON and written a batch of items at a time, so the whole document never exists at once (at 30k results, building it all first was a tenth of a search).
+ * made into JSON and written a batch of items at a time, so the whole document never exists at once
+ * (at 30k results, building it all first was a tenth of a search).
  */
 export function printJsonList<T>(
   ctx: ToolContext | undefined,
