@@ -193,13 +193,6 @@ const GOOD_LINE = new RegExp(
   'y',
 );
 
-/** The `since` field of a manifest line. */
-function sinceOfLine(line: string): string | undefined {
-  const b = line.lastIndexOf('\t');
-  const a = line.lastIndexOf('\t', b - 1);
-  return a + 1 < b ? line.slice(a + 1, b) : undefined;
-}
-
 interface CurrentState {
   header: ManifestHeader | undefined;
   /** The decoded entries of the wanted paths. */
@@ -236,7 +229,7 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
   }
   const table = m?.entries;
   const slots = table?.slots() ?? 0;
-  let lastSince = '';
+  let lastSince: string | undefined;
   for (let slot = 0; slot < slots; slot++) {
     const path = table?.livePathAt(slot);
     if (path === undefined) continue;
@@ -245,7 +238,7 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
       // Most lines name one of a few increments, often as the line before them did: added to the set
       // only when it differs from that one.
       const id = table.sinceAt(slot);
-      if (id !== '' && id !== lastSince) since.add((lastSince = id));
+      if (id !== undefined && id !== lastSince) since.add((lastSince = id));
       continue;
     }
     let e: StateEntry | undefined;
@@ -271,10 +264,13 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     apply(entry, path) {
       if (sinceCount === undefined) {
         sinceCount = new Map();
-        for (const [p, line] of table?.encodedEntries() ?? []) if (!damaged.has(p)) count(sinceOfLine(line), 1);
+        for (let slot = 0; slot < slots; slot++) {
+          const p = table?.livePathAt(slot);
+          if (p !== undefined && !damaged.has(p)) count(table?.sinceAt(slot), 1);
+        }
       }
-      const line = changed.has(path) || damaged.has(path) ? undefined : table?.encodedLine(path);
-      count(changed.has(path) ? changed.get(path) : line === undefined ? undefined : sinceOfLine(line), -1);
+      const slot = changed.has(path) || damaged.has(path) ? undefined : table?.slot(path);
+      count(changed.has(path) ? changed.get(path) : slot === undefined ? undefined : table?.sinceAt(slot), -1);
       changed.set(path, entry?.since);
       count(entry?.since, 1);
       if (entry === undefined) entries.delete(path);

@@ -162,12 +162,12 @@ export class StateTable implements Map<string, StateEntry> {
     re.lastIndex = this.start[slot] as number;
     return re.test((t >= 0 ? this.texts[t] : this.own[-1 - t]) as string) && re.lastIndex === this.end[slot];
   }
-  /** @internal The `since` field of the line of `slot` ('' when it has none). */
-  sinceAt(slot: number): string {
+  /** @internal The `since` field of the line of `slot`, undefined when it has none (the reader's `since` set). */
+  sinceAt(slot: number): string | undefined {
     const text = this.textOf(slot);
     const b = text.lastIndexOf('\t', (this.end[slot] as number) - 1);
     const a = text.lastIndexOf('\t', b - 1);
-    return text.slice(a + 1, b);
+    return a + 1 < b ? text.slice(a + 1, b) : undefined;
   }
   /** @internal The path of a live slot, undefined for a deleted one. */
   livePathAt(slot: number): string | undefined {
@@ -215,11 +215,6 @@ export class StateTable implements Map<string, StateEntry> {
       } else yield `${this.lineOf(i)}\n`;
     }
     if (run >= 0) yield (this.texts[run] as string).slice(from, to + 1);
-  }
-
-  /** Each path with its encoded line, without decoding any entry (a reader checks them apart). */
-  *encodedEntries(): IterableIterator<[string, string]> {
-    for (let i = 0; i < this.n; i++) if (this.live[i] === 1) yield [this.pathOf(i), this.lineOf(i)];
   }
 
   /** The encoded line of one path. */

@@ -161,18 +161,25 @@ describe('partial reads of a backup', () => {
       fs.writeFileSync(holder, m.join('\n'), 'latin1');
       const id = '2026-01-01T050000Z';
       fs.mkdirSync(layout.incrementDir(id));
-      const gone = readCatalog(realFs, dist).current.get('Notes/n.md') as StateEntry;
+      const before = readCatalog(realFs, dist).current;
+      const gone = before.get('Notes/n.md') as StateEntry;
+      // The only entries that name the third increment as their `since`: gone, it is named by none.
+      const third = [...before.values()].filter((e) => e.since === ids[2]);
+      assert.deepEqual(third.map((e) => e.path).sort(), ['Notes/n2.md', 'Projects/deep']);
       const header = { journal: 1 as const, id, profile: 'default', source: src, started: new Date().toISOString(), link_mode: 'hardlink' as const };
       const w = new JournalWriter(realFs, layout.journal, header);
-      w.append({ op: 'del', entry: gone });
+      for (const e of [gone, ...third]) w.append({ op: 'del', entry: e });
       w.append({ op: 'put', kind: 'new', entry: { ...gone, path: 'Notes/new.md', since: id }, tmp: 'hb-done' });
       w.sync();
       w.close();
-      fs.unlinkSync(layout.mirrorPath('Notes/n.md'));
+      for (const e of [gone, ...third]) fs.unlinkSync(layout.mirrorPath(e.path));
       const whole = readCatalog(realFs, dist);
       assert.equal(whole.problems.length, 1, whole.problems.join('\n'));
       assert.equal(whole.currentWhole, false);
       assert.ok(whole.since.has(id));
+      // `since` is that of every entry of the state the journal leaves (todo.txt, damaged, aside).
+      assert.deepEqual(whole.since, new Set([...whole.current.values()].map((e) => e.since)));
+      assert.ok(!whole.since.has(ids[2] as string));
       assertPartialReadsAgree('a damaged backup');
     } finally {
       removeDir(dist);

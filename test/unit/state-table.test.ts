@@ -217,7 +217,9 @@ function check(table: StateTable, model: Model, probe: readonly string[]): void 
   assert.deepEqual([...table.values()], keys.map((p) => model.live.get(p)?.entry), 'values()');
   const lines = keys.map((p) => model.live.get(p)?.line as string);
   assert.deepEqual([...table.encodedLines()], lines, 'encodedLines()');
-  assert.deepEqual([...table.encodedEntries()], keys.map((p, i) => [p, lines[i]]), 'encodedEntries()');
+  const sinces: (string | undefined)[] = [];
+  for (let slot = 0; slot < table.slots(); slot++) if (table.livePathAt(slot) !== undefined) sinces.push(table.sinceAt(slot));
+  assert.deepEqual(sinces, keys.map((p) => model.live.get(p)?.entry.since), 'sinceAt() of each live slot');
   assert.equal([...table.linePieces()].join(''), lines.map((l) => `${l}\n`).join(''), 'linePieces() joined');
   assert.equal(table.countNonDirs(), keys.filter((p) => model.live.get(p)?.entry.type !== 'dir').length, 'countNonDirs()');
   for (const p of probe) {
