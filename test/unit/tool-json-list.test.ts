@@ -6,7 +6,8 @@ import { chunkedOutput, printJson, printJsonList } from '../../src/cli/tool/outp
 // search prints its results a batch at a time (printJsonList); the text must be exactly what printJson
 // prints for the whole document.
 
-function capture(write: (out: Writable) => void): { text: string; writes: number } {
+/** What `write` writes into a stream, as far as it has been written when `text`/`writes` are asked. */
+function capture(write: (out: Writable) => void): { text(): string; writes(): number } {
   let text = '';
   let writes = 0;
   const out = new Writable({
@@ -17,7 +18,7 @@ function capture(write: (out: Writable) => void): { text: string; writes: number
     },
   });
   write(out);
-  return { text, writes };
+  return { text: () => text, writes: () => writes };
 }
 
 describe('printJsonList', () => {
@@ -30,13 +31,16 @@ describe('printJsonList', () => {
     versions: Array.from({ length: i % 5 }, (_, k) => ({ increment: k === 0 ? null : `2026-01-0${k}T000000Z`, size: k })),
   });
 
-  it('prints the same text as the whole document would be printed', () => {
+  it('prints the same text as the whole document would be printed', async () => {
     for (const n of [0, 1, 2, 7, 255, 256, 257, 513, 3000]) {
       const items = Array.from({ length: n }, (_, i) => i);
       const body = { masks: ['*.md', 'a"b'], deleted_only: false, since: null, until: '2026-01-01T000000Z' };
       const whole = capture((out) => printJson(undefined, 'search', 0, { ...body, results: items.map(item) }, out));
-      const listed = capture((out) => printJsonList(undefined, 'search', 0, body, { key: 'results', items, json: item }, out));
-      assert.equal(listed.text, whole.text, `${n} results`);
+      let done: Promise<void> = Promise.resolve();
+      const pending = capture((out) => (done = printJsonList(undefined, 'search', 0, body, { key: 'results', items, json: item }, out)));
+      await done;
+      const listed = { text: pending.text(), writes: pending.writes() };
+      assert.equal(listed.text, whole.text(), `${n} results`);
       if (n === 3000) assert.ok(listed.writes > 1, 'written in pieces');
     }
   });
@@ -56,11 +60,11 @@ describe('chunkedOutput', () => {
         c.end();
         c.end();
       });
-      assert.equal(got.text, want, `${n} pieces`);
+      assert.equal(got.text(), want, `${n} pieces`);
       const mib = 1 << 20;
-      assert.ok(got.writes <= Math.floor(want.length / mib) + 1, `${n} pieces (${want.length} characters) in ${got.writes} writes`);
-      if (n > 0 && want.length < mib) assert.equal(got.writes, 1, 'under a megabyte: one write, at the end');
-      if (want.length > 2 * mib) assert.ok(got.writes >= 2, 'over a megabyte: written before the end');
+      assert.ok(got.writes() <= Math.floor(want.length / mib) + 1, `${n} pieces (${want.length} characters) in ${got.writes()} writes`);
+      if (n > 0 && want.length < mib) assert.equal(got.writes(), 1, 'under a megabyte: one write, at the end');
+      if (want.length > 2 * mib) assert.ok(got.writes() >= 2, 'over a megabyte: written before the end');
     }
   });
 });

@@ -5,7 +5,7 @@ import { normalizeRestorePath } from '../../restore/select.js';
 import { versionsOf } from '../../restore/state-at.js';
 import { resolveWhenIn, type ToolContext } from './context.js';
 import type { ToolOptions } from './options.js';
-import { chunkedOutput, entryJson, printJson, printJsonList, reportProblems, table, versionJson, versionRows } from './output.js';
+import { chunkedOutput, drained, entryJson, printJson, printJsonList, reportProblems, table, versionJson, versionRows } from './output.js';
 
 /** search decodes only the entries and records of the paths its masks match. */
 export function searchWant(_args: readonly string[], opts: ToolOptions): () => CatalogWant {
@@ -36,17 +36,16 @@ export async function runSearch(ctx: ToolContext, _args: readonly string[], opts
       current: r.current === undefined ? null : entryJson(r.current),
       versions: r.versions.map(versionJson),
     });
-    printJsonList(ctx, 'search', code, body, { key: 'results', items: results, json }, ctx.io.stdout);
+    await printJsonList(ctx, 'search', code, body, { key: 'results', items: results, json }, ctx.io.stdout);
     return code;
   }
   const out = chunkedOutput(ctx.io.stdout);
   for (const r of results) {
-    out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n`);
     const rows = versionRows(r.versions, { sha: false }).map((row) => ['', ...row]);
-    out.write(table(rows, [4]));
+    if (!out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n${table(rows, [4])}`)) await drained(ctx.io.stdout);
   }
   out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`);
-  out.end();
+  if (!out.end()) await drained(ctx.io.stdout);
   reportProblems(ctx);
   return code;
 }
