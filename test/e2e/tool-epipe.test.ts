@@ -18,7 +18,8 @@ test('backup-tool output piped into a reader that stops early (| head) ends quie
   assert.equal(runCli(BACKUP_JS, [join(root, 'config.json'), '--quiet']).code, 0);
   // In JSON (~3 MB), the search waits for the reader (a full pipe) when the reader goes away.
   for (const json of ['', ' --json']) {
-    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${TOOL_JS}" "${join(root, 'dist')}" search --mask '*.md'${json} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8' });
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${TOOL_JS}" "${join(root, 'dist')}" search --mask '*.md'${json} | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, 'ended on its own');
     assert.match(r.stderr, /status 0/, r.stderr);
     assert.doesNotMatch(r.stderr, /EPIPE|Error/, r.stderr);
     assert.equal(r.stdout.split('\n').filter(Boolean).length, 1);

@@ -16,7 +16,7 @@ import { tool } from '../helpers/tool.js';
 
 let root = '';
 let dist = '';
-const FILES = 3000;
+const FILES = 4000;
 
 before(async () => {
   root = tempDir('hb-slow-reader-');

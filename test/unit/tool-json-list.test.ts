@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { chunkedOutput, printJson, printJsonList } from '../../src/cli/tool/output.js';
+import { chunkedOutput, drained, printJson, printJsonList } from '../../src/cli/tool/output.js';
 
 // search prints its results a batch at a time (printJsonList); the text must be exactly what printJson
 // prints for the whole document.
@@ -32,7 +32,7 @@ describe('printJsonList', () => {
   });
 
   it('prints the same text as the whole document would be printed', async () => {
-    for (const n of [0, 1, 2, 7, 255, 256, 257, 513, 3000]) {
+    for (const n of [0, 1, 2, 7, 31, 32, 33, 65, 255, 256, 257, 513, 3000]) {
       const items = Array.from({ length: n }, (_, i) => i);
       const body = { masks: ['*.md', 'a"b'], deleted_only: false, since: null, until: '2026-01-01T000000Z' };
       const whole = capture((out) => printJson(undefined, 'search', 0, { ...body, results: items.map(item) }, out));
@@ -66,5 +66,87 @@ describe('chunkedOutput', () => {
       if (n > 0 && want.length < mib) assert.equal(got.writes(), 1, 'under a megabyte: one write, at the end');
       if (want.length > 2 * mib) assert.ok(got.writes() >= 2, 'over a megabyte: written before the end');
     }
+  });
+});
+
+/** A stream that holds up to `hwm` bytes and finishes each write only when the test says so. */
+function heldStream(hwm: number): { out: Writable; release(): void } {
+  const held: (() => void)[] = [];
+  const out = new Writable({
+    highWaterMark: hwm,
+    write(_chunk: Buffer, _enc, cb) {
+      held.push(() => cb());
+    },
+  });
+  return { out, release: () => held.splice(0).forEach((cb) => cb()) };
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** The promise, or a rejection if it has not settled in 5 s (a wait that never ends fails, not hangs). */
+function within<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('still waiting after 5 s')), 5000)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+const EVENTS = ['drain', 'error', 'close', 'finish'];
+const listeners = (out: Writable) => EVENTS.map((e) => out.listenerCount(e));
+
+describe('drained', () => {
+  it('resolves at once when the stream holds nothing waiting', async () => {
+    const { out } = heldStream(16);
+    let done = false;
+    void drained(out).then(() => (done = true));
+    await tick();
+    assert.equal(done, true);
+  });
+
+  it('waits for the stream to pass on what it holds, then lets go of it', async () => {
+    const { out, release } = heldStream(4);
+    const before = listeners(out);
+    assert.equal(out.write('more than four bytes'), false);
+    let done = false;
+    const waiting = drained(out).then(() => (done = true));
+    await tick();
+    assert.equal(done, false, 'not before the stream has passed it on');
+    release();
+    await within(waiting);
+    assert.deepEqual(listeners(out), before, 'no listener left behind');
+  });
+
+  it('rejects when the stream fails, is closed or is ended meanwhile', async () => {
+    const cases: [string, (out: Writable) => void, RegExp][] = [
+      ['an error', (out) => out.destroy(new Error('disk on fire')), /disk on fire/],
+      ['closed', (out) => out.destroy(), /closed before everything was written/],
+    ];
+    for (const [what, end, message] of cases) {
+      const { out } = heldStream(4);
+      out.on('error', () => {});
+      out.write('more than four bytes');
+      const waiting = drained(out);
+      end(out);
+      await assert.rejects(within(waiting), message, what);
+      assert.deepEqual(listeners(out).slice(0, 1), [0], `${what}: the drain listener is gone`);
+    }
+    // Ended while it waits: a stream that is ending never emits 'drain', only 'finish'.
+    const { out, release } = heldStream(4);
+    out.write('more than four bytes');
+    const waiting = drained(out);
+    out.end();
+    release();
+    await assert.rejects(within(waiting), /ended before everything was written/);
+    assert.deepEqual(listeners(out), [0, 0, 0, 0]);
+  });
+});
+
+describe('chunkedOutput and a stream that asks to wait', () => {
+  it('says so from write and from end', async () => {
+    const { out, release } = heldStream(1024);
+    const c = chunkedOutput(out);
+    assert.equal(c.write('small'), true, 'gathered, not written');
+    assert.equal(c.write('x'.repeat(1 << 20)), false, 'a megabyte written into a stream that holds 1 KiB');
+    assert.equal(c.end(), false, 'nothing left to write, but the stream still holds too much');
+    release();
+    await within(drained(out));
+    assert.equal(c.end(), true);
   });
 });

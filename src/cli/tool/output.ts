@@ -126,33 +126,32 @@ export function chunkedOutput(out: Writable): { write(text: string): boolean; en
     end() {
       const rest = chunk;
       chunk = '';
-      return rest.length === 0 || out.write(rest);
+      return rest.length === 0 ? !out.writableNeedDrain : out.write(rest);
     },
   };
 }
 
 /**
- * Resolves once `out` has passed on what it holds ('drain'), at once when it holds nothing waiting.
- * A search streams its results (printJsonList, chunkedOutput): written into a pipe faster than the
- * reader takes them (`search … | less`), they waited in this process's memory, all of them:
- * 108 MB of JSON for W1's every path over 100 increments took the peak RSS from 312 to 590 MiB.
- * Waiting for the reader keeps what waits to one write.
+ * Resolves once `out` has passed on what it holds ('drain'), at once when it holds nothing waiting;
+ * rejects when it can take nothing more (an error, closed, or ended meanwhile). A search streams its
+ * results (printJsonList, chunkedOutput): written into a pipe faster than the reader took them
+ * (`search … | less`), they all waited in this process's memory, as the stream's queue: 108 MB of
+ * JSON for W1's every path over 100 increments into a reader that waited 3 s first took the peak
+ * RSS to 590 MiB, where the same into /dev/null took 312 MiB. Waiting for the reader keeps what
+ * waits to about one write.
  */
 export function drained(out: Writable): Promise<void> {
   if (!out.writableNeedDrain) return Promise.resolve();
   return new Promise((resolve, reject) => {
+    const events = { drain: () => done(), error: (err: Error) => done(err), close: () => gone('closed'), finish: () => gone('ended') };
     const done = (err?: Error) => {
-      out.off('drain', done);
-      out.off('error', done);
-      out.off('close', closed);
+      for (const [name, fn] of Object.entries(events)) out.off(name, fn);
       if (err === undefined) resolve();
       else reject(err);
     };
-    // A reader that went away: nothing more can be written (run-main handles stdout's EPIPE).
-    const closed = () => done(new Error('the output was closed before everything was written'));
-    out.on('drain', done);
-    out.on('error', done);
-    out.on('close', closed);
+    // A reader that went away: nothing more can be written (run-main handles stdout's EPIPE first).
+    const gone = (how: string) => done(new Error(`the output was ${how} before everything was written`));
+    for (const [name, fn] of Object.entries(events)) out.on(name, fn);
   });
 }
 
@@ -177,22 +176,31 @@ export async function printJsonList<T>(
   const marker = `hardback-list-${process.pid}-${Date.now()}`;
   const frame = JSON.stringify(envelope(ctx, command, code, { ...body, [list.key]: [marker] }), null, 2);
   const at = frame.lastIndexOf(JSON.stringify(marker));
-  out.write(frame.slice(0, at));
+  // Every write waits for a reader that asks to (drained).
+  const write = async (text: string) => {
+    if (!out.write(text)) await drained(out);
+  };
+  await write(frame.slice(0, at));
   for (let i = 0; i < list.items.length; i += JSON_BATCH) {
     // Items two levels deep, as in the document: [[item, item, …]] puts them there. Each batch's text
     // is written as it is: joined to others first, it was copied once more to be written.
     const nested = JSON.stringify([list.items.slice(i, i + JSON_BATCH).map((item) => list.json(item))], null, 2);
-    if (i > 0) out.write(',\n    ');
-    if (!out.write(nested.slice(10, nested.length - 6))) await drained(out);
+    if (i > 0) await write(',\n    ');
+    await write(nested.slice(10, nested.length - 6));
   }
-  out.write(`${frame.slice(at + JSON.stringify(marker).length)}\n`);
+  await write(`${frame.slice(at + JSON.stringify(marker).length)}\n`);
 }
 
 /**
- * Items made into JSON by one call: 31,000 search results cost 156 ms one by one, 95–113 ms by 100
- * to 2,000, ~250 KB of text a batch (their text written out included; session 18).
+ * Items made into JSON by one call: ~32 KB of text a batch (a search result is ~1 KB). One call per
+ * item cost half again as much (31,000 results: 156 ms, against 95–113 ms by 100 to 2,000 in a
+ * warm loop; session 18). In the program, where each batch's text is new memory, the size counts
+ * too: a text over V8's largest ordinary object (128 KiB) gets fresh pages of its own, and 256 items
+ * (~250 KB) made 15,000 more page faults (~4 µs each here) than 32 in W1's `Taxes/** --json` over
+ * 100 increments; the batches took 540–708 ms against 321–467 ms (5 alternating runs each, a slow
+ * spell of the host; bench/README.md, session 19). 16 to 48 were alike.
  */
-const JSON_BATCH = 256;
+const JSON_BATCH = 32;
 
 /** Metadata problems on stderr (text mode); they make every command exit 1 (SPEC §6 "Hostile metadata"). */
 export function reportProblems(ctx: ToolContext): ExitCode {

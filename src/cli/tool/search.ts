@@ -44,7 +44,7 @@ export async function runSearch(ctx: ToolContext, _args: readonly string[], opts
     const rows = versionRows(r.versions, { sha: false }).map((row) => ['', ...row]);
     if (!out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n${table(rows, [4])}`)) await drained(ctx.io.stdout);
   }
-  out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`);
+  if (!out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`)) await drained(ctx.io.stdout);
   if (!out.end()) await drained(ctx.io.stdout);
   reportProblems(ctx);
   return code;
