@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { chunkedOutput, drained, printJson, printJsonList } from '../../src/cli/tool/output.js';
+import { chunkedOutput, drained, printJson, printJsonList, WRITE_CHUNK } from '../../src/cli/tool/output.js';
 
 // search prints its results a batch at a time (printJsonList); the text must be exactly what printJson
 // prints for the whole document.
@@ -47,9 +47,9 @@ describe('printJsonList', () => {
 });
 
 describe('chunkedOutput', () => {
-  it('writes the text it was given, in order, a megabyte or more at a time, the rest at its end', () => {
+  it('writes the text it was given, in order, WRITE_CHUNK characters or more at a time, the rest at its end', () => {
     const piece = (i: number) => `${'é'.repeat(i % 97)}line ${i} 🎉\n`;
-    for (const n of [0, 1, 50, 60_000]) {
+    for (const n of [0, 1, 50, 300, 60_000]) {
       let want = '';
       const got = capture((out) => {
         const c = chunkedOutput(out);
@@ -61,10 +61,10 @@ describe('chunkedOutput', () => {
         c.end();
       });
       assert.equal(got.text(), want, `${n} pieces`);
-      const mib = 1 << 20;
-      assert.ok(got.writes() <= Math.floor(want.length / mib) + 1, `${n} pieces (${want.length} characters) in ${got.writes()} writes`);
-      if (n > 0 && want.length < mib) assert.equal(got.writes(), 1, 'under a megabyte: one write, at the end');
-      if (want.length > 2 * mib) assert.ok(got.writes() >= 2, 'over a megabyte: written before the end');
+      const chunk = WRITE_CHUNK;
+      assert.ok(got.writes() <= Math.floor(want.length / chunk) + 1, `${n} pieces (${want.length} characters) in ${got.writes()} writes`);
+      if (n > 0 && want.length < chunk) assert.equal(got.writes(), 1, 'under a chunk: one write, at the end');
+      if (want.length > 2 * chunk) assert.ok(got.writes() >= Math.floor(want.length / chunk / 2), 'over a chunk: written before the end');
     }
   });
 });

@@ -102,16 +102,22 @@ function envelope(ctx: ToolContext | undefined, command: string, code: ExitCode,
   };
 }
 
-/** Characters of output gathered before one write. */
-const WRITE_CHUNK = 1 << 20;
+/**
+ * Characters of output gathered before one write: its text and the bytes written stay under V8's
+ * largest ordinary object (128 KiB) as long as they are mostly ASCII, so they take memory already in
+ * use, not fresh pages (~4 µs a page fault here). A megabyte at a time made 3,300 more page faults in
+ * W1's `Taxes/**` over 100 increments, and its text took 226–345 ms to make and write against
+ * 203–272 ms (8 alternating runs each; session 19, bench/README.md).
+ */
+export const WRITE_CHUNK = 1 << 15;
 
 /**
- * Output gathered WRITE_CHUNK characters (up to ~3 MB of UTF-8) at a time: `write` appends, `end`
- * writes what is left. Where stdout is a file (or /dev/null) each write to it is a write(2) of its
- * own: a text search that wrote two lines per path made 62,000 of them for 31,000 paths, 0.29 s of
- * 1.5 s under the profiler (W1's "Taxes/**" over 100 increments, session 17, a slow spell of the
- * host: bench/README.md). Both return false, as a stream's write does, when `out` holds more than it
- * wants: wait for drained(out) before writing more.
+ * Output gathered WRITE_CHUNK characters at a time: `write` appends, `end` writes what is left. Where
+ * stdout is a file (or /dev/null) each write to it is a write(2) of its own: a text search that wrote
+ * two lines per path made 62,000 of them for 31,000 paths, 0.29 s of 1.5 s under the profiler (the
+ * same search, session 17, a slow spell of the host: bench/README.md); it now makes ~170. Both
+ * return false, as a stream's write does, when `out` holds more than it wants: wait for drained(out)
+ * before writing more.
  */
 export function chunkedOutput(out: Writable): { write(text: string): boolean; end(): boolean } {
   let chunk = '';
