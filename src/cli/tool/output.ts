@@ -143,7 +143,7 @@ export function chunkedOutput(out: Writable): { write(text: string): boolean; en
  * results (printJsonList, chunkedOutput): written into a pipe faster than the reader took them
  * (`search … | less`), they all waited in this process's memory, as the stream's queue: 108 MB of
  * JSON for W1's every path over 100 increments into a reader that waited 3 s first took the peak
- * RSS to 590 MiB, where the same into /dev/null took 312 MiB. Waiting for the reader keeps what
+ * RSS to 576 MiB, where the same into /dev/null took 305 MiB. Waiting for the reader keeps what
  * waits to about one write.
  */
 export function drained(out: Writable): Promise<void> {
