@@ -742,7 +742,7 @@ export class Applier {
         return { tmp, entry };
       }
       const moved = put.moveFrom === undefined ? undefined : this.moveSources.get(put.moveFrom.path);
-      const confirmed = put.verifyMove !== true || (await hashFile(fs, this.sourcePath(e.path), buffer)) === put.moveFrom?.sha256;
+      const confirmed = put.verifyMove !== true || (await hashFile(fs, this.sourcePath(e.path), buffer, e.size)) === put.moveFrom?.sha256;
       if (moved !== undefined && moved.users > 0 && put.moveFrom?.sha256 !== undefined && confirmed) {
         entry.sha256 = put.moveFrom.sha256;
         // The last put that needs this stored version takes the temp link itself.

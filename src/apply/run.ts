@@ -239,7 +239,7 @@ async function hashForChecksum(
   await mapLimit(todo, profile.maxWorkers, async (e) => {
     const buffer = buffers.pop() ?? newCopyBuffer();
     try {
-      e.sha256 = await hashFile(fs, pathUnder(profile.src, e.path), buffer);
+      e.sha256 = await hashFile(fs, pathUnder(profile.src, e.path), buffer, e.size);
       bytes += e.size;
     } catch (err) {
       errors.push({ path: e.path, op: 'read', code: errorCode(err) ?? 'EIO', message: `${e.path}: ${errorMessage(err)}` });

@@ -131,7 +131,7 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
         key = `${st.dev}:${st.ino}`;
         got = seen.get(key);
         if (got === undefined) {
-          got = await hashFile(fs, h.file, buffer);
+          got = await hashFile(fs, h.file, buffer, st.size);
           seen.set(key, got);
           report.checked.hashedFiles++;
           report.checked.hashedBytes += st.size;

@@ -162,7 +162,7 @@ export async function planWrite(fs: Fs, opts: PlanOptions): Promise<WritePlan> {
       if (st.isSymbolicLink() && fs.readlinkSync(dest) === item.entry.target) write('identical');
       else if (opts.force) write('overwrite');
       else conflict(st.isSymbolicLink() ? 'a symlink with another target exists' : 'a file exists where the symlink must go', false);
-    } else if (st.isFile() && st.size === item.entry.size && (await hashFile(fs, dest, buffer)) === item.entry.sha256) {
+    } else if (st.isFile() && st.size === item.entry.size && (await hashFile(fs, dest, buffer, st.size)) === item.entry.sha256) {
       write('identical');
     } else if (opts.force) write('overwrite');
     else conflict(st.isSymbolicLink() ? 'a symlink exists where the file must go' : 'a file with different content exists', false);

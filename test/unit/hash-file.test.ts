@@ -1,0 +1,74 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as realFs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Fs } from '../../src/io/fs.js';
+import { hashFile, newCopyBuffer } from '../../src/io/copy.js';
+import { removeDir, tempDir } from '../helpers/tree.js';
+
+// hashFile reads a file to its end, or, given the size it should have, to the first read that comes
+// back short once that much was read (src/io/copy.ts): the same sha256 either way, one read fewer.
+
+let root = '';
+const CHUNK = newCopyBuffer().length;
+const SIZES = [0, 1, 1000, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5];
+
+before(() => {
+  root = tempDir('hb-hash-file-');
+  for (const size of SIZES) {
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 31 + size) & 0xff;
+    realFs.writeFileSync(join(root, `f${size}`), bytes);
+  }
+});
+after(() => removeDir(root));
+
+const sha = (file: string) => createHash('sha256').update(realFs.readFileSync(file)).digest('hex');
+
+/** The real fs, counting reads; each read gives at most `most` bytes (a reader that returns short reads, as FUSE with direct I/O may). */
+function countingFs(most = Infinity): Fs & { reads: number } {
+  const counter = { reads: 0 };
+  const read = (fd: number, buf: Buffer, off: number, len: number, pos: number | null, cb: (err: NodeJS.ErrnoException | null, n: number) => void) => {
+    counter.reads++;
+    realFs.read(fd, buf, off, Math.min(len, most), pos, cb);
+  };
+  return new Proxy(realFs as Fs & { reads: number }, {
+    get: (target, prop, receiver) => (prop === 'read' ? read : prop === 'reads' ? counter.reads : Reflect.get(target, prop, receiver)),
+  });
+}
+
+describe('hashFile', () => {
+  it('gives the sha256 of the content, with and without the size it expects', async () => {
+    for (const size of SIZES) {
+      const file = join(root, `f${size}`);
+      assert.equal(await hashFile(realFs, file), sha(file), `${size} bytes`);
+      assert.equal(await hashFile(realFs, file, newCopyBuffer(), size), sha(file), `${size} bytes, expected`);
+    }
+  });
+
+  it('given the size, does not read again to see the end of a file that came back short', async () => {
+    for (const size of SIZES) {
+      const file = join(root, `f${size}`);
+      const plain = countingFs();
+      await hashFile(plain, file);
+      const sized = countingFs();
+      await hashFile(sized, file, newCopyBuffer(), size);
+      const full = Math.floor(size / CHUNK);
+      // Without the size: every full read, the short one, and one that finds the end.
+      assert.equal(plain.reads, full + (size % CHUNK === 0 ? 1 : 2), `${size} bytes, without the size`);
+      // With it: the read that finds the end is left out whenever the last one came back short.
+      assert.equal(sized.reads, full + 1, `${size} bytes, with the size`);
+    }
+  });
+
+  it('reads on past short reads before the expected size, and to the end of a file longer than expected', async () => {
+    for (const size of SIZES) {
+      const file = join(root, `f${size}`);
+      const dribble = countingFs(4096);
+      assert.equal(await hashFile(dribble, file, newCopyBuffer(), size), sha(file), `${size} bytes, 4 KiB at a time`);
+      assert.equal(dribble.reads, Math.max(1, Math.ceil(size / 4096)), `${size} bytes, 4 KiB at a time: each read, none after the end`);
+      assert.equal(await hashFile(realFs, file, newCopyBuffer(), Math.floor(size / 2)), sha(file), `${size} bytes, half expected`);
+    }
+  });
+});
