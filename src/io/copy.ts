@@ -120,9 +120,10 @@ export async function copyAndHash(
  * regular file ends there, and the read that would see its end again was a round trip of the thread
  * pool per file (W1's 100,000 files on the ext4 image, a `--checksum` run with nothing changed,
  * twice 3 alternating rounds: warm 7.3–8.8 s → 6.2–7.1 s, caches dropped 14.6–16.7 s →
- * 12.9–15.2 s; with the fstat, 3 more: warm 8.1–8.6 s → 6.9–7.7 s; session 19). A short read before the expected size (FUSE with direct I/O may give
- * one) is read on, and so is a file that has grown past what was read: a hash of its first part
- * could otherwise match the version recorded before it grew.
+ * 12.9–15.2 s; with the fstat, 3 more: warm 8.1–8.6 s → 6.9–7.7 s; session 19). A short read
+ * before the expected size (FUSE with direct I/O may give one) is read on, and so is a file that
+ * has grown past what was read: a hash of its first part could otherwise match the version
+ * recorded before it grew.
  */
 export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.allocUnsafe(CHUNK), expectedSize?: number): Promise<string> {
   const hash = createHash('sha256');
