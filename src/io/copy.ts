@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants as realConstants } from 'node:fs';
 import type { Fs } from './fs.js';
 import { chownIfSupported, isRoot } from './fs.js';
 import { secondsFromNs } from '../meta/entry.js';
@@ -54,7 +55,7 @@ export async function copyAndHash(
   let bytes = 0;
   try {
     try {
-      inFd = fs.openSync(src, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+      inFd = fs.openSync(src, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SourceChangedError('vanished', src);
       if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SourceChangedError('not-a-file', src);
@@ -127,7 +128,7 @@ export async function copyAndHash(
  */
 export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.allocUnsafe(CHUNK), expectedSize?: number): Promise<string> {
   const hash = createHash('sha256');
-  const fd = fs.openSync(path, 'r');
+  const fd = fs.openSync(path, READ_FLAGS);
   try {
     for (let total = 0; ; ) {
       const n = await readAsync(fs, fd, buffer);
@@ -143,6 +144,14 @@ export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.all
 }
 
 export const newCopyBuffer = (): Buffer => Buffer.allocUnsafe(CHUNK);
+
+/**
+ * How a file to be read is opened. O_NONBLOCK changes nothing for a regular file, but a file that
+ * was made a FIFO after the scan would otherwise block the open until something wrote into it: the
+ * whole thread stopped, the run holding its lock, for good. Opened this way, its reads find nothing
+ * and the checks after them name it as no longer a file (or its hash differs).
+ */
+const READ_FLAGS = realConstants.O_RDONLY | (realConstants.O_NONBLOCK ?? 0);
 
 function readAsync(fs: Fs, fd: number, buf: Buffer, length = buf.length): Promise<number> {
   return new Promise((resolve, reject) => fs.read(fd, buf, 0, length, null, (err, n) => (err ? reject(err) : resolve(n))));

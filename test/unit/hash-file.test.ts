@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as realFs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
 import type { Fs } from '../../src/io/fs.js';
 import { hashFile, newCopyBuffer } from '../../src/io/copy.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -72,5 +73,29 @@ describe('hashFile', () => {
       // Grown since its size was taken, read back short: its first part alone could match the old version.
       assert.equal(await hashFile(countingFs(4096), file, newCopyBuffer(), Math.floor(size / 2)), sha(file), `${size} bytes, half expected, 4 KiB at a time`);
     }
+  });
+
+  it('opens a FIFO that took the place of a file without waiting for a writer (hashFile and copyAndHash)', () => {
+    const fifo = join(root, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // In a child process: an open that waits stops its whole thread, this test's timers with it.
+    const copyJs = new URL('../../src/io/copy.js', import.meta.url).pathname;
+    const script = `
+      import * as fs from 'node:fs';
+      const { hashFile, copyAndHash, newCopyBuffer } = await import(${JSON.stringify(copyJs)});
+      const hash = await hashFile(fs, ${JSON.stringify(fifo)}, newCopyBuffer(), 10);
+      let copy;
+      try {
+        await copyAndHash(fs, ${JSON.stringify(fifo)}, ${JSON.stringify(join(root, 'fifo-copy'))}, { size: 10, mtime_ns: '0', mode: 0o644, uid: 0, gid: 0 }, { fsyncData: false, buffer: newCopyBuffer() });
+        copy = 'copied';
+      } catch (err) {
+        copy = err.constructor.name + ': ' + err.message;
+      }
+      console.log(JSON.stringify({ hash, copy }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.signal, null, `ended on its own (${r.stderr})`);
+    const got = JSON.parse(r.stdout) as { hash: string; copy: string };
+    assert.equal(got.hash, createHash('sha256').digest('hex'), 'nothing to read: the hash of no bytes, which differs from a version of 10');
+    assert.match(got.copy, /^SourceChangedError: .*is no longer a regular file/);
   });
 });
