@@ -158,9 +158,8 @@ export class StateTable implements Map<string, StateEntry> {
    */
   lineMatches(slot: number, re: RegExp): boolean {
     if (!re.sticky) throw new Error('state: lineMatches needs a sticky pattern');
-    const t = this.tx[slot] as number;
     re.lastIndex = this.start[slot] as number;
-    return re.test((t >= 0 ? this.texts[t] : this.own[-1 - t]) as string) && re.lastIndex === this.end[slot];
+    return re.test(this.textOf(slot)) && re.lastIndex === this.end[slot];
   }
   /** @internal The `since` field of the line of `slot`, undefined when it has none (the reader's `since` set). */
   sinceAt(slot: number): string | undefined {

@@ -7,7 +7,7 @@ import { runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { runTool } from '../../src/cli/tool.js';
 import { realFs } from '../../src/io/fs.js';
-import { removeDir, tempDir } from '../helpers/tree.js';
+import { profileFor, removeDir, tempDir } from '../helpers/tree.js';
 import { tool } from '../helpers/tool.js';
 
 // A search streams its results (src/cli/tool/output.ts). Written into a pipe whose reader is slower
@@ -26,8 +26,7 @@ before(async () => {
   const deep = join(src, ...['a', 'b', 'c', 'd'].map((c) => c.repeat(150)));
   fs.mkdirSync(deep, { recursive: true });
   for (let i = 0; i < FILES; i++) fs.writeFileSync(join(deep, `file-${i}.txt`), `content ${i}`);
-  const profile = { name: 'default', configFile: join(root, 'config.json'), src, dist, rules: {}, maxWorkers: 2, checksum: false, maxDeleteRatio: 0.5, linkFallback: 'copy' as const, keep: undefined, pruneAfterBackup: false };
-  await runBackup(profile, { dryRun: false, force: false, checksum: false, reporter: silentReporter });
+  await runBackup(profileFor(src, dist), { dryRun: false, force: false, checksum: false, reporter: silentReporter });
 });
 after(() => removeDir(root));
 

@@ -106,9 +106,9 @@ function envelope(ctx: ToolContext | undefined, command: string, code: ExitCode,
  * Characters of output gathered before one write (the write is made once they are reached, with the
  * piece that reached them): its text and the bytes written stay under V8's largest ordinary object
  * (128 KiB) for mostly ASCII text in pieces of a few hundred characters, as search's are, so they
- * take memory already in use, not fresh pages (~4 µs a page fault here). A megabyte at a time made 3,300 more page faults in
- * W1's `Taxes/**` over 100 increments, and its text took 226–345 ms to make and write against
- * 203–272 ms (8 alternating runs each; session 19, bench/README.md).
+ * take memory already in use, not fresh pages (~4 µs a page fault here). A megabyte at a time made
+ * 3,300 more page faults in W1's `Taxes/**` over 100 increments, and its text took 226–345 ms to
+ * make and write against 203–272 ms (8 alternating runs each; session 19, bench/README.md).
  */
 export const WRITE_CHUNK = 1 << 15;
 
