@@ -6,6 +6,7 @@ import type { StateComparison } from '../store/state-table.js';
 import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
 import { errorCode, errorMessage } from '../io/errors.js';
+import { SourceChangedError } from '../io/copy.js';
 
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = constants;
@@ -17,6 +18,18 @@ const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = constants;
  */
 function identityOf(st: { dev: bigint; ino: bigint; birthtimeNs: bigint }): string | undefined {
   return st.birthtimeNs > 0n ? `${st.dev}:${st.ino}:${st.birthtimeNs}` : undefined;
+}
+
+/**
+ * The entry of the regular file at `abs` as it is now; a SourceChangedError when it is gone or no
+ * longer a regular file. For a file the scan found as recorded but whose content --checksum found
+ * changed (apply/run.ts): its new version is stored with the metadata it has now.
+ */
+export function regularFileEntry(fs: Fs, abs: string, rel: string, tracked: boolean): Entry {
+  const st = fs.lstatSync(abs, LSTAT_OPTS);
+  if (st === undefined) throw new SourceChangedError('vanished', rel);
+  if ((Number(st.mode) & S_IFMT) !== S_IFREG) throw new SourceChangedError('not-a-file', rel);
+  return newEntry(rel, 'file', Number(st.size), st.mtimeNs.toString(), Number(st.mode) & 0o7777, Number(st.uid), Number(st.gid), tracked, undefined, identityOf(st));
 }
 
 export interface ScanError {
@@ -55,8 +68,8 @@ export interface ScanOptions {
    * A comparison with the last state: an entry whose quick key (plan/compare.ts) equals the recorded
    * one is marked found there, and no entry is built for it. On a run
    * where little changed this spares building an object per entry
-   * (most of the work after the syscalls). Leave it out where the plan must see every entry
-   * (checksum mode, case-folding destinations).
+   * (most of the work after the syscalls). Leave it out where the plan must see every entry (a
+   * case-folding destination); checksum mode hashes the files marked found (apply/run.ts).
    */
   unchangedAgainst?: StateComparison;
   /**

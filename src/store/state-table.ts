@@ -388,6 +388,10 @@ export class StateTable implements Map<string, StateEntry> {
 
   // --- slots and their lines ---
 
+  /** @internal Whether the slot's line records a file (its quick key starts with "f"). */
+  isFileAt(slot: number): boolean {
+    return this.textOf(slot).charCodeAt(this.keyPos[slot] as number) === 102; /* f */
+  }
   /** Whether the slot's line records a folder (its quick key starts with "d"). */
   private isDirAt(slot: number): boolean {
     return this.textOf(slot).charCodeAt(this.keyPos[slot] as number) === 100; /* d */
@@ -655,6 +659,22 @@ export class StateComparison {
       const slot = this.table.slot(path);
       if (slot !== undefined && slot < n) this.marks[slot] = 0;
     }
+  }
+  /**
+   * The recorded files marked found so far but for the paths in `except`, each decoded when asked
+   * for. Before the plan, marked are the files the scan found exactly as recorded and the entries
+   * the scan's worker sent (foundElsewhere): --checksum hashes the former, the scanned entries being
+   * `except` (apply/run.ts), without an entry per file held for the whole run.
+   */
+  foundFiles(except: ReadonlySet<string>): { count: number; at(k: number): StateEntry } {
+    const slots: number[] = [];
+    const n = Math.min(this.marks.length, this.table.slots());
+    for (let i = 0; i < n; i++) {
+      if (this.marks[i] !== 1 || !this.table.isFileAt(i)) continue;
+      if (except.size > 0 && except.has(this.table.livePathAt(i) as string)) continue;
+      slots.push(i);
+    }
+    return { count: slots.length, at: (k) => this.table.valueAt(slots[k] as number) };
   }
   /** Recorded paths not marked: gone from the source (or not seen because unreadable). */
   *unseen(): IterableIterator<string> {

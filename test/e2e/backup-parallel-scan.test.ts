@@ -82,6 +82,33 @@ test('the built program scans and copies on two threads, and reports exactly the
   assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the mirror equals the source');
   const third = runCli(BACKUP_JS, [cfg]);
   assert.match(third.stdout, /no changes/, 'and a third run finds nothing to do');
+  // --checksum on the built program: in every top-level folder (both shares), content rewritten
+  // under the same size and mtime, and a file rewritten with a new mtime. Each change is stored
+  // once (what the worker's share marks found: integration/scan-worker).
+  const sameLooks = Array.from({ length: 8 }, (_, d) => `top${d}/sub0/f4.txt`);
+  const then = new Date(2002, 0, 1); // whole seconds: utimes sets it exactly
+  for (const rel of sameLooks) fs.utimesSync(join(src, rel), then, then);
+  assert.equal(runCli(BACKUP_JS, [cfg, '--quiet']).code, 0);
+  for (const rel of sameLooks) {
+    fs.writeFileSync(join(src, rel), fs.readFileSync(join(src, rel), 'utf8').replace(/\d/g, 'x'));
+    fs.utimesSync(join(src, rel), then, then);
+  }
+  // And in each, a file rewritten with a new mtime: the worker sends those of its share, and marks them found.
+  const touched = Array.from({ length: 8 }, (_, d) => `top${d}/sub1/f5.txt`);
+  for (const rel of touched) {
+    fs.writeFileSync(join(src, rel), fs.readFileSync(join(src, rel), 'utf8').replace(/\d/g, 'y'));
+    fs.utimesSync(join(src, rel), new Date(2001, 0, 1), new Date(2001, 0, 1));
+  }
+  const plain = runCli(BACKUP_JS, [cfg, '--json', '--dry-run']);
+  assert.deepEqual((JSON.parse(plain.stdout) as { profiles: { plan: { changed: string[] } }[] }).profiles[0]?.plan.changed.sort(), touched.slice().sort(), 'without --checksum only the mtimes are seen');
+  const summed = runCli(BACKUP_JS, [cfg, '--json', '--checksum']);
+  assert.equal(summed.code, 0, summed.stderr);
+  const sid = (JSON.parse(summed.stdout) as { profiles: { increment: string }[] }).profiles[0]?.increment;
+  const sinc = JSON.parse(fs.readFileSync(join(root, 'dist', 'increments', String(sid), 'increment.json'), 'utf8')) as IncrementJson;
+  assert.deepEqual(sinc.changed.map((r) => r.path).sort(), [...sameLooks, ...touched].sort(), '--checksum: each change once');
+  assert.deepEqual([sinc.new.length, sinc.deleted.length], [0, 0]);
+  assert.deepEqual(view(join(root, 'dist', 'mirror')), view(src), 'the mirror equals the source');
+  assert.match(runCli(BACKUP_JS, [cfg, '--checksum']).stdout, /no changes/, 'and a --checksum run after it finds nothing to do');
 });
 
 test('a run that fails before its scan ends (a damaged manifest) exits, the scan worker does not keep it alive', (t) => {

@@ -20,6 +20,7 @@ import { scanSource, type ScanResult } from '../../src/scan/walk.js';
 import { startParallelScan, workerShare } from '../../src/scan/parallel.js';
 import { Layout } from '../../src/store/layout.js';
 import { readManifest } from '../../src/store/manifest.js';
+import type { StateComparison } from '../../src/store/state-table.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { faultyFs } from '../helpers/faulty-fs.js';
 import { profileFor, readTree, removeDir, tempDir, treeView } from '../helpers/tree.js';
@@ -102,17 +103,23 @@ function editSource(round: number): { changed: string[]; added: string[]; delete
 }
 
 /** The scan on this thread alone, compared with the manifest on the drive: what the two threads must give. */
-function oneThread(): { result: ScanResult; unseen: string[] } {
+function oneThread(): Scanned {
   const compared = readManifest(realFs, new Layout(dist).manifest).entries.compare();
   const result = scanSource(realFs, src, { selector: compileSelection({}), unchangedAgainst: compared });
-  return { result, unseen: [...compared.unseen()].sort() };
+  return { result, unseen: [...compared.unseen()].sort(), compared };
+}
+
+interface Scanned {
+  result: ScanResult;
+  unseen: string[];
+  compared: StateComparison;
 }
 
 /**
  * startParallelScan with `workerScript`, compared with the manifest as a run does; this thread's
  * walk starts once `ready` settles.
  */
-async function twoThreads(workerScript: string, ready?: () => Promise<void>, fs: Fs = realFs): Promise<{ result: ScanResult; unseen: string[] }> {
+async function twoThreads(workerScript: string, ready?: () => Promise<void>, fs: Fs = realFs): Promise<Scanned> {
   const layout = new Layout(dist);
   const manifest = readManifest(realFs, layout.manifest);
   const weights = manifest.header?.top;
@@ -122,13 +129,18 @@ async function twoThreads(workerScript: string, ready?: () => Promise<void>, fs:
   try {
     await ready?.();
     const result = await parallel.finish({ selector: compileSelection({}), unchangedAgainst: compared });
-    return { result, unseen: [...compared.unseen()].sort() };
+    return { result, unseen: [...compared.unseen()].sort(), compared };
   } finally {
     void parallel.takeWorker()?.terminate();
   }
 }
 
 const paths = (r: ScanResult): string[] => r.entries.map((e) => e.path).sort();
+/** The recorded files --checksum hashes after this scan. */
+function hashed(s: Scanned): string[] {
+  const found = s.compared.foundFiles(new Set(paths(s.result)));
+  return Array.from({ length: found.count }, (_, k) => found.at(k).path).sort();
+}
 /** Recorded paths the scan neither found as recorded nor sent as an entry: gone from the source. */
 function gone(s: { result: ScanResult; unseen: string[] }): string[] {
   const sent = new Set(paths(s.result));
@@ -184,6 +196,15 @@ describe('the scan on two threads', () => {
     // The worker marks what it sends as found (the plan compares it): what is gone is the same.
     assert.deepEqual(gone(got), gone(want));
     for (const d of edits.deleted) assert.ok(gone(got).includes(d), d);
+    // What --checksum hashes (apply/run.ts): the files marked found but for the entries sent. The
+    // worker's whole share is marked found here (foundElsewhere), what it sent included.
+    // That is every recorded file the one-thread scan neither sent nor left unseen.
+    const sent = new Set([...paths(want.result), ...want.unseen]);
+    const asRecorded = [...readManifest(realFs, new Layout(dist).manifest).entries.values()].filter((e) => e.type === 'file' && !sent.has(e.path)).map((e) => e.path);
+    assert.ok(asRecorded.length > 4000, `${asRecorded.length} files as recorded`);
+    assert.deepEqual(hashed(want), asRecorded.sort());
+    assert.deepEqual(hashed(got), hashed(want));
+    for (const c of edits.changed) assert.ok(!hashed(got).includes(c), c);
   });
 
   it('a source folder that cannot be listed again: what is recorded below the names nobody walked is kept, and the error is reported once', async () => {
