@@ -15,6 +15,7 @@ import { compileSelection } from '../select/rules.js';
 import { newFindings, regularFileEntry, scanSource, walkSource, type ScanOptions } from '../scan/walk.js';
 import { startParallelScan } from '../scan/parallel.js';
 import { buildPlan, copyTotals, emptyPlan, hasChanges, moveKey, storedCount, type Plan } from '../plan/plan.js';
+import { quickKey } from '../plan/compare.js';
 import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
@@ -227,9 +228,9 @@ function prepareWalk(fs: Fs, profile: Profile): Prepared {
  * per file of the tree (built for every file, the entries took the run to ~186 MiB on 100k files).
  *
  * Of the scanned entries, a new file that may be a move is hashed: a move needs equal content in
- * checksum mode (plan.ts). A file whose metadata changed is not: it is stored anyway, and its copy
- * hashes it. Where the scan did not compare (a case-folding destination), every scanned file the
- * last state records as a file is hashed, and the plan compares the hashes.
+ * checksum mode (plan.ts); and so is one recorded with the same quick key, which the scan sends
+ * where it does not compare (a dry run's worker, a case-folding destination): the plan compares
+ * the hashes. A file whose metadata changed is not: it is stored anyway, and its copy hashes it.
  *
  * A file that cannot be read, or that is gone or no longer a file when its changed content is found,
  * is a per-file error and keeps its last version.
@@ -244,12 +245,22 @@ async function hashForChecksum(
   unreadable: string[],
 ): Promise<void> {
   const { entries, compared } = scan;
-  const recordedFile = (e: StateEntry): boolean => last.get(e.path)?.type === 'file';
-  const fresh = entries.filter((e) => e.type === 'file' && e.size > 0 && !recordedFile(e));
-  const moveKeys = new Set<string>();
-  if (fresh.length > 0) for (const l of last.values()) if (l.type === 'file' && l.size > 0) moveKeys.add(moveKey(l));
-  const scanned = fresh.filter((e) => moveKeys.has(moveKey(e)));
-  if (compared === undefined) scanned.push(...entries.filter((e) => e.type === 'file' && recordedFile(e)));
+  // A scanned file recorded with the same quick key looks unchanged: the scan sent it all the same
+  // where it did not compare (a dry run's worker, a case-folding destination).
+  const scanned: StateEntry[] = [];
+  const fresh: StateEntry[] = [];
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    const prev = last.get(e.path);
+    if (prev?.type === 'file') {
+      if (quickKey(prev) === quickKey(e)) scanned.push(e);
+    } else if (e.size > 0) fresh.push(e);
+  }
+  if (fresh.length > 0) {
+    const moveKeys = new Set<string>();
+    for (const l of last.values()) if (l.type === 'file' && l.size > 0) moveKeys.add(moveKey(l));
+    for (const e of fresh) if (moveKeys.has(moveKey(e))) scanned.push(e);
+  }
   const found = compared?.foundFiles(new Set(entries.map((e) => e.path))) ?? { count: 0, at: () => undefined };
   const total = scanned.length + found.count;
   let done = 0;

@@ -125,17 +125,26 @@ export async function copyAndHash(
  * before the expected size (FUSE with direct I/O may give one) is read on, and so is a file that
  * has grown past what was read: a hash of its first part could otherwise match the version
  * recorded before it grew.
+ *
+ * Never through a symlink (O_NOFOLLOW: ELOOP), and never on past the expected size in what is not a
+ * regular file (a SourceChangedError): a file swapped after the scan for a link to /dev/zero, or
+ * for the device itself, would otherwise be read for ever, the run holding its lock.
  */
 export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.allocUnsafe(CHUNK), expectedSize?: number): Promise<string> {
   const hash = createHash('sha256');
-  const fd = fs.openSync(path, READ_FLAGS);
+  const fd = fs.openSync(path, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
   try {
-    for (let total = 0; ; ) {
+    for (let total = 0, looked = false; ; ) {
       const n = await readAsync(fs, fd, buffer);
       if (n === 0) break;
       hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
       total += n;
       if (n < buffer.length && expectedSize !== undefined && total >= expectedSize && fs.fstatSync(fd).size <= total) break;
+      // More than expected: a regular file that grew, or a device that would never end (/dev/zero).
+      if (!looked && expectedSize !== undefined && total > expectedSize) {
+        looked = true;
+        if (!fs.fstatSync(fd).isFile()) throw new SourceChangedError('not-a-file', path);
+      }
     }
   } finally {
     fs.closeSync(fd);

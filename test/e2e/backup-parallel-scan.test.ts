@@ -101,6 +101,11 @@ test('the built program scans and copies on two threads, and reports exactly the
   }
   const plain = runCli(BACKUP_JS, [cfg, '--json', '--dry-run']);
   assert.deepEqual((JSON.parse(plain.stdout) as { profiles: { plan: { changed: string[] } }[] }).profiles[0]?.plan.changed.sort(), touched.slice().sort(), 'without --checksum only the mtimes are seen');
+  // A dry run's worker sends every entry of its share (run.ts): those that look unchanged are hashed too.
+  const dryChecksum = runCli(BACKUP_JS, [cfg, '--json', '--checksum', '--dry-run']);
+  assert.equal(dryChecksum.code, 0, dryChecksum.stderr);
+  const dryChanged = (JSON.parse(dryChecksum.stdout) as { profiles: { plan: { changed: string[] } }[] }).profiles[0]?.plan.changed;
+  assert.deepEqual(dryChanged?.slice().sort(), [...sameLooks, ...touched].sort(), '--checksum --dry-run: each change, in both shares');
   const summed = runCli(BACKUP_JS, [cfg, '--json', '--checksum']);
   assert.equal(summed.code, 0, summed.stderr);
   const sid = (JSON.parse(summed.stdout) as { profiles: { increment: string }[] }).profiles[0]?.increment;

@@ -458,13 +458,32 @@ describe('moves', () => {
 });
 
 describe('--checksum reads what it must', () => {
-  // The copy opens its source with O_NOFOLLOW; the checksum pass without.
-  const opensOf = (log: string[][], src: string, copy: boolean) =>
-    log.filter(([, kind]) => kind === (copy ? 'copy' : 'hash')).map(([p]) => (p as string).slice(src.length + 1)).sort();
-  const logging = (log: string[][]) =>
-    beforeOpen((path, flags) => {
-      if (typeof flags === 'number') log.push([path, (flags & fs.constants.O_NOFOLLOW) !== 0 ? 'copy' : 'hash']);
+  // A copy reads a small file with readSync (copyAndHash); a hash, with read on the thread pool (hashFile).
+  const readsOf = (log: string[][], src: string, copy: boolean) =>
+    [...new Set(log.filter(([p, kind]) => kind === (copy ? 'copy' : 'hash') && p?.startsWith(`${src}/`)).map(([p]) => (p as string).slice(src.length + 1)))].sort();
+  const logging = (log: string[][]): typeof realFs => {
+    const paths = new Map<number, string>();
+    return new Proxy(realFs, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop === 'openSync') {
+          return (path: fs.PathLike, ...rest: unknown[]) => {
+            const fd = (value as (...a: unknown[]) => number).call(target, path, ...rest);
+            paths.set(fd, String(path));
+            return fd;
+          };
+        }
+        if (prop === 'read' || prop === 'readSync') {
+          return (fd: number, ...rest: unknown[]) => {
+            log.push([paths.get(fd) ?? '?', prop === 'read' ? 'hash' : 'copy']);
+            return (value as (...a: unknown[]) => unknown).call(target, fd, ...rest);
+          };
+        }
+        return value;
+      },
     });
+  };
 
   it('hashes the files whose metadata is as recorded, and copies only what changed: a file whose metadata changed is not read twice', async () => {
     const f = fixture({ 'same.txt': { content: 'same', mtime: T(1) }, 'rewritten.txt': { content: 'AAAA', mtime: T(1) }, 'touched.txt': { content: 'tttt', mtime: T(1) }, 'empty.txt': '' });
@@ -475,8 +494,8 @@ describe('--checksum reads what it must', () => {
     const log: string[][] = [];
     const o = await f.backup({ checksum: true, fs: logging(log) });
     assert.deepEqual(o.errors, []);
-    assert.deepEqual(opensOf(log, f.src, false), ['empty.txt', 'rewritten.txt', 'same.txt'], 'hashed: the files whose metadata is as recorded');
-    assert.deepEqual(opensOf(log, f.src, true), ['rewritten.txt', 'touched.txt'], 'copied: what changed');
+    assert.deepEqual(readsOf(log, f.src, false), ['empty.txt', 'rewritten.txt', 'same.txt'], 'hashed: the files whose metadata is as recorded');
+    assert.deepEqual(readsOf(log, f.src, true), ['rewritten.txt', 'touched.txt'], 'copied: what changed');
     assert.deepEqual(readIncrement(f.dist, o.id as string).changed.map((r) => r.path).sort(), ['rewritten.txt', 'touched.txt']);
     assertMirrorEqualsSource(f);
   });
@@ -484,10 +503,11 @@ describe('--checksum reads what it must', () => {
   it('a file found changed by content but no longer a file when it is looked at again is a per-file fault, and keeps its last version', async () => {
     const f = fixture({ 'a.txt': { content: 'AAAA', mtime: T(1) }, 'b.txt': { content: 'bbbb', mtime: T(1) } });
     await f.backup();
-    // Just before its hash opens it, a.txt becomes a FIFO: its hash is that of nothing (the open does
-    // not block: src/io/copy.ts), and the look at it after finds no file.
-    const fifo = beforeOpen((path, flags) => {
-      if (typeof flags === 'number' && (flags & fs.constants.O_NOFOLLOW) === 0 && path === join(f.src, 'a.txt')) {
+    // Just before its hash opens it (the first open of it), a.txt becomes a FIFO: its hash is that of
+    // nothing (the open does not block: src/io/copy.ts), and the look at it after finds no file.
+    let opens = 0;
+    const fifo = beforeOpen((path) => {
+      if (path === join(f.src, 'a.txt') && ++opens === 1) {
         fs.rmSync(path);
         assert.equal(spawnSync('mkfifo', [path]).status, 0);
       }
@@ -508,11 +528,12 @@ describe('--checksum, content that changes during the run', () => {
       fs.writeFileSync(join(f.src, name), content);
       fs.utimesSync(join(f.src, name), T(1), T(1));
     }
-    // The copy opens the source with O_NOFOLLOW; the checksum pass without. Just before the copy of
-    // a.txt opens it, its content changes again (same size, same mtime).
+    // The checksum pass opens a.txt first, its copy after. Just before the copy opens it, its
+    // content changes again (same size, same mtime).
     let rewritten = 0;
-    const racing = beforeOpen((path, flags) => {
-      if (typeof flags === 'number' && (flags & fs.constants.O_NOFOLLOW) !== 0 && path === join(f.src, 'a.txt')) {
+    let opens = 0;
+    const racing = beforeOpen((path) => {
+      if (path === join(f.src, 'a.txt') && ++opens === 2) {
         fs.writeFileSync(path, 'CCCC');
         fs.utimesSync(path, T(1), T(1));
         rewritten++;

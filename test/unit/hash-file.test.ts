@@ -98,4 +98,21 @@ describe('hashFile', () => {
     assert.equal(got.hash, createHash('sha256').digest('hex'), 'nothing to read: the hash of no bytes, which differs from a version of 10');
     assert.match(got.copy, /^SourceChangedError: .*is no longer a regular file/);
   });
+
+  it('never reads through a symlink, nor on past the expected size of what is not a regular file (/dev/zero would never end)', () => {
+    const link = join(root, 'zero-link');
+    realFs.symlinkSync('/dev/zero', link);
+    // In a child process, which must end on its own: a read that never ends would hold this one.
+    const copyJs = new URL('../../src/io/copy.js', import.meta.url).pathname;
+    const script = `
+      import * as fs from 'node:fs';
+      const { hashFile, newCopyBuffer } = await import(${JSON.stringify(copyJs)});
+      const outcome = (p) => hashFile(fs, p, newCopyBuffer(), 10).then((h) => 'hashed ' + h, (err) => err.constructor.name + ' ' + (err.code ?? '') + ' ' + err.message);
+      console.log(JSON.stringify({ link: await outcome(${JSON.stringify(link)}), device: await outcome('/dev/zero') }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.signal, null, `ended on its own (${r.stderr})`);
+    const got = JSON.parse(r.stdout) as { link: string; device: string };
+    assert.match(got.link, /^Error ELOOP /, 'a symlink is not followed');
+    assert.match(got.device, /^SourceChangedError ECHANGED .*is no longer a regular file/, 'a device is given up once past the expected size');
+  });
 });
