@@ -126,13 +126,20 @@ export async function copyAndHash(
  * has grown past what was read: a hash of its first part could otherwise match the version
  * recorded before it grew.
  *
- * Never through a symlink (O_NOFOLLOW: ELOOP), and never on past the expected size in what is not a
- * regular file (a SourceChangedError): a file swapped after the scan for a link to /dev/zero, or
- * for the device itself, would otherwise be read for ever, the run holding its lock.
+ * Never through a symlink (O_NOFOLLOW), and never on past the expected size in what is not a regular
+ * file: a file swapped after the scan for a link to /dev/zero, or for the device itself, would
+ * otherwise be read for ever, the run holding its lock. Both are a SourceChangedError ('not-a-file'),
+ * as in copyAndHash.
  */
 export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.allocUnsafe(CHUNK), expectedSize?: number): Promise<string> {
   const hash = createHash('sha256');
-  const fd = fs.openSync(path, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
+  let fd: number;
+  try {
+    fd = fs.openSync(path, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SourceChangedError('not-a-file', path);
+    throw err;
+  }
   try {
     for (let total = 0, looked = false; ; ) {
       const n = await readAsync(fs, fd, buffer);
