@@ -266,6 +266,10 @@ async function hashForChecksum(
   let done = 0;
   let bytes = 0;
   const buffers: Buffer[] = [];
+  const fault = (path: string, err: unknown): void => {
+    errors.push({ path, op: 'read', code: errorCode(err) ?? 'EIO', message: isCode(err, 'ECHANGED') ? errorMessage(err) : `${path}: ${errorMessage(err)}` });
+    unreadable.push(path);
+  };
   const hash = async (e: StateEntry): Promise<string | undefined> => {
     const buffer = buffers.pop() ?? newCopyBuffer();
     try {
@@ -279,10 +283,6 @@ async function hashForChecksum(
       buffers.push(buffer);
       opts.reporter.progress({ phase: 'hash', files: ++done, totalFiles: total, bytes });
     }
-  };
-  const fault = (path: string, err: unknown): void => {
-    errors.push({ path, op: 'read', code: errorCode(err) ?? 'EIO', message: isCode(err, 'ECHANGED') ? errorMessage(err) : `${path}: ${errorMessage(err)}` });
-    unreadable.push(path);
   };
   await mapLimit(scanned, profile.maxWorkers, async (e) => {
     const digest = await hash(e);

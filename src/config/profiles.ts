@@ -49,8 +49,9 @@ export const DEFAULTS = {
    * copies alone). Measured (session 19, bench/README.md): W1's 100,000 files / 1 GiB on the ext4
    * loop image, a `--checksum` run with nothing changed, 3 rounds, caches dropped (warm in brackets):
    * 1: 24.8–33.6 s (11.5–12.2 s); 2: 19.8–21.7 s (8.6–9.9 s); 4: 16.5–18.4 s (8.5–9.1 s);
-   * 8: 15.6–18.1 s (8.6–9.7 s); 16: 15.8–16.3 s (8.3–8.8 s). Peak RSS 172, 180, 182, 186, 194 MiB.
-   * 8 is where reading from a disk stops gaining; 16 costs memory for no more.
+   * 8: 15.6–18.1 s (8.6–9.7 s); 16: 15.8–16.3 s (8.3–8.8 s). Peak RSS 172, 180, 182, 186, 194 MiB
+   * then, when the run held an entry per file (since session 20, 124 MiB at 8). 8 is where reading
+   * from a disk stops gaining; 16 costs memory for no more.
    */
   maxWorkers: 8,
   checksum: false,

@@ -55,10 +55,9 @@ export async function copyAndHash(
   let bytes = 0;
   try {
     try {
-      inFd = fs.openSync(src, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
+      inFd = openToRead(fs, src);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SourceChangedError('vanished', src);
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SourceChangedError('not-a-file', src);
       throw err;
     }
     outFd = fs.openSync(dest, 'wx', 0o600);
@@ -133,13 +132,7 @@ export async function copyAndHash(
  */
 export async function hashFile(fs: Fs, path: string, buffer: Buffer = Buffer.allocUnsafe(CHUNK), expectedSize?: number): Promise<string> {
   const hash = createHash('sha256');
-  let fd: number;
-  try {
-    fd = fs.openSync(path, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SourceChangedError('not-a-file', path);
-    throw err;
-  }
+  const fd = openToRead(fs, path);
   try {
     for (let total = 0, looked = false; ; ) {
       const n = await readAsync(fs, fd, buffer);
@@ -168,6 +161,16 @@ export const newCopyBuffer = (): Buffer => Buffer.allocUnsafe(CHUNK);
  * and the checks after them name it as no longer a file (or its hash differs).
  */
 const READ_FLAGS = realConstants.O_RDONLY | (realConstants.O_NONBLOCK ?? 0);
+
+/** Opens a file to read it (READ_FLAGS), never through a symlink: one is a SourceChangedError ('not-a-file'). */
+function openToRead(fs: Fs, path: string): number {
+  try {
+    return fs.openSync(path, READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new SourceChangedError('not-a-file', path);
+    throw err;
+  }
+}
 
 function readAsync(fs: Fs, fd: number, buf: Buffer, length = buf.length): Promise<number> {
   return new Promise((resolve, reject) => fs.read(fd, buf, 0, length, null, (err, n) => (err ? reject(err) : resolve(n))));
