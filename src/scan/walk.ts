@@ -7,9 +7,10 @@ import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
 import { errorCode, errorMessage } from '../io/errors.js';
 import { SourceChangedError } from '../io/copy.js';
+import { lstatFor } from '../io/lstat.js';
 
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
-const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = constants;
+const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFBLK } = constants;
 
 /**
  * A file's identity across runs: device, inode and birth time. A rename keeps all three; an inode
@@ -127,6 +128,7 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
   };
   const sel = opts.selector;
   const skip = opts.skipDir;
+  const lstat = lstatFor(fs, src);
   let lastReport = 0;
   /** The folders being walked, outermost first. */
   const open: OpenDir[] = [];
@@ -229,7 +231,7 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
     const childAbs = pathUnder(abs, name);
     let st;
     try {
-      st = fs.lstatSync(childAbs, LSTAT_OPTS);
+      st = lstat(childAbs);
     } catch (err) {
       result.errors.push({ path: childRel, op: 'scan', code: errorCode(err) ?? 'EIO', message: errorMessage(err) });
       result.unreadable.push(childRel);
@@ -237,18 +239,16 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
       continue;
     }
     if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
-    // The stat's fields are BigInts, and each operation on one allocates: the mode is made a number
-    // once and the type read from it (st.isDirectory() and the like compute on BigInts each time);
-    // owners are converted only for an entry that is built. Per entry of a 100k-file walk this is
-    // ~30 ms less than converting every field and asking each is-method.
-    const mtime_ns = st.mtimeNs.toString();
-    const fullMode = Number(st.mode);
+    // Each field of the view is converted when it is read (io/lstat.ts): the mode once, the type
+    // taken from it; owners only for an entry that is built.
+    const mtime_ns = st.mtimeNs;
+    const fullMode = st.mode;
     const mode = fullMode & 0o7777;
     const kind = fullMode & S_IFMT;
     if (kind === S_IFDIR) {
       if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
       if (!sel.enterDir(childRel)) continue;
-      const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid: Number(st.uid), gid: Number(st.gid), decided: false };
+      const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid: st.uid, gid: st.gid, decided: false };
       open.push(dir);
       const names = listNames(childAbs, childRel);
       const child: Listing = { abs: childAbs, rel: childRel, names: names ?? [], next: 0, any: names === undefined, dir };
@@ -259,12 +259,15 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
     if (!sel.fileIncluded(childRel)) continue;
     if (kind === S_IFREG) {
       const tracked = sel.isTracked(childRel, false);
-      const size = Number(st.size);
+      const size = st.size;
       l.any = true;
       if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) {
+        // Built before the folders are yielded: what their consumer does may lstat again, and the
+        // view lasts until the next lstat.
+        const e = newEntry(childRel, 'file', size, mtime_ns, mode, st.uid, st.gid, tracked, undefined, identityOf(st));
         if (undecided()) yield* openedDirs();
         seen++;
-        yield newEntry(childRel, 'file', size, mtime_ns, mode, Number(st.uid), Number(st.gid), tracked, undefined, identityOf(st));
+        yield e;
       }
     } else if (kind === S_IFLNK) {
       let target: string;
@@ -279,12 +282,13 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
       const tracked = sel.isTracked(childRel, false);
       l.any = true;
       if (!same(childRel, 'symlink', tracked, 0, mtime_ns, mode, target)) {
+        const e = newEntry(childRel, 'symlink', 0, mtime_ns, mode, st.uid, st.gid, tracked, target, undefined);
         if (undecided()) yield* openedDirs();
         seen++;
-        yield newEntry(childRel, 'symlink', 0, mtime_ns, mode, Number(st.uid), Number(st.gid), tracked, target, undefined);
+        yield e;
       }
     } else {
-      const what = st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isBlockDevice() ? 'block device' : 'character device';
+      const what = kind === S_IFIFO ? 'fifo' : kind === S_IFSOCK ? 'socket' : kind === S_IFBLK ? 'block device' : 'character device';
       result.skipped.push({ path: childRel, kind: what });
     }
     if (opts.onProgress && seen - lastReport >= 1000) {

@@ -176,4 +176,21 @@ describe('walkSource', () => {
     assert.deepEqual([...cmp.unseen()].sort(), ['a/b/c/deep.txt', 'gone.txt', 'keep/sub', 'z/mode']);
     assert.deepEqual(scanSource(sortedFs, src, { ...opts, unchangedAgainst: last.compare() }).entries, entries);
   });
+  it('names what it skips by the type bits of the mode: FIFO, block and character device (root: mknod; sockets: integration/backup-run)', (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to make device nodes (mknod); CI runs as root');
+      return;
+    }
+    const src = join(root, 'specials');
+    makeTree(src, { 'keep.txt': 'k' });
+    for (const args of [['pipe', 'p'], ['chr', 'c', '1', '3'], ['blk', 'b', '7', '200']]) {
+      const mk = spawnSync('mknod', [join(src, args[0] as string), ...args.slice(1)]);
+      assert.equal(mk.status, 0, `mknod ${args.join(' ')}: ${mk.stderr}`);
+    }
+    // realFs: the walk's own lstat (src/io/lstat.ts), not the public one a wrapped fs gets.
+    const { entries, findings } = walkAll(realFs, src, { selector: compileSelection({}) });
+    assert.deepEqual(shown(entries), ['f keep.txt']);
+    const kinds = Object.fromEntries(findings.skipped.map((s) => [s.path, s.kind]));
+    assert.deepEqual(kinds, { pipe: 'fifo', chr: 'character device', blk: 'block device' });
+  });
 });

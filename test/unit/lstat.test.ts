@@ -1,0 +1,147 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as nodeFs from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { realFs, type Fs } from '../../src/io/fs.js';
+import { lstatFor, lstatSource, type LstatView } from '../../src/io/lstat.js';
+import { makeTree, removeDir, tempDir } from '../helpers/tree.js';
+
+// The scan's lstat (src/io/lstat.ts) reads Node's binding where it proves itself, else fs.lstatSync:
+// either way, what it answers and what it throws must be what fs.lstatSync answers and throws.
+
+let root = '';
+before(() => {
+  root = tempDir('hb-lstat-');
+  makeTree(root, { 'f.txt': 'text', 'empty': '', 'dir/inner': 'x', 'link': { symlink: 'f.txt' }, 'dangling': { symlink: 'nowhere' } });
+  // Nanoseconds, a time before 1970 (negative seconds), the epoch itself, and a size past 4 GiB.
+  const touched = spawnSync('touch', ['-d', '@1700000000.123456789', join(root, 'f.txt')]);
+  assert.equal(touched.status, 0, `touch: ${touched.stderr}`);
+  const before1970 = spawnSync('touch', ['-d', '@-86400.25', join(root, 'empty')]);
+  assert.equal(before1970.status, 0, `touch: ${before1970.stderr}`);
+  nodeFs.writeFileSync(join(root, 'epoch'), '');
+  nodeFs.utimesSync(join(root, 'epoch'), 0, 0);
+  nodeFs.writeFileSync(join(root, 'sparse'), '');
+  nodeFs.truncateSync(join(root, 'sparse'), 5 * 2 ** 30 + 7);
+  const mk = spawnSync('mkfifo', [join(root, 'pipe')]);
+  assert.equal(mk.status, 0, `mkfifo: ${mk.stderr}`);
+});
+after(() => removeDir(root));
+
+const FIELDS = ['mode', 'size', 'mtimeNs', 'uid', 'gid', 'dev', 'ino', 'birthtimeNs'] as const;
+/** Every field of a view, read at once (a view lasts until the next lstat). */
+const fieldsOf = (v: LstatView | undefined) => (v === undefined ? undefined : Object.fromEntries(FIELDS.map((f) => [f, v[f]])));
+/** The same fields, from fs.lstatSync. */
+function expected(path: string) {
+  const st = nodeFs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  if (st === undefined) return undefined;
+  return {
+    mode: Number(st.mode),
+    size: Number(st.size),
+    mtimeNs: st.mtimeNs.toString(),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    dev: st.dev,
+    ino: st.ino,
+    birthtimeNs: st.birthtimeNs,
+  };
+}
+/** What a call throws, by code ('none' when it returns). */
+function thrown(call: () => unknown): string {
+  try {
+    call();
+    return 'none';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}
+
+describe('lstatFor', () => {
+  const names = ['f.txt', 'empty', 'epoch', 'sparse', 'dir', 'dir/inner', 'link', 'dangling', 'pipe', ''];
+
+  it('answers what fs.lstatSync answers, field for field, for every kind of entry', () => {
+    const lstat = lstatFor(realFs, root);
+    for (const name of names) {
+      const p = join(root, name);
+      assert.deepEqual(fieldsOf(lstat(p)), expected(p), name);
+    }
+    // The cases this test means to cover are there: nanoseconds, before 1970, past 4 GiB.
+    assert.equal(expected(join(root, 'f.txt'))?.mtimeNs, '1700000000123456789');
+    assert.equal(expected(join(root, 'empty'))?.mtimeNs, '-86400250000000', 'a time before 1970: -86,401 s and 750,000,000 ns');
+    assert.equal(expected(join(root, 'sparse'))?.size, 5 * 2 ** 30 + 7);
+  });
+
+  it('reads the binding on Node 20, where it was measured', (t) => {
+    if (!process.version.startsWith('v20.')) {
+      t.skip(`Node ${process.version}: the binding is used only where it agrees with fs, which the other tests check`);
+      return;
+    }
+    lstatFor(realFs, root);
+    assert.equal(lstatSource(), 'binding');
+  });
+
+  it('finds nothing where fs finds nothing, and throws what fs throws', () => {
+    const lstat = lstatFor(realFs, root);
+    const cases = [
+      join(root, 'missing'), // ENOENT
+      join(root, 'f.txt', 'below-a-file'), // ENOTDIR
+      join(root, 'x'.repeat(300)), // ENAMETOOLONG
+      join(root, 'dangling', 'below'), // ENOENT through a symlink
+    ];
+    for (const p of cases) {
+      assert.equal(thrown(() => lstat(p)), thrown(() => nodeFs.lstatSync(p, { bigint: true, throwIfNoEntry: false })), p);
+      if (thrown(() => lstat(p)) === 'none') assert.equal(lstat(p), undefined, p);
+    }
+    assert.equal(thrown(() => lstat(join(root, 'x'.repeat(300)))), 'ENAMETOOLONG', 'one case the public API throws for');
+    // After each failure it goes on answering.
+    assert.deepEqual(fieldsOf(lstat(join(root, 'f.txt'))), expected(join(root, 'f.txt')));
+  });
+
+  it('asks an injected fs (the seam the fault tests use)', () => {
+    let calls = 0;
+    const counting: Fs = {
+      ...realFs,
+      lstatSync: ((...args: Parameters<Fs['lstatSync']>) => {
+        calls++;
+        return realFs.lstatSync(...args);
+      }) as Fs['lstatSync'],
+    };
+    const lstat = lstatFor(counting, root);
+    assert.deepEqual(fieldsOf(lstat(join(root, 'f.txt'))), expected(join(root, 'f.txt')));
+    assert.equal(lstat(join(root, 'missing')), undefined);
+    assert.equal(calls, 2);
+  });
+
+  const lstatJs = new URL('../../src/io/lstat.js', import.meta.url).pathname;
+  const fsJs = new URL('../../src/io/fs.js', import.meta.url).pathname;
+  /** A child process that walks `root`'s entries with lstatFor under the given Node options. */
+  function child(nodeOptions: string[]) {
+    const script = `
+      const { lstatFor, lstatSource } = await import(${JSON.stringify(lstatJs)});
+      const { realFs } = await import(${JSON.stringify(fsJs)});
+      const lstat = lstatFor(realFs, ${JSON.stringify(root)});
+      const sizes = ${JSON.stringify(names)}.map((n) => lstat(${JSON.stringify(root)} + '/' + n)?.size);
+      console.log(JSON.stringify({ source: lstatSource(), sizes }));`;
+    const r = spawnSync(process.execPath, [...nodeOptions, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return { ...(JSON.parse(r.stdout) as { source: string; sizes: number[] }), stderr: r.stderr };
+  }
+  const sizes = () => names.map((n) => expected(join(root, n))?.size);
+
+  it('prints no warning, even where every deprecation is shown or thrown', () => {
+    const got = child(['--pending-deprecation', '--throw-deprecation']);
+    assert.equal(got.stderr, '');
+    assert.deepEqual(got.sizes, sizes());
+    if (process.version.startsWith('v20.')) assert.equal(got.source, 'binding', 'the binding was asked for, and warned of, yet nothing was printed');
+  });
+
+  it("keeps to fs.lstatSync under Node's permission model", (t) => {
+    if (!process.version.startsWith('v20.')) {
+      t.skip(`Node ${process.version}: the permission model's flag is Node 20's`);
+      return;
+    }
+    const got = child(['--experimental-permission', '--allow-fs-read=*']);
+    assert.equal(got.source, 'fs');
+    assert.deepEqual(got.sizes, sizes());
+  });
+});
