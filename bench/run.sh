@@ -366,6 +366,8 @@ run_standard() {
   say "$W: no-change"
   row floor-find no-change "floor: find -printf" 1 "$A" "find $(q "$src") -printf '%s %T@\n' >/dev/null"
   row floor-walk no-change "floor: node readdir+lstat" 1 "$A" "node $(q "$BENCH/walk-floor.mjs") $(q "$src") --quiet"
+  # the same walk with each lstat read from Node's fs binding, as hardback's scan reads it (a reference)
+  row floor-walk-raw no-change "floor: node readdir + binding lstat" 1 "$A" "node $(q "$BENCH/walk-floor.mjs") $(q "$src") --quiet --binding"
   [ $hb_ok = 1 ] && row hb-nochange no-change hardback 1 "$A" "$HB"
   row rs-nochange no-change "rsync -a --delete" 1 "$A" "$RS"
   row snap-nochange no-change "rsnapshot (rsync --link-dest)" 0 "$clear && $A && sync" "$SN"

@@ -3,6 +3,7 @@ import { constants as realConstants } from 'node:fs';
 import type { Fs } from './fs.js';
 import { chownIfSupported, isRoot } from './fs.js';
 import { secondsFromNs } from '../meta/entry.js';
+import { fstatFor } from './stat.js';
 
 /** One buffer per concurrent copy; 1 MiB keeps syscalls few for large files without bloating RSS. */
 const CHUNK = 1 << 20;
@@ -82,9 +83,9 @@ export async function copyAndHash(
       if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new SourceChangedError('not-a-file', src);
       throw err;
     }
-    const after = fs.fstatSync(inFd, { bigint: true });
-    if (!after.isFile()) throw new SourceChangedError('not-a-file', src);
-    if (bytes !== expect.size || Number(after.size) !== expect.size || after.mtimeNs.toString() !== expect.mtime_ns) {
+    const after = fstatFor(fs)(inFd);
+    if ((after.mode & S_IFMT) !== S_IFREG) throw new SourceChangedError('not-a-file', src);
+    if (bytes !== expect.size || after.size !== expect.size || after.mtimeNs !== expect.mtime_ns) {
       throw new SourceChangedError('changed', src);
     }
     const fd = outFd;
@@ -161,6 +162,7 @@ export const newCopyBuffer = (): Buffer => Buffer.allocUnsafe(CHUNK);
  * and the checks after them name it as no longer a file (or its hash differs).
  */
 const READ_FLAGS = realConstants.O_RDONLY | (realConstants.O_NONBLOCK ?? 0);
+const { S_IFMT, S_IFREG } = realConstants;
 
 /** Opens a file to read it (READ_FLAGS), never through a symlink: one is a SourceChangedError ('not-a-file'). */
 function openToRead(fs: Fs, path: string): number {

@@ -7,7 +7,7 @@ import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
 import { errorCode, errorMessage } from '../io/errors.js';
 import { SourceChangedError } from '../io/copy.js';
-import { lstatFor } from '../io/lstat.js';
+import { lstatFor } from '../io/stat.js';
 
 const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFBLK } = constants;
@@ -239,7 +239,7 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
       continue;
     }
     if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
-    // Each field of the view is converted when it is read (io/lstat.ts): the mode once, the type
+    // Each field of the view is converted when it is read (io/stat.ts): the mode once, the type
     // taken from it; owners only for an entry that is built.
     const mtime_ns = st.mtimeNs;
     const fullMode = st.mode;

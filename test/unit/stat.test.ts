@@ -4,11 +4,12 @@ import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { realFs, type Fs } from '../../src/io/fs.js';
-import { lstatFor, lstatSource, type LstatView } from '../../src/io/lstat.js';
+import { fstatFor, lstatFor, statSource, type StatView } from '../../src/io/stat.js';
 import { makeTree, removeDir, tempDir } from '../helpers/tree.js';
 
-// The scan's lstat (src/io/lstat.ts) reads Node's binding where it proves itself, else fs.lstatSync:
-// either way, what it answers and what it throws must be what fs.lstatSync answers and throws.
+// The scan's lstat and the copy's fstat (src/io/stat.ts) read Node's binding where it proves itself,
+// else fs.lstatSync / fs.fstatSync: either way, what they answer and throw must be what those answer
+// and throw.
 
 let root = '';
 before(() => {
@@ -30,10 +31,10 @@ after(() => removeDir(root));
 
 const FIELDS = ['mode', 'size', 'mtimeNs', 'uid', 'gid', 'dev', 'ino', 'birthtimeNs'] as const;
 /** Every field of a view, read at once (a view lasts until the next lstat). */
-const fieldsOf = (v: LstatView | undefined) => (v === undefined ? undefined : Object.fromEntries(FIELDS.map((f) => [f, v[f]])));
+const fieldsOf = (v: StatView | undefined) => (v === undefined ? undefined : Object.fromEntries(FIELDS.map((f) => [f, v[f]])));
 /** The same fields, from fs.lstatSync. */
-function expected(path: string) {
-  const st = nodeFs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+function expected(path: string | number) {
+  const st = typeof path === 'number' ? nodeFs.fstatSync(path, { bigint: true }) : nodeFs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
   if (st === undefined) return undefined;
   return {
     mode: Number(st.mode),
@@ -56,7 +57,7 @@ function thrown(call: () => unknown): string {
   }
 }
 
-describe('lstatFor', () => {
+describe('lstatFor and fstatFor', () => {
   const names = ['f.txt', 'empty', 'epoch', 'sparse', 'dir', 'dir/inner', 'link', 'dangling', 'pipe', ''];
 
   it('answers what fs.lstatSync answers, field for field, for every kind of entry', () => {
@@ -77,7 +78,14 @@ describe('lstatFor', () => {
       return;
     }
     lstatFor(realFs, root);
-    assert.equal(lstatSource(), 'binding');
+    assert.equal(statSource().lstat, 'binding');
+    const fd = nodeFs.openSync(join(root, 'f.txt'), 'r');
+    try {
+      fstatFor(realFs)(fd);
+    } finally {
+      nodeFs.closeSync(fd);
+    }
+    assert.equal(statSource().fstat, 'binding');
   });
 
   it('finds nothing where fs finds nothing, and throws what fs throws', () => {
@@ -112,19 +120,62 @@ describe('lstatFor', () => {
     assert.equal(calls, 2);
   });
 
-  const lstatJs = new URL('../../src/io/lstat.js', import.meta.url).pathname;
+  it('fstat: answers what fs.fstatSync answers, for files and folders, and throws what it throws', () => {
+    const fstat = fstatFor(realFs);
+    for (const name of ['f.txt', 'empty', 'sparse', 'dir', 'pipe', '']) {
+      const fd = nodeFs.openSync(join(root, name), nodeFs.constants.O_RDONLY | nodeFs.constants.O_NONBLOCK);
+      try {
+        assert.deepEqual(fieldsOf(fstat(fd)), expected(fd), name);
+      } finally {
+        nodeFs.closeSync(fd);
+      }
+    }
+    const closed = nodeFs.openSync(join(root, 'f.txt'), 'r');
+    nodeFs.closeSync(closed);
+    assert.equal(thrown(() => fstat(closed)), thrown(() => nodeFs.fstatSync(closed, { bigint: true })));
+    assert.equal(thrown(() => fstat(closed)), 'EBADF');
+    const fd = nodeFs.openSync(join(root, 'f.txt'), 'r');
+    try {
+      assert.deepEqual(fieldsOf(fstat(fd)), expected(fd), 'after a failure it goes on answering');
+    } finally {
+      nodeFs.closeSync(fd);
+    }
+  });
+
+  it('fstat: asks an injected fs', () => {
+    let calls = 0;
+    const counting: Fs = {
+      ...realFs,
+      fstatSync: ((...args: Parameters<Fs['fstatSync']>) => {
+        calls++;
+        return realFs.fstatSync(...args);
+      }) as Fs['fstatSync'],
+    };
+    const fd = nodeFs.openSync(join(root, 'f.txt'), 'r');
+    try {
+      assert.deepEqual(fieldsOf(fstatFor(counting)(fd)), expected(fd));
+    } finally {
+      nodeFs.closeSync(fd);
+    }
+    assert.equal(calls, 1);
+  });
+
+  const statJs = new URL('../../src/io/stat.js', import.meta.url).pathname;
   const fsJs = new URL('../../src/io/fs.js', import.meta.url).pathname;
   /** A child process that walks `root`'s entries with lstatFor under the given Node options. */
   function child(nodeOptions: string[]) {
     const script = `
-      const { lstatFor, lstatSource } = await import(${JSON.stringify(lstatJs)});
+      const { fstatFor, lstatFor, statSource } = await import(${JSON.stringify(statJs)});
+      const nodeFs = await import('node:fs');
       const { realFs } = await import(${JSON.stringify(fsJs)});
       const lstat = lstatFor(realFs, ${JSON.stringify(root)});
       const sizes = ${JSON.stringify(names)}.map((n) => lstat(${JSON.stringify(root)} + '/' + n)?.size);
-      console.log(JSON.stringify({ source: lstatSource(), sizes }));`;
+      const fd = nodeFs.openSync(${JSON.stringify(join(root, 'sparse'))}, 'r');
+      const fsize = fstatFor(realFs)(fd).size;
+      console.log(JSON.stringify({ source: statSource(), sizes, fsize }));`;
     const r = spawnSync(process.execPath, [...nodeOptions, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
-    return { ...(JSON.parse(r.stdout) as { source: string; sizes: number[] }), stderr: r.stderr };
+    return { ...(JSON.parse(r.stdout) as { source: { lstat: string; fstat: string }; sizes: number[]; fsize: number }), stderr: r.stderr };
   }
   const sizes = () => names.map((n) => expected(join(root, n))?.size);
 
@@ -132,7 +183,8 @@ describe('lstatFor', () => {
     const got = child(['--pending-deprecation', '--throw-deprecation']);
     assert.equal(got.stderr, '');
     assert.deepEqual(got.sizes, sizes());
-    if (process.version.startsWith('v20.')) assert.equal(got.source, 'binding', 'the binding was asked for, and warned of, yet nothing was printed');
+    assert.equal(got.fsize, 5 * 2 ** 30 + 7);
+    if (process.version.startsWith('v20.')) assert.deepEqual(got.source, { lstat: 'binding', fstat: 'binding' }, 'the binding was asked for, and warned of, yet nothing was printed');
   });
 
   it("keeps to fs.lstatSync under Node's permission model", (t) => {
@@ -141,7 +193,8 @@ describe('lstatFor', () => {
       return;
     }
     const got = child(['--experimental-permission', '--allow-fs-read=*']);
-    assert.equal(got.source, 'fs');
+    assert.deepEqual(got.source, { lstat: 'fs', fstat: 'fs' });
     assert.deepEqual(got.sizes, sizes());
+    assert.equal(got.fsize, 5 * 2 ** 30 + 7);
   });
 });
