@@ -32,7 +32,8 @@ function walk(dir) {
     const p = `${dir}/${e.name}`;
     entries++;
     if (raw !== undefined) {
-      const a = raw.lstat(p, true, undefined, false);
+      // {} where hardback passes it: an error throws (or, on older Node 20, is reported in it)
+      const a = raw.lstat(p, true, undefined, {});
       mtimeSum += a[12] * 1000000000n + a[13];
       if (e.isDirectory()) {
         dirs++;

@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import type { Fs } from './fs.js';
 import { chownIfSupported, isRoot } from './fs.js';
 import { secondsFromNs } from '../meta/entry.js';
+import { fstatFor } from './stat.js';
 
 /** One buffer reused for every copy of a restore; 1 MiB keeps syscalls few for large files. */
 const CHUNK = 1 << 20;
@@ -46,17 +47,17 @@ const hashOnce: ((data: Uint8Array) => string) | undefined =
  * and is flushed before returning (unless the caller flushes), so the caller publishes complete
  * content only. `from` is opened without following a final symlink and without blocking on a FIFO.
  *
- * Per file it costs two opens, an fstat, one read and one write per MiB, a futimes and two closes;
- * fchmod and fchown only where the mode or owner would otherwise be wrong (100,000 files: every
- * syscall saved is noticeable next to `cp -a`).
+ * Per file it costs two opens, an fstat (its raw values: src/io/stat.ts), one read and one write
+ * per MiB, a futimes and two closes; fchmod and fchown only where the mode or owner would
+ * otherwise be wrong (100,000 files: every syscall saved is noticeable next to `cp -a`).
  */
 export function copyVerified(fs: Fs, from: string, to: string, want: StoredVersion, buffer: Buffer, opts: CopyOptions = {}): void {
   const c = fs.constants;
   const inFd = fs.openSync(from, c.O_RDONLY | (c.O_NOFOLLOW ?? 0) | (c.O_NONBLOCK ?? 0));
   let outFd: number | undefined;
   try {
-    const st = fs.fstatSync(inFd);
-    if (!st.isFile()) throw new DamagedCopyError(`${from}: the stored copy is not a regular file`);
+    const st = fstatFor(fs)(inFd);
+    if ((st.mode & c.S_IFMT) !== c.S_IFREG) throw new DamagedCopyError(`${from}: the stored copy is not a regular file`);
     if (st.size !== want.size) throw new DamagedCopyError(`${from}: the stored copy has ${st.size} bytes, the record says ${want.size}`);
     const perm = want.mode & 0o7777;
     const finalMode = opts.umask !== undefined && ((perm & 0o777 & ~opts.umask) === perm);

@@ -14,7 +14,7 @@ import { realFs, type Fs } from './fs.js';
  *
  * That binding is Node's internal API (`process.binding`, deprecated in the documentation), so it is
  * used only when it proves itself: on the real file system, with no permission model, when asking
- * for it raises no warning, and when its first answer on this thread (for the source folder, or
+ * for it with deprecation warnings off, and when its first answer on this thread (for the source folder, or
  * the first copy's descriptor) is, field for field, what the public call answers. Any other case,
  * and any call that fails (a file that vanished, EACCES, a Node whose binding reports errors in
  * another way), goes through `fs.lstatSync` / `fs.fstatSync`, so errors and "not there" are exactly
@@ -34,7 +34,7 @@ export interface StatView {
   readonly birthtimeNs: bigint;
 }
 
-/** Undefined when nothing is at the path (ENOENT, ENOTDIR); throws any other error. A view is valid until this thread's next stat call. */
+/** Undefined when nothing is at the path (ENOENT), as fs.lstatSync with throwIfNoEntry false; throws any other error. A view is valid until this thread's next stat call. */
 export type Lstat = (path: string) => StatView | undefined;
 /** Throws what fs.fstatSync throws. A view is valid until this thread's next stat call. */
 export type Fstat = (fd: number) => StatView;
@@ -74,7 +74,8 @@ class StatsView implements StatView {
 /**
  * A view of the binding's array: [dev, mode, nlink, uid, gid, rdev, blksize, ino, size, blocks,
  * then seconds and nanoseconds of atime, mtime, ctime, birthtime]. The binding fills the same array
- * at every call, which is why a view lasts only until the next lstat.
+ * at every call (lstat and fstat alike), which is why a view lasts only until this thread's next
+ * stat call.
  */
 class ArrayView implements StatView {
   constructor(readonly a: BigInt64Array) {}
@@ -118,10 +119,14 @@ function loadCalls(): RawStat | null {
   if (calls !== undefined) return calls;
   calls = null;
   if ((process as { permission?: unknown }).permission !== undefined) return calls;
-  const quiet = process.noDeprecation;
+  // Asked with deprecation warnings off, so that a Node that warns about it prints nothing to the
+  // user. `--no-deprecation` has set them off already, read-only (assigning would throw); a flag
+  // that cannot be set means the public calls.
+  const was = Object.getOwnPropertyDescriptor(process, 'noDeprecation');
+  const silent = process.noDeprecation === true;
+  if (!silent && was !== undefined && was.writable !== true && was.set === undefined) return calls;
   try {
-    // Asked with deprecation warnings off: a Node that warns about it must not print to the user.
-    process.noDeprecation = true;
+    if (!silent) process.noDeprecation = true;
     const b = (process as unknown as { binding?: (name: string) => { lstat?: unknown; fstat?: unknown } }).binding?.('fs');
     if (typeof b?.lstat === 'function' && typeof b.fstat === 'function') {
       calls = { lstat: b.lstat.bind(b) as RawCall<string>, fstat: b.fstat.bind(b) as RawCall<number> };
@@ -129,7 +134,14 @@ function loadCalls(): RawStat | null {
   } catch {
     // no binding: fs it is
   } finally {
-    process.noDeprecation = quiet;
+    if (!silent) {
+      try {
+        if (was === undefined) delete (process as { noDeprecation?: boolean }).noDeprecation;
+        else Object.defineProperty(process, 'noDeprecation', was);
+      } catch {
+        // left silenced: warnings of deprecations are not this program's to show
+      }
+    }
   }
   return calls;
 }
@@ -209,8 +221,16 @@ export function lstatFor(fs: Fs, root: string): Lstat {
   const raw = loadCalls();
   if (verdict.lstat === undefined) {
     if (raw === null) verdict.lstat = false;
-    else if (realFs.lstatSync(root, BIGINT_NO_THROW) === undefined) return slow;
-    else verdict.lstat = agrees(raw.lstat, root, (p) => realFs.lstatSync(p, BIGINT_NO_THROW));
+    else {
+      let agreed: boolean | undefined;
+      try {
+        if (realFs.lstatSync(root, BIGINT_NO_THROW) !== undefined) agreed = agrees(raw.lstat, root, (p) => realFs.lstatSync(p, BIGINT_NO_THROW));
+      } catch {
+        // The walk meets the same error, and reports it as it reports any folder it cannot read.
+      }
+      if (agreed === undefined) return slow;
+      verdict.lstat = agreed;
+    }
   }
   return raw === null || !verdict.lstat ? slow : viewing(raw.lstat, slow);
 }

@@ -262,8 +262,8 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
       const size = st.size;
       l.any = true;
       if (!same(childRel, 'file', tracked, size, mtime_ns, mode)) {
-        // Built before the folders are yielded: what their consumer does may lstat again, and the
-        // view lasts until the next lstat.
+        // Built before the folders are yielded: what their consumer does (a first run's copies)
+        // may stat again, and the view lasts until this thread's next stat call.
         const e = newEntry(childRel, 'file', size, mtime_ns, mode, st.uid, st.gid, tracked, undefined, identityOf(st));
         if (undecided()) yield* openedDirs();
         seen++;

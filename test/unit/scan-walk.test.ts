@@ -187,10 +187,39 @@ describe('walkSource', () => {
       const mk = spawnSync('mknod', [join(src, args[0] as string), ...args.slice(1)]);
       assert.equal(mk.status, 0, `mknod ${args.join(' ')}: ${mk.stderr}`);
     }
-    // realFs: the walk's own lstat (src/io/lstat.ts), not the public one a wrapped fs gets.
+    // realFs: the walk's own lstat (src/io/stat.ts), not the public one a wrapped fs gets.
     const { entries, findings } = walkAll(realFs, src, { selector: compileSelection({}) });
     assert.deepEqual(shown(entries), ['f keep.txt']);
     const kinds = Object.fromEntries(findings.skipped.map((s) => [s.path, s.kind]));
     assert.deepEqual(kinds, { pipe: 'fifo', chr: 'character device', blk: 'block device' });
+  });
+  it("entries are what scanSource finds even when the consumer stats other files between them (the binding's view is shared)", () => {
+    const src = join(root, 'consumer-stats');
+    // Folders first reached through a file below them: each is yielded just before that file.
+    for (let d = 0; d < 6; d++) makeTree(src, { [`d${d}/sub/f.txt`]: `${d}`, [`d${d}/g.txt`]: `g${d}` });
+    makeTree(root, { 'elsewhere.bin': 'another inode, another size' });
+    const other = join(root, 'elsewhere.bin');
+    // Owned by someone else where that can be set: a stale view would show in the owner too.
+    if (process.getuid?.() === 0) fs.chownSync(other, 12345, 12345);
+    const fd = fs.openSync(other, 'r');
+    const seen: Entry[] = [];
+    try {
+      const findings = newFindings(undefined);
+      // realFs: the walk's own lstat (src/io/stat.ts); what a first run's copies do between entries.
+      for (const e of walkSource(realFs, src, { selector: compileSelection({}) }, findings)) {
+        seen.push(e);
+        fs.lstatSync(other, { bigint: true });
+        fs.fstatSync(fd, { bigint: true });
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const byPath = (a: Entry, b: Entry) => (a.path < b.path ? -1 : 1);
+    const alone = scanSource(realFs, src, { selector: compileSelection({}) }).entries;
+    assert.equal(seen.length, 6 * 4);
+    assert.deepEqual([...seen].sort(byPath), [...alone].sort(byPath));
+    // The comparison can fail: an entry built from the other file's stat would differ in its identity (device, inode, birth time) or owner.
+    const otherUid = fs.lstatSync(other).uid;
+    assert.ok(alone.some((e) => e.type === 'file' && (e.ino !== undefined || e.uid !== otherUid)), 'this file system gives neither an identity nor another owner');
   });
 });
