@@ -47,6 +47,15 @@ function expected(path: string | number) {
     birthtimeNs: st.birthtimeNs,
   };
 }
+/** `fn` given a descriptor of `name` under root, open to read (without blocking: a FIFO too), closed after. */
+function withFd<T>(name: string, fn: (fd: number) => T): T {
+  const fd = nodeFs.openSync(join(root, name), nodeFs.constants.O_RDONLY | nodeFs.constants.O_NONBLOCK);
+  try {
+    return fn(fd);
+  } finally {
+    nodeFs.closeSync(fd);
+  }
+}
 /** What a call throws, by code ('none' when it returns). */
 function thrown(call: () => unknown): string {
   try {
@@ -79,12 +88,7 @@ describe('lstatFor and fstatFor', () => {
     }
     lstatFor(realFs, root);
     assert.equal(statSource().lstat, 'binding');
-    const fd = nodeFs.openSync(join(root, 'f.txt'), 'r');
-    try {
-      fstatFor(realFs)(fd);
-    } finally {
-      nodeFs.closeSync(fd);
-    }
+    withFd('f.txt', (fd) => fstatFor(realFs)(fd));
     assert.equal(statSource().fstat, 'binding');
   });
 
@@ -105,59 +109,33 @@ describe('lstatFor and fstatFor', () => {
     assert.deepEqual(fieldsOf(lstat(join(root, 'f.txt'))), expected(join(root, 'f.txt')));
   });
 
-  it('asks an injected fs (the seam the fault tests use)', () => {
-    let calls = 0;
+  it('asks an injected fs (the seam the fault tests use), for lstat and fstat alike', () => {
+    const calls = { lstat: 0, fstat: 0 };
     const counting: Fs = {
       ...realFs,
       lstatSync: ((...args: Parameters<Fs['lstatSync']>) => {
-        calls++;
+        calls.lstat++;
         return realFs.lstatSync(...args);
       }) as Fs['lstatSync'],
+      fstatSync: ((...args: Parameters<Fs['fstatSync']>) => {
+        calls.fstat++;
+        return realFs.fstatSync(...args);
+      }) as Fs['fstatSync'],
     };
     const lstat = lstatFor(counting, root);
     assert.deepEqual(fieldsOf(lstat(join(root, 'f.txt'))), expected(join(root, 'f.txt')));
     assert.equal(lstat(join(root, 'missing')), undefined);
-    assert.equal(calls, 2);
+    withFd('f.txt', (fd) => assert.deepEqual(fieldsOf(fstatFor(counting)(fd)), expected(fd)));
+    assert.deepEqual(calls, { lstat: 2, fstat: 1 });
   });
 
   it('fstat: answers what fs.fstatSync answers, for files and folders, and throws what it throws', () => {
     const fstat = fstatFor(realFs);
-    for (const name of ['f.txt', 'empty', 'sparse', 'dir', 'pipe', '']) {
-      const fd = nodeFs.openSync(join(root, name), nodeFs.constants.O_RDONLY | nodeFs.constants.O_NONBLOCK);
-      try {
-        assert.deepEqual(fieldsOf(fstat(fd)), expected(fd), name);
-      } finally {
-        nodeFs.closeSync(fd);
-      }
-    }
-    const closed = nodeFs.openSync(join(root, 'f.txt'), 'r');
-    nodeFs.closeSync(closed);
+    for (const name of ['f.txt', 'empty', 'sparse', 'dir', 'pipe', '']) withFd(name, (fd) => assert.deepEqual(fieldsOf(fstat(fd)), expected(fd), name));
+    const closed = withFd('f.txt', (fd) => fd);
     assert.equal(thrown(() => fstat(closed)), thrown(() => nodeFs.fstatSync(closed, { bigint: true })));
     assert.equal(thrown(() => fstat(closed)), 'EBADF');
-    const fd = nodeFs.openSync(join(root, 'f.txt'), 'r');
-    try {
-      assert.deepEqual(fieldsOf(fstat(fd)), expected(fd), 'after a failure it goes on answering');
-    } finally {
-      nodeFs.closeSync(fd);
-    }
-  });
-
-  it('fstat: asks an injected fs', () => {
-    let calls = 0;
-    const counting: Fs = {
-      ...realFs,
-      fstatSync: ((...args: Parameters<Fs['fstatSync']>) => {
-        calls++;
-        return realFs.fstatSync(...args);
-      }) as Fs['fstatSync'],
-    };
-    const fd = nodeFs.openSync(join(root, 'f.txt'), 'r');
-    try {
-      assert.deepEqual(fieldsOf(fstatFor(counting)(fd)), expected(fd));
-    } finally {
-      nodeFs.closeSync(fd);
-    }
-    assert.equal(calls, 1);
+    withFd('f.txt', (fd) => assert.deepEqual(fieldsOf(fstat(fd)), expected(fd), 'after a failure it goes on answering'));
   });
 
   const statJs = new URL('../../src/io/stat.js', import.meta.url).pathname;
