@@ -6,7 +6,7 @@ import { isSameOrInside, pathUnder } from '../meta/safe-path.js';
 import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
 import { AtomicWrites, writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
-import { durabilityOnce, durabilityProbe, type Durability } from '../io/durability.js';
+import { durabilityOnce, durabilityProbe, type Durability, type DurabilityProbe } from '../io/durability.js';
 import type { Profile } from '../config/profiles.js';
 import type { StateEntry } from '../meta/entry.js';
 import { StateTable, type StateComparison } from '../store/state-table.js';
@@ -433,6 +433,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   let copierMade: Copier | undefined;
   // The run's final metadata: a first run's increment.json is open from its start (abort is a no-op once committed).
   let finalWrites: AtomicWrites | undefined;
+  // The run's flushes (its Flusher's shell ends once the run does).
+  let probe: DurabilityProbe | undefined;
   // For the whole run, before any worker starts (threads/heap.ts).
   const releaseYoung = holdYoungGeneration();
   try {
@@ -447,6 +449,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const traits = probeDestination(fs, layout.tmp);
     // Asked now, in the background: the answer is awaited only if there is something to apply.
     const probed = durabilityProbe(profile.dist, opts.fsyncData ?? true);
+    probe = probed;
     let linkMode: 'hardlink' | 'copy' = 'hardlink';
     if (!traits.hardlinks) {
       if (profile.linkFallback === 'error') {
@@ -497,7 +500,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         complete,
         version: VERSION,
       });
-    const durability = await probed();
+    const durability = await probed.durability();
     const copier = copierFor(fs, p, {
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
@@ -590,6 +593,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     if (prepared !== undefined) dismissIdleWorker(prepared);
     finalWrites?.abort();
     await copierMade?.close();
+    probe?.close();
     // The heap settings first: a lock that cannot be released (a drive pulled out) must not leave
     // them on for the next profile.
     uncapHeap?.();

@@ -51,32 +51,135 @@ export function durabilityOnce(dist: string, enabled: boolean): () => Durability
 }
 
 /**
- * durabilityFor, with the one `sync -f` that asks whether syncfs works run in the background: a
- * backup starts it before its scan and asks for the answer (the returned function) only when it has
- * something to apply. Spawned then, it forks a process of ~50 MB instead of one of ~120 MB, and its
- * flush (7–10 ms on the ext4 image of bench/) overlaps the scan. Until asked, it does not keep the
- * process alive: a run that finds nothing to do does not wait for a flush of the whole drive.
- * `start` spawns the probe (a test's stand-in).
+ * A backup's durability, found out in the background: `durability()` answers once asked (and only
+ * then keeps the process running for the answer), `close()` ends the run's use of it.
  */
-export function durabilityProbe(dist: string, enabled: boolean, start: typeof spawn = spawn): () => Promise<Durability> {
-  if (!enabled) return () => Promise.resolve(OFF);
-  if (process.platform !== 'linux') return () => Promise.resolve(durability(dist, false));
-  const probe = spawnSyncfs(dist, start);
-  probe.child?.unref();
+export interface DurabilityProbe {
+  durability(): Promise<Durability>;
+  close(): void;
+}
+
+/**
+ * durabilityFor, with the one `sync -f` that asks whether syncfs works run in the background by the
+ * run's Flusher: a backup starts it before its scan and asks for the answer only when it has
+ * something to apply. The Flusher is spawned then, a fork of a process of ~50 MB instead of one of
+ * ~120 MB, and its first flush (7–10 ms on the ext4 image of bench/) overlaps the scan. Until asked,
+ * it does not keep the process alive: a run that finds nothing to do does not wait for a flush of
+ * the whole drive. The same Flusher then makes each batch's flush. `start` spawns (a test's stand-in).
+ */
+export function durabilityProbe(dist: string, enabled: boolean, start: typeof spawn = spawn): DurabilityProbe {
+  if (!enabled) return { durability: () => Promise.resolve(OFF), close: nothing };
+  if (process.platform !== 'linux') return { durability: () => Promise.resolve(durability(dist, false)), close: nothing };
+  const flusher = new Flusher(dist, start);
   // Without an answer (sync could not be started, or failed), each copy is fsync'ed.
-  const answer = probe.failure.then((why) => durability(dist, why === undefined));
-  return () => {
-    probe.child?.ref();
-    return answer;
+  const answer = flusher.flush().then((why) => durability(dist, why === undefined, flusher));
+  return {
+    durability: () => {
+      flusher.hold();
+      return answer;
+    },
+    close: () => flusher.close(),
   };
 }
 
+/**
+ * `sync -f DIST` for each line it reads, in a long-lived `sh` that writes back each one's exit
+ * status: the run's flushes, in order, each made by a `sync` that starts once it was asked, as a
+ * `sync` spawned for it would be. One fork of this process (spawned before the scan, at ~50 MB)
+ * serves every batch of a run, where a `sync` spawned per batch forked the whole process each time
+ * (~120–150 MB by then): 3–6 ms of this thread per fork, measured in bench/README.md "What changed in
+ * session 23". A shell forks a `sync` of a few MB instead. A flush the shell has not answered when it
+ * ends or cannot be started, and each one after, is made by a `sync -f` spawned for it.
+ */
+export class Flusher {
+  private readonly child: ChildProcess | undefined;
+  /** Answers for the flushes asked and not yet answered, oldest first. */
+  private readonly waiting: ((why: string | undefined) => void)[] = [];
+  private broken = false;
+  private held = false;
+  private text = '';
+
+  constructor(
+    private readonly dist: string,
+    private readonly start: typeof spawn = spawn,
+  ) {
+    let child: ChildProcess;
+    try {
+      child = start('/bin/sh', ['-c', FLUSH_LOOP, 'hardback-flush', dist], { stdio: ['pipe', 'pipe', 'ignore'] });
+    } catch {
+      this.broken = true;
+      return;
+    }
+    this.child = child;
+    child.on('error', () => this.fail());
+    // 'close' comes after the last of its output was read.
+    child.on('close', () => this.fail());
+    child.stdin?.on('error', () => this.fail());
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => this.answer(chunk));
+    this.refWhileWaited();
+  }
+
+  /** Flushes the destination's filesystem: why it could not once it is over (undefined: it did). */
+  flush(): Promise<string | undefined> {
+    if (this.broken || this.child?.stdin == null) return spawnSyncfs(this.dist, this.start).failure;
+    const answered = new Promise<string | undefined>((resolve) => this.waiting.push(resolve));
+    this.child.stdin.write('\n');
+    this.refWhileWaited();
+    return answered;
+  }
+
+  /** From now on, a flush that is waited for keeps the process running (until then, none does). */
+  hold(): void {
+    this.held = true;
+    this.refWhileWaited();
+  }
+
+  /** No more flushes: the shell exits once it has answered those asked. */
+  close(): void {
+    if (this.child === undefined || this.broken) return;
+    this.broken = true;
+    this.child.stdin?.end();
+  }
+
+  private answer(chunk: string): void {
+    this.text += chunk;
+    for (let nl = this.text.indexOf('\n'); nl >= 0; nl = this.text.indexOf('\n')) {
+      const status = this.text.slice(0, nl);
+      this.text = this.text.slice(nl + 1);
+      this.waiting.shift()?.(status === '0' ? undefined : `exit status ${status}`);
+    }
+    this.refWhileWaited();
+  }
+
+  /** The shell is gone (or failed): what it left unanswered gets a `sync` of its own. */
+  private fail(): void {
+    this.broken = true;
+    for (const resolve of this.waiting.splice(0)) void spawnSyncfs(this.dist, this.start).failure.then(resolve);
+  }
+
+  private refWhileWaited(): void {
+    const { child } = this;
+    if (child === undefined) return;
+    const keep = this.held && this.waiting.length > 0;
+    for (const h of [child, child.stdout as { ref?(): void; unref?(): void } | null]) {
+      if (keep) h?.ref?.();
+      else h?.unref?.();
+    }
+  }
+}
+
+/** The Flusher's shell: `$1` is the destination. */
+const FLUSH_LOOP = 'while read -r line; do sync -f "$1" </dev/null >/dev/null; echo $?; done';
+
 /** syncfs in the background: settles when `sync -f` exits 0, rejected (code EIO) when it could not flush. */
-export function syncfsInBackground(dist: string, start: typeof spawn = spawn): Promise<void> {
-  return spawnSyncfs(dist, start).failure.then((why) => {
+export const syncfsInBackground = (dist: string, start: typeof spawn = spawn): Promise<void> => asFlush(dist, spawnSyncfs(dist, start).failure);
+
+/** A flush's end: settled when it flushed, rejected (code EIO) with why it did not. */
+const asFlush = (dist: string, failure: Promise<string | undefined>): Promise<void> =>
+  failure.then((why) => {
     if (why !== undefined) throw flushFailure(dist, why);
   });
-}
 
 /** `sync -f DIST` started, and why it did not flush once it is over (undefined: it did). */
 function spawnSyncfs(dist: string, start: typeof spawn): { child: ChildProcess | undefined; failure: Promise<string | undefined> } {
@@ -113,12 +216,16 @@ function whyNot(error: unknown, status: number | null, signal: NodeJS.Signals | 
 const flushFailure = (dist: string, why: string): Error =>
   Object.assign(new Error(`could not flush the destination (sync -f ${dist} failed: ${why})`), { code: 'EIO' });
 
-/** With syncfs: one flush per batch and one at the end; without: each copy fsync'ed. */
-function durability(dist: string, withSyncfs: boolean): Durability {
+/**
+ * With syncfs: one flush per batch (by `flusher` when given, else by a `sync` spawned for it) and one
+ * at the end; without: each copy fsync'ed.
+ */
+function durability(dist: string, withSyncfs: boolean, flusher?: Flusher): Durability {
   if (!withSyncfs) return { perFile: true, flushBatch: flushed, flushAll: nothing, flushesAll: false };
   const flushAll = (): void => {
     const why = syncfs(dist);
     if (why !== undefined) throw flushFailure(dist, why);
   };
-  return { perFile: false, flushBatch: () => syncfsInBackground(dist), flushAll, flushesAll: true };
+  const flushBatch = flusher === undefined ? () => syncfsInBackground(dist) : () => asFlush(dist, flusher.flush());
+  return { perFile: false, flushBatch, flushAll, flushesAll: true };
 }

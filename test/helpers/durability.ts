@@ -11,7 +11,7 @@ import { bytesOfWrite } from './fault-images.js';
  * -f DIST`): a shell script with `lines` for its body, in a folder of its own (`bin`, where the
  * script may keep state). Returns the function that undoes it.
  */
-function syncOnPath(lines: (bin: string) => string[]): () => void {
+export function syncOnPath(lines: (bin: string) => string[]): () => void {
   const bin = tempDir('hb-sync-');
   fs.writeFileSync(join(bin, 'sync'), ['#!/bin/sh', ...lines(bin), ''].join('\n'), { mode: 0o755 });
   const before = process.env.PATH;
