@@ -13,8 +13,10 @@ import { realFs, type Fs } from './fs.js';
  * fstats ~2.5 µs less each (bench/README.md "What changed in session 21").
  *
  * That binding is Node's internal API (`process.binding`, deprecated in the documentation), so it is
- * used only when it proves itself: on the real file system, with no permission model, when asking
- * for it with deprecation warnings off, and when its first answer on this thread (for the source folder, or
+ * used only on the Node majors it was tried on (TRIED_MAJORS: a binding whose arguments changed
+ * could abort the process natively, which no check here could catch), and there only when it
+ * proves itself: on the real file system, with no permission model, when asking for it with
+ * deprecation warnings off, and when its first answer on this thread (for the source folder, or
  * the first copy's descriptor) is, field for field, what the public call answers. Any other case,
  * and any call that fails (a file that vanished, EACCES, a Node whose binding reports errors in
  * another way), goes through `fs.lstatSync` / `fs.fstatSync`, so errors and "not there" are exactly
@@ -34,9 +36,14 @@ export interface StatView {
   readonly birthtimeNs: bigint;
 }
 
-/** Undefined when nothing is at the path (ENOENT), as fs.lstatSync with throwIfNoEntry false; throws any other error. A view is valid until this thread's next stat call. */
+/**
+ * Undefined when nothing is at the path (ENOENT), as fs.lstatSync with throwIfNoEntry false; throws
+ * any other error. A view is valid until this thread's next stat call with bigint times (public or
+ * not), or its next await or yield (an async stat's answer is filled into the same array): read
+ * what is needed from it at once.
+ */
 export type Lstat = (path: string) => StatView | undefined;
-/** Throws what fs.fstatSync throws. A view is valid until this thread's next stat call. */
+/** Throws what fs.fstatSync throws. A view lasts as an Lstat's does. */
 export type Fstat = (fd: number) => StatView;
 
 const BIGINT_NO_THROW = { bigint: true, throwIfNoEntry: false } as const;
@@ -112,12 +119,20 @@ interface RawStat {
   fstat: RawCall<number>;
 }
 
+/**
+ * The Node majors whose binding was tried, by `unit/stat` (20, the machines' Node) and by hand (22.23,
+ * 24.21): its arguments (path or descriptor, bigint, req, then an object or a flag) are the same in
+ * each. On any other major the public calls are used.
+ */
+const TRIED_MAJORS = [20, 22, 24];
+
 /** The binding's calls, once asked for: null when they are not to be used. */
 let calls: RawStat | null | undefined;
 
 function loadCalls(): RawStat | null {
   if (calls !== undefined) return calls;
   calls = null;
+  if (!TRIED_MAJORS.includes(Number(process.versions.node.split('.')[0]))) return calls;
   if ((process as { permission?: unknown }).permission !== undefined) return calls;
   // Asked with deprecation warnings off, so that a Node that warns about it prints nothing to the
   // user. `--no-deprecation` has set them off already, read-only (assigning would throw); a flag
@@ -208,15 +223,20 @@ function viewing<T>(call: RawCall<T>, slow: (target: T) => StatView | undefined)
   };
 }
 
+/** fs.lstatSync itself, as an Lstat: for a single call, where proving the binding would cost more than it saves. */
+export function publicLstat(fs: Fs): Lstat {
+  return (path) => {
+    const st = fs.lstatSync(path, BIGINT_NO_THROW);
+    return st === undefined ? undefined : new StatsView(st);
+  };
+}
+
 /**
  * The lstat a walk of `root` uses on `fs`. `root` is lstat'ed once to check the binding (once per
  * thread): a path that cannot be lstat'ed leaves the decision to a later call.
  */
 export function lstatFor(fs: Fs, root: string): Lstat {
-  const slow: Lstat = (path) => {
-    const st = fs.lstatSync(path, BIGINT_NO_THROW);
-    return st === undefined ? undefined : new StatsView(st);
-  };
+  const slow = publicLstat(fs);
   if (fs !== realFs) return slow;
   const raw = loadCalls();
   if (verdict.lstat === undefined) {
@@ -224,7 +244,9 @@ export function lstatFor(fs: Fs, root: string): Lstat {
     else {
       let agreed: boolean | undefined;
       try {
-        if (realFs.lstatSync(root, BIGINT_NO_THROW) !== undefined) agreed = agrees(raw.lstat, root, (p) => realFs.lstatSync(p, BIGINT_NO_THROW));
+        const slowRoot = (p: string) => realFs.lstatSync(p, BIGINT_NO_THROW);
+        // Asked twice at most: the folder may change between the two calls compared.
+        if (slowRoot(root) !== undefined) agreed = agrees(raw.lstat, root, slowRoot) || agrees(raw.lstat, root, slowRoot);
       } catch {
         // The walk meets the same error, and reports it as it reports any folder it cannot read.
       }
@@ -232,7 +254,10 @@ export function lstatFor(fs: Fs, root: string): Lstat {
       verdict.lstat = agreed;
     }
   }
-  return raw === null || !verdict.lstat ? slow : viewing(raw.lstat, slow);
+  if (raw === null || !verdict.lstat) return slow;
+  const fast = viewing(raw.lstat, slow);
+  // fs refuses a path with a NUL byte (ERR_INVALID_ARG_VALUE); the binding is not asked to.
+  return (path) => (path.includes('\0') ? slow(path) : fast(path));
 }
 
 /**
@@ -255,7 +280,11 @@ function makeFstat(fs: Fs): Fstat {
   if (raw === null || verdict.fstat === false) return slow;
   const fast = viewing(raw.fstat, slow);
   return (fd) => {
-    if (verdict.fstat === undefined) verdict.fstat = agrees(raw.fstat, fd, (d) => realFs.fstatSync(d, { bigint: true }));
+    if (verdict.fstat === undefined) {
+      const slowFd = (d: number) => realFs.fstatSync(d, { bigint: true });
+      // Asked twice at most: the file may change between the two calls compared.
+      verdict.fstat = agrees(raw.fstat, fd, slowFd) || agrees(raw.fstat, fd, slowFd);
+    }
     return (verdict.fstat ? fast(fd) : undefined) ?? slow(fd);
   };
 }

@@ -7,9 +7,8 @@ import type { Selector } from '../select/rules.js';
 import { quickKeyOf } from '../plan/compare.js';
 import { errorCode, errorMessage } from '../io/errors.js';
 import { SourceChangedError } from '../io/copy.js';
-import { lstatFor } from '../io/stat.js';
+import { lstatFor, publicLstat } from '../io/stat.js';
 
-const LSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
 const { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFBLK } = constants;
 
 /**
@@ -27,10 +26,10 @@ function identityOf(st: { dev: bigint; ino: bigint; birthtimeNs: bigint }): stri
  * changed (apply/run.ts): its new version is stored with the metadata it has now.
  */
 export function regularFileEntry(fs: Fs, abs: string, rel: string, tracked: boolean): Entry {
-  const st = fs.lstatSync(abs, LSTAT_OPTS);
+  const st = publicLstat(fs)(abs);
   if (st === undefined) throw new SourceChangedError('vanished', rel);
-  if ((Number(st.mode) & S_IFMT) !== S_IFREG) throw new SourceChangedError('not-a-file', rel);
-  return newEntry(rel, 'file', Number(st.size), st.mtimeNs.toString(), Number(st.mode) & 0o7777, Number(st.uid), Number(st.gid), tracked, undefined, identityOf(st));
+  if ((st.mode & S_IFMT) !== S_IFREG) throw new SourceChangedError('not-a-file', rel);
+  return newEntry(rel, 'file', st.size, st.mtimeNs, st.mode & 0o7777, st.uid, st.gid, tracked, undefined, identityOf(st));
 }
 
 export interface ScanError {
@@ -247,8 +246,10 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
     const kind = fullMode & S_IFMT;
     if (kind === S_IFDIR) {
       if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
+      // Read before anything else is called: the view lasts until the next stat.
+      const { uid, gid } = st;
       if (!sel.enterDir(childRel)) continue;
-      const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid: st.uid, gid: st.gid, decided: false };
+      const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid, gid, decided: false };
       open.push(dir);
       const names = listNames(childAbs, childRel);
       const child: Listing = { abs: childAbs, rel: childRel, names: names ?? [], next: 0, any: names === undefined, dir };

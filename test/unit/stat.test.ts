@@ -105,6 +105,8 @@ describe('lstatFor and fstatFor', () => {
       if (thrown(() => lstat(p)) === 'none') assert.equal(lstat(p), undefined, p);
     }
     assert.equal(thrown(() => lstat(join(root, 'x'.repeat(300)))), 'ENAMETOOLONG', 'one case the public API throws for');
+    // The binding would read this path up to its NUL byte, and answer for f.txt.
+    assert.equal(thrown(() => lstat(join(root, 'f.txt\0junk'))), 'ERR_INVALID_ARG_VALUE');
     // After each failure it goes on answering.
     assert.deepEqual(fieldsOf(lstat(join(root, 'f.txt'))), expected(join(root, 'f.txt')));
   });
@@ -140,9 +142,16 @@ describe('lstatFor and fstatFor', () => {
 
   const statJs = new URL('../../src/io/stat.js', import.meta.url).pathname;
   const fsJs = new URL('../../src/io/fs.js', import.meta.url).pathname;
-  /** A child process that walks `root`'s entries with lstatFor under the given Node options. */
-  function child(nodeOptions: string[]) {
+  /**
+   * A child process that walks `root`'s entries with lstatFor under the given Node options, after
+   * `prelude` ran; it tells which calls were used, and whether process.noDeprecation's descriptor
+   * is what it was.
+   */
+  function child(nodeOptions: string[], prelude = '') {
     const script = `
+      ${prelude}
+      const flag = () => JSON.stringify(Object.getOwnPropertyDescriptor(process, 'noDeprecation'));
+      const flagWas = flag();
       const { fstatFor, lstatFor, statSource } = await import(${JSON.stringify(statJs)});
       const nodeFs = await import('node:fs');
       const { realFs } = await import(${JSON.stringify(fsJs)});
@@ -150,16 +159,17 @@ describe('lstatFor and fstatFor', () => {
       const sizes = ${JSON.stringify(names)}.map((n) => lstat(${JSON.stringify(root)} + '/' + n)?.size);
       const fd = nodeFs.openSync(${JSON.stringify(join(root, 'sparse'))}, 'r');
       const fsize = fstatFor(realFs)(fd).size;
-      console.log(JSON.stringify({ source: statSource(), sizes, fsize }));`;
+      console.log(JSON.stringify({ source: statSource(), sizes, fsize, flagKept: flag() === flagWas }));`;
     const r = spawnSync(process.execPath, [...nodeOptions, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
-    return { ...(JSON.parse(r.stdout) as { source: { lstat: string; fstat: string }; sizes: number[]; fsize: number }), stderr: r.stderr };
+    return { ...(JSON.parse(r.stdout) as { source: { lstat: string; fstat: string }; sizes: number[]; fsize: number; flagKept: boolean }), stderr: r.stderr };
   }
   const sizes = () => names.map((n) => expected(join(root, n))?.size);
 
   it('prints no warning, even where every deprecation is shown or thrown', () => {
     const got = child(['--pending-deprecation', '--throw-deprecation']);
     assert.equal(got.stderr, '');
+    assert.equal(got.flagKept, true, 'process.noDeprecation is as it was');
     assert.deepEqual(got.sizes, sizes());
     assert.equal(got.fsize, 5 * 2 ** 30 + 7);
     if (process.version.startsWith('v20.')) assert.deepEqual(got.source, { lstat: 'binding', fstat: 'binding' }, 'the binding was asked for, and warned of, yet nothing was printed');
@@ -167,9 +177,44 @@ describe('lstatFor and fstatFor', () => {
 
   it('works under --no-deprecation, whose flag is read-only (assigning it would throw)', () => {
     const got = child(['--no-deprecation']);
+    assert.equal(got.flagKept, true, 'process.noDeprecation is as it was');
     assert.deepEqual(got.sizes, sizes());
     assert.equal(got.fsize, 5 * 2 ** 30 + 7);
     if (process.version.startsWith('v20.')) assert.deepEqual(got.source, { lstat: 'binding', fstat: 'binding' });
+  });
+
+  // A Node whose binding answers in another way: each case must leave both calls to fs, answering
+  // what fs answers. The real binding is wrapped where it is needed.
+  const otherBindings: Record<string, string> = {
+    'a float array': `() => new Float64Array(18)`,
+    'a short array': `() => new BigInt64Array(10)`,
+    'a call that throws': `() => { throw new TypeError('not this way'); }`,
+    'a size off by one': `(...args) => { const a = real[name](...args); a[8] += 1n; return a; }`,
+    'an owner off by one': `(...args) => { const a = real[name](...args); a[3] += 1n; return a; }`,
+  };
+  for (const [what, call] of Object.entries(otherBindings)) {
+    it(`keeps to fs where the binding answers with ${what}`, () => {
+      const prelude = `
+        const real = process.binding('fs');
+        const make = (name) => ${call};
+        process.binding = () => ({ lstat: make('lstat'), fstat: make('fstat') });`;
+      const got = child(['--no-deprecation'], prelude);
+      assert.deepEqual(got.source, { lstat: 'fs', fstat: 'fs' });
+      assert.deepEqual(got.sizes, sizes());
+      assert.equal(got.fsize, 5 * 2 ** 30 + 7);
+    });
+  }
+
+  it('does not ask the binding on a Node major it was not tried on', () => {
+    const prelude = `
+      Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '26.0.0' } });
+      // Caught where it is asked for, so the exit status tells.
+      process.binding = () => { process.exitCode = 3; throw new Error('the binding was asked for'); };`;
+    const got = child([], prelude);
+    assert.deepEqual(got.source, { lstat: 'fs', fstat: 'fs' });
+    assert.equal(got.stderr, '');
+    assert.deepEqual(got.sizes, sizes());
+    assert.equal(got.flagKept, true);
   });
 
   it("keeps to fs.lstatSync under Node's permission model", (t) => {
