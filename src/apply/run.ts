@@ -448,8 +448,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
 
     const traits = probeDestination(fs, layout.tmp);
     // Asked now, in the background: the answer is awaited only if there is something to apply.
-    const probed = durabilityProbe(profile.dist, opts.fsyncData ?? true);
-    probe = probed;
+    probe = durabilityProbe(profile.dist, opts.fsyncData ?? true);
     let linkMode: 'hardlink' | 'copy' = 'hardlink';
     if (!traits.hardlinks) {
       if (profile.linkFallback === 'error') {
@@ -500,7 +499,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         complete,
         version: VERSION,
       });
-    const durability = await probed.durability();
+    const durability = await probe.durability();
     const copier = copierFor(fs, p, {
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
@@ -592,8 +591,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   } finally {
     if (prepared !== undefined) dismissIdleWorker(prepared);
     finalWrites?.abort();
-    await copierMade?.close();
     probe?.close();
+    await copierMade?.close();
     // The heap settings first: a lock that cannot be released (a drive pulled out) must not leave
     // them on for the next profile.
     uncapHeap?.();

@@ -61,11 +61,11 @@ export interface DurabilityProbe {
 
 /**
  * durabilityFor, with the one `sync -f` that asks whether syncfs works run in the background by the
- * run's Flusher: a backup starts it before its scan and asks for the answer only when it has
- * something to apply. The Flusher is spawned then, a fork of a process of ~50 MB instead of one of
- * ~120 MB, and its first flush (7–10 ms on the ext4 image of bench/) overlaps the scan. Until asked,
- * it does not keep the process alive: a run that finds nothing to do does not wait for a flush of
- * the whole drive. The same Flusher then makes each batch's flush. `start` spawns (a test's stand-in).
+ * run's Flusher: a backup starts it before its scan (while the process is small, see Flusher) and
+ * asks for the answer only when it has something to apply, so that this first flush (7–10 ms on the
+ * ext4 image of bench/) overlaps the scan. Until asked, it does not keep the process alive: a run
+ * that finds nothing to do does not wait for a flush of the whole drive. The same Flusher then makes
+ * each batch's flush. `start` spawns (a test's stand-in).
  */
 export function durabilityProbe(dist: string, enabled: boolean, start: typeof spawn = spawn): DurabilityProbe {
   if (!enabled) return { durability: () => Promise.resolve(OFF), close: nothing };
@@ -83,18 +83,25 @@ export function durabilityProbe(dist: string, enabled: boolean, start: typeof sp
 }
 
 /**
- * `sync -f DIST` for each line it reads, in a long-lived `sh` that writes back each one's exit
- * status: the run's flushes, in order, each made by a `sync` that starts once it was asked, as a
- * `sync` spawned for it would be. One fork of this process (spawned before the scan, at ~50 MB)
- * serves every batch of a run, where a `sync` spawned per batch forked the whole process each time
- * (~120–150 MB by then): 3–6 ms of this thread per fork, measured in bench/README.md "What changed in
- * session 23". A shell forks a `sync` of a few MB instead. A flush the shell has not answered when it
- * ends or cannot be started, and each one after, is made by a `sync -f` spawned for it.
+ * `sync -f DIST` for each numbered line it reads, in a long-lived `sh` that writes back the number
+ * and that sync's exit status: the run's batch flushes, in order, each made by a `sync` that starts
+ * once it was asked, as a `sync` spawned for it would be. One fork of this process (spawned before
+ * the scan, at ~50 MB) serves every batch of a run, where a `sync` spawned per batch forked the whole
+ * process each time (~120–150 MB by then: 5.5 ms of CPU and 3.3 ms of this thread blocked per fork,
+ * against 0.2 ms of CPU for a line to the shell; bench/README.md, "What changed in session 23"). A
+ * run's last flush and a recovery's are made by a `sync` of their own (durabilityFor): one each.
+ *
+ * A flush the shell has not answered when it ends, cannot be started or answers out of turn, and
+ * each one after, is made by a `sync -f` spawned for it. Until `hold()`, no flush waited for (the
+ * shell's or a spawned one) keeps the process running.
  */
 export class Flusher {
   private readonly child: ChildProcess | undefined;
-  /** Answers for the flushes asked and not yet answered, oldest first. */
-  private readonly waiting: ((why: string | undefined) => void)[] = [];
+  /** The flushes asked of the shell and not yet answered, oldest first: each one's number and answer. */
+  private readonly waiting: { n: number; resolve: (why: string | undefined) => void }[] = [];
+  /** The `sync`s spawned for flushes the shell could not make, until each exits. */
+  private readonly spawned = new Set<ChildProcess>();
+  private asked = 0;
   private broken = false;
   private held = false;
   private text = '';
@@ -115,6 +122,7 @@ export class Flusher {
     // 'close' comes after the last of its output was read.
     child.on('close', () => this.fail());
     child.stdin?.on('error', () => this.fail());
+    child.stdout?.on('error', () => this.fail());
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => this.answer(chunk));
     this.refWhileWaited();
@@ -122,9 +130,11 @@ export class Flusher {
 
   /** Flushes the destination's filesystem: why it could not once it is over (undefined: it did). */
   flush(): Promise<string | undefined> {
-    if (this.broken || this.child?.stdin == null) return spawnSyncfs(this.dist, this.start).failure;
-    const answered = new Promise<string | undefined>((resolve) => this.waiting.push(resolve));
-    this.child.stdin.write('\n');
+    const stdin = this.child?.stdin;
+    if (this.broken || stdin == null) return this.spawnSync();
+    const n = ++this.asked;
+    const answered = new Promise<string | undefined>((resolve) => this.waiting.push({ n, resolve }));
+    stdin.write(`${n}\n`);
     this.refWhileWaited();
     return answered;
   }
@@ -132,30 +142,43 @@ export class Flusher {
   /** From now on, a flush that is waited for keeps the process running (until then, none does). */
   hold(): void {
     this.held = true;
+    for (const child of this.spawned) child.ref();
     this.refWhileWaited();
   }
 
-  /** No more flushes: the shell exits once it has answered those asked. */
+  /** No more flushes of the shell: it exits once it has answered those asked. Later ones spawn a sync. */
   close(): void {
-    if (this.child === undefined || this.broken) return;
     this.broken = true;
-    this.child.stdin?.end();
+    const stdin = this.child?.stdin;
+    if (stdin != null && !stdin.destroyed) stdin.end();
   }
 
   private answer(chunk: string): void {
     this.text += chunk;
     for (let nl = this.text.indexOf('\n'); nl >= 0; nl = this.text.indexOf('\n')) {
-      const status = this.text.slice(0, nl);
+      const [n, status] = this.text.slice(0, nl).split(' ');
       this.text = this.text.slice(nl + 1);
-      this.waiting.shift()?.(status === '0' ? undefined : `exit status ${status}`);
+      if (this.waiting[0]?.n !== Number(n)) return this.fail();
+      this.waiting.shift()!.resolve(status === '0' ? undefined : `exit status ${status}`);
     }
     this.refWhileWaited();
   }
 
-  /** The shell is gone (or failed): what it left unanswered gets a `sync` of its own. */
+  /** The shell is gone, failed or out of turn: it gets no more lines, and what it left unanswered gets a `sync` of its own. */
   private fail(): void {
     this.broken = true;
-    for (const resolve of this.waiting.splice(0)) void spawnSyncfs(this.dist, this.start).failure.then(resolve);
+    this.child?.stdin?.destroy();
+    for (const { resolve } of this.waiting.splice(0)) void this.spawnSync().then(resolve);
+    this.refWhileWaited();
+  }
+
+  /** A `sync -f` spawned for one flush, kept (and let go of until held). */
+  private spawnSync(): Promise<string | undefined> {
+    const { child, failure } = spawnSyncfs(this.dist, this.start);
+    if (child === undefined) return failure;
+    this.spawned.add(child);
+    if (!this.held) child.unref();
+    return failure.finally(() => this.spawned.delete(child));
   }
 
   private refWhileWaited(): void {
@@ -169,8 +192,8 @@ export class Flusher {
   }
 }
 
-/** The Flusher's shell: `$1` is the destination. */
-const FLUSH_LOOP = 'while read -r line; do sync -f "$1" </dev/null >/dev/null; echo $?; done';
+/** The Flusher's shell: `$1` is the destination; each line read is a flush's number, written back with its status. */
+const FLUSH_LOOP = 'while read -r n; do sync -f "$1" </dev/null >/dev/null; echo "$n $?"; done';
 
 /** syncfs in the background: settles when `sync -f` exits 0, rejected (code EIO) when it could not flush. */
 export const syncfsInBackground = (dist: string, start: typeof spawn = spawn): Promise<void> => asFlush(dist, spawnSyncfs(dist, start).failure);

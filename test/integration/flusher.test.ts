@@ -7,7 +7,8 @@
  *
  * A `sync` first on PATH notes each call into a log: its start with the flushed folder and its
  * parent's pid (the shell's, or this process's for a spawned one), then its end. It waits
- * `delay` seconds and exits with `status`, both read from files of the test.
+ * `delay` seconds and exits with a status read from the file `status`: its k-th word for the k-th
+ * sync of the test, its last word for any sync after.
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,9 +27,11 @@ before(() => {
   root = tempDir('hb-flusher-');
   undo = syncOnPath(() => [
     `echo "start $PPID $*" >> '${file('log')}'`,
+    `k=$(( $(cat '${file('count')}') + 1 )); echo $k > '${file('count')}'`,
     `sleep "$(cat '${file('delay')}')"`,
     `echo "end" >> '${file('log')}'`,
-    `exit "$(cat '${file('status')}')"`,
+    `set -- $(cat '${file('status')}'); [ $# -ge $k ] || k=$#`,
+    'eval "exit \\${$k}"',
   ]);
 });
 after(() => {
@@ -39,6 +42,7 @@ beforeEach(() => {
   fs.writeFileSync(file('log'), '');
   fs.writeFileSync(file('delay'), '0');
   fs.writeFileSync(file('status'), '0');
+  fs.writeFileSync(file('count'), '0');
 });
 
 const logLines = () => fs.readFileSync(file('log'), 'utf8').split('\n').filter((l) => l !== '');
@@ -64,35 +68,85 @@ const exited = (child: ChildProcess) =>
     else child.on('exit', (code) => resolve(code));
   });
 
-describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher runs on Linux only' }, () => {
+// A shell left waiting fails the suite (timeout), not hangs it.
+describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher runs on Linux only', timeout: 60_000 }, () => {
   it('answers each flush, in order, with a sync of its own that one shell starts after it was asked', async () => {
     const { start, children } = keepingSpawn();
     const flusher = new Flusher('/dist', start);
     flusher.hold();
+    // The k-th sync exits with the k-th status: each flush gets its own sync's.
+    fs.writeFileSync(file('status'), '0 5 6 7');
     assert.equal(await flusher.flush(), undefined);
     fs.appendFileSync(file('log'), 'asked\n');
     fs.writeFileSync(file('delay'), '0.1');
-    const answered: number[] = [];
-    const three = [1, 2, 3].map((k) => flusher.flush().then((why) => (assert.equal(why, undefined), answered.push(k))));
-    await Promise.all(three);
+    const three = await Promise.all([1, 2, 3].map(() => flusher.flush()));
+    assert.deepEqual(three, ['exit status 5', 'exit status 6', 'exit status 7']);
     flusher.close();
     assert.equal(await exited(children[0]!), 0, 'the shell exits once closed');
-    assert.deepEqual(answered, [1, 2, 3]);
     assert.equal(children.length, 1, 'one shell, nothing else spawned');
     const shell = children[0]!.pid;
     assert.deepEqual(parents(), [shell, shell, shell, shell], 'every sync is the shell’s');
     assert.deepEqual(logLines(), ['start ' + shell + ' -f /dist', 'end', 'asked', ...Array(3).fill(['start ' + shell + ' -f /dist', 'end']).flat()]);
   });
 
-  it('answers a sync that failed with its exit status, and goes on', async () => {
-    const flusher = new Flusher('/dist');
+  it('answers a sync that failed with its exit status, and goes on with the same shell', async () => {
+    const { start, children } = keepingSpawn();
+    const flusher = new Flusher('/dist', start);
     flusher.hold();
-    fs.writeFileSync(file('status'), '3');
+    fs.writeFileSync(file('status'), '3 0');
     assert.equal(await flusher.flush(), 'exit status 3');
-    fs.writeFileSync(file('status'), '0');
     assert.equal(await flusher.flush(), undefined);
     flusher.close();
-    assert.equal(parents().length, 2);
+    assert.equal(children.length, 1);
+    assert.deepEqual(parents(), [children[0]!.pid, children[0]!.pid]);
+  });
+
+  it('closed with flushes pending: the shell answers them, then exits; a flush after gets a sync spawned for it', async () => {
+    const { start, children } = keepingSpawn();
+    const flusher = new Flusher('/dist', start);
+    flusher.hold();
+    fs.writeFileSync(file('delay'), '0.1');
+    fs.writeFileSync(file('status'), '0 8 9');
+    const pending = [flusher.flush(), flusher.flush()];
+    flusher.close();
+    assert.deepEqual(await Promise.all(pending), [undefined, 'exit status 8']);
+    assert.equal(await exited(children[0]!), 0);
+    assert.equal(await flusher.flush(), 'exit status 9');
+    const shell = children[0]!.pid;
+    assert.deepEqual(parents(), [shell, shell, process.pid]);
+    assert.deepEqual(children.slice(1).map((c) => c.spawnargs.join(' ')), ['sync -f /dist']);
+  });
+
+  it('a shell that died while idle: the next flush gets a sync spawned for it', async () => {
+    const { start, children } = keepingSpawn();
+    const flusher = new Flusher('/dist', start);
+    flusher.hold();
+    assert.equal(await flusher.flush(), undefined);
+    // 'close' follows 'exit' once the shell's output is read (the Flusher sees the shell gone); the
+    // interval keeps this process running meanwhile, as the idle Flusher does not.
+    const keep = setInterval(() => {}, 1000);
+    const closed = new Promise((resolve) => children[0]!.once('close', resolve));
+    children[0]!.kill('SIGKILL');
+    await closed;
+    clearInterval(keep);
+    fs.writeFileSync(file('status'), '0 2');
+    assert.equal(await flusher.flush(), 'exit status 2');
+    assert.deepEqual(parents(), [children[0]!.pid, process.pid]);
+  });
+
+  it('a shell that answers out of turn is not trusted: that flush and each later one get a sync spawned for them', async () => {
+    const { start, children } = keepingSpawn();
+    // A shell that answers every line as flush 9, made without a sync.
+    const wrong = ((cmd: string, args: string[], o: object) =>
+      cmd === '/bin/sh' ? start(cmd, ['-c', 'while read -r n; do echo "9 0"; done'], o) : start(cmd, args, o)) as typeof spawn;
+    const flusher = new Flusher('/dist', wrong);
+    flusher.hold();
+    fs.writeFileSync(file('status'), '6 0');
+    assert.equal(await flusher.flush(), 'exit status 6');
+    assert.equal(await flusher.flush(), undefined);
+    flusher.close();
+    assert.deepEqual(parents(), [process.pid, process.pid]);
+    assert.equal(await exited(children[0]!), 0, 'the shell was let go of (its input ended)');
   });
 
   it('a shell killed while it flushes: that flush and each later one get a sync spawned for them', async () => {
@@ -127,21 +181,34 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     assert.deepEqual(parents(), [process.pid, process.pid]);
   });
 
-  it('a flush waited for keeps the process running only once held', () => {
-    fs.writeFileSync(file('delay'), '0.5');
-    const module = new URL('../../src/io/durability.js', import.meta.url).href;
-    const run = (hold: boolean) =>
-      spawnSync(
-        process.execPath,
-        ['--input-type=module', '-e', `import { Flusher } from '${module}'; const f = new Flusher('/dist'); ${hold ? 'f.hold();' : ''} f.flush().then((why) => console.log('flushed', why));`],
-        // A shell left ref'd keeps the child running: that is a failure here, not a hang.
-        { encoding: 'utf8', timeout: 10_000 },
-      );
-    const held = run(true);
-    assert.equal(held.status, 0, held.stderr);
-    assert.equal(held.stdout, 'flushed undefined\n');
-    const loose = run(false);
-    assert.equal(loose.status, 0, loose.stderr);
-    assert.equal(loose.stdout, '', 'the process ended before the flush did');
-  });
+  for (const shell of [true, false]) {
+    it(`a flush waited for keeps the process running only once held (${shell ? 'the shell’s' : 'a sync spawned for it, the shell unable to start'})`, () => {
+      fs.writeFileSync(file('delay'), '0.5');
+      const module = new URL('../../src/io/durability.js', import.meta.url).href;
+      const start = shell
+        ? 'spawn'
+        : `(cmd, ...rest) => { if (cmd === '/bin/sh') throw new Error('spawn /bin/sh ENOMEM'); return spawn(cmd, ...rest); }`;
+      const run = (hold: 'never' | 'before' | 'after') =>
+        spawnSync(
+          process.execPath,
+          [
+            '--input-type=module',
+            '-e',
+            `import { spawn } from 'node:child_process'; import { Flusher } from '${module}'; const f = new Flusher('/dist', ${start}); ` +
+              `${hold === 'before' ? 'f.hold();' : ''} f.flush().then((why) => console.log('flushed', why)); ${hold === 'after' ? 'f.hold();' : ''}`,
+          ],
+          // A child left ref'd keeps the process running: that is a failure here, not a hang.
+          { encoding: 'utf8', timeout: 10_000 },
+        );
+      for (const hold of ['before', 'after'] as const) {
+        const held = run(hold);
+        assert.equal(held.status, 0, held.stderr);
+        assert.equal(held.stdout, 'flushed undefined\n', `held ${hold} the flush`);
+      }
+      const loose = run('never');
+      assert.equal(loose.status, 0, loose.stderr);
+      assert.equal(loose.stdout, '', 'the process ended before the flush did');
+      assert.deepEqual(new Set(parents().map((pid) => pid === process.pid)), new Set([false]), 'each sync was the child’s');
+    });
+  }
 });
