@@ -14,12 +14,34 @@ import { readdirSync, lstatSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const quiet = args.includes('--quiet');
-const raw = args.includes('--binding') ? process.binding('fs') : undefined;
 const root = args.find((a) => !a.startsWith('--'));
 if (!root) {
   process.stderr.write('usage: walk-floor.mjs <dir> [--quiet] [--binding]\n');
   process.exit(2);
 }
+
+/**
+ * Node's fs binding, where it answers for the root as hardback reads it (src/io/stat.ts): only on
+ * the Node majors hardback asks it on, and only if its lstat of the root is a BigInt64Array of the
+ * public call's size and mtime. Otherwise the public lstatSync is timed, with a warning.
+ */
+function bindingFor(dir) {
+  const st = lstatSync(dir, { bigint: true });
+  try {
+    if ([20, 22, 24].includes(Number(process.versions.node.split('.')[0]))) {
+      const b = process.binding('fs');
+      const a = b.lstat(dir, true, undefined, {});
+      if (a instanceof BigInt64Array && a.length >= 18 && a[8] === st.size && a[12] * 1000000000n + a[13] === st.mtimeNs) return b;
+    }
+  } catch {
+    // not this Node's way: the public call it is
+  }
+  process.stderr.write("walk-floor: this Node's binding does not answer as hardback reads it; the public lstatSync is timed instead\n");
+  return undefined;
+}
+
+const top = root.replace(/\/+$/, '') || '/';
+const raw = args.includes('--binding') ? bindingFor(top) : (lstatSync(top, { bigint: true }), undefined);
 
 let entries = 0;
 let files = 0;
@@ -31,34 +53,29 @@ function walk(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = `${dir}/${e.name}`;
     entries++;
-    // {} where hardback passes it: an error throws (or, on older Node 20, is reported in it)
+    let size;
+    let mtimeNs;
+    // {} where hardback passes it: a failure throws (or, on older Node 20, is reported in it, and
+    // no array comes back), and the public call is asked, as hardback does.
     const a = raw?.lstat(p, true, undefined, {});
     if (a instanceof BigInt64Array) {
-      mtimeSum += a[12] * 1000000000n + a[13];
-      if (e.isDirectory()) {
-        dirs++;
-        walk(p);
-      } else {
-        if (e.isFile()) files++;
-        bytes += a[8];
-      }
-      continue;
+      size = a[8];
+      mtimeNs = a[12] * 1000000000n + a[13];
+    } else {
+      const st = lstatSync(p, { bigint: true });
+      size = st.size;
+      mtimeNs = st.mtimeNs;
     }
-    const st = lstatSync(p, { bigint: true });
-    mtimeSum += st.mtimeNs;
+    mtimeSum += mtimeNs;
     if (e.isDirectory()) {
       dirs++;
       walk(p);
     } else {
       if (e.isFile()) files++;
-      bytes += st.size;
+      bytes += size;
     }
   }
 }
 
-lstatSync(root, { bigint: true });
-if (raw !== undefined && !(raw.lstat(root, true, undefined, {}) instanceof BigInt64Array)) {
-  process.stderr.write('walk-floor: this Node\'s binding does not answer as hardback reads it; the public lstatSync is timed instead\n');
-}
-walk(root.replace(/\/+$/, '') || '/');
+walk(top);
 if (!quiet) process.stdout.write(`${entries} ${files} ${dirs} ${bytes} ${mtimeSum % 1000n}\n`);

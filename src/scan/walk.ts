@@ -239,14 +239,16 @@ export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: Walk
     }
     if (st === undefined) continue; // vanished between readdir and lstat: it is simply not there
     // Each field of the view is converted when it is read (io/stat.ts): the mode once, the type
-    // taken from it; owners only for an entry that is built.
+    // taken from it; owners only for an entry that is built. The view lasts until this thread's
+    // next stat call: nothing below makes one before the entry is built (sel, same(), readlinkSync
+    // and newEntry make none; a folder's listing comes after its fields were read).
     const mtime_ns = st.mtimeNs;
     const fullMode = st.mode;
     const mode = fullMode & 0o7777;
     const kind = fullMode & S_IFMT;
     if (kind === S_IFDIR) {
       if (skip !== undefined && st.ino === skip.ino && st.dev === skip.dev) continue;
-      // Read before anything else is called: the view lasts until the next stat.
+      // Read before the listing below (and whatever enterDir may become).
       const { uid, gid } = st;
       if (!sel.enterDir(childRel)) continue;
       const dir: OpenDir = { rel: childRel, mtime_ns, mode, uid, gid, decided: false };

@@ -205,6 +205,24 @@ describe('lstatFor and fstatFor', () => {
     });
   }
 
+  it('takes the binding when only its first answer differed (the file changed between the calls compared)', (t) => {
+    if (!process.version.startsWith('v20.')) {
+      t.skip(`Node ${process.version}: the binding is checked here on Node 20, the machines' Node`);
+      return;
+    }
+    const prelude = `
+      const real = process.binding('fs');
+      const make = (name) => {
+        let first = true;
+        return (...args) => { const a = real[name](...args); if (first) a[8] += 1n; first = false; return a; };
+      };
+      process.binding = () => ({ lstat: make('lstat'), fstat: make('fstat') });`;
+    const got = child(['--no-deprecation'], prelude);
+    assert.deepEqual(got.source, { lstat: 'binding', fstat: 'binding' }, 'asked again, it agreed');
+    assert.deepEqual(got.sizes, sizes());
+    assert.equal(got.fsize, 5 * 2 ** 30 + 7);
+  });
+
   it('does not ask the binding on a Node major it was not tried on', () => {
     const prelude = `
       Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '26.0.0' } });
