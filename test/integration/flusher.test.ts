@@ -69,6 +69,16 @@ const exited = (child: ChildProcess) =>
   });
 
 // A shell left waiting fails the suite (timeout), not hangs it.
+/** A held Flusher asked for two flushes in turn, their syncs exiting with `statuses`, then closed: its answers. */
+async function twoFlushes(start: typeof spawn, statuses: string): Promise<(string | undefined)[]> {
+  const flusher = new Flusher('/dist', start);
+  flusher.hold();
+  fs.writeFileSync(file('status'), statuses);
+  const answers = [await flusher.flush(), await flusher.flush()];
+  flusher.close();
+  return answers;
+}
+
 describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher runs on Linux only', timeout: 60_000 }, () => {
   it('answers each flush, in order, with a sync of its own that one shell starts after it was asked', async () => {
     const { start, children } = keepingSpawn();
@@ -91,12 +101,7 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
 
   it('answers a sync that failed with its exit status, and goes on with the same shell', async () => {
     const { start, children } = keepingSpawn();
-    const flusher = new Flusher('/dist', start);
-    flusher.hold();
-    fs.writeFileSync(file('status'), '3 0');
-    assert.equal(await flusher.flush(), 'exit status 3');
-    assert.equal(await flusher.flush(), undefined);
-    flusher.close();
+    assert.deepEqual(await twoFlushes(start, '3 0'), ['exit status 3', undefined]);
     assert.equal(children.length, 1);
     assert.deepEqual(parents(), [children[0]!.pid, children[0]!.pid]);
   });
@@ -139,12 +144,7 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     // A shell that answers every line as flush 9, made without a sync.
     const wrong = ((cmd: string, args: string[], o: object) =>
       cmd === '/bin/sh' ? start(cmd, ['-c', 'while read -r n; do echo "9 0"; done'], o) : start(cmd, args, o)) as typeof spawn;
-    const flusher = new Flusher('/dist', wrong);
-    flusher.hold();
-    fs.writeFileSync(file('status'), '6 0');
-    assert.equal(await flusher.flush(), 'exit status 6');
-    assert.equal(await flusher.flush(), undefined);
-    flusher.close();
+    assert.deepEqual(await twoFlushes(wrong, '6 0'), ['exit status 6', undefined]);
     assert.deepEqual(parents(), [process.pid, process.pid]);
     assert.equal(await exited(children[0]!), 0, 'the shell was let go of (its input ended)');
   });
