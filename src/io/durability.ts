@@ -88,8 +88,10 @@ export function durabilityProbe(dist: string, enabled: boolean, start: typeof sp
  * once it was asked, as a `sync` spawned for it would be. One fork of this process (spawned before
  * the scan, at ~50 MB) serves every batch of a run, where a `sync` spawned per batch forked the whole
  * process each time (~120–150 MB by then: 5.5 ms of CPU and 3.3 ms of this thread blocked per fork,
- * against 0.2 ms of CPU for a line to the shell; bench/README.md, "What changed in session 23"). A
- * run's last flush and a recovery's are made by a `sync` of their own (durabilityFor): one each.
+ * against 0.2 ms of CPU for a line to the shell; bench/README.md, "What changed in session 23").
+ * The whole-drive flushes that must end before this thread goes on (`flushAll`: a run's last one,
+ * and in link_mode "copy" one per batch whose old versions were copied into the increment) and a
+ * recovery's are still a `sync` spawned and waited for.
  *
  * A flush the shell has not answered when it ends, cannot be started or answers out of turn, and
  * each one after, is made by a `sync -f` spawned for it. Until `hold()`, no flush waited for (the
@@ -156,10 +158,10 @@ export class Flusher {
   private answer(chunk: string): void {
     this.text += chunk;
     for (let nl = this.text.indexOf('\n'); nl >= 0; nl = this.text.indexOf('\n')) {
-      const [n, status] = this.text.slice(0, nl).split(' ');
+      const answer = ANSWER.exec(this.text.slice(0, nl));
       this.text = this.text.slice(nl + 1);
-      if (this.waiting[0]?.n !== Number(n)) return this.fail();
-      this.waiting.shift()!.resolve(status === '0' ? undefined : `exit status ${status}`);
+      if (answer === null || this.waiting[0]?.n !== Number(answer[1])) return this.fail();
+      this.waiting.shift()!.resolve(answer[2] === '0' ? undefined : `exit status ${answer[2]}`);
     }
     this.refWhileWaited();
   }
@@ -194,6 +196,8 @@ export class Flusher {
 
 /** The Flusher's shell: `$1` is the destination; each line read is a flush's number, written back with its status. */
 const FLUSH_LOOP = 'while read -r n; do sync -f "$1" </dev/null >/dev/null; echo "$n $?"; done';
+/** An answer of FLUSH_LOOP: the flush's number and its sync's exit status; anything else is not trusted. */
+const ANSWER = /^(\d+) (\d+)$/;
 
 /** syncfs in the background: settles when `sync -f` exits 0, rejected (code EIO) when it could not flush. */
 export const syncfsInBackground = (dist: string, start: typeof spawn = spawn): Promise<void> => asFlush(dist, spawnSyncfs(dist, start).failure);

@@ -10,7 +10,7 @@
  * `delay` seconds and exits with a status read from the file `status`: its k-th word for the k-th
  * sync of the test, its last word for any sync after.
  */
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -49,38 +49,42 @@ const logLines = () => fs.readFileSync(file('log'), 'utf8').split('\n').filter((
 /** The parent pids of the syncs started so far, in order. */
 const parents = () => logLines().flatMap((l) => (l.startsWith('start ') ? [Number(l.split(' ')[1])] : []));
 
+/** Every child a test's keepingSpawn started: killed after the test if still running. */
+const started: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 /** spawn, keeping each child it starts. */
 function keepingSpawn(): { start: typeof spawn; children: ChildProcess[] } {
   const children: ChildProcess[] = [];
   const start = ((...args: Parameters<typeof spawn>) => {
     const child = spawn(...args);
     children.push(child);
+    started.push(child);
     return child;
   }) as typeof spawn;
   return { start, children };
 }
 
-/** The child's exit code, once it exits (waited for: the Flusher leaves its shell unref'd when idle). */
+/** The child's exit code (or signal), once it exits (waited for: the Flusher leaves its shell unref'd when idle). */
 const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
+  new Promise<number | string | null>((resolve) => {
     child.ref();
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.on('exit', (code) => resolve(code));
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? child.signalCode);
+    else child.on('exit', (code, signal) => resolve(code ?? signal));
   });
 
-// A shell left waiting fails the suite (timeout), not hangs it.
-/** A held Flusher asked for two flushes in turn, their syncs exiting with `statuses`, then closed: its answers. */
-async function twoFlushes(start: typeof spawn, statuses: string): Promise<(string | undefined)[]> {
-  const flusher = new Flusher('/dist', start);
-  flusher.hold();
-  fs.writeFileSync(file('status'), statuses);
-  const answers = [await flusher.flush(), await flusher.flush()];
-  flusher.close();
-  return answers;
-}
+/** Each test's own limit: one left waiting for a shell fails (its children are then killed), not hangs the file. */
+const T = { timeout: 20_000 };
 
-describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher runs on Linux only', timeout: 60_000 }, () => {
-  it('answers each flush, in order, with a sync of its own that one shell starts after it was asked', async () => {
+/** A module script run by a child Node (its stdout and exit status); a child left running past 10 s fails, not hangs. */
+const runChild = (script: string) =>
+  spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+const durabilityJs = new URL('../../src/io/durability.js', import.meta.url).href;
+
+describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher runs on Linux only' }, () => {
+  it('answers each flush, in order, with a sync of its own that one shell starts after it was asked', T, async () => {
     const { start, children } = keepingSpawn();
     const flusher = new Flusher('/dist', start);
     flusher.hold();
@@ -99,14 +103,19 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     assert.deepEqual(logLines(), ['start ' + shell + ' -f /dist', 'end', 'asked', ...Array(3).fill(['start ' + shell + ' -f /dist', 'end']).flat()]);
   });
 
-  it('answers a sync that failed with its exit status, and goes on with the same shell', async () => {
+  it('answers a sync that failed with its exit status, and goes on with the same shell', T, async () => {
     const { start, children } = keepingSpawn();
-    assert.deepEqual(await twoFlushes(start, '3 0'), ['exit status 3', undefined]);
+    const flusher = new Flusher('/dist', start);
+    flusher.hold();
+    fs.writeFileSync(file('status'), '3 0');
+    assert.equal(await flusher.flush(), 'exit status 3');
+    assert.equal(await flusher.flush(), undefined);
+    flusher.close();
     assert.equal(children.length, 1);
     assert.deepEqual(parents(), [children[0]!.pid, children[0]!.pid]);
   });
 
-  it('closed with flushes pending: the shell answers them, then exits; a flush after gets a sync spawned for it', async () => {
+  it('closed with flushes pending: the shell answers them, then exits; a flush after gets a sync spawned for it', T, async () => {
     const { start, children } = keepingSpawn();
     const flusher = new Flusher('/dist', start);
     flusher.hold();
@@ -122,7 +131,7 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     assert.deepEqual(children.slice(1).map((c) => c.spawnargs.join(' ')), ['sync -f /dist']);
   });
 
-  it('a shell that died while idle: the next flush gets a sync spawned for it', async () => {
+  it('a shell that died while idle: the next flush gets a sync spawned for it', T, async () => {
     const { start, children } = keepingSpawn();
     const flusher = new Flusher('/dist', start);
     flusher.hold();
@@ -139,17 +148,52 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     assert.deepEqual(parents(), [children[0]!.pid, process.pid]);
   });
 
-  it('a shell that answers out of turn is not trusted: that flush and each later one get a sync spawned for them', async () => {
-    const { start, children } = keepingSpawn();
-    // A shell that answers every line as flush 9, made without a sync.
-    const wrong = ((cmd: string, args: string[], o: object) =>
-      cmd === '/bin/sh' ? start(cmd, ['-c', 'while read -r n; do echo "9 0"; done'], o) : start(cmd, args, o)) as typeof spawn;
-    assert.deepEqual(await twoFlushes(wrong, '6 0'), ['exit status 6', undefined]);
-    assert.deepEqual(parents(), [process.pid, process.pid]);
-    assert.equal(await exited(children[0]!), 0, 'the shell was let go of (its input ended)');
+  // Shells that answer each line in a way the Flusher must not trust, made without a sync.
+  const untrusted: Record<string, string> = {
+    'out of turn': 'echo "9 0"',
+    'without a status': 'echo "$n"',
+    'with more than a status': 'echo "$n 0 more"',
+  };
+  for (const [what, answer] of Object.entries(untrusted)) {
+    it(`a shell that answers ${what} is not trusted: that flush and each later one get a sync spawned for them`, T, async () => {
+      const { start, children } = keepingSpawn();
+      const wrong = ((cmd: string, args: string[], o: object) =>
+        cmd === '/bin/sh' ? start(cmd, ['-c', `while read -r n; do ${answer}; done`], o) : start(cmd, args, o)) as typeof spawn;
+      const flusher = new Flusher('/dist', wrong);
+      flusher.hold();
+      fs.writeFileSync(file('status'), '6 0');
+      assert.equal(await flusher.flush(), 'exit status 6');
+      assert.equal(await exited(children[0]!), 0, 'the shell was let go of (its input ended), the Flusher still open');
+      assert.equal(await flusher.flush(), undefined);
+      flusher.close();
+      assert.deepEqual(parents(), [process.pid, process.pid]);
+    });
+  }
+
+  it('a distrusted shell that lingers does not keep the process running', () => {
+    // The shell answers out of turn, then sleeps with the Flusher's pipes open.
+    const got = runChild(
+      `import { spawn } from 'node:child_process'; import { Flusher } from '${durabilityJs}';
+       const start = (cmd, args, o) => {
+         if (cmd !== '/bin/sh') return spawn(cmd, args, o);
+         const shell = spawn(cmd, ['-c', 'read -r n; echo "9 0"; exec sleep 15'], o);
+         console.log('shell', shell.pid);
+         return shell;
+       };
+       const f = new Flusher('/dist', start);
+       f.hold();
+       f.flush().then((why) => console.log('flushed', why));`,
+    );
+    const shell = Number(/^shell (\d+)$/m.exec(got.stdout)?.[1]);
+    try {
+      assert.equal(got.status, 0, got.stderr || 'still running after 10 s');
+      assert.match(got.stdout, /^flushed undefined$/m);
+    } finally {
+      if (shell > 0) process.kill(shell, 'SIGKILL');
+    }
   });
 
-  it('a shell killed while it flushes: that flush and each later one get a sync spawned for them', async () => {
+  it('a shell killed while it flushes: that flush and each later one get a sync spawned for them', T, async () => {
     const { start, children } = keepingSpawn();
     const flusher = new Flusher('/dist', start);
     flusher.hold();
@@ -170,7 +214,7 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     );
   });
 
-  it('a shell that cannot start: each flush spawns its own sync', async () => {
+  it('a shell that cannot start: each flush spawns its own sync', T, async () => {
     const flusher = new Flusher('/dist', ((cmd: string, ...rest: [string[], object]) => {
       if (cmd === '/bin/sh') throw Object.assign(new Error('spawn /bin/sh ENOMEM'), { code: 'ENOMEM' });
       return spawn(cmd, ...rest);
@@ -182,33 +226,40 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
   });
 
   for (const shell of [true, false]) {
-    it(`a flush waited for keeps the process running only once held (${shell ? 'the shell’s' : 'a sync spawned for it, the shell unable to start'})`, () => {
+    it(`a flush waited for keeps the process running only once held (${shell ? 'the shell’s' : 'a sync spawned for it, the shell unable to start'})`, T, async () => {
       fs.writeFileSync(file('delay'), '0.5');
-      const module = new URL('../../src/io/durability.js', import.meta.url).href;
       const start = shell
         ? 'spawn'
         : `(cmd, ...rest) => { if (cmd === '/bin/sh') throw new Error('spawn /bin/sh ENOMEM'); return spawn(cmd, ...rest); }`;
-      const run = (hold: 'never' | 'before' | 'after') =>
-        spawnSync(
-          process.execPath,
-          [
-            '--input-type=module',
-            '-e',
-            `import { spawn } from 'node:child_process'; import { Flusher } from '${module}'; const f = new Flusher('/dist', ${start}); ` +
-              `${hold === 'before' ? 'f.hold();' : ''} f.flush().then((why) => console.log('flushed', why)); ${hold === 'after' ? 'f.hold();' : ''}`,
-          ],
-          // A child left ref'd keeps the process running: that is a failure here, not a hang.
-          { encoding: 'utf8', timeout: 10_000 },
+      // Held before the flush is asked, or 100 ms into it (its sync takes 500 ms), or never.
+      const hold = { before: 'f.hold();', later: '', never: '' };
+      const later = { before: '', later: 'setTimeout(() => f.hold(), 100);', never: '' };
+      const run = (when: 'before' | 'later' | 'never') => {
+        const got = runChild(
+          `import { spawn } from 'node:child_process'; import { Flusher } from '${durabilityJs}';
+           console.log('pid', process.pid);
+           const f = new Flusher('/dist', ${start}); ${hold[when]}
+           f.flush().then((why) => console.log('flushed', why)); ${later[when]}`,
         );
-      for (const hold of ['before', 'after'] as const) {
-        const held = run(hold);
-        assert.equal(held.status, 0, held.stderr);
-        assert.equal(held.stdout, 'flushed undefined\n', `held ${hold} the flush`);
+        assert.equal(got.status, 0, got.stderr || 'still running after 10 s');
+        const pid = Number(/^pid (\d+)$/m.exec(got.stdout)?.[1]);
+        return { pid, flushed: got.stdout.split('\n').filter((l) => l.startsWith('flushed')) };
+      };
+      const pids: number[] = [];
+      for (const when of ['before', 'later'] as const) {
+        const held = run(when);
+        assert.deepEqual(held.flushed, ['flushed undefined'], `held ${when}`);
+        pids.push(held.pid);
       }
       const loose = run('never');
-      assert.equal(loose.status, 0, loose.stderr);
-      assert.equal(loose.stdout, '', 'the process ended before the flush did');
-      assert.deepEqual(new Set(parents().map((pid) => pid === process.pid)), new Set([false]), 'each sync was the child’s');
+      assert.deepEqual(loose.flushed, [], 'the process ended before the flush did');
+      pids.push(loose.pid);
+      // The loose run's sync goes on after its process ended: waited for, so that it does not write into the next test's log.
+      for (let waited = 0; logLines().filter((l) => l === 'end').length < 3 && waited < 5_000; waited += 20) await sleep(20);
+      const syncParents = parents();
+      assert.equal(syncParents.length, 3);
+      if (shell) assert.ok(syncParents.every((p) => !pids.includes(p)), 'each sync was a shell’s');
+      else assert.deepEqual(syncParents, pids, 'each sync was spawned by the child itself');
     });
   }
 });
