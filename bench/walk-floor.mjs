@@ -22,11 +22,10 @@ if (!root) {
 
 /**
  * Node's fs binding, where it answers for the root as hardback reads it (src/io/stat.ts): only on
- * the Node majors hardback asks it on, and only if its lstat of the root is a BigInt64Array of the
- * public call's size and mtime. Otherwise the public lstatSync is timed, with a warning.
+ * the Node majors hardback asks it on, and only if its lstat of `dir` is a BigInt64Array of the
+ * public call's (`st`) size and mtime. Otherwise the public lstatSync is timed, with a warning.
  */
-function bindingFor(dir) {
-  const st = lstatSync(dir, { bigint: true });
+function bindingFor(dir, st) {
   try {
     if ([20, 22, 24].includes(Number(process.versions.node.split('.')[0]))) {
       const b = process.binding('fs');
@@ -41,7 +40,9 @@ function bindingFor(dir) {
 }
 
 const top = root.replace(/\/+$/, '') || '/';
-const raw = args.includes('--binding') ? bindingFor(top) : (lstatSync(top, { bigint: true }), undefined);
+// A root that cannot be read fails here, before anything is timed.
+const rootStat = lstatSync(top, { bigint: true });
+const raw = args.includes('--binding') ? bindingFor(top, rootStat) : undefined;
 
 let entries = 0;
 let files = 0;

@@ -133,7 +133,7 @@ export class Flusher {
   /** Flushes the destination's filesystem: why it could not once it is over (undefined: it did). */
   flush(): Promise<string | undefined> {
     const stdin = this.child?.stdin;
-    if (this.broken || stdin == null) return this.spawnSync();
+    if (this.broken || stdin == null) return this.spawnedFlush();
     const n = ++this.asked;
     const answered = new Promise<string | undefined>((resolve) => this.waiting.push({ n, resolve }));
     stdin.write(`${n}\n`);
@@ -170,12 +170,12 @@ export class Flusher {
   private fail(): void {
     this.broken = true;
     this.child?.stdin?.destroy();
-    for (const { resolve } of this.waiting.splice(0)) void this.spawnSync().then(resolve);
+    for (const { resolve } of this.waiting.splice(0)) void this.spawnedFlush().then(resolve);
     this.refWhileWaited();
   }
 
   /** A `sync -f` spawned for one flush, kept (and let go of until held). */
-  private spawnSync(): Promise<string | undefined> {
+  private spawnedFlush(): Promise<string | undefined> {
     const { child, failure } = spawnSyncfs(this.dist, this.start);
     if (child === undefined) return failure;
     this.spawned.add(child);

@@ -75,6 +75,11 @@ const exited = (child: ChildProcess) =>
     else child.on('exit', (code, signal) => resolve(code ?? signal));
   });
 
+/** Waits until `done()` holds, or `ms` have passed (what is asserted after says which). */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  for (let waited = 0; !done() && waited < ms; waited += 10) await sleep(10);
+}
+
 /** Each test's own limit: one left waiting for a shell fails (its children are then killed), not hangs the file. */
 const T = { timeout: 20_000 };
 
@@ -199,7 +204,7 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
     flusher.hold();
     fs.writeFileSync(file('delay'), '0.3');
     const first = flusher.flush();
-    for (let waited = 0; parents().length === 0 && waited < 10_000; waited += 10) await sleep(10);
+    await until(() => parents().length > 0, 10_000);
     assert.equal(parents().length, 1, 'the shell started a sync');
     children[0]!.kill('SIGKILL');
     assert.equal(await first, undefined);
@@ -231,15 +236,16 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
       const start = shell
         ? 'spawn'
         : `(cmd, ...rest) => { if (cmd === '/bin/sh') throw new Error('spawn /bin/sh ENOMEM'); return spawn(cmd, ...rest); }`;
-      // Held before the flush is asked, or 100 ms into it (its sync takes 500 ms), or never.
-      const hold = { before: 'f.hold();', later: '', never: '' };
-      const later = { before: '', later: 'setTimeout(() => f.hold(), 100);', never: '' };
-      const run = (when: 'before' | 'later' | 'never') => {
+      // Held before the flush is asked, or 100 ms into it (its sync takes 500 ms), or never: the
+      // code run before the flush is asked, and after.
+      const holding = { before: ['f.hold();', ''], later: ['', 'setTimeout(() => f.hold(), 100);'], never: ['', ''] };
+      const run = (when: keyof typeof holding) => {
+        const [pre, post] = holding[when];
         const got = runChild(
           `import { spawn } from 'node:child_process'; import { Flusher } from '${durabilityJs}';
            console.log('pid', process.pid);
-           const f = new Flusher('/dist', ${start}); ${hold[when]}
-           f.flush().then((why) => console.log('flushed', why)); ${later[when]}`,
+           const f = new Flusher('/dist', ${start}); ${pre}
+           f.flush().then((why) => console.log('flushed', why)); ${post}`,
         );
         assert.equal(got.status, 0, got.stderr || 'still running after 10 s');
         const pid = Number(/^pid (\d+)$/m.exec(got.stdout)?.[1]);
@@ -255,7 +261,7 @@ describe('the Flusher', { skip: process.platform !== 'linux' && 'the Flusher run
       assert.deepEqual(loose.flushed, [], 'the process ended before the flush did');
       pids.push(loose.pid);
       // The loose run's sync goes on after its process ended: waited for, so that it does not write into the next test's log.
-      for (let waited = 0; logLines().filter((l) => l === 'end').length < 3 && waited < 5_000; waited += 20) await sleep(20);
+      await until(() => logLines().filter((l) => l === 'end').length === 3, 5_000);
       const syncParents = parents();
       assert.equal(syncParents.length, 3);
       if (shell) assert.ok(syncParents.every((p) => !pids.includes(p)), 'each sync was a shell’s');
