@@ -2,7 +2,7 @@
 # hardback benchmark (issue #5): hardback against rsync, an rsnapshot-style rsync --link-dest,
 # cp -a and two scan floors, on the same generated tree, on tmpfs and/or a journaled ext4 loop image.
 # Optional rows: backup-tool search over a 100-increment backup (--search), backup-tool recreate
-# against cp -a (--recreate); --all adds both.
+# against cp -a and the Node floor of a copy that hashes every byte (--recreate); --all adds both.
 #
 #   bash bench/run.sh [--files N] [--where shm|ext4|both] [--runs R] [--w3] [--all] [options]
 #
@@ -31,7 +31,8 @@ usage: bash bench/run.sh [options]
 
   --search           add the search rows: backup-tool search over a backup of --search-increments
                      increments of a --files tree (built once, cached in /dev/shm/hardback-bench-search)
-  --recreate         add the recreate rows: backup-tool recreate of the latest state vs cp -a, per place
+  --recreate         add the recreate rows: backup-tool recreate of the latest state vs cp -a and
+                     the Node floor (copy-floor.mjs over the backup's mirror), per place
   --all              both (--search --recreate)
   --no-standard      skip the standard rows (floors, hardback backup, rsync, rsnapshot, cp -a)
   --search-increments N   increments in the search backup (default 100)
@@ -408,6 +409,10 @@ run_recreate() {
   row rc-cp recreate "cp -a" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt")"
   # a reference: cp -a made as durable as a restore (which flushes its files before it renames them)
   row rc-cpd recreate "durable cp -a (cp -a && sync -f)" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt") && sync -f $(q "$rt")"
+  # the Node floor of a recreate (bench/copy-floor.mjs over the backup's mirror): read, sha256 and
+  # write every file on two threads, flushed, as a restore must to check each stored version
+  row rc-floor recreate "floor: node copy+sha256 of the mirror, durable" 0 "rm -rf $(q "$rt") && sync" \
+    "node $(q "$BENCH/copy-floor.mjs") $(q "$hb.base/mirror") $(q "$rt") --flush"
   timed
   if [ "${ROW_OK[rc-hardback]}" = 1 ]; then # untimed: is what recreate makes the source?
     rm -rf "$rt"
