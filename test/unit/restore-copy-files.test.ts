@@ -98,6 +98,22 @@ describe('copyFiles', () => {
     removeDir(to);
   });
 
+  it('in batches, names each fault by its index in the whole, and the worker makes every batch', async () => {
+    const to = join(root, 'to-batches');
+    const jobs = jobsInto(to);
+    const bad = [3, 700, 1201, files.length - 2];
+    jobs.sha256[3] = sha('something else');
+    jobs.from[700] = join(from, 'missing.bin');
+    jobs.sha256[1201] = sha('another');
+    jobs.size[files.length - 2] = (jobs.size[files.length - 2] as number) + 1;
+    // Batches of 600: the faults fall in the first, second, third and last.
+    const out = await copyFiles(realFs, jobs, { copy: { fsync: false, umask: process.umask() }, workerScript: WORKER, thisThread: false, batch: 600 });
+    assert.deepEqual(out.faults.map((f) => f.index), bad);
+    assert.equal(out.byWorker, files.length, 'the worker answered for every batch');
+    assertCopied(to, new Set(bad));
+    removeDir(to);
+  });
+
   it('a worker that dies mid-way costs only time: the copies it took are made here, over what it left', async () => {
     const to = join(root, 'to-dying');
     const jobs = jobsInto(to);
@@ -126,6 +142,22 @@ describe('copyFiles', () => {
     assert.equal(out.byWorker, 0);
     assert.ok(left > 0, 'the worker left half-written files');
     assertCopied(to);
+    removeDir(to);
+  });
+
+  it('stops at a drive failure in a batch, and starts no later batch', async () => {
+    const to = join(root, 'to-full-batches');
+    const jobs = jobsInto(to);
+    // The 700th write fails: in the third batch of 300 (most files take one write, a few two).
+    let writes = 0;
+    const full = faultyFs({ writeSync: () => ++writes === 700 && 'ENOSPC' });
+    const out = await copyFiles(full, jobs, { copy: { fsync: false, umask: process.umask() }, batch: 300 });
+    assert.equal(out.faults.length, 1);
+    const index = out.faults[0]?.index as number;
+    assert.ok(index >= 600 && index < 900, `the failure is in the third batch (job ${index})`);
+    assert.equal((out.faults[0]?.error as { code?: string }).code, 'ENOSPC');
+    const copied = files.filter((f) => fs.existsSync(join(to, f.name))).length;
+    assert.ok(copied < 900, `no batch after it was started (${copied} files)`);
     removeDir(to);
   });
 
