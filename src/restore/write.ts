@@ -137,7 +137,9 @@ export async function planWrite(fs: Fs, opts: PlanOptions): Promise<WritePlan> {
     }
     const parent = folderState(parentOf(item.path));
     if (parent === 'blocked') continue;
-    const dest = join(opts.root, item.path);
+    // Below a missing folder nothing is there to look at (the whole of a recreate into a new
+    // folder): its path is not even made (path.join of each was ~80 ms of a 100k-file recreate).
+    const dest = parent === 'missing' ? '' : join(opts.root, item.path);
     const st = parent === 'missing' ? undefined : fs.lstatSync(dest, { throwIfNoEntry: false });
     const write = (action: WriteAction) => plan.writes.push({ path: item.path, type: item.type, action, item });
     const conflict = (reason: string, always: boolean) => plan.conflicts.push({ path: item.path, reason, always });

@@ -716,47 +716,76 @@ export function decodeLine(line: string): StateEntry {
 }
 
 function decode(path: string, line: string): StateEntry {
-  const bad = (why: string) => new StateError(`the entry for ${JSON.stringify(path)} is damaged (${why})`);
-  if (!isSafeRelPath(path)) throw bad('unsafe path');
-  const f = line.split('\t');
-  if (f.length !== 9) throw bad('field count');
-  const key = f[1] as string;
-  const [mtime_ns, modeText, uid, gid, sha256, since, ino] = f.slice(2) as [string, string, string, string, string, string, string];
-  const mode = Number(modeText);
-  if (!/^-?\d+$/.test(mtime_ns)) throw bad('mtime');
-  const k = key.split(':');
-  const tracked = k[1] === '1';
-  const uidN = Number(uid);
-  const gidN = Number(gid);
+  if (!isSafeRelPath(path)) throw damagedEntry(path, 'unsafe path');
+  // The fields are cut out where their tabs are, and the key's parts where its colons are, with no
+  // array of either: decoding W1's 104,000 lines (a recreate decodes them all) took 377–540 ms with
+  // split(), median ~500 ms, and 342–439 ms so, median ~370 ms (10 alternating rounds, entries kept).
+  // Regular expressions stay where they are: a loop over the sha256's characters was slower.
+  let at = -1;
+  for (let i = 0; i < 8; i++) {
+    at = line.indexOf('\t', at + 1);
+    if (at < 0) throw damagedEntry(path, 'field count');
+    TABS[i] = at;
+  }
+  if (line.indexOf('\t', at + 1) >= 0) throw damagedEntry(path, 'field count');
+  const field = (i: number): string => line.slice((TABS[i - 1] as number) + 1, i === 8 ? line.length : TABS[i]);
+  const key = field(1);
+  const mtime_ns = field(2);
+  if (!/^-?\d+$/.test(mtime_ns)) throw damagedEntry(path, 'mtime');
+  const mode = Number(field(3));
+  const uid = Number(field(4));
+  const gid = Number(field(5));
+  // The key is <type>:<tracked>:...; its parts are cut at its colons (a symlink's target, JSON, may hold more).
+  const type = key.charCodeAt(0);
+  const c2 = key.length > 1 && key.charCodeAt(1) === 58 /* : */ ? key.indexOf(':', 2) : -2;
+  const tracked = key.charCodeAt(2) === 49 /* 1 */ && (c2 === 3 || (c2 === -1 && key.length === 3));
   // Object literals of one shape each, not a spread of a shared base: decoding 100k entries with a
   // spread took ~5 µs each, most of a `backup-tool` read.
   let e: StateEntry;
-  if (k[0] === 'f' && k.length === 5) {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw bad('sha256');
-    e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'file', size: Number(k[2]), mode, sha256 };
-  } else if (k[0] === 'd' && k.length === 3) {
-    e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'dir', size: 0, mode };
-  } else if (k[0] === 'l') {
+  if (type === 102 /* f */ && c2 >= 0 && colons(key, c2 + 1, 2)) {
+    const sha256 = field(6);
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw damagedEntry(path, 'sha256');
+    e = { path, mtime_ns, uid, gid, tracked, type: 'file', size: Number(key.slice(c2 + 1, key.indexOf(':', c2 + 1))), mode, sha256 };
+  } else if (type === 100 /* d */ && c2 >= 0 && colons(key, c2 + 1, 0)) {
+    e = { path, mtime_ns, uid, gid, tracked, type: 'dir', size: 0, mode };
+  } else if (type === 108 /* l */ && c2 !== -2) {
     let target: unknown;
     try {
       target = JSON.parse(key.slice(4));
     } catch {
-      throw bad('target');
+      throw damagedEntry(path, 'target');
     }
-    if (typeof target !== 'string') throw bad('target');
-    e = { path, mtime_ns, uid: uidN, gid: gidN, tracked, type: 'symlink', size: 0, mode, target };
-  } else throw bad('key');
-  if (!Number.isFinite(e.size) || !Number.isFinite(e.mode) || !Number.isFinite(e.uid) || !Number.isFinite(e.gid)) throw bad('numbers');
+    if (typeof target !== 'string') throw damagedEntry(path, 'target');
+    e = { path, mtime_ns, uid, gid, tracked, type: 'symlink', size: 0, mode, target };
+  } else throw damagedEntry(path, 'key');
+  if (!Number.isFinite(e.size) || !Number.isFinite(e.mode) || !Number.isFinite(e.uid) || !Number.isFinite(e.gid)) throw damagedEntry(path, 'numbers');
   // Both go into journal lines as they are (store/journal.ts entryJson): only their formats pass.
+  const since = field(7);
   if (since !== '') {
-    if (!isIncrementId(since)) throw bad('since');
+    if (!isIncrementId(since)) throw damagedEntry(path, 'since');
     e.since = since;
   }
+  const ino = field(8);
   if (ino !== '') {
-    if (!IDENTITY.test(ino)) throw bad('ino');
+    if (!IDENTITY.test(ino)) throw damagedEntry(path, 'ino');
     e.ino = ino;
   }
   return e;
+}
+
+/** Where decode found a line's eight tabs. */
+const TABS = new Int32Array(8);
+
+const damagedEntry = (path: string, why: string): StateError => new StateError(`the entry for ${JSON.stringify(path)} is damaged (${why})`);
+
+/** Whether key has exactly n colons from `from` on. */
+function colons(key: string, from: number, n: number): boolean {
+  let at = from - 1;
+  for (let i = 0; i < n; i++) {
+    at = key.indexOf(':', at + 1);
+    if (at < 0) return false;
+  }
+  return key.indexOf(':', at + 1) < 0;
 }
 
 /** A file's identity as the scan records it (scan/walk.ts identityOf): device, inode and birth time (manifests of earlier builds: device and inode). */

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
 import { readManifest, readManifestHeader, writeManifest } from '../../src/store/manifest.js';
 import { manifestDeltaOf } from '../../src/store/layout.js';
-import { encode, StateTable } from '../../src/store/state-table.js';
+import { decodeLine, encode, StateError, StateTable } from '../../src/store/state-table.js';
+import { entryProblem } from '../../src/store/catalog.js';
 import { asciiJson } from '../../src/meta/ascii-json.js';
 import { topLevelName } from '../../src/meta/safe-path.js';
 import { quickKey } from '../../src/plan/compare.js';
@@ -874,4 +875,77 @@ test('hasQuickKey tries the slot after the last one it found, and takes it only 
   const again = table.compare();
   assert.equal(again.hasQuickKey('a"b', key(1)), true);
   assert.equal(again.hasQuickKey('c', key(2)), false, 'deleted');
+});
+
+describe('decoding a manifest line checks what a record check checks', () => {
+  // The catalog's reader (store/catalog.ts) keeps what decodeLine accepts without checking it again:
+  // every entry decodeLine returns must pass entryProblem. Lines of every kind, then each mutated at
+  // random in the characters the checks look at; both the accepted and the refused must be many.
+  const full = (over: Partial<StateEntry>): StateEntry => ({ path: 'dir/f.txt', type: 'file', size: 12, mtime_ns: '1767225600123456789', mode: 0o644, uid: 1000, gid: 100, tracked: true, sha256: '0123456789abcdef'.repeat(4), ...over });
+  const lines = [
+    full({}),
+    full({ since: '2026-01-01T000000Z', ino: '2049:12' }),
+    full({ tracked: false, since: '2026-01-01T000000Z-2', ino: '2049:12:1795793364202915304', mtime_ns: '-5' }),
+    { path: 'a dir', type: 'dir', size: 0, mtime_ns: '1', mode: 0o40755, uid: 0, gid: 0, tracked: true },
+    { path: 'l', type: 'symlink', size: 0, mtime_ns: '1', mode: 0o120777, uid: 0, gid: 0, tracked: false, target: 'to: "x"\\é' },
+  ].map((e) => encode(e as StateEntry));
+
+  it('whatever it accepts passes entryProblem', () => {
+    const rng = makeRng(20261129);
+    const alphabet = '\t:0123456789abcdefgAF-"\\lxd. ';
+    let accepted = 0;
+    let refused = 0;
+    for (let i = 0; i < 20000; i++) {
+      let line = pick(rng, lines);
+      for (let k = int(rng, 4); k > 0; k--) {
+        const at = int(rng, line.length + 1);
+        const ch = pick(rng, [...alphabet]);
+        const op = int(rng, 3);
+        line = op === 0 ? line.slice(0, at) + ch + line.slice(at) : op === 1 ? line.slice(0, at) + line.slice(at + 1) : line.slice(0, at) + ch + line.slice(at + 1);
+      }
+      let e: StateEntry;
+      try {
+        e = decodeLine(line);
+      } catch (err) {
+        assert.ok(err instanceof StateError, `${JSON.stringify(line)}: ${String(err)}`);
+        refused++;
+        continue;
+      }
+      accepted++;
+      assert.equal(entryProblem(e), undefined, JSON.stringify(line));
+    }
+    assert.ok(accepted > 2000 && refused > 2000, `accepted ${accepted}, refused ${refused}`);
+  });
+
+  it('refuses each field out of its format', () => {
+    const [file] = lines as [string];
+    const fields = file.split('\t');
+    const withField = (i: number, v: string) => fields.map((f, k) => (k === i ? v : f)).join('\t');
+    const bad: Array<[string, RegExp]> = [
+      [withField(6, 'A'.repeat(64)), /\(sha256\)/],
+      [withField(6, 'a'.repeat(63)), /\(sha256\)/],
+      [withField(6, `${'a'.repeat(64)}0`), /\(sha256\)/],
+      [withField(2, '12a'), /\(mtime\)/],
+      [withField(2, '-'), /\(mtime\)/],
+      [withField(2, ''), /\(mtime\)/],
+      [withField(1, 'f:1:12:1767225600123456789'), /\(key\)/],
+      [withField(1, 'f:1:12:1:420:9'), /\(key\)/],
+      [withField(1, 'd:1'), /\(key\)/],
+      [withField(1, 'x:1:2'), /\(key\)/],
+      [withField(1, 'l:1:nope'), /\(target\)/],
+      [withField(1, 'f:1:1e999:1:420'), /\(numbers\)/],
+      [withField(3, 'x'), /\(numbers\)/],
+      [withField(7, '2026-01-01'), /\(since\)/],
+      [withField(8, '1'), /\(ino\)/],
+      [`${file}\t`, /\(field count\)/],
+      [fields.slice(0, 8).join('\t'), /\(field count\)/],
+      [withField(0, '"../up"'), /\(unsafe path\)/],
+    ];
+    for (const [line, why] of bad) assert.throws(() => decodeLine(line), why, JSON.stringify(line));
+    // What Number() reads beyond plain digits is read as before (a hand-edited line).
+    assert.equal(decodeLine(withField(3, '0x1a4')).mode, 0o644);
+    assert.equal(decodeLine(withField(4, ' 7')).uid, 7);
+    assert.equal(decodeLine(withField(5, '00100')).gid, 100);
+    assert.equal(decodeLine(withField(4, '12345678901234567')).uid, 12345678901234567);
+  });
 });
