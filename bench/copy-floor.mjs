@@ -3,7 +3,7 @@
 // first run must, and nothing else (without --records: no journal, no manifest, no checks of the
 // source, no increment.json).
 //
-//   node bench/copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp] [--records <dir>]
+//   node bench/copy-floor.mjs <src> <dest> [--threads N] [--flush | --flush-at-end] [--link <inc>] [--via-tmp] [--records <dir>]
 //
 // - walks <src> synchronously (readdir with file types, a bigint lstat of every entry, as a scan must),
 //   makes every folder under <dest>, then copies the regular files on N threads (the main thread and
@@ -14,6 +14,9 @@
 // - --flush: makes the copies durable as hardback does: a `sync -f` of <dest> starts in the
 //   background each time 4,096 files or 256 MiB have been copied since the last one started (one at
 //   a time), and one more once every copy is closed; the program ends when it has.
+// - --flush-at-end: makes the copies durable as a restore does (src/restore/write.ts, into a new
+//   folder): one `sync -f` of <dest> once every copy is closed. The floor of `backup-tool recreate`,
+//   run over a backup's mirror.
 // - --link <inc>: increment 1 as SPEC §3 lays it out: every folder made again under <inc>, and a hard
 //   link of every copied file there, made by the thread that copied it right after its close.
 // - --via-tmp: each copy is written under a temp name in one folder (<dest>/.floor-tmp) and renamed to
@@ -181,11 +184,12 @@ if (!isMainThread) {
   const threads = Number(opt('--threads', '2'));
   const inc = opt('--link', undefined);
   const flush = flag('--flush');
+  const flushAtEnd = flag('--flush-at-end');
   const viaTmp = flag('--via-tmp');
   const records = opt('--records', undefined);
   const [src, dest] = args;
   if (!src || !dest || !(threads >= 1) || args.length !== 2) {
-    process.stderr.write('usage: copy-floor.mjs <src> <dest> [--threads N] [--flush] [--link <inc>] [--via-tmp] [--records <dir>]\n');
+    process.stderr.write('usage: copy-floor.mjs <src> <dest> [--threads N] [--flush | --flush-at-end] [--link <inc>] [--via-tmp] [--records <dir>]\n');
     process.exit(2);
   }
 
@@ -277,7 +281,7 @@ if (!isMainThread) {
   }
   if (viaTmp) fs.rmdirSync(tmpDir);
   fs.utimesSync(dest, Number(top.mtimeNs) / 1e9, Number(top.mtimeNs) / 1e9);
-  if (flush) {
+  if (flush || flushAtEnd) {
     await flushing;
     if (flushFailed) throw flushFailed;
     await startFlush();

@@ -410,9 +410,9 @@ run_recreate() {
   # a reference: cp -a made as durable as a restore (which flushes its files before it renames them)
   row rc-cpd recreate "durable cp -a (cp -a && sync -f)" 0 "rm -rf $(q "$rt") && sync" "cp -a $(q "$src") $(q "$rt") && sync -f $(q "$rt")"
   # the Node floor of a recreate (bench/copy-floor.mjs over the backup's mirror): read, sha256 and
-  # write every file on two threads, flushed, as a restore must to check each stored version
+  # write every file on two threads, then one flush, as a restore must to check each stored version
   row rc-floor recreate "floor: node copy+sha256 of the mirror, durable" 0 "rm -rf $(q "$rt") && sync" \
-    "node $(q "$BENCH/copy-floor.mjs") $(q "$hb.base/mirror") $(q "$rt") --flush"
+    "node $(q "$BENCH/copy-floor.mjs") $(q "$hb.base/mirror") $(q "$rt") --flush-at-end"
   timed
   if [ "${ROW_OK[rc-hardback]}" = 1 ]; then # untimed: is what recreate makes the source?
     rm -rf "$rt"
