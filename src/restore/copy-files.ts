@@ -7,8 +7,9 @@ import { errorOf, servePair, ThreadPair, type BatchMessage, type PairWork } from
  * Many verified copies (copyVerified) on two threads (src/threads/pair.ts): this one and, when a
  * program file to start is given, a worker thread running the same code. Hashing and the syscalls of
  * 100,000 files keep one core busy; the second core of the machines hardback targets halves that.
- * Both threads take chunks of consecutive jobs (consecutive paths: mostly different folders for the
- * two) from a shared counter, so neither waits for the other, however the sizes fall. A drive failure
+ * The jobs go to the worker in batches (BATCH), and within each both threads take chunks of
+ * consecutive jobs (consecutive paths: mostly different folders for the two) from a shared counter,
+ * so neither waits for the other, however the sizes fall. A drive failure
  * (a full or read-only target) stops both; other faults are reported per file and the rest goes on.
  *
  * A worker that cannot start or dies costs only time, as for a backup: the copies it took and never
