@@ -106,8 +106,9 @@ function restoreWork(fs: Fs, copy: CopyOptions): PairWork<FileJobs, NoResults, v
 
 /**
  * Makes the copies, BATCH at a time. After a drive failure the faults end with it (in job order, the
- * failure is the one the caller stops at) and the copies not yet made are not tried: the batch
- * posted after it is stopped with the worker (the caller removes whatever it wrote).
+ * failure is the one the caller stops at), and no other copy is begun: the batch posted after it is
+ * stopped. The worker may have begun one copy of that batch by then; it is stopped before this
+ * returns, and the caller removes whatever it wrote (the restore's staging folder).
  */
 export async function copyFiles(
   fs: Fs,
@@ -125,7 +126,7 @@ export async function copyFiles(
   const count = jobs.from.length;
   const worker = opts.workerScript !== undefined && count >= MIN_JOBS_FOR_WORKER ? { script: opts.workerScript, data } : undefined;
   const pair = new ThreadPair(restoreWork(fs, opts.copy), { chunk: CHUNK, ...(worker === undefined ? {} : { worker }) });
-  const size = Math.max(1, opts.batch ?? BATCH);
+  const size = opts.batch !== undefined && Number.isSafeInteger(opts.batch) && opts.batch >= 1 ? opts.batch : BATCH;
   const so = opts.thisThread === false ? { thisThread: false } : {};
   const post = (from: number) => pair.start(from === 0 && count <= size ? jobs : sliceJobs(jobs, from, Math.min(count, from + size)), so);
   const out: CopyOutcome = { faults: [], byWorker: 0 };
@@ -137,7 +138,10 @@ export async function copyFiles(
       const r = await run.finish();
       for (const f of r.faults) out.faults.push({ index: from + f.index, error: errorOf(f) });
       out.byWorker += r.byWorker;
-      if (r.stopped !== undefined) break;
+      if (r.stopped !== undefined) {
+        next?.stop();
+        break;
+      }
     }
     return out;
   } finally {

@@ -17,10 +17,12 @@ import { startWorker, type NextRole, type RoleData, type WorkerRole } from './ro
  *   it is a per-file fault on either thread, never taken for a drive failure.
  * - A drive failure (isDriveFailure: a full, read-only or failing drive) on either thread sets a
  *   stop flag beside the counter, and neither thread starts another job of that batch: the jobs not
- *   made then have no outcome, and `stopped` says why.
+ *   made then have no outcome, and `stopped` says why. A batch posted ahead of it has a flag of its
+ *   own, which `stop()` sets (the worker may have begun one of its jobs by then).
  * - The worker lives as long as the pair (started for it, or an idle worker of ours it adopts: the
  *   backup's scan worker): batches are posted one after another (the backup posts batch k+1 before
- *   it joins batch k, then places batch k-1); it answers them in order, once per batch.
+ *   it joins batch k, then places batch k-1; a restore posts batch k+1 before it joins batch k);
+ *   it answers them in order, once per batch.
  * - A worker that cannot start, dies, or answers what cannot be read costs only time: every job of a
  *   batch that has no outcome when both threads are done is made again on this thread (over whatever
  *   the worker left: `clear`), and later batches run here alone. Unless a drive failure stopped the
@@ -80,6 +82,11 @@ export interface PairResult<Results> {
 export interface PairRun<Results> {
   /** Makes the jobs the worker has not taken; resolves when every job has its outcome. */
   finish(): Promise<PairResult<Results>>;
+  /**
+   * Raises the batch's stop flag without finishing it: neither thread starts another of its jobs.
+   * For a batch posted ahead of one that stopped, which is then never finished.
+   */
+  stop(): void;
 }
 
 export interface PairOptions {
@@ -223,7 +230,8 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
       const msg: BatchMessage<Jobs> = { jobs, shared: sab, chunk: this.o.chunk };
       w.postMessage(msg);
     }
-    return { finish: () => this.finish(jobs, new Int32Array(sab), answer, so) };
+    const shared = new Int32Array(sab);
+    return { finish: () => this.finish(jobs, shared, answer, so), stop: () => Atomics.store(shared, STOP, 1) };
   }
 
   private async finish(jobs: Jobs, shared: Int32Array, answer: Promise<Part<Results> | undefined> | undefined, so: StartOptions<Results>): Promise<PairResult<Results>> {

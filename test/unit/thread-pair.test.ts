@@ -124,6 +124,31 @@ describe('ThreadPair', () => {
     }
   });
 
+  it('stop() on a batch posted ahead: the worker starts none of its jobs, or none after the one it is in', async () => {
+    const progress = SAB();
+    const p = pair({ worker: { progress }, chunk: 1 });
+    try {
+      const first = p.start(jobs(100, 2), { thisThread: false });
+      const ahead = p.start(jobs(100, 2), { thisThread: false });
+      ahead.stop(); // before the worker is done with the first batch
+      const r = await first.finish();
+      assert.equal(r.byWorker, 100);
+      // Long enough for the worker to make the stopped batch's 100 jobs at 2 ms each, were it to.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(Atomics.load(new Int32Array(progress), 0), 100, 'no job of the stopped batch was started');
+      // Stopped while the worker is in it: it starts no job after the one it is making.
+      const third = p.start(jobs(100, 5), { thisThread: false });
+      const started = new Int32Array(progress);
+      while (Atomics.load(started, 0) < 110) await new Promise((resolve) => setTimeout(resolve, 1));
+      third.stop();
+      const at = Atomics.load(started, 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.ok(Atomics.load(started, 0) <= at + 1, `the worker stopped (${Atomics.load(started, 0) - 100} of 100 jobs started)`);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('a worker that dies mid-batch: the jobs it took are cleared and made here; later batches run here alone', async () => {
     const progress = SAB();
     const cleared: number[] = [];
