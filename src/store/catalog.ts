@@ -230,20 +230,20 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
   const table = m?.entries;
   const slots = table?.slots() ?? 0;
   let lastSince: string | undefined;
-  for (let slot = 0; slot < slots; slot++) {
-    const path = table?.livePathAt(slot);
+  for (let slot = 0; table !== undefined && slot < slots; slot++) {
+    const path = table.livePathAt(slot);
     if (path === undefined) continue;
     const wanted = want(path);
-    if (!wanted && table?.lineMatches(slot, GOOD_LINE) === true && isSafeRelPath(path)) {
+    if (!wanted && table.lineMatches(slot, GOOD_LINE) && isSafeRelPath(path)) {
       // Most lines name one of a few increments, often as the line before them did: added to the set
       // only when it differs from that one.
       const id = table.sinceAt(slot);
       if (id !== undefined && id !== lastSince) since.add((lastSince = id));
       continue;
     }
-    let e: StateEntry | undefined;
+    let e: StateEntry;
     try {
-      e = table?.valueAt(slot);
+      e = table.valueAt(slot);
     } catch (err) {
       problems.push(`${layout.manifest}: entry skipped: ${errorMessage(err)}`);
       damaged.add(path);
@@ -251,11 +251,6 @@ function readCurrentManifest(fs: Fs, layout: Layout, problems: string[], want: P
     }
     // valueAt has checked what entryProblem checks (state-table.ts decode; test/unit/state-table
     // holds it to that): checking again cost ~1 µs an entry, a tenth of a 100k-file recreate's read.
-    if (e === undefined) {
-      problems.push(`${layout.manifest}: entry skipped: unreadable`);
-      damaged.add(path);
-      continue;
-    }
     if (e.since !== undefined) since.add(e.since);
     if (wanted) entries.set(path, e);
   }

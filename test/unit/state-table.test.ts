@@ -8,7 +8,7 @@ import { manifestDeltaOf } from '../../src/store/layout.js';
 import { decodeLine, encode, StateError, StateTable } from '../../src/store/state-table.js';
 import { entryProblem } from '../../src/store/catalog.js';
 import { asciiJson } from '../../src/meta/ascii-json.js';
-import { topLevelName } from '../../src/meta/safe-path.js';
+import { isSafeRelPath, topLevelName } from '../../src/meta/safe-path.js';
 import { quickKey } from '../../src/plan/compare.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -890,31 +890,78 @@ describe('decoding a manifest line checks what a record check checks', () => {
     { path: 'l', type: 'symlink', size: 0, mtime_ns: '1', mode: 0o120777, uid: 0, gid: 0, tracked: false, target: 'to: "x"\\é' },
   ].map((e) => encode(e as StateEntry));
 
-  it('whatever it accepts passes entryProblem', () => {
-    const rng = makeRng(20261129);
-    const alphabet = '\t:0123456789abcdefgAF-"\\lxd. ';
-    let accepted = 0;
-    let refused = 0;
-    for (let i = 0; i < 20000; i++) {
+  /** The lines, each mutated in up to three places by characters the checks look at. */
+  const mutated = (seed: number, n: number): string[] => {
+    const rng = makeRng(seed);
+    const alphabet = [...'\t:0123456789abcdefgAF-"\\lxd. '];
+    return Array.from({ length: n }, () => {
       let line = pick(rng, lines);
       for (let k = int(rng, 4); k > 0; k--) {
         const at = int(rng, line.length + 1);
-        const ch = pick(rng, [...alphabet]);
+        const ch = pick(rng, alphabet);
         const op = int(rng, 3);
         line = op === 0 ? line.slice(0, at) + ch + line.slice(at) : op === 1 ? line.slice(0, at) + line.slice(at + 1) : line.slice(0, at) + ch + line.slice(at + 1);
       }
-      let e: StateEntry;
-      try {
-        e = decodeLine(line);
-      } catch (err) {
-        assert.ok(err instanceof StateError, `${JSON.stringify(line)}: ${String(err)}`);
-        refused++;
-        continue;
-      }
+      return line;
+    });
+  };
+  /** decodeLine's outcome: the entry, or undefined for a StateError (anything else fails the test). */
+  const outcome = (line: string): StateEntry | undefined => {
+    try {
+      return decodeLine(line);
+    } catch (err) {
+      assert.ok(err instanceof StateError, `${JSON.stringify(line)}: ${String(err)}`);
+      return undefined;
+    }
+  };
+
+  it('whatever it accepts passes entryProblem', () => {
+    let accepted = 0;
+    for (const line of mutated(20261129, 20000)) {
+      const e = outcome(line);
+      if (e === undefined) continue;
       accepted++;
       assert.equal(entryProblem(e), undefined, JSON.stringify(line));
     }
-    assert.ok(accepted > 2000 && refused > 2000, `accepted ${accepted}, refused ${refused}`);
+    assert.ok(accepted > 2000 && accepted < 18000, `accepted ${accepted} of 20000`);
+  });
+
+  it('accepts and decodes exactly what the plain reading of the format does', () => {
+    // The format read the plainest way (split at tabs and colons, a pattern per field): the decoder
+    // cuts the fields where they are instead, and must not differ from this in what it accepts or
+    // in any field of what it returns.
+    const plain = (line: string): StateEntry | undefined => {
+      const path = StateTable.pathOfLine(line);
+      const f = line.split('\t');
+      if (path === undefined || !isSafeRelPath(path) || f.length !== 9 || !/^-?\d+$/.test(f[2] as string)) return undefined;
+      const [key, mtime_ns, mode, uid, gid, sha256, since, ino] = f.slice(1) as string[] as [string, string, string, string, string, string, string, string];
+      const k = key.split(':');
+      const base = { path, mtime_ns, uid: Number(uid), gid: Number(gid), tracked: k[1] === '1', mode: Number(mode) };
+      let e: StateEntry;
+      if (k[0] === 'f' && k.length === 5 && /^[0-9a-f]{64}$/.test(sha256)) e = { ...base, type: 'file', size: Number(k[2]), sha256 };
+      else if (k[0] === 'd' && k.length === 3) e = { ...base, type: 'dir', size: 0 };
+      else if (k[0] === 'l' && k.length > 1) {
+        let target: unknown;
+        try {
+          target = JSON.parse(key.slice(4));
+        } catch {
+          return undefined;
+        }
+        if (typeof target !== 'string') return undefined;
+        e = { ...base, type: 'symlink', size: 0, target };
+      } else return undefined;
+      if (![e.size, e.mode, e.uid, e.gid].every(Number.isFinite)) return undefined;
+      if (since !== '' && !/^\d{4}-\d{2}-\d{2}T\d{6}Z(?:-\d+)?$/.test(since)) return undefined;
+      if (ino !== '' && !/^\d+:\d+(?::\d+)?$/.test(ino)) return undefined;
+      return { ...e, ...(since === '' ? {} : { since }), ...(ino === '' ? {} : { ino }) };
+    };
+    let accepted = 0;
+    for (const line of [...lines, ...mutated(29112026, 30000)]) {
+      const e = outcome(line);
+      assert.deepEqual(e, plain(line), JSON.stringify(line));
+      if (e !== undefined) accepted++;
+    }
+    assert.ok(accepted > 3000, `accepted ${accepted}`);
   });
 
   it('refuses each field out of its format', () => {
