@@ -738,7 +738,8 @@ function decode(path: string, line: string): StateEntry {
   // The key is <type>:<tracked>:...; its parts are cut at its colons (a symlink's target, JSON, may hold more).
   const type = key.charCodeAt(0);
   const c2 = key.length > 1 && key.charCodeAt(1) === 58 /* : */ ? key.indexOf(':', 2) : -2;
-  const tracked = key.charCodeAt(2) === 49 /* 1 */ && (c2 === 3 || (c2 === -1 && key.length === 3));
+  // tracked: the key's second part is "1" (a key that ends there, "l:1", has no target: refused below).
+  const tracked = c2 === 3 && key.charCodeAt(2) === 49; /* 1 */
   // Object literals of one shape each, not a spread of a shared base: decoding 100k entries with a
   // spread took ~5 µs each, most of a `backup-tool` read.
   let e: StateEntry;
