@@ -106,9 +106,11 @@ function restoreWork(fs: Fs, copy: CopyOptions): PairWork<FileJobs, NoResults, v
 
 /**
  * Makes the copies, BATCH at a time. After a drive failure the faults end with it (in job order, the
- * failure is the one the caller stops at), and no other copy is begun: the batch posted after it is
- * stopped. The worker may have begun one copy of that batch by then; it is stopped before this
- * returns, and the caller removes whatever it wrote (the restore's staging folder).
+ * failure is the one the caller stops at), and the batch posted after it is stopped once this thread
+ * knows of it: until then the worker may be making copies of that batch (on a full, read-only or
+ * failing drive its first one most often fails too, which stops it). Whatever it made is not
+ * reported, the worker is stopped before this returns, and the caller removes what was written
+ * (the restore's staging folder).
  */
 export async function copyFiles(
   fs: Fs,

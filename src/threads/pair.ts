@@ -18,7 +18,8 @@ import { startWorker, type NextRole, type RoleData, type WorkerRole } from './ro
  * - A drive failure (isDriveFailure: a full, read-only or failing drive) on either thread sets a
  *   stop flag beside the counter, and neither thread starts another job of that batch: the jobs not
  *   made then have no outcome, and `stopped` says why. A batch posted ahead of it has a flag of its
- *   own, which `stop()` sets (the worker may have begun one of its jobs by then).
+ *   own, which the caller raises with `stop()` once it knows: until then the worker may be making
+ *   that batch's jobs (the same drive most often fails them too, and stops it).
  * - The worker lives as long as the pair (started for it, or an idle worker of ours it adopts: the
  *   backup's scan worker): batches are posted one after another (the backup posts batch k+1 before
  *   it joins batch k, then places batch k-1; a restore posts batch k+1 before it joins batch k);
@@ -83,8 +84,9 @@ export interface PairRun<Results> {
   /** Makes the jobs the worker has not taken; resolves when every job has its outcome. */
   finish(): Promise<PairResult<Results>>;
   /**
-   * Raises the batch's stop flag without finishing it: neither thread starts another of its jobs.
-   * For a batch posted ahead of one that stopped, which is then never finished.
+   * Raises the batch's stop flag: neither thread starts another of its jobs (the worker finishes the
+   * one it is making), and `finish` makes none again; the jobs not made have no outcome. For a batch
+   * posted ahead of one that stopped.
    */
   stop(): void;
 }
@@ -124,6 +126,8 @@ export interface BatchMessage<Jobs> {
 
 const NEXT = 0;
 const STOP = 1;
+/** The stop flag's value when the caller stopped the batch (PairRun.stop); a drive failure sets 1. */
+const STOPPED_BY_CALLER = 2;
 
 const newPart = <Results>(results: Results): Part<Results> => ({ done: [], results, faults: [] });
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => v instanceof Promise;
@@ -231,7 +235,7 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
       w.postMessage(msg);
     }
     const shared = new Int32Array(sab);
-    return { finish: () => this.finish(jobs, shared, answer, so), stop: () => Atomics.store(shared, STOP, 1) };
+    return { finish: () => this.finish(jobs, shared, answer, so), stop: () => Atomics.store(shared, STOP, STOPPED_BY_CALLER) };
   }
 
   private async finish(jobs: Jobs, shared: Int32Array, answer: Promise<Part<Results> | undefined> | undefined, so: StartOptions<Results>): Promise<PairResult<Results>> {
@@ -254,7 +258,7 @@ export class ThreadPair<Jobs, Results, Row, Lane> {
       if (so.onDone !== undefined) for (let k = 0; k < theirs.done.length; k++) so.onDone(theirs.results, k);
     }
     let stopped = firstDriveFailure(faults);
-    if (stopped === undefined) {
+    if (stopped === undefined && Atomics.load(shared, STOP) !== STOPPED_BY_CALLER) {
       // Jobs without an outcome: the worker took them and died (or never answered). Made again here.
       const seen = new Uint8Array(count);
       for (const p of parts) for (const i of p.done) seen[i] = 1;

@@ -124,26 +124,38 @@ describe('ThreadPair', () => {
     }
   });
 
-  it('stop() on a batch posted ahead: the worker starts none of its jobs, or none after the one it is in', async () => {
+  it('stop(): the worker starts no job of a stopped batch (none after the one it is making), and finish makes none again', async () => {
     const progress = SAB();
+    const started = new Int32Array(progress);
     const p = pair({ worker: { progress }, chunk: 1 });
+    // The worker answers batches in order: once an empty batch posted after them is answered, it is
+    // done with every one before.
+    const barrier = () => p.start(jobs(0), { thisThread: false }).finish();
     try {
       const first = p.start(jobs(100, 2), { thisThread: false });
       const ahead = p.start(jobs(100, 2), { thisThread: false });
       ahead.stop(); // before the worker is done with the first batch
-      const r = await first.finish();
-      assert.equal(r.byWorker, 100);
-      // Long enough for the worker to make the stopped batch's 100 jobs at 2 ms each, were it to.
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      assert.equal(Atomics.load(new Int32Array(progress), 0), 100, 'no job of the stopped batch was started');
-      // Stopped while the worker is in it: it starts no job after the one it is making.
-      const third = p.start(jobs(100, 5), { thisThread: false });
-      const started = new Int32Array(progress);
-      while (Atomics.load(started, 0) < 110) await new Promise((resolve) => setTimeout(resolve, 1));
+      assert.equal((await first.finish()).byWorker, 100);
+      await barrier();
+      assert.equal(Atomics.load(started, 0), 100, 'no job of the stopped batch was started');
+      const none = await ahead.finish();
+      assert.equal(view(none, 100).filter((x) => x !== 'none').length, 0, 'finish made none of its jobs here either');
+      // Stopped while the worker is in it (20 ms a job: 2 s for the batch).
+      const third = p.start(jobs(100, 20), { thisThread: false });
+      const deadline = Date.now() + 10_000;
+      while (Atomics.load(started, 0) < 110) {
+        assert.ok(Date.now() < deadline, 'the worker started the third batch');
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
       third.stop();
       const at = Atomics.load(started, 0);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.ok(Atomics.load(started, 0) <= at + 1, `the worker stopped (${Atomics.load(started, 0) - 100} of 100 jobs started)`);
+      assert.ok(at < 200, `stopped inside the batch (${at - 100} of its jobs started)`);
+      const r = await third.finish();
+      await barrier();
+      const made = Atomics.load(started, 0) - 100;
+      assert.ok(made <= at - 100 + 1, `the worker stopped after the job it was making (${made} started, ${at - 100} when stopped)`);
+      assert.equal(view(r, 100).filter((x) => x !== 'none').length, made, 'the jobs not made have no outcome: none made again here');
+      assert.equal(r.stopped, undefined);
     } finally {
       await p.close();
     }
