@@ -916,20 +916,21 @@ describe('decoding a manifest line checks what a record check checks', () => {
   };
 
   it('whatever it accepts passes entryProblem', () => {
-    let accepted = 0;
+    let changed = 0; // accepted lines that are not one of the lines as written
     for (const line of mutated(20261129, 20000)) {
       const e = outcome(line);
       if (e === undefined) continue;
-      accepted++;
+      if (!lines.includes(line)) changed++;
       assert.equal(entryProblem(e), undefined, JSON.stringify(line));
     }
-    assert.ok(accepted > 2000 && accepted < 18000, `accepted ${accepted} of 20000`);
+    assert.ok(changed > 1000, `accepted ${changed} mutated lines`);
   });
 
-  it('accepts and decodes exactly what the plain reading of the format does', () => {
-    // The format read the plainest way (split at tabs and colons, a pattern per field): the decoder
-    // cuts the fields where they are instead, and must not differ from this in what it accepts or
-    // in any field of what it returns.
+  it('accepts and decodes exactly what the split-based decoder it replaced does', () => {
+    // That decoder, kept here as the reference (split at tabs and colons, a pattern per field): the
+    // decoder cuts the fields where they are instead, and must not differ from it in what it
+    // accepts or in any field of what it returns. (Both accept what the format's writer never
+    // writes, such as a symlink key whose tracked part is not 0 or 1: the same laxities.)
     const plain = (line: string): StateEntry | undefined => {
       const path = StateTable.pathOfLine(line);
       const f = line.split('\t');
@@ -955,13 +956,13 @@ describe('decoding a manifest line checks what a record check checks', () => {
       if (ino !== '' && !/^\d+:\d+(?::\d+)?$/.test(ino)) return undefined;
       return { ...e, ...(since === '' ? {} : { since }), ...(ino === '' ? {} : { ino }) };
     };
-    let accepted = 0;
+    let changed = 0;
     for (const line of [...lines, ...mutated(29112026, 30000)]) {
       const e = outcome(line);
       assert.deepEqual(e, plain(line), JSON.stringify(line));
-      if (e !== undefined) accepted++;
+      if (e !== undefined && !lines.includes(line)) changed++;
     }
-    assert.ok(accepted > 3000, `accepted ${accepted}`);
+    assert.ok(changed > 1000, `accepted ${changed} mutated lines`);
   });
 
   it('refuses each field out of its format', () => {
