@@ -130,7 +130,7 @@ export async function copyFiles(
   const pair = new ThreadPair(restoreWork(fs, opts.copy), { chunk: CHUNK, ...(worker === undefined ? {} : { worker }) });
   const size = opts.batch !== undefined && Number.isSafeInteger(opts.batch) && opts.batch >= 1 ? opts.batch : BATCH;
   const so = opts.thisThread === false ? { thisThread: false } : {};
-  const post = (from: number) => pair.start(from === 0 && count <= size ? jobs : sliceJobs(jobs, from, Math.min(count, from + size)), so);
+  const post = (from: number) => pair.start(sliceJobs(jobs, from, Math.min(count, from + size)), so);
   const out: CopyOutcome = { faults: [], byWorker: 0 };
   try {
     let next = count > 0 ? post(0) : undefined;
