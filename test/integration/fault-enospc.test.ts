@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { isRootUser, makeTree, removeDir, runCli, tempDir } from '../helpers/tree.js';
+import { isRootUser, makeTree, removeDir, runCli, tempDir, TOOL_JS } from '../helpers/tree.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { checkBackup, completeVersions } from '../helpers/fault-check.js';
 
@@ -99,5 +99,36 @@ describe('a full destination drive (ENOSPC)', { concurrency: false }, () => {
     const r3 = runCli(backupJs, [cfg]);
     assert.equal(r3.code, 0, r3.stderr);
     assert.deepEqual(checkBackup(dist, { source: src, versions }), []);
+  });
+
+  it('recreate into a new folder on a drive that fills in its second batch of copies: exit 1, nothing left in the target; grown, the same command completes', (t) => {
+    if (!root) return t.skip('needs root: mounts a small tmpfs');
+    // 9,000 files of 1–2 KiB (a 4 KiB page each on tmpfs, ~36 MiB): two threads copy them
+    // (copy-files.ts MIN_JOBS_FOR_WORKER) in three batches of up to 4,096; a 20 MiB drive is full
+    // inside the second (by hand: at job ~4,850), while the third is posted ahead to the worker.
+    const src = join(work, 'src3');
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 9000; i++) spec[`d${i % 60}/f${i}.txt`] = `file ${i} `.repeat(100 + (i % 100));
+    makeTree(src, spec);
+    const dist = join(work, 'backup3');
+    const cfg = writeConfig(work, src, dist);
+    const r1 = runCli(backupJs, [cfg]);
+    assert.equal(r1.code, 0, r1.stderr);
+
+    const mnt = smallTmpfs('full3', '20m');
+    const target = join(mnt, 'restored');
+    const r2 = runCli(TOOL_JS, [dist, 'recreate', '--to', target]);
+    assert.equal(r2.code, 1, r2.stderr);
+    assert.match(r2.stderr, /the restore stopped/);
+    assert.match(r2.stderr, /ENOSPC/);
+    // The copies went into a staging folder, removed when the restore stopped: no partial file, and
+    // no leftover, under the target.
+    assert.deepEqual(fs.readdirSync(target), []);
+
+    sh('mount', ['-o', 'remount,size=64m', mnt]);
+    const r3 = runCli(TOOL_JS, [dist, 'recreate', '--to', target]);
+    assert.equal(r3.code, 0, r3.stderr);
+    for (const [rel, content] of Object.entries(spec)) assert.equal(fs.readFileSync(join(target, rel), 'utf8'), content, rel);
+    assert.deepEqual(fs.readdirSync(target).sort(), [...new Set(Object.keys(spec).map((p) => p.split('/')[0]))].sort());
   });
 });
