@@ -152,7 +152,7 @@ async function versionsFlow(ctx: ToolContext, p: Prompter, path: string): Promis
     return;
   }
   say(`${path}:`);
-  say(table(versionRows(versions, { sha: false }).map((row, i) => [`${i + 1})`, ...row]), [0, 4]).trimEnd());
+  say(table(versionRows(versions, { sha: false, label: (i) => `${i + 1})` }), [0, 4]).trimEnd());
   const i = await pickNumber(p, 'restore which version? (number; empty: back)> ', versions.length);
   if (i === undefined) return;
   const v = versions[i] as Version;

@@ -11,11 +11,24 @@ import type { ToolContext } from './context.js';
 /** Rows as aligned columns; `right` lists the columns aligned to the right (numbers). */
 export function table(rows: readonly (readonly string[])[], right: readonly number[] = []): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows
-    .map((r) => r.map((c, i) => (i === r.length - 1 && !right.includes(i) ? c : right.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  '))
-    .map((line) => `${line.trimEnd()}\n`)
-    .join('');
+  for (const r of rows) {
+    for (let i = 0; i < r.length; i++) {
+      const len = (r[i] as string).length;
+      if (!((widths[i] ?? -1) >= len)) widths[i] = len;
+    }
+  }
+  // Built cell by cell (a search writes one table per path found: 31,000 of them for a third of W1).
+  let out = '';
+  for (const r of rows) {
+    let line = '';
+    for (let i = 0; i < r.length; i++) {
+      const c = r[i] as string;
+      if (i > 0) line += '  ';
+      line += right.includes(i) ? c.padStart(widths[i] as number) : i === r.length - 1 ? c : c.padEnd(widths[i] as number);
+    }
+    out += `${line.trimEnd()}\n`;
+  }
+  return out;
 }
 
 /** The label a content source gets in text and JSON (`content`). */
@@ -75,10 +88,14 @@ export function versionJson(v: Version): Record<string, unknown> {
   };
 }
 
-/** Text rows for versions: time, increment, status, size, mtime, content. */
-export function versionRows(versions: readonly Version[], opts: { sha: boolean }): string[][] {
-  return versions.map((v) => {
+/**
+ * Text rows for versions: time, increment, status, size, mtime, content (and the sha256 before the
+ * content with `sha`); `label` gives a first cell for each.
+ */
+export function versionRows(versions: readonly Version[], opts: { sha: boolean; label?: (i: number) => string }): string[][] {
+  return versions.map((v, i) => {
     const row = [timeOf(v.id), v.id ?? '(unknown)', v.status, sizeOf(v.entry), localTime(dateFromNs(v.entry.mtime_ns))];
+    if (opts.label !== undefined) row.unshift(opts.label(i));
     if (opts.sha) row.push(v.entry.sha256 ?? '');
     row.push(contentLabel(v.source));
     return row;

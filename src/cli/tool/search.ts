@@ -22,6 +22,9 @@ export function historyWant(args: readonly string[]): (src: string | undefined) 
   };
 }
 
+/** A search's version rows begin with an empty cell: the rows are indented under their path. */
+const NO_LABEL = (): string => '';
+
 export async function runSearch(ctx: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
   const since = opts.since === undefined ? undefined : resolveWhenIn(ctx, opts.since, 'start');
   const until = opts.until === undefined ? undefined : resolveWhenIn(ctx, opts.until);
@@ -41,7 +44,7 @@ export async function runSearch(ctx: ToolContext, _args: readonly string[], opts
   }
   const out = chunkedOutput(ctx.io.stdout);
   for (const r of results) {
-    const rows = versionRows(r.versions, { sha: false }).map((row) => ['', ...row]);
+    const rows = versionRows(r.versions, { sha: false, label: NO_LABEL });
     if (!out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n${table(rows, [4])}`)) await drained(ctx.io.stdout);
   }
   if (!out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`)) await drained(ctx.io.stdout);
