@@ -110,8 +110,12 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
  *   of the right types; its path is then checked with isSafeRelPath. Any other line is parsed and
  *   checked on its own, as parseIncrementJson would (and a line that is not JSON makes the whole file
  *   parsed, for the same error).
+ *
+ * With `recordText`, a list read line by line holds each wanted record as the JSON text of its line
+ * (a string, checked as above but not parsed) for another thread to parse (cli/tool/catalog-worker.ts);
+ * a list of a file parsed whole holds records as ever.
  */
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter): ParseResult {
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText?: boolean } = {}): ParseResult {
   const src = sourceOf(bytes);
   const layout = splitLayout(src);
   if (layout !== undefined) {
@@ -128,10 +132,10 @@ export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefine
       try {
         const result = fromRaw(frame, expectedId, want, (key, badEntries) => {
           const b = layout.blocks.find((x) => x.key === key);
-          return b === undefined ? undefined : readBlock(src, b, want, badEntries);
+          return b === undefined ? undefined : readBlock(src, b, want, badEntries, opts.recordText === true);
         });
         // A wrong frame is reported only for a file that is JSON: otherwise the whole parse says why.
-        if (!result.ok) for (const b of layout.blocks) readBlock(src, b, () => false, []);
+        if (!result.ok) for (const b of layout.blocks) readBlock(src, b, () => false, [], false);
         return result;
       } catch (err) {
         if (!(err instanceof NotLayout)) throw err;
@@ -303,8 +307,11 @@ function matchesExactly(re: RegExp, text: string, start: number, end: number): b
 const ANY = recordPatterns(String.raw`[^"\\\x00-\x1f]`);
 const ASCII = recordPatterns(String.raw`[\x20\x21\x23-\x5b\x5d-\x7e]`);
 
-/** The wanted records of one block; bad lines named as parseIncrementJson names them. */
-function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]): EntryRecord[] {
+/**
+ * The wanted records of one block; bad lines named as parseIncrementJson names them. With `asText`,
+ * each wanted record is its line's JSON text (checked, not parsed): see recordText.
+ */
+function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[], asText: boolean): EntryRecord[] {
   const carried = b.key === 'carried';
   const first = (src.ascii ? ANY : ASCII)[carried ? 'carried' : 'record'];
   const again = ANY[carried ? 'carried' : 'record'];
@@ -321,7 +328,10 @@ function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]
       if (matchesExactly(again, line, 0, line.length)) path = line.slice(9, line.indexOf('"', 9));
     }
     if (path !== undefined && isSafeRelPath(path)) {
-      if (want(path)) out.push(JSON.parse(line ?? src.text.slice(start, end)) as EntryRecord);
+      if (want(path)) {
+        const json = line ?? src.text.slice(start, end);
+        out.push(asText ? (json as unknown as EntryRecord) : (JSON.parse(json) as EntryRecord));
+      }
       continue;
     }
     line ??= src.utf8(start, end);
@@ -333,7 +343,7 @@ function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]
     }
     const bad = carried ? checkCarried(r) : checkRecord(r);
     if (bad !== undefined) badEntries.push(bad);
-    else if (want((r as EntryRecord).path)) out.push(r as EntryRecord);
+    else if (want((r as EntryRecord).path)) out.push(asText ? (line as unknown as EntryRecord) : (r as EntryRecord));
   }
   return out;
 }

@@ -98,10 +98,10 @@ export function incrementsSize(fs: Fs, dist: string): number {
 export type IncrementRead = { value: CatalogIncrement; problems: string[] };
 
 /** Every increment folder's metadata, read and parsed (the work another thread can do). */
-export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter): Map<string, IncrementRead> {
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText?: boolean } = {}): Map<string, IncrementRead> {
   const layout = new Layout(dist);
   const out = new Map<string, IncrementRead>();
-  for (const id of listIncrementIds(fs, layout, [])) out.set(id, readIncrement(fs, layout, id, wantRecords));
+  for (const id of listIncrementIds(fs, layout, [])) out.set(id, readIncrement(fs, layout, id, wantRecords, opts));
   return out;
 }
 
@@ -288,7 +288,7 @@ function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] 
   return names.filter(isIncrementId);
 }
 
-function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter): IncrementRead {
+function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter, opts: { recordText?: boolean } = {}): IncrementRead {
   const file = layout.incrementJson(id);
   const skipped = (why: string) => ({ value: { id, json: undefined, problem: why }, problems: [`${file}: ${why}; increment ${id} skipped`] });
   let bytes: Buffer;
@@ -297,7 +297,7 @@ function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter): In
   } catch (err) {
     return skipped(isCode(err, 'ENOENT') ? 'missing' : `not readable (${errorMessage(err)})`);
   }
-  const parsed = parseIncrementBytes(bytes, id, want);
+  const parsed = parseIncrementBytes(bytes, id, want, opts);
   if (!parsed.ok) return skipped(parsed.reason);
   const json = parsed.value;
   const problems = parsed.badEntries.map((b) => `${file}: entry skipped: ${b}`);

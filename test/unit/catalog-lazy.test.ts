@@ -219,6 +219,35 @@ describe('increments read by another thread', () => {
     assert.deepEqual(await readCatalogSharing(realFs, dist, none, early), readCatalog(realFs, dist, none));
   });
 
+  it('give the same catalog where increment.json is laid out by hand or damaged (records sent as objects or as text)', async () => {
+    const saved = join(root, 'saved-text');
+    fs.cpSync(dist, saved, { recursive: true, verbatimSymlinks: true });
+    try {
+      // One file parsed whole (another layout), one with a record line spaced otherwise (parsed on its
+      // own), one with a damaged record (named, skipped).
+      const [first, second, third] = ids.map((id) => layout.incrementJson(id));
+      fs.writeFileSync(first as string, JSON.stringify(JSON.parse(fs.readFileSync(first as string, 'utf8'))));
+      const lines = fs.readFileSync(second as string, 'utf8').split('\n');
+      const i = lines.findIndex((l) => l.includes('"path":"Projects/a.md"'));
+      lines[i] = (lines[i] as string).replace('"type":"file"', '"type": "file"');
+      fs.writeFileSync(second as string, lines.join('\n'));
+      const damaged = fs.readFileSync(third as string, 'utf8').replace(/"sha256":"[0-9a-f]{64}"/, '"sha256":"nope"');
+      fs.writeFileSync(third as string, damaged);
+      for (const masks of [['*.md'], ['Projects/**'], []]) {
+        const m = compileMasks(masks);
+        const early = await readIncrementsElsewhere(WORKER, dist, { masks });
+        assert.ok(early !== undefined, 'the worker answered');
+        const here = readIncrements(realFs, dist, m);
+        assert.deepEqual(early, here, masks.join(' '));
+        assert.ok([...here.values()].some((r) => r.problems.length > 0), 'a record was damaged');
+        if (masks.length === 0) assert.ok((here.get(ids[1] as string)?.value.json?.changed ?? []).some((r) => r.path === 'Projects/a.md'), 'the spaced line was read');
+      }
+    } finally {
+      removeDir(dist);
+      fs.renameSync(saved, dist);
+    }
+  });
+
   it('are worth a thread by their size', () => {
     const sizes = ids.map((id) => fs.statSync(layout.incrementJson(id)).size);
     assert.equal(incrementsSize(realFs, dist), sizes.reduce((a, b) => a + b, 0));

@@ -73,8 +73,19 @@ function eager(text: string, want: PathFilter): ParseResult {
 
 function assertSame(bytes: Buffer, what: string): void {
   for (const [name, want] of FILTERS) {
-    assert.deepEqual(parseIncrementBytes(bytes, ID, want), eager(bytes.toString('utf8'), want), `${what}, filter ${name}`);
+    const r = parseIncrementBytes(bytes, ID, want);
+    assert.deepEqual(r, eager(bytes.toString('utf8'), want), `${what}, filter ${name}`);
+    assert.deepEqual(parsedTexts(parseIncrementBytes(bytes, ID, want, { recordText: true })), r, `${what}, filter ${name}, as text`);
   }
+}
+
+/** A result with recordText, each record's JSON text parsed: what the thread that takes it has. */
+function parsedTexts(r: ParseResult): ParseResult {
+  if (!r.ok) return r;
+  const parse = <T>(list: T[]) => list.map((x) => (typeof x === 'string' ? (JSON.parse(x) as T) : x));
+  const value = { ...r.value, new: parse(r.value.new), changed: parse(r.value.changed), deleted: parse(r.value.deleted) };
+  if (r.value.carried !== undefined) value.carried = parse(r.value.carried);
+  return { ...r, value };
 }
 
 const text = (json: IncrementJson = increment()) => serializeIncrement(json);
@@ -96,6 +107,14 @@ describe('parseIncrementBytes: the same result as parseIncrementJson', () => {
     assert.ok(r.ok);
     assert.equal(r.value.carried?.length, 3);
     assert.equal(r.value.new.length, 6);
+    // As text, every record of the written layout is its line (the UTF-8 ones too), not an object.
+    const t = parseIncrementBytes(Buffer.from(text(withCarried)), ID, () => true, { recordText: true });
+    assert.ok(t.ok);
+    const lines = text(withCarried).split('\n');
+    for (const list of [t.value.new, t.value.changed, t.value.deleted, t.value.carried ?? []]) {
+      for (const x of list) assert.ok(typeof x === 'string' && lines.some((l) => l.includes(x)), JSON.stringify(x));
+    }
+    assert.equal(t.value.new.length, 6);
   });
 
   it('decodes only the wanted records', () => {
@@ -205,7 +224,9 @@ describe('parseIncrementBytes: the same result as parseIncrementJson', () => {
         else b[at] = byte;
       }
       for (const [name, want] of FILTERS) {
-        assert.deepEqual(parseIncrementBytes(b, ID, want), eager(b.toString('utf8'), want), `edit ${i}, filter ${name}:\n${b.toString('utf8')}`);
+        const r = parseIncrementBytes(b, ID, want);
+        assert.deepEqual(r, eager(b.toString('utf8'), want), `edit ${i}, filter ${name}:\n${b.toString('utf8')}`);
+        assert.deepEqual(parsedTexts(parseIncrementBytes(b, ID, want, { recordText: true })), r, `edit ${i}, filter ${name}, as text`);
       }
     }
   });
