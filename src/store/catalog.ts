@@ -97,7 +97,11 @@ export function incrementsSize(fs: Fs, dist: string): number {
 /** One increment as readIncrement reads it: plain data, so another thread can read it. */
 export type IncrementRead = { value: CatalogIncrement; problems: string[] };
 
-/** Every increment folder's metadata, read and parsed (the work another thread can do). */
+/**
+ * Every increment folder's metadata, read and parsed (the work another thread can do). With
+ * `recordText`, the lists read line by line hold each wanted record as its JSON text, typed as a
+ * record all the same (parseIncrementBytes): for cli/tool/catalog-worker.ts alone, which parses them.
+ */
 export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText?: boolean } = {}): Map<string, IncrementRead> {
   const layout = new Layout(dist);
   const out = new Map<string, IncrementRead>();

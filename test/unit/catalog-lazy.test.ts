@@ -256,7 +256,11 @@ describe('increments read by another thread', () => {
   it('are read here when the worker cannot start or fails', async () => {
     const m = compileMasks(['*.md']);
     const want: CatalogWant = { current: m, records: m, recordsSpec: { masks: ['*.md'] } };
-    for (const script of [join(root, 'no-such-script.js'), join(REPO, 'package.json')]) {
+    // A worker whose records do not parse (ours cannot send such text): read here all the same.
+    const garbled = join(root, 'garbled-worker.mjs');
+    const read = { value: { id: ids[0], json: { format: 1, id: ids[0], new: [], changed: [], deleted: [] } }, problems: [] };
+    fs.writeFileSync(garbled, `import { parentPort } from 'node:worker_threads';\nparentPort.postMessage([[${JSON.stringify(ids[0])}, ${JSON.stringify(read)}, { new: '{"path":' }]]);\n`);
+    for (const script of [join(root, 'no-such-script.js'), join(REPO, 'package.json'), garbled]) {
       const early = readIncrementsElsewhere(script, dist, { masks: ['*.md'] });
       assert.equal(await early, undefined);
       assert.deepEqual(await readCatalogSharing(realFs, dist, want, early), readCatalog(realFs, dist, want));

@@ -79,10 +79,19 @@ function assertSame(bytes: Buffer, what: string): void {
   }
 }
 
-/** A result with recordText, each record's JSON text parsed: what the thread that takes it has. */
+/**
+ * A result with recordText, its lists of JSON texts joined and parsed as the thread that takes them
+ * parses them (cli/tool/catalog-worker.ts): a list is all texts or all records.
+ */
 function parsedTexts(r: ParseResult): ParseResult {
   if (!r.ok) return r;
-  const parse = <T>(list: T[]) => list.map((x) => (typeof x === 'string' ? (JSON.parse(x) as T) : x));
+  const parse = <T>(list: T[]): T[] => {
+    if (list.length === 0 || !list.every((x) => typeof x === 'string')) {
+      assert.ok(list.every((x) => typeof x !== 'string'), 'a list of texts and records');
+      return list;
+    }
+    return JSON.parse(`[${list.join(',')}]`) as T[];
+  };
   const value = { ...r.value, new: parse(r.value.new), changed: parse(r.value.changed), deleted: parse(r.value.deleted) };
   if (r.value.carried !== undefined) value.carried = parse(r.value.carried);
   return { ...r, value };

@@ -7,11 +7,12 @@ import { makeRng } from '../helpers/model.js';
 // the plain rule: each column as wide as its widest cell, two spaces between columns, numbers
 // (`right`) aligned right, the last column and each line's end unpadded.
 
+// The code table() had before (session 25), word for word.
 function reference(rows: readonly (readonly string[])[], right: readonly number[]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows
-    .map((r) => r.map((c, i) => (right.includes(i) ? c.padStart(widths[i] ?? 0) : i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  '))
+    .map((r) => r.map((c, i) => (i === r.length - 1 && !right.includes(i) ? c : right.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  '))
     .map((line) => `${line.trimEnd()}\n`)
     .join('');
 }

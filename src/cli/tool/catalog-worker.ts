@@ -7,9 +7,10 @@ import { startWorker, type RoleData } from '../../threads/roles.js';
 
 /**
  * `search` (and `recreate`) read the manifest on this thread while a worker thread (the bundle
- * started again, as for restores) reads and checks every increment.json, decoding the records the
- * masks match (none for recreate): on two cores the two halves of the metadata take the time of one. Whatever goes wrong with the worker, this thread
- * reads the increments itself (readCatalogSharing gets undefined).
+ * started again, as for restores) reads and checks every increment.json and picks out the records
+ * the masks match (none for recreate), which this thread then decodes: on two cores the two halves
+ * of the metadata take the time of one. Whatever goes wrong with the worker, or with what it sends,
+ * this thread reads the increments itself (readCatalogSharing gets undefined).
  */
 
 export interface CatalogWorkerData extends RoleData<'catalog'> {
@@ -28,7 +29,13 @@ export function readIncrementsElsewhere(script: string, dist: string, records: R
       return;
     }
     let result: ReadonlyMap<string, IncrementRead> | undefined;
-    w.once('message', (m: Sent[]) => (result = new Map(m.map(taken))));
+    w.once('message', (m: Sent[]) => {
+      try {
+        result = new Map(m.map(taken));
+      } catch {
+        result = undefined; // text that does not parse (it cannot, as made): read here instead
+      }
+    });
     w.once('error', () => resolve(undefined));
     w.once('exit', () => resolve(result));
   });
@@ -42,13 +49,15 @@ export function runCatalogWorker(data: CatalogWorkerData, port: { postMessage(v:
 
 /**
  * The records go as text: each list as the JSON text of its records' lines, joined, which this
- * thread parses as one JSON array. Sent as objects, a message copied each record field by field with
- * the names of its keys, and this thread built each again from that: W1's `search --mask 'Taxes/**'`
- * over 100 increments (37,606 records) took ~150 ms from the worker's last read to this thread
- * having them, as long as sending them as columns of strings and numbers took. As text, the worker
- * parses no record, sends one string a list, and this thread parses them in 70–120 ms. 30
- * alternating runs of that search, medians: 1.50 → 1.41 s (text output, with table() built cell by
- * cell), 1.58 → 1.49 s (--json); session 26, bench/README.md.
+ * thread parses as one JSON array (each line is valid JSON, whether the layout check let it through
+ * unparsed or it was parsed and checked on its own). Sent as objects, a message copied each record
+ * field by field with the names of its keys, and this thread built each again from that: W1's
+ * `search --mask 'Taxes/**'` over 100 increments (37,606 records) took ~150 ms from the worker's
+ * last read to this thread having them, as long as sending them as columns of strings and numbers
+ * took. As text, the worker parses no record line the layout check accepts, sends one string a
+ * list, and this thread parses them in 70–120 ms. A list of a file parsed whole holds records, and
+ * goes as they are. 30 alternating runs of that search, medians: 1.50 → 1.41 s (text output, with
+ * table() built cell by cell), 1.58 → 1.49 s (--json); session 26, bench/README.md.
  */
 type Sent = [id: string, read: IncrementRead, texts?: Partial<Record<ListKey, string>>];
 type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
