@@ -63,6 +63,8 @@ function parseSet(p: string, open: number): [source: string, next: number] | und
   }
   let members = '';
   let first = true;
+  // A range may span `/` (`[+-0]`): a set never matches it, as the negated ones say outright.
+  let spansSlash = false;
   for (;;) {
     if (i >= p.length) return undefined;
     if (p[i] === ']' && !first) {
@@ -78,12 +80,13 @@ function parseSet(p: string, open: number): [source: string, next: number] | und
       if (hi === undefined) return undefined;
       i = hi[1];
       if (lo[0] <= hi[0]) members += `${cpEscape(lo[0])}-${cpEscape(hi[0])}`;
+      if (lo[0] <= 0x2f && 0x2f <= hi[0]) spansSlash = true;
     } else {
       members += cpEscape(lo[0]);
     }
   }
   if (negate) return [`[^/${members}]`, i];
-  return [members === '' ? '(?!)' : `[${members}]`, i];
+  return [members === '' ? '(?!)' : spansSlash ? `(?!/)[${members}]` : `[${members}]`, i];
 }
 
 function parse(pattern: string): Segment[] {
@@ -247,6 +250,14 @@ export function compileNameGlobs(patterns: readonly string[], scope: GlobScope =
     if (seg !== undefined) alternatives.push(seg.source);
   }
   if (alternatives.length === 0) return never;
+  if (scope === 'exact') {
+    // The last name alone, against an anchored expression: a search tests every path of the state
+    // and of every increment (~230,000 at W1 over 100 increments, on two threads), and the
+    // expression below, tried at each position of the whole path, took 54–58 ms per 104,000 paths
+    // where this takes 33–36 (cold, `*.md`; session 26).
+    const name = new RegExp(`^(?:${alternatives.join('|')})$`, 'u');
+    return (path) => name.test(path.slice(path.lastIndexOf('/') + 1));
+  }
   const re = new RegExp(`(?:^|/)(?:${alternatives.join('|')})${SCOPE_TAIL[scope]}`, 'u');
   return (path) => re.test(path);
 }

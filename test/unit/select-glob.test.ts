@@ -9,6 +9,7 @@ import {
   isNamePattern,
   type GlobScope,
 } from '../../src/select/glob.js';
+import { makeRng } from '../helpers/model.js';
 
 type Row = [pattern: string, path: string, expected: boolean];
 
@@ -108,6 +109,9 @@ test('character sets', () => {
     ['[^a]x', 'bx', true],
     ['[^a]x', 'ax', false],
     ['a[!x]b', 'a/b', false],
+    // a range that spans `/` (`+` to `0`) still never matches it
+    ['a[+-0]b', 'a/b', false],
+    ['a[+-0]b', 'a.b', true],
     ['[]]', ']', true],
     ['[]]', 'a', false],
     ['[!]]', 'a', true],
@@ -248,11 +252,34 @@ test('compileNameGlobs matches names at any depth', () => {
     [['**'], 'exact', 'a/b', true],
     [['.'], 'within', 'a/b', false],
     [[], 'within', 'a', false],
+    [['a[+-0]b'], 'exact', 'a/b', false],
+    [['a[+-0]b'], 'within', 'a/b', false],
+    [['a[+-0]b'], 'below', 'x/a/b/c', false],
+    [['a[+-0]b'], 'within', 'x/a,b/c', true],
   ];
   for (const [patterns, scope, path, expected] of rows) {
     assert.equal(compileNameGlobs(patterns, scope)(path), expected, `${scope} ${patterns.join(',')} vs ${path}`);
   }
   assert.throws(() => compileNameGlobs(['a/b']), RangeError);
+});
+
+test('compileNameGlobs: a name pattern tested on each name, as compileGlob tests one name (seeded)', () => {
+  // Scope 'exact' tests the last name, 'within' any name, 'below' any name but the last.
+  const rng = makeRng(2611);
+  const pick = (xs: string) => xs[Math.floor(rng() * xs.length)] as string;
+  const SETS = ['[ab]', '[!a]', '[+-0]', '[a-c]', '\\*'];
+  const piece = () => pick('ab.+,0*?') + (rng() < 0.15 ? (SETS[Math.floor(rng() * SETS.length)] as string) : '');
+  for (let i = 0; i < 3000; i++) {
+    const pattern = Array.from({ length: 1 + Math.floor(rng() * 4) }, piece).join('');
+    // A path as the state holds them: names of one to three characters, none empty.
+    const names = Array.from({ length: 1 + Math.floor(rng() * 3) }, () => Array.from({ length: 1 + Math.floor(rng() * 3) }, () => pick('ab.+,0')).join(''));
+    const path = names.join('/');
+    const one = compileGlob(pattern);
+    const expect = { exact: one(names[names.length - 1] as string), within: names.some(one), below: names.slice(0, -1).some(one) };
+    for (const scope of ['exact', 'within', 'below'] as const) {
+      assert.equal(compileNameGlobs([pattern], scope)(path), expect[scope], `${scope} ${JSON.stringify(pattern)} vs ${JSON.stringify(path)}`);
+    }
+  }
 });
 
 test('isNamePattern', () => {
