@@ -142,6 +142,10 @@ function readManifestOnce(fs: Fs, file: string, only: ReadonlySet<string> | unde
       },
       (text, start, end, lineNo) => {
         lines++;
+        if (only === undefined && text.charCodeAt(start) !== 45 /* - */) {
+          if (entries.putLineAt(text, start, end) === 'damaged') throw damaged(deltaFile, `line ${lineNo} is damaged`);
+          return;
+        }
         const line = text.slice(start, end);
         const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
         if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);

@@ -310,6 +310,32 @@ export class StateTable implements Map<string, StateEntry> {
     else this.replace(slot, line);
   }
   /**
+   * setLine for the line text[start, end) of a delta (the manifest's reader), its path read where it
+   * is: a path that needs no escape is hashed and compared in the text, as addLineAt does, where
+   * setLine made it a string, hashed it, and compared it twice. readManifest of the search
+   * benchmark's backup (104,000 entries, a delta of 9,430 lines), 8 alternating fresh processes:
+   * median ~231 → ~219 ms (session 26). 'damaged' when the line has no readable path.
+   */
+  putLineAt(text: string, start: number, end: number): 'put' | 'damaged' {
+    const tab = text.indexOf('\t', start);
+    if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return 'damaged';
+    let h = FNV_OFFSET;
+    for (let i = start + 1; i < tab - 1; i++) {
+      const c = text.charCodeAt(i);
+      if (!isPlain(c)) {
+        const path = jsonString(text.slice(start, tab));
+        if (path === undefined) return 'damaged';
+        this.setLine(path, text.slice(start, end));
+        return 'put';
+      }
+      h = Math.imul(h ^ c, FNV_PRIME);
+    }
+    const slot = this.findRange(text, start + 1, tab - 1, h);
+    if (slot < 0) this.append(text.slice(start, end), h);
+    else this.replace(slot, text.slice(start, end));
+    return 'put';
+  }
+  /**
    * Adds the line of a path not yet in the table (reading a manifest whole). False when the path was
    * already there (a damaged manifest): the table is then to be dropped.
    */
