@@ -253,6 +253,39 @@ describe('the manifest delta', () => {
     assert.throws(() => readManifest(realFs, file), /delta header/);
   });
 
+  it("a delta's lines are read whatever way their paths are written, and a damaged one is refused", (t) => {
+    const dir = tempDir('hb-manifest-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'manifest.jsonl');
+    const plain = (i: number, size = i): StateEntry => numberedFile(i, `plain/f${i}.txt`, size);
+    writeManifest(realFs, file, info('2026-11-25T100000Z'), StateTable.from(Array.from({ length: 50 }, (_, i) => plain(i))));
+    const m = readManifest(realFs, file);
+    m.entries.set(plain(3).path, plain(3, 333)); // a path that needs no escape, changed
+    m.entries.set('plain/new.txt', numberedFile(60, 'plain/new.txt')); // one added
+    m.entries.delete(plain(4).path);
+    m.entries.set(entry(7).path, entry(7)); // one with escapes (Ω, Cyrillic)
+    writeManifest(realFs, file, info('2026-11-26T000000Z'), m.entries);
+    const delta = manifestDeltaOf(file);
+    const lines = fs.readFileSync(delta, 'latin1').split('\n');
+    const at = (path: string) => lines.findIndex((l) => l.startsWith(JSON.stringify(path)));
+    const want = Object.fromEntries([...m.entries.entries()]);
+    assert.deepEqual(Object.fromEntries([...readManifest(realFs, file).entries.entries()]), want);
+    // The changed path written with an escape it does not need (\u0070 is p), as another writer may.
+    const odd = [...lines];
+    odd[at(plain(3).path)] = (odd[at(plain(3).path)] as string).replace('"plain/', '"\\u0070lain/');
+    fs.writeFileSync(delta, odd.join('\n'), 'latin1');
+    assert.deepEqual(Object.fromEntries([...readManifest(realFs, file).entries.entries()]), want);
+    // Damaged: no tab after the path, a path whose escape does not decode, no quotes.
+    for (const bad of [(l: string) => l.replace('\t', ' '), (l: string) => l.replace('"plain/', '"\\xlain/'), (l: string) => l.replace(/"/g, '')]) {
+      const damaged = [...lines];
+      damaged[at('plain/new.txt')] = bad(damaged[at('plain/new.txt')] as string);
+      fs.writeFileSync(delta, damaged.join('\n'), 'latin1');
+      assert.throws(() => readManifest(realFs, file), /line \d+ is damaged/, damaged[at('plain/new.txt')]);
+    }
+    // A line's tab past its end does not count (the table's own check, where the reader gives ends).
+    assert.equal(new StateTable().putLineAt('"a"\n"b"\tk', 0, 3), 'damaged');
+  });
+
   it('a format 1 manifest is read, and never gets a delta: the next write is whole, in format 2', (t) => {
     const dir = tempDir('hb-manifest-');
     t.after(() => removeDir(dir));
