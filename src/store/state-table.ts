@@ -311,29 +311,13 @@ export class StateTable implements Map<string, StateEntry> {
   }
   /**
    * setLine for the line text[start, end) of a delta (the manifest's reader), its path read where it
-   * is: a path that needs no escape is hashed and compared in the text, as addLineAt does, where
-   * setLine made it a string, hashed it, and compared it twice. readManifest of the search
-   * benchmark's backup (104,000 entries, a delta of 9,430 lines), 8 alternating fresh processes:
-   * median ~231 → ~219 ms (session 26). 'damaged' when the line has no readable path.
+   * is, as addLineAt reads a base line's: a path that needs no escape is hashed and compared in the
+   * text, where setLine made it a string, hashed it, and compared it twice. readManifest of the
+   * search benchmark's backup (104,000 entries, a delta of 9,430 lines), 8 alternating fresh
+   * processes: median ~231 → ~219 ms (session 26). 'damaged' when the line has no readable path.
    */
   putLineAt(text: string, start: number, end: number): 'put' | 'damaged' {
-    const tab = text.indexOf('\t', start);
-    if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return 'damaged';
-    let h = FNV_OFFSET;
-    for (let i = start + 1; i < tab - 1; i++) {
-      const c = text.charCodeAt(i);
-      if (!isPlain(c)) {
-        const path = jsonString(text.slice(start, tab));
-        if (path === undefined) return 'damaged';
-        this.setLine(path, text.slice(start, end));
-        return 'put';
-      }
-      h = Math.imul(h ^ c, FNV_PRIME);
-    }
-    const slot = this.findRange(text, start + 1, tab - 1, h);
-    if (slot < 0) this.append(text.slice(start, end), h);
-    else this.replace(slot, text.slice(start, end));
-    return 'put';
+    return this.lineAt(text, start, end, true) === 'damaged' ? 'damaged' : 'put';
   }
   /**
    * Adds the line of a path not yet in the table (reading a manifest whole). False when the path was
@@ -349,31 +333,38 @@ export class StateTable implements Map<string, StateEntry> {
    * table, 'damaged' when it has no readable path.
    */
   addLineAt(text: string, start: number, end: number): 'added' | 'repeat' | 'damaged' {
+    return this.lineAt(text, start, end, false);
+  }
+  /**
+   * The line text[start, end), kept where it is: addLineAt's, or with `put` putLineAt's, which
+   * replaces the line of a path already in the table where addLineAt refuses it ('repeat').
+   */
+  private lineAt(text: string, start: number, end: number, put: boolean): 'added' | 'repeat' | 'damaged' {
     const tab = text.indexOf('\t', start);
     if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return 'damaged';
     let h = FNV_OFFSET;
     for (let i = start + 1; i < tab - 1; i++) {
       const c = text.charCodeAt(i);
-      if (!isPlain(c)) return this.addEscapedLine(text, start, tab, end);
+      if (!isPlain(c)) return this.escapedLineAt(text, start, tab, end, put);
       h = Math.imul(h ^ c, FNV_PRIME);
     }
     const slot = this.findRange(text, start + 1, tab - 1, h);
     if (slot < 0) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
-    else if (this.live[slot] === 1) return 'repeat';
-    else this.replace(slot, text.slice(start, end)); // a deleted path, back
+    else if (this.live[slot] === 1 && !put) return 'repeat';
+    else this.replace(slot, text.slice(start, end)); // a deleted path back, or a delta's change
     return 'added';
   }
   /**
-   * A line whose path has escapes (or characters JSON does not allow as they are): its path is
+   * lineAt for a path with escapes (or characters JSON does not allow as they are): its path is
    * decoded, and the line re-encoded when it is not written the way asciiJson writes it.
    */
-  private addEscapedLine(text: string, start: number, tab: number, end: number): 'added' | 'repeat' | 'damaged' {
+  private escapedLineAt(text: string, start: number, tab: number, end: number, put: boolean): 'added' | 'repeat' | 'damaged' {
     const path = jsonString(text.slice(start, tab));
     if (path === undefined) return 'damaged';
     const h = hashPath(path);
     const plain = hashedPlain;
     const slot = this.findPath(path, h, plain);
-    if (slot >= 0 && this.live[slot] === 1) return 'repeat';
+    if (slot >= 0 && this.live[slot] === 1 && !put) return 'repeat';
     const canonical = !plain && isPathAt(text, start + 1, tab - 1, path, false);
     if (slot >= 0) this.replace(slot, canonical ? text.slice(start, end) : asciiJson(path) + text.slice(tab, end));
     else if (canonical) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
