@@ -58,6 +58,8 @@ text.push(`node ${envOf('node')}, ${envOf('rsync')}, ${envOf('hyperfine')}, ${en
 text.push(`workload: ${envOf('workload')}`);
 if (envOf('rows') !== '?') text.push(`rows: ${envOf('rows')}`);
 if (envOf('build') !== '?') text.push(`build: ${envOf('build')}`);
+if (envOf('NODE_EXTRA_CA_CERTS') !== '?') text.push(`NODE_EXTRA_CA_CERTS: ${envOf('NODE_EXTRA_CA_CERTS')}`);
+if (envOf('node start') !== '?') text.push(`node start: ${envOf('node start')}`);
 md.push(...text.map((l) => `${l}  `));
 
 for (const where of [...new Set(rows.map((r) => r.where))]) {

@@ -44,6 +44,8 @@ usage: bash bench/run.sh [options]
   --out DIR          where results go (default /var/tmp/hardback-bench-results/<UTC time>)
   --img-dir DIR      where the ext4 image file lives (default /var/tmp; never the bench trees)
   --img-size SIZE    size of the ext4 image (default: 20G, more for big workloads)
+  --keep-ca-env      keep NODE_EXTRA_CA_CERTS for the node processes it times (by default it is
+                     unset: Node 20 parses that file at every start, ~80 ms on a 2-core host)
   -h, --help
 EOF
 }
@@ -69,6 +71,7 @@ S_REBUILD=0
 OUT=""
 IMG_DIR=/var/tmp
 IMG_SIZE=""
+KEEP_CA_ENV=0
 while [ $# -gt 0 ]; do
   case $1 in
     --files) FILES=$2; shift 2 ;;
@@ -93,6 +96,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --img-dir) IMG_DIR=$2; shift 2 ;;
     --img-size) IMG_SIZE=$2; shift 2 ;;
+    --keep-ca-env) KEEP_CA_ENV=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -129,6 +133,21 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
 fi
 command -v node >/dev/null || die "node is not installed"
+
+# Node 20 reads and parses the certificate file NODE_EXTRA_CA_CERTS names when the process starts,
+# before any of its script runs (nodejs/node#40524): ~80 ms of each start on this 2-core host, a
+# tenth of a no-change run. Machines behind a TLS-inspecting proxy set it for npm; a plain install
+# of Node does not, and hardback makes no network connection. So every node process timed here
+# (hardback and the Node floors alike) runs without it, unless --keep-ca-env; env.txt records
+# what a bare start costs either way.
+CA_ENV="none"
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
+  if [ $KEEP_CA_ENV = 1 ]; then CA_ENV="kept ($NODE_EXTRA_CA_CERTS)"
+  else
+    CA_ENV="unset for the timed runs (was $NODE_EXTRA_CA_CERTS)"
+    say "NODE_EXTRA_CA_CERTS is set: the node processes are timed without it (--keep-ca-env keeps it)"
+  fi
+fi
 
 if [ $NO_HB = 0 ] && [ ! -f "$HB_JS" ]; then
   die "$HB_JS is missing: build it first with 'npm run build' (or pass --no-hardback to time only the other rows)"
@@ -498,9 +517,15 @@ run_search() {
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
   echo "mem: $(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "timing: rounds"
+  echo "NODE_EXTRA_CA_CERTS: $CA_ENV"
+  if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && command -v hyperfine >/dev/null; then
+    hyperfine -N -w 3 -r 20 --export-json "$OUT/node-start.json" 'node -e 0' 'env -u NODE_EXTRA_CA_CERTS node -e 0' >/dev/null 2>&1 &&
+      node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1])).results;console.log(`node start: ${(r[0].median*1000).toFixed(0)} ms with NODE_EXTRA_CA_CERTS, ${(r[1].median*1000).toFixed(0)} ms without (medians of 20)`)' "$OUT/node-start.json"
+  fi
   echo "workload: files=$FILES dirs=$DIRS mix=$MIX seed=$SEED total_mib=${TOTAL_MIB:-auto} runs=$RUNS change=\"$CHANGE\""
   echo "rows: $([ $DO_STD = 1 ] && echo -n 'standard ')$([ $DO_RECREATE = 1 ] && echo -n 'recreate ')$([ $DO_SEARCH = 1 ] && echo -n "search(increments=$S_INCS total_mib=$S_MIB change=\"$S_CHANGE\")")"
 } >"$OUT/env.txt"
+[ $KEEP_CA_ENV = 1 ] || unset NODE_EXTRA_CA_CERTS
 
 echo "results: $OUT (hyperfine output in $LOG)" >&2
 if [ $DO_STD = 1 ] || [ $DO_RECREATE = 1 ]; then
