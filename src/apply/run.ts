@@ -33,6 +33,7 @@ import type { Reporter } from './reporter.js';
 import { mapLimit } from './pool.js';
 import { VERSION } from '../version.js';
 import { CAP_HEAP_MIN_STORES, capHeapGrowth, holdYoungGeneration, settleYoungFactor } from '../threads/heap.js';
+import { inlineForLongWork } from '../threads/jit.js';
 
 export interface BackupOptions {
   fs?: Fs;
@@ -428,6 +429,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   // Asked by recovery at the start (an interrupted run's, then a prune's), or by a run that stops.
   const durabilityNow = durabilityOnce(profile.dist, opts.fsyncData ?? true);
   let uncapHeap: (() => void) | undefined;
+  let relimitInlining: (() => void) | undefined;
   // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
   let prepared: Prepared | undefined;
   let copierMade: Copier | undefined;
@@ -500,6 +502,9 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
         version: VERSION,
       });
     const durability = await probe.durability();
+    const large = p.walk !== undefined || storedCount(p.plan) >= CAP_HEAP_MIN_STORES;
+    // Before the copier starts a worker: its copies are long work too (threads/jit.ts).
+    if (large) relimitInlining = inlineForLongWork();
     const copier = copierFor(fs, p, {
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
@@ -507,7 +512,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
       workerScript: opts.workerScript,
     });
     copierMade = copier;
-    if (p.walk !== undefined || storedCount(p.plan) >= CAP_HEAP_MIN_STORES) {
+    if (large) {
       // Once the worker runs: its heap set-up undid the young-generation hold, which it and
       // startWorker have put back by then (threads/heap.ts), before the run's largest part.
       await copier.started();
@@ -596,6 +601,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // The heap settings first: a lock that cannot be released (a drive pulled out) must not leave
     // them on for the next profile.
     uncapHeap?.();
+    relimitInlining?.();
     releaseYoung();
     lock.release();
     if (refusedBeforeWriting) {

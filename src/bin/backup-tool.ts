@@ -5,11 +5,15 @@ import { runCatalogWorker, type CatalogWorkerData } from '../cli/tool/catalog-wo
 import { runCopyWorker, type CopyWorkerData } from '../restore/copy-files.js';
 import { workerRole, workerStarting } from '../threads/roles.js';
 import { realFs } from '../io/fs.js';
+import { limitInlining } from '../threads/jit.js';
 
 // The same file serves as the restore's copying thread (src/restore/copy-files.ts) and as the
 // thread that reads increments for a search (src/cli/tool/catalog-worker.ts): workerData's
 // hardbackRole says which (src/threads/roles.ts).
-if (isMainThread) runMain('backup-tool', main);
+if (isMainThread) {
+  limitInlining();
+  runMain('backup-tool', main);
+}
 else if (parentPort !== null) {
   workerStarting(workerData);
   const role = workerRole(workerData);

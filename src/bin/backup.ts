@@ -6,11 +6,15 @@ import { runCopyWorker, type CopyWorkerData } from '../apply/copier.js';
 import { awaitNextRole, workerRole, workerStarting } from '../threads/roles.js';
 import { realFs } from '../io/fs.js';
 import { gcFunction } from '../threads/heap.js';
+import { limitInlining } from '../threads/jit.js';
 
 // The same file serves as the worker threads of the scan (src/scan/parallel.ts) and of the copies
 // (src/apply/copier.ts): workerData's hardbackRole says which (src/threads/roles.ts).
 // A scan worker, once it has answered, may be given the copies of the same run (awaitNextRole).
-if (isMainThread) runMain('backup', main);
+if (isMainThread) {
+  limitInlining();
+  runMain('backup', main);
+}
 else if (parentPort !== null) {
   const port = parentPort;
   const serve = (data: unknown): void => {

@@ -1,6 +1,7 @@
 import type { Fs } from '../io/fs.js';
 import { copyVerified, newRestoreBuffer, type CopyOptions, type StoredVersion } from '../io/copy-verified.js';
 import type { RoleData } from '../threads/roles.js';
+import { inlineForLongWork } from '../threads/jit.js';
 import { errorOf, servePair, ThreadPair, type BatchMessage, type PairWork } from '../threads/pair.js';
 
 /**
@@ -127,6 +128,8 @@ export async function copyFiles(
   const data: CopyWorkerData = { hardbackRole: 'restore-copy', copy: opts.copy };
   const count = jobs.from.length;
   const worker = opts.workerScript !== undefined && count >= MIN_JOBS_FOR_WORKER ? { script: opts.workerScript, data } : undefined;
+  // Copies worth a worker are long work: compiled as V8 would, the worker's code too (threads/jit.ts).
+  const relimitInlining = worker !== undefined ? inlineForLongWork() : undefined;
   const pair = new ThreadPair(restoreWork(fs, opts.copy), { chunk: CHUNK, ...(worker === undefined ? {} : { worker }) });
   const size = opts.batch !== undefined && Number.isSafeInteger(opts.batch) && opts.batch >= 1 ? opts.batch : BATCH;
   const so = opts.thisThread === false ? { thisThread: false } : {};
@@ -148,6 +151,7 @@ export async function copyFiles(
     return out;
   } finally {
     await pair.close();
+    relimitInlining?.();
   }
 }
 

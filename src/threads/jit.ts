@@ -1,0 +1,46 @@
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * How many bytes of bytecode V8's optimizing compiler may inline into one function, in all, while
+ * a program does short work: a no-change or small backup run, a search (V8's own default is
+ * V8_INLINE_BUDGET). Set once by each program before any code is hot (src/bin/backup.ts,
+ * src/bin/backup-tool.ts); the setting is the process's, so the worker threads compile under it too.
+ *
+ * Why: such a run lives about a second, on two threads, on two cores. Each thread compiles its own
+ * hot functions, again after each deoptimization, and under V8's default the hot loops of a
+ * no-change run (the manifest's reader, the walk) pull in so much that compiling them took ~300 ms
+ * of CPU in a ~1.1 s run (W1, tmpfs, `--trace-opt --no-concurrent-recompilation`: 74 compilations,
+ * ~20 ms each for the walk). V8 compiles on helper threads, which find no free core while both
+ * threads walk: the walk meanwhile runs unoptimized, and the compile then takes a core from it.
+ * Under the cap the same compilations took ~160 ms (100) or ~125 ms (50).
+ *
+ * Long work (a first run, a plan that stores many entries, the copies of a restore) gets V8's
+ * default back (inlineForLongWork): its compilations are paid once in many seconds, and its loops
+ * ran ~4 % faster with the default in a first run of W1.
+ *
+ * Measured in session 27 (W1, tmpfs, alternating runs): a no-change run 671 → 565 ms (medians of
+ * 16; 625 at 400, 579 at 200) in a slow spell, 615 → 586 ms (50: 571, 150: 591) in a faster one,
+ * 815 → 740 ms over 8 rounds; a 1 % change 1,027 → 861 ms; bench/README.md, "What changed in
+ * session 27", has the rest.
+ */
+export const INLINE_BUDGET = 100;
+/** V8's default (src/flags/flag-definitions.h, unchanged from V8 6 to 13). */
+export const V8_INLINE_BUDGET = 920;
+
+/** Caps inlining for short work (see INLINE_BUDGET). */
+export function limitInlining(): void {
+  setInlineBudget(INLINE_BUDGET);
+}
+
+/**
+ * V8's default inlining from now on, for long work: code compiled after this call inlines as V8
+ * would. The returned function puts the cap back (for the next profile of a `backup` run).
+ */
+export function inlineForLongWork(): () => void {
+  setInlineBudget(V8_INLINE_BUDGET);
+  return () => setInlineBudget(INLINE_BUDGET);
+}
+
+function setInlineBudget(bytes: number): void {
+  setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${bytes}`);
+}
