@@ -519,8 +519,9 @@ run_search() {
   echo "timing: rounds"
   echo "NODE_EXTRA_CA_CERTS: $CA_ENV"
   if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && command -v hyperfine >/dev/null; then
-    hyperfine -N -w 3 -r 20 --export-json "$OUT/node-start.json" 'node -e 0' 'env -u NODE_EXTRA_CA_CERTS node -e 0' >/dev/null 2>&1 &&
-      node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1])).results;console.log(`node start: ${(r[0].median*1000).toFixed(0)} ms with NODE_EXTRA_CA_CERTS, ${(r[1].median*1000).toFixed(0)} ms without (medians of 20)`)' "$OUT/node-start.json"
+    { hyperfine -N -w 3 -r 20 --export-json "$OUT/node-start.json" 'node -e 0' 'env -u NODE_EXTRA_CA_CERTS node -e 0' >>"$LOG" 2>&1 &&
+      node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1])).results;console.log(`node start: ${(r[0].median*1000).toFixed(0)} ms with NODE_EXTRA_CA_CERTS, ${(r[1].median*1000).toFixed(0)} ms without (medians of 20)`)' "$OUT/node-start.json"; } ||
+      echo "node start: ? (not measured, see $LOG)"
   fi
   echo "workload: files=$FILES dirs=$DIRS mix=$MIX seed=$SEED total_mib=${TOTAL_MIB:-auto} runs=$RUNS change=\"$CHANGE\""
   echo "rows: $([ $DO_STD = 1 ] && echo -n 'standard ')$([ $DO_RECREATE = 1 ] && echo -n 'recreate ')$([ $DO_SEARCH = 1 ] && echo -n "search(increments=$S_INCS total_mib=$S_MIB change=\"$S_CHANGE\")")"

@@ -130,6 +130,16 @@ export async function copyFiles(
   const worker = opts.workerScript !== undefined && count >= MIN_JOBS_FOR_WORKER ? { script: opts.workerScript, data } : undefined;
   // Copies worth a worker are long work: compiled as V8 would, the worker's code too (threads/jit.ts).
   const relimitInlining = worker !== undefined ? inlineForLongWork() : undefined;
+  try {
+    return await copyBatches(fs, jobs, opts, worker);
+  } finally {
+    relimitInlining?.();
+  }
+}
+
+/** copyFiles' batches, on this thread and `worker` (when given). */
+async function copyBatches(fs: Fs, jobs: FileJobs, opts: { copy: CopyOptions; thisThread?: boolean; batch?: number }, worker: { script: string; data: CopyWorkerData } | undefined): Promise<CopyOutcome> {
+  const count = jobs.from.length;
   const pair = new ThreadPair(restoreWork(fs, opts.copy), { chunk: CHUNK, ...(worker === undefined ? {} : { worker }) });
   const size = opts.batch !== undefined && Number.isSafeInteger(opts.batch) && opts.batch >= 1 ? opts.batch : BATCH;
   const so = opts.thisThread === false ? { thisThread: false } : {};
@@ -151,7 +161,6 @@ export async function copyFiles(
     return out;
   } finally {
     await pair.close();
-    relimitInlining?.();
   }
 }
 

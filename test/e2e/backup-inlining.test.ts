@@ -21,24 +21,31 @@ interface Inlining {
 }
 
 function inliningOf(trace: string): Inlining {
+  // A function is named by its SharedFunctionInfo's address and name together: an address alone may
+  // be reused after a collection moved the function, or by the other thread's heap.
   const sizes = new Map<string, number>();
   let consideredOver = 0;
   const inlinedOver: string[] = [];
   for (const line of trace.split('\n')) {
-    const target = /target: 0x[0-9a-f]+ \{(0x[0-9a-f]+) <SharedFunctionInfo ?([^>]*)>\}, bytecode size: (\d+)/.exec(line);
+    const target = /target: 0x[0-9a-f]+ \{(0x[0-9a-f]+) <SharedFunctionInfo ?(.*?)>\}, bytecode size: (\d+)/.exec(line);
     if (target !== null) {
-      sizes.set(target[1] as string, Number(target[3]));
+      sizes.set(`${target[1]} ${target[2]}`, Number(target[3]));
       if (Number(target[3]) > INLINE_BUDGET) consideredOver++;
       continue;
     }
-    const inlined = /^Inlining 0x[0-9a-f]+ \{(0x[0-9a-f]+) <SharedFunctionInfo ?([^>]*)>\} into/.exec(line);
-    if (inlined !== null && (sizes.get(inlined[1] as string) ?? 0) > INLINE_BUDGET) inlinedOver.push(inlined[2] as string);
+    const inlined = /Inlining 0x[0-9a-f]+ \{(0x[0-9a-f]+) <SharedFunctionInfo ?(.*?)>\} into/.exec(line);
+    if (inlined !== null && (sizes.get(`${inlined[1]} ${inlined[2]}`) ?? 0) > INLINE_BUDGET) inlinedOver.push(inlined[2] as string);
   }
   return { consideredOver, inlinedOver };
 }
 
+/**
+ * The program run with V8's trace. Its compilations are made on the thread that asks for them
+ * (--no-concurrent-recompilation, which jit.ts does not touch): one queued on a helper thread could
+ * still be waiting when the process exits, and leave no trace; what is inlined is decided alike.
+ */
 function traced(script: string, args: string[]): Inlining {
-  const r = spawnSync(process.execPath, ['--trace-turbo-inlining', script, ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const r = spawnSync(process.execPath, ['--no-concurrent-recompilation', '--trace-turbo-inlining', script, ...args], { encoding: 'utf8', maxBuffer: 256 << 20, timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   return inliningOf(r.stdout);
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { INLINE_BUDGET } from '../../src/threads/jit.js';
+import { INLINE_BUDGET, V8_INLINE_BUDGET, inlineBudget, inlineForLongWork, limitInlining } from '../../src/threads/jit.js';
 import { REPO, removeDir, tempDir } from '../helpers/tree.js';
 
 /**
@@ -55,6 +55,24 @@ test('limitInlining keeps a callee over the budget out of its caller; inlineForL
   const capped = probe(['limitInlining']);
   assert.equal(capped.size, free.size, 'V8 considered it under the cap too');
   assert.equal(capped.inlined, false, `under the cap it is not inlined:\n${capped.trace}`);
-  assert.equal(probe(['limitInlining', 'inlineForLongWork']).inlined, true, 'long work: inlined as V8 would');
-  assert.equal(probe(['limitInlining', 'inlineForLongWork', 'undo']).inlined, false, 'after long work: capped again');
+  const long = probe(['limitInlining', 'inlineForLongWork']);
+  assert.equal(long.inlined, true, `long work: inlined as V8 would:\n${long.trace}`);
+  const after = probe(['limitInlining', 'inlineForLongWork', 'undo']);
+  assert.equal(after.size, free.size, 'V8 considered it after long work too');
+  assert.equal(after.inlined, false, `after long work: capped again:\n${after.trace}`);
+});
+
+test('inlineForLongWork puts back the budget it found, once', () => {
+  limitInlining();
+  assert.equal(inlineBudget(), INLINE_BUDGET);
+  const outer = inlineForLongWork();
+  assert.equal(inlineBudget(), V8_INLINE_BUDGET);
+  const inner = inlineForLongWork();
+  inner();
+  assert.equal(inlineBudget(), V8_INLINE_BUDGET, 'nested: the outer long work goes on');
+  outer();
+  assert.equal(inlineBudget(), INLINE_BUDGET);
+  outer();
+  inner();
+  assert.equal(inlineBudget(), INLINE_BUDGET, 'undone twice: no change');
 });

@@ -8,6 +8,7 @@ import { realFs } from '../../src/io/fs.js';
 import { copyVerified, newRestoreBuffer, type StoredVersion } from '../../src/io/copy-verified.js';
 import { addJob, copyFiles, emptyJobs, MIN_JOBS_FOR_WORKER, type FileJobs } from '../../src/restore/copy-files.js';
 import { faultyFs } from '../helpers/faulty-fs.js';
+import { INLINE_BUDGET, inlineBudget, limitInlining } from '../../src/threads/jit.js';
 import { REPO, removeDir, tempDir } from '../helpers/tree.js';
 
 // The copies of a restore into a new folder: verified against their sha256, on two threads (the
@@ -72,10 +73,13 @@ describe('copyFiles', () => {
       const to = join(root, `to-${threads}`);
       const jobs = jobsInto(to);
       // With two threads, the worker takes every job: this thread would often be done before it starts.
+      limitInlining();
       const out = await copyFiles(realFs, jobs, { copy: { fsync: false, umask: process.umask() }, ...(threads === 2 ? { workerScript: WORKER, thisThread: false } : {}) });
       assert.deepEqual(out.faults, []);
       if (threads === 2) assert.equal(out.byWorker, files.length, 'the second thread did the copies');
       else assert.equal(out.byWorker, 0);
+      // Copies on two threads lift the inlining cap while they run (threads/jit.ts): it is back after.
+      assert.equal(inlineBudget(), INLINE_BUDGET, 'the inlining cap is back');
       assertCopied(to);
       removeDir(to);
     });
