@@ -14,9 +14,10 @@ import { setFlagsFromString } from 'node:v8';
  * threads walk: the walk meanwhile runs unoptimized, and the compile then takes a core from it.
  * Under the cap the same compilations took ~160 ms (100) or ~125 ms (50).
  *
- * Long work (a first run, a plan that stores many entries, the copies of a restore) gets V8's
- * default back (inlineForLongWork): its compilations are paid once in many seconds, and its loops
- * ran ~4 % faster with the default in a first run of W1.
+ * Long work (a first run, a plan that stores many entries, the scan of a state of 600,000 entries
+ * or more, the copies of a restore) gets V8's default back (inlineForLongWork): its compilations
+ * are paid once in many seconds, and its loops ran ~4 % faster with the default (a first run of W1;
+ * a no-change run of W3, apply/run.ts LONG_SCAN_ENTRIES).
  *
  * Measured on Node 20 only. From Node 22 on, V8 also optimizes with Maglev first, which has a budget
  * of its own (not capped here): what the cap gains there is not measured.

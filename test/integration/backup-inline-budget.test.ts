@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { runBackup } from '../../src/apply/run.js';
+import { LONG_SCAN_ENTRIES, runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
-import { INLINE_BUDGET, inlineBudget, limitInlining } from '../../src/threads/jit.js';
-import { faultyFs } from '../helpers/faulty-fs.js';
+import { INLINE_BUDGET, V8_INLINE_BUDGET, inlineBudget, limitInlining } from '../../src/threads/jit.js';
+import { beforeOpen, faultyFs } from '../helpers/faulty-fs.js';
 import { makeTree, profileFor, removeDir, tempDir, type TreeSpec } from '../helpers/tree.js';
 
 /**
@@ -30,6 +31,34 @@ test('a first run (long work) leaves the inlining cap as it found it, when it is
     await assert.rejects(runBackup(stopped, { dryRun: false, force: false, checksum: false, reporter: silentReporter, fs: failing }));
     assert.ok((failing.calls.get('linkSync') ?? 0) > 0, 'the run got as far as linking (its apply)');
     assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after a run that stopped');
+  } finally {
+    removeDir(root);
+  }
+});
+
+test('a run whose manifest records LONG_SCAN_ENTRIES entries or more scans as long work, and puts the cap back however it ends', async () => {
+  limitInlining();
+  const root = tempDir('hb-inline-');
+  try {
+    const src = join(root, 'src');
+    makeTree(src, spec);
+    const profile = profileFor(src, join(root, 'dist'));
+    const run = (o = {}) => runBackup(profile, { dryRun: false, force: false, checksum: false, reporter: silentReporter, ...o });
+    assert.equal((await run()).status, 'done');
+    // The header now promises that many entries (its lines are 44): the run lifts the cap from the
+    // header, then its read of the manifest refuses the file as damaged.
+    const manifest = join(profile.dist, '.hardback', 'manifest.jsonl');
+    const [first, ...lines] = fs.readFileSync(manifest, 'utf8').split('\n');
+    const head = JSON.parse(first as string) as { entries: number };
+    head.entries = LONG_SCAN_ENTRIES;
+    fs.writeFileSync(manifest, [JSON.stringify(head), ...lines].join('\n'));
+    const seen: number[] = [];
+    const watching = beforeOpen((path) => {
+      if (path === manifest) seen.push(inlineBudget());
+    });
+    await assert.rejects(run({ fs: watching }), /promises/);
+    assert.equal(seen.at(-1), V8_INLINE_BUDGET, `the scan's read of the manifest was long work (budgets at each open: ${seen.join(', ')})`);
+    assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after the run');
   } finally {
     removeDir(root);
   }
