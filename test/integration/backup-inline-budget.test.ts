@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { LONG_SCAN_ENTRIES, runBackup } from '../../src/apply/run.js';
+import { LONG_SCAN_ENTRIES, runBackup, type BackupOptions, type BackupOutcome } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { INLINE_BUDGET, V8_INLINE_BUDGET, inlineBudget, limitInlining } from '../../src/threads/jit.js';
 import { beforeOpen, faultyFs } from '../helpers/faulty-fs.js';
@@ -15,39 +15,36 @@ import { makeTree, profileFor, removeDir, tempDir, type TreeSpec } from '../help
  */
 const spec: TreeSpec = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`d${i % 4}/f${i}.txt`, `content ${i}\n`]));
 
-test('a first run (long work) leaves the inlining cap as it found it, when it is done and when a drive failure stops it', async () => {
+/** Runs `body` with the cap set and a source tree made, in a folder removed afterwards. */
+async function capped(body: (run: (dist: string, o?: Partial<BackupOptions>) => Promise<BackupOutcome>, root: string) => Promise<void>): Promise<void> {
   limitInlining();
   const root = tempDir('hb-inline-');
   try {
     const src = join(root, 'src');
     makeTree(src, spec);
-    const ok = profileFor(src, join(root, 'ok'));
-    const done = await runBackup(ok, { dryRun: false, force: false, checksum: false, reporter: silentReporter });
-    assert.equal(done.status, 'done');
-    assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after a first run');
-    // A link into the increment fails as a failing drive does: the run stops, after the cap was lifted.
-    const failing = faultyFs({ linkSync: () => 'EIO' });
-    const stopped = profileFor(src, join(root, 'failing'));
-    await assert.rejects(runBackup(stopped, { dryRun: false, force: false, checksum: false, reporter: silentReporter, fs: failing }));
-    assert.ok((failing.calls.get('linkSync') ?? 0) > 0, 'the run got as far as linking (its apply)');
-    assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after a run that stopped');
+    await body((dist, o = {}) => runBackup(profileFor(src, join(root, dist)), { dryRun: false, force: false, checksum: false, reporter: silentReporter, ...o }), root);
   } finally {
     removeDir(root);
   }
-});
+}
 
-test('a run whose manifest records LONG_SCAN_ENTRIES entries or more scans as long work, and puts the cap back however it ends', async () => {
-  limitInlining();
-  const root = tempDir('hb-inline-');
-  try {
-    const src = join(root, 'src');
-    makeTree(src, spec);
-    const profile = profileFor(src, join(root, 'dist'));
-    const run = (o = {}) => runBackup(profile, { dryRun: false, force: false, checksum: false, reporter: silentReporter, ...o });
-    assert.equal((await run()).status, 'done');
+test('a first run (long work) leaves the inlining cap as it found it, when it is done and when a drive failure stops it', () =>
+  capped(async (run) => {
+    assert.equal((await run('ok')).status, 'done');
+    assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after a first run');
+    // A link into the increment fails as a failing drive does: the run stops, after the cap was lifted.
+    const failing = faultyFs({ linkSync: () => 'EIO' });
+    await assert.rejects(run('failing', { fs: failing }));
+    assert.ok((failing.calls.get('linkSync') ?? 0) > 0, 'the run got as far as linking (its apply)');
+    assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after a run that stopped');
+  }));
+
+test('a run whose manifest records LONG_SCAN_ENTRIES entries or more scans as long work, and puts the cap back however it ends', () =>
+  capped(async (run, root) => {
+    assert.equal((await run('dist')).status, 'done');
     // The header now promises that many entries (its lines are 44): the run lifts the cap from the
     // header, then its read of the manifest refuses the file as damaged.
-    const manifest = join(profile.dist, '.hardback', 'manifest.jsonl');
+    const manifest = join(root, 'dist', '.hardback', 'manifest.jsonl');
     const [first, ...lines] = fs.readFileSync(manifest, 'utf8').split('\n');
     const head = JSON.parse(first as string) as { entries: number };
     head.entries = LONG_SCAN_ENTRIES;
@@ -56,10 +53,7 @@ test('a run whose manifest records LONG_SCAN_ENTRIES entries or more scans as lo
     const watching = beforeOpen((path) => {
       if (path === manifest) seen.push(inlineBudget());
     });
-    await assert.rejects(run({ fs: watching }), /promises/);
+    await assert.rejects(run('dist', { fs: watching }), /promises/);
     assert.equal(seen.at(-1), V8_INLINE_BUDGET, `the scan's read of the manifest was long work (budgets at each open: ${seen.join(', ')})`);
     assert.equal(inlineBudget(), INLINE_BUDGET, 'capped again after the run');
-  } finally {
-    removeDir(root);
-  }
-});
+  }));
