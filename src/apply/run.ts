@@ -438,7 +438,6 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   const durabilityNow = durabilityOnce(profile.dist, opts.fsyncData ?? true);
   let uncapHeap: (() => void) | undefined;
   let relimitInlining: (() => void) | undefined;
-  let relimitScan: (() => void) | undefined;
   // Whatever thread the run still holds when it ends, on any path (a live worker keeps the process running).
   let prepared: Prepared | undefined;
   let copierMade: Copier | undefined;
@@ -457,7 +456,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const recorded = lastHeader?.source;
     if (recorded !== undefined && recorded !== profile.src && !opts.force) throw failure(wrongSourceMessage(recorded, profile.src));
     // A scan of this many recorded entries is long work itself (threads/jit.ts).
-    if (lastHeader !== undefined && lastHeader.entries >= LONG_SCAN_ENTRIES) relimitScan = inlineForLongWork();
+    if (lastHeader !== undefined && lastHeader.entries >= LONG_SCAN_ENTRIES) relimitInlining = inlineForLongWork();
     recoverDestination(fs, layout, { source: profile.src, profile: profile.name, notice: (m) => opts.reporter.notice(m), durability: durabilityNow });
 
     const traits = probeDestination(fs, layout.tmp);
@@ -516,7 +515,7 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const durability = await probe.durability();
     const large = p.walk !== undefined || storedCount(p.plan) >= CAP_HEAP_MIN_STORES;
     // Before the copier starts a worker: its copies are long work too (threads/jit.ts).
-    if (large) relimitInlining = inlineForLongWork();
+    if (large) relimitInlining ??= inlineForLongWork();
     const copier = copierFor(fs, p, {
       fsyncData: durability.perFile,
       newFileOwner: traits.newFileOwner,
@@ -614,7 +613,6 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     // them on for the next profile.
     uncapHeap?.();
     relimitInlining?.();
-    relimitScan?.();
     releaseYoung();
     lock.release();
     if (refusedBeforeWriting) {

@@ -92,6 +92,11 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
   return fromRaw(raw, expectedId, ALL, undefined);
 }
 
+/** How parseIncrementBytes hands over the wanted records (`recordText`: see parseIncrementBytes). */
+export interface RecordsAs {
+  recordText?: boolean;
+}
+
 /**
  * The same result as parseIncrementJson, except that the lists hold only the records whose path
  * `want` accepts: the others are checked exactly as parseIncrementJson checks them (a bad one is
@@ -115,7 +120,7 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
  * (a string, checked as above but not parsed) for another thread to parse (cli/tool/catalog-worker.ts);
  * a list of a file parsed whole holds records as ever.
  */
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText?: boolean } = {}): ParseResult {
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult {
   const src = sourceOf(bytes);
   const layout = splitLayout(src);
   if (layout !== undefined) {

@@ -1,7 +1,7 @@
 import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
 import type { EntryRecord, StateEntry } from '../meta/entry.js';
-import { checkRecord, parseIncrementBytes, parseIncrementJson, type IncrementJson, type IncrementSummary, type PathFilter } from '../meta/increment.js';
+import { checkRecord, parseIncrementBytes, parseIncrementJson, type IncrementJson, type IncrementSummary, type PathFilter, type RecordsAs } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
@@ -102,7 +102,7 @@ export type IncrementRead = { value: CatalogIncrement; problems: string[] };
  * `recordText`, the lists read line by line hold each wanted record as its JSON text, typed as a
  * record all the same (parseIncrementBytes): for cli/tool/catalog-worker.ts alone, which parses them.
  */
-export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText?: boolean } = {}): Map<string, IncrementRead> {
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Map<string, IncrementRead> {
   const layout = new Layout(dist);
   const out = new Map<string, IncrementRead>();
   for (const id of listIncrementIds(fs, layout, [])) out.set(id, readIncrement(fs, layout, id, wantRecords, opts));
@@ -292,7 +292,7 @@ function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] 
   return names.filter(isIncrementId);
 }
 
-function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter, opts: { recordText?: boolean } = {}): IncrementRead {
+function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter, opts: RecordsAs = {}): IncrementRead {
   const file = layout.incrementJson(id);
   const skipped = (why: string) => ({ value: { id, json: undefined, problem: why }, problems: [`${file}: ${why}; increment ${id} skipped`] });
   let bytes: Buffer;
