@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { reassertYoungHold, settleYoungFactor, youngGenerationHeld } from './heap.js';
+import { defaultsForWorkerStart, putBackFlags, settleFlags, type FlagsToPutBack } from './v8-flags.js';
 /**
  * Each program file is also its own worker thread: it is started again with workerData saying which
  * part of the work it is there for. One field says it for every role, and each program (src/bin)
@@ -23,9 +24,21 @@ export function startWorker<R extends WorkerRole>(script: string, data: RoleData
   // The worker's heap set-up undoes a young-generation hold (threads/heap.ts): the worker puts it
   // back as it starts, and this thread again once it is online (in case this thread was busy) and
   // once it exits (a worker stopped before it ran, or one that ran after the hold was released).
-  const worker = new Worker(script, { workerData: { ...data, holdYoung: youngGenerationHeld() }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+  // The flags V8's code cache checks are at V8's defaults while it starts; it puts them back once
+  // its modules are loaded, and this thread again when it exits (threads/v8-flags.ts).
+  const flags = defaultsForWorkerStart();
+  let worker: Worker;
+  try {
+    worker = new Worker(script, { workerData: { ...data, holdYoung: youngGenerationHeld(), flags }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+  } catch (err) {
+    settleFlags();
+    throw err;
+  }
   worker.once('online', settleYoungFactor);
-  worker.once('exit', settleYoungFactor);
+  worker.once('exit', () => {
+    settleYoungFactor();
+    settleFlags();
+  });
   return worker;
 }
 
@@ -34,11 +47,18 @@ export interface RoleData<R extends WorkerRole> {
   hardbackRole: R;
   /** Set by startWorker: a young-generation hold was on when the worker was started. */
   holdYoung?: boolean;
+  /** Set by startWorker: the flags the worker puts back once its modules are loaded. */
+  flags?: FlagsToPutBack;
 }
 
-/** What each worker does first: put back the hold its own start undid (startWorker). */
+/**
+ * What each worker does first, its modules loaded: put back the hold its own start undid, and the
+ * flags its start put at V8's defaults (startWorker).
+ */
 export function workerStarting(data: unknown): void {
-  reassertYoungHold((data as Partial<RoleData<WorkerRole>> | null)?.holdYoung === true);
+  const d = data as Partial<RoleData<WorkerRole>> | null;
+  reassertYoungHold(d?.holdYoung === true);
+  putBackFlags(d?.flags);
 }
 
 /**
