@@ -1,6 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { V8_DEFAULTS, setFlag } from './v8-flags.js';
 
 /**
  * A run that stores at least this many entries caps the heap's growth before it applies them
@@ -28,9 +27,10 @@ export const CAP_HEAP_MIN_STORES = 20_000;
  * backup-tool, where a search only got slower with it (0.83 → 0.92 s over 100 increments).
  */
 export function capHeapGrowth(): () => void {
-  setFlag('heap-growing-percent', 20);
+  setFlagsFromString('--heap-growing-percent=20');
   gcFunction()?.();
-  return () => setFlag('heap-growing-percent', V8_DEFAULTS['heap-growing-percent']);
+  // V8's default: 0 is no fixed factor (its own policy).
+  return () => setFlagsFromString('--heap-growing-percent=0');
 }
 
 /**

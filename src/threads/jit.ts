@@ -1,4 +1,4 @@
-import { V8_DEFAULTS, flagValue, setFlag } from './v8-flags.js';
+import { setFlagsFromString } from 'node:v8';
 
 /**
  * How many bytes of bytecode V8's optimizing compiler may inline into one function, in all, while
@@ -19,8 +19,8 @@ import { V8_DEFAULTS, flagValue, setFlag } from './v8-flags.js';
  * are paid once in many seconds, and its loops ran ~4 % faster with the default (a first run of W1;
  * a no-change run of W3, apply/run.ts LONG_SCAN_ENTRIES).
  *
- * The budget is one of the flags V8's code cache checks: a worker starts under V8's default, and
- * puts the cap back once its modules are loaded (threads/v8-flags.ts).
+ * The budget is one of the flags V8's code cache checks, so a worker loads under V8's default
+ * (workerStartsUncapped, below).
  *
  * Measured on Node 20 only. From Node 22 on, V8 also optimizes with Maglev first, which has a budget
  * of its own (not capped here): what the cap gains there is not measured.
@@ -31,12 +31,21 @@ import { V8_DEFAULTS, flagValue, setFlag } from './v8-flags.js';
  * session 27", has the rest.
  */
 export const INLINE_BUDGET = 100;
-const FLAG = 'max-inlined-bytecode-size-cumulative';
-/** V8's default. */
-export const V8_INLINE_BUDGET = V8_DEFAULTS[FLAG];
+/** V8's default in Node 20's V8 (11.3) and in the V8 of Node 22 and 24 (flag-definitions.h). */
+export const V8_INLINE_BUDGET = 920;
+
+/**
+ * Shared with the workers this thread starts: a lock, how many of them are still loading, and the
+ * budget this thread wants (the budget's value outside those loads).
+ */
+const LOCK = 0;
+const LOADING = 1;
+const WANTED = 2;
+const shared = new Int32Array(new SharedArrayBuffer(12));
+shared[WANTED] = V8_INLINE_BUDGET;
 
 /** The budget as this thread set it last (V8's own until a program sets one): what the tests check. */
-export const inlineBudget = (): number => flagValue(FLAG);
+export const inlineBudget = (): number => Atomics.load(shared, WANTED);
 
 /** Caps inlining for short work (see INLINE_BUDGET). */
 export function limitInlining(): void {
@@ -60,5 +69,68 @@ export function inlineForLongWork(): () => void {
 }
 
 function setInlineBudget(bytes: number): void {
-  setFlag(FLAG, bytes);
+  withLock(shared, () => {
+    Atomics.store(shared, WANTED, bytes);
+    // While a worker loads, V8's default stands: the last worker to be loaded sets this one.
+    if (Atomics.load(shared, LOADING) === 0) setFlag(bytes);
+  });
+}
+
+/**
+ * V8 takes a code cache only when the process's flags hash as they did where the cache was made
+ * (FlagList::Hash, which counts this budget), and Node's own modules come with one made under V8's
+ * defaults. A worker started under the cap compiled every module of Node it loaded from source:
+ * a bare worker reached its first line in 98–111 ms with the cap against 38–49 ms without, and
+ * took 20 ms against 8 to load four more of Node's modules (Node 20, this 2-core host, session 28).
+ *
+ * So while any worker loads, the process runs under V8's default: startWorker (threads/roles.ts)
+ * calls this just before it starts one, and the worker calls workerLoaded with what it returns once
+ * its modules are loaded (threads/roles.ts workerStarting); the last of them to be loaded sets the
+ * budget this thread wants by then, whatever it changed meanwhile. This thread calls workerLoaded
+ * too when the worker exits, for a worker that never got so far. For those ~50–100 ms this thread
+ * compiles under V8's default too.
+ *
+ * Other flags the programs set at run time are counted in the hash too, and are left as they are:
+ * the old generation's growth (threads/heap.ts capHeapGrowth, set for long work, whose full
+ * collection must follow it at once) and the young generation's growth factor (the hold, which V8
+ * itself sets back when it configures a worker's heap, and which this thread puts back while the
+ * worker may still load: heap.ts).
+ */
+export function workerStartsUncapped(): WorkerLoad {
+  const loading = new Int32Array(new SharedArrayBuffer(4));
+  loading[0] = 1;
+  withLock(shared, () => {
+    if (Atomics.add(shared, LOADING, 1) === 0) setFlag(V8_INLINE_BUDGET);
+  });
+  return { shared, loading };
+}
+
+/** One worker's load (workerStartsUncapped): plain shared memory, passed in its workerData. */
+export interface WorkerLoad {
+  shared: Int32Array;
+  /** 1 until the worker is loaded (or has exited). */
+  loading: Int32Array;
+}
+
+/** The worker is loaded, or has exited: the last one puts back the budget the starting thread wants. Once per load. */
+export function workerLoaded(load: WorkerLoad | undefined): void {
+  if (load === undefined || Atomics.compareExchange(load.loading, 0, 1, 0) !== 1) return;
+  const cells = load.shared;
+  withLock(cells, () => {
+    if (Atomics.sub(cells, LOADING, 1) === 1) setFlag(Atomics.load(cells, WANTED));
+  });
+}
+
+/** Held for one flag setting at most, by this thread or one of its workers. */
+function withLock(cells: Int32Array, fn: () => void): void {
+  while (Atomics.compareExchange(cells, LOCK, 0, 1) !== 0);
+  try {
+    fn();
+  } finally {
+    Atomics.store(cells, LOCK, 0);
+  }
+}
+
+function setFlag(bytes: number): void {
+  setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${bytes}`);
 }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { reassertYoungHold, settleYoungFactor, youngGenerationHeld } from './heap.js';
-import { defaultsForWorkerStart, putBackFlags, settleFlags, type FlagsToPutBack } from './v8-flags.js';
+import { workerLoaded, workerStartsUncapped, type WorkerLoad } from './jit.js';
 /**
  * Each program file is also its own worker thread: it is started again with workerData saying which
  * part of the work it is there for. One field says it for every role, and each program (src/bin)
@@ -24,20 +24,20 @@ export function startWorker<R extends WorkerRole>(script: string, data: RoleData
   // The worker's heap set-up undoes a young-generation hold (threads/heap.ts): the worker puts it
   // back as it starts, and this thread again once it is online (in case this thread was busy) and
   // once it exits (a worker stopped before it ran, or one that ran after the hold was released).
-  // The flags V8's code cache checks are at V8's defaults while it starts; it puts them back once
-  // its modules are loaded, and this thread again when it exits (threads/v8-flags.ts).
-  const flags = defaultsForWorkerStart();
+  // It loads under V8's default inlining (threads/jit.ts workerStartsUncapped): it says when it is
+  // loaded, and its exit says it for a worker that never got so far.
+  const load = workerStartsUncapped();
   let worker: Worker;
   try {
-    worker = new Worker(script, { workerData: { ...data, holdYoung: youngGenerationHeld(), flags }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    worker = new Worker(script, { workerData: { ...data, holdYoung: youngGenerationHeld(), load }, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
   } catch (err) {
-    settleFlags();
+    workerLoaded(load);
     throw err;
   }
   worker.once('online', settleYoungFactor);
   worker.once('exit', () => {
     settleYoungFactor();
-    settleFlags();
+    workerLoaded(load);
   });
   return worker;
 }
@@ -47,18 +47,18 @@ export interface RoleData<R extends WorkerRole> {
   hardbackRole: R;
   /** Set by startWorker: a young-generation hold was on when the worker was started. */
   holdYoung?: boolean;
-  /** Set by startWorker: the flags the worker puts back once its modules are loaded. */
-  flags?: FlagsToPutBack;
+  /** Set by startWorker: the load the worker ends once its modules are loaded (threads/jit.ts). */
+  load?: WorkerLoad;
 }
 
 /**
- * What each worker does first, its modules loaded: put back the hold its own start undid, and the
- * flags its start put at V8's defaults (startWorker).
+ * What each worker does first, its modules loaded: put back the hold its own start undid, and say
+ * it is loaded, which puts back the inlining cap (startWorker).
  */
 export function workerStarting(data: unknown): void {
   const d = data as Partial<RoleData<WorkerRole>> | null;
   reassertYoungHold(d?.holdYoung === true);
-  putBackFlags(d?.flags);
+  workerLoaded(d?.load);
 }
 
 /**

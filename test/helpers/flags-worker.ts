@@ -2,36 +2,39 @@ import { isMainThread, workerData, parentPort, type Worker } from 'node:worker_t
 import { once } from 'node:events';
 import { Script } from 'node:vm';
 import { fileURLToPath } from 'node:url';
-import { inlineBudget, inlineForLongWork, limitInlining } from '../../src/threads/jit.js';
+import { inlineForLongWork, limitInlining } from '../../src/threads/jit.js';
 import { startWorker, workerStarting } from '../../src/threads/roles.js';
-import { capHeapGrowth } from '../../src/threads/heap.js';
 
 /**
- * The flags V8's code cache checks, with a worker starting (src/threads/v8-flags.ts), for
- * test/unit/v8-flags.test.ts, which runs each case in a process of its own (V8's flags are the
+ * The inlining cap with workers starting (src/threads/jit.ts workerStartsUncapped), for
+ * test/unit/jit-workers.test.ts, which runs each case in a process of its own (V8's flags are the
  * process's):
  *
- *   node flags-worker.js put-back|changed|never [heap]   → JSON of FlagsResult
+ *   node flags-worker.js loaded|changed|late-cap|never|two   → JSON of FlagsResult
  *
  * What V8 itself says is whether it takes a code cache made under its defaults (made as this process
  * starts): it does only while the process's flags hash as V8's defaults do. This thread caps the
- * inlining budget (with `heap`, the old generation's growth instead) and starts itself again as a worker through startWorker. The worker asks V8 as its
- * first statement, then calls workerStarting() as the programs' workers do once their modules are
- * loaded ('put-back'), after this thread has lifted the cap meanwhile ('changed'), or not at all
- * ('never'), and asks again.
+ * inlining budget and starts itself again as a worker through startWorker. The worker asks V8 as its
+ * first statement, waits for this thread's word, asks again, calls workerStarting() as the programs'
+ * workers do once their modules are loaded (but 'never'), and asks again. Meanwhile this thread lifts
+ * the cap ('changed'), or starts a second worker and lets the first one go on while the second still
+ * loads ('two'); or it caps the budget only while the worker loads ('late-cap').
  */
 
-type Mode = 'put-back' | 'changed' | 'never';
+type Mode = 'loaded' | 'changed' | 'late-cap' | 'never' | 'two';
+/** What one worker saw: as its first statement, once this thread let it go on, and after workerStarting() (or not calling it). */
+export interface WorkerSaw {
+  first: boolean;
+  mid: boolean;
+  after: boolean;
+}
 export interface FlagsResult {
-  /** As this process starts, and once it has capped the budget. */
+  /** As this process starts, and once it has capped the budget (for 'late-cap', before it starts the worker: not capped yet). */
   atStart: boolean;
   capped: boolean;
-  /** In the worker: as its first statement, and after workerStarting() (or not calling it). */
-  workerFirst: boolean;
-  workerAfter: boolean;
-  /** This thread, once the worker has exited; its budget as it set it. */
+  workers: WorkerSaw[];
+  /** This thread, once the workers have exited. */
   afterExit: boolean;
-  budgetAfterExit: number;
 }
 
 let n = 0;
@@ -42,42 +45,65 @@ function takesDefaultCache(cache: Buffer): boolean {
   return !new Script(source(++n), { cachedData: cache }).cachedDataRejected;
 }
 
-async function run(mode: Mode, heap: boolean): Promise<FlagsResult> {
+interface Started {
+  worker: Worker;
+  gate: Int32Array;
+  saw: Promise<[WorkerSaw]>;
+  exited: Promise<unknown[]>;
+}
+
+function start(cache: Buffer, mode: Mode): Started {
+  const gate = new Int32Array(new SharedArrayBuffer(4));
+  const worker = startWorker(fileURLToPath(import.meta.url), { hardbackRole: 'scan', cache, gate, mode } as unknown as { hardbackRole: 'scan' });
+  return { worker, gate, saw: once(worker, 'message') as Promise<[WorkerSaw]>, exited: once(worker, 'exit') };
+}
+
+/** Waits until the worker has asked V8 its first question (gate 1), then lets it go on (gate 2). */
+function release(w: Started): void {
+  if (Atomics.wait(w.gate, 0, 0, 30_000) === 'timed-out') throw new Error('the worker did not start');
+  Atomics.store(w.gate, 0, 2);
+  Atomics.notify(w.gate, 0);
+}
+
+async function run(mode: Mode): Promise<FlagsResult> {
   const cache = new Script(source(0)).createCachedData();
   const atStart = takesDefaultCache(cache);
-  if (heap) capHeapGrowth();
-  else limitInlining();
+  if (mode !== 'late-cap') limitInlining();
   const capped = takesDefaultCache(cache);
-  const gate = new Int32Array(new SharedArrayBuffer(4));
-  const worker: Worker = startWorker(fileURLToPath(import.meta.url), { hardbackRole: 'scan', cache, gate, mode } as unknown as { hardbackRole: 'scan' });
-  const answer = once(worker, 'message') as Promise<[{ first: boolean; after: boolean }]>;
-  const exited = once(worker, 'exit');
-  let undo: (() => void) | undefined;
-  if (mode === 'changed') {
-    // Once the worker has asked V8 (it waits for this thread before it goes on): the lift is this
-    // thread's change meanwhile, and must stand.
-    if (Atomics.wait(gate, 0, 0, 30_000) === 'timed-out') throw new Error('the worker did not start');
-    undo = inlineForLongWork();
-    Atomics.store(gate, 0, 2);
-    Atomics.notify(gate, 0);
+  const workers: WorkerSaw[] = [];
+  const a = start(cache, mode);
+  if (mode === 'two') {
+    const b = start(cache, mode);
+    release(a);
+    workers.push((await a.saw)[0]);
+    release(b);
+    workers.push((await b.saw)[0]);
+    await Promise.all([a.exited, b.exited]);
+  } else {
+    let undo: (() => void) | undefined;
+    if (mode === 'changed' || mode === 'late-cap') {
+      if (Atomics.wait(a.gate, 0, 0, 30_000) === 'timed-out') throw new Error('the worker did not start');
+      if (mode === 'changed') undo = inlineForLongWork();
+      else limitInlining();
+    }
+    release(a);
+    workers.push((await a.saw)[0]);
+    await a.exited;
+    undo?.();
   }
-  const [{ first, after }] = await answer;
-  await exited;
-  undo?.();
-  return { atStart, capped, workerFirst: first, workerAfter: after, afterExit: takesDefaultCache(cache), budgetAfterExit: inlineBudget() };
+  return { atStart, capped, workers, afterExit: takesDefaultCache(cache) };
 }
 
 if (isMainThread) {
-  process.stdout.write(JSON.stringify(await run(process.argv[2] as Mode, process.argv[3] === 'heap')));
+  process.stdout.write(JSON.stringify(await run(process.argv[2] as Mode)));
 } else {
   const { cache, gate, mode } = workerData as { cache: Uint8Array; gate: Int32Array; mode: Mode };
   const buf = Buffer.from(cache.buffer, cache.byteOffset, cache.byteLength);
   const first = takesDefaultCache(buf);
-  if (mode === 'changed') {
-    Atomics.store(gate, 0, 1);
-    Atomics.notify(gate, 0);
-    Atomics.wait(gate, 0, 1, 30_000);
-  }
+  Atomics.store(gate, 0, 1);
+  Atomics.notify(gate, 0);
+  Atomics.wait(gate, 0, 1, 30_000);
+  const mid = takesDefaultCache(buf);
   if (mode !== 'never') workerStarting(workerData);
-  parentPort?.postMessage({ first, after: takesDefaultCache(buf) });
+  parentPort?.postMessage({ first, mid, after: takesDefaultCache(buf) } satisfies WorkerSaw);
 }
