@@ -121,15 +121,21 @@ export function workerLoaded(load: WorkerLoad | undefined): void {
   });
 }
 
-/** Held for one flag setting at most, by this thread or one of its workers. */
+/**
+ * Held for one flag setting at most, by this thread or one of its workers. A worker stopped while it
+ * held it (terminate() can stop a thread anywhere) would hold it for ever: after LOCK_WAIT_MS it is
+ * taken over, since what it guards is speed, never a result, and a run must not hang on it.
+ */
 function withLock(cells: Int32Array, fn: () => void): void {
-  while (Atomics.compareExchange(cells, LOCK, 0, 1) !== 0);
+  const until = Date.now() + LOCK_WAIT_MS;
+  while (Atomics.compareExchange(cells, LOCK, 0, 1) !== 0 && Date.now() < until);
   try {
     fn();
   } finally {
     Atomics.store(cells, LOCK, 0);
   }
 }
+const LOCK_WAIT_MS = 20;
 
 function setFlag(bytes: number): void {
   setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${bytes}`);

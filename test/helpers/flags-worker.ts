@@ -2,7 +2,7 @@ import { isMainThread, workerData, parentPort, type Worker } from 'node:worker_t
 import { once } from 'node:events';
 import { Script } from 'node:vm';
 import { fileURLToPath } from 'node:url';
-import { inlineForLongWork, limitInlining } from '../../src/threads/jit.js';
+import { inlineForLongWork, limitInlining, workerLoaded, workerStartsUncapped } from '../../src/threads/jit.js';
 import { startWorker, workerStarting } from '../../src/threads/roles.js';
 
 /**
@@ -10,7 +10,7 @@ import { startWorker, workerStarting } from '../../src/threads/roles.js';
  * test/unit/jit-workers.test.ts, which runs each case in a process of its own (V8's flags are the
  * process's):
  *
- *   node flags-worker.js loaded|changed|late-cap|never|two   → JSON of FlagsResult
+ *   node flags-worker.js loaded|changed|late-cap|never|two|stuck   → JSON of FlagsResult
  *
  * What V8 itself says is whether it takes a code cache made under its defaults (made as this process
  * starts): it does only while the process's flags hash as V8's defaults do. This thread caps the
@@ -18,10 +18,12 @@ import { startWorker, workerStarting } from '../../src/threads/roles.js';
  * first statement, waits for this thread's word, asks again, calls workerStarting() as the programs'
  * workers do once their modules are loaded (but 'never'), and asks again. Meanwhile this thread lifts
  * the cap ('changed'), or starts a second worker and lets the first one go on while the second still
- * loads ('two'); or it caps the budget only while the worker loads ('late-cap').
+ * loads ('two'); or it caps the budget only while the worker loads ('late-cap'). 'stuck' starts no
+ * worker: it caps the budget while the lock of the memory shared with workers is held, as by a
+ * worker stopped while it held it.
  */
 
-type Mode = 'loaded' | 'changed' | 'late-cap' | 'never' | 'two';
+type Mode = 'loaded' | 'changed' | 'late-cap' | 'never' | 'two' | 'stuck';
 /** What one worker saw: as its first statement, once this thread let it go on, and after workerStarting() (or not calling it). */
 export interface WorkerSaw {
   first: boolean;
@@ -68,8 +70,14 @@ function release(w: Started): void {
 async function run(mode: Mode): Promise<FlagsResult> {
   const cache = new Script(source(0)).createCachedData();
   const atStart = takesDefaultCache(cache);
+  if (mode === 'stuck') {
+    const load = workerStartsUncapped();
+    workerLoaded(load);
+    Atomics.store(load.shared, 0, 1);
+  }
   if (mode !== 'late-cap') limitInlining();
   const capped = takesDefaultCache(cache);
+  if (mode === 'stuck') return { atStart, capped, workers: [], afterExit: capped };
   const workers: WorkerSaw[] = [];
   const a = start(cache, mode);
   if (mode === 'two') {
