@@ -4,7 +4,9 @@ import { setFlagsFromString } from 'node:v8';
  * How many bytes of bytecode V8's optimizing compiler may inline into one function, in all, while
  * a program does short work: a no-change or small backup run, a search (V8's own default is
  * V8_INLINE_BUDGET). Set once by each program before any code is hot (src/bin/backup.ts,
- * src/bin/backup-tool.ts); the setting is the process's, so the worker threads compile under it too.
+ * src/bin/backup-tool.ts); the setting is the process's, so the worker threads compile under it too,
+ * once loaded (workerStartsUncapped). Only the main thread sets it: a worker's own copy of this
+ * module's state is not the one its workers would be counted in.
  *
  * Why: such a run lives about a second, on two threads, on two cores. Each thread compiles its own
  * hot functions, again after each deoptimization, and under V8's default the hot loops of a
@@ -38,13 +40,16 @@ export const V8_INLINE_BUDGET = 920;
  * Shared with the workers this thread starts: a lock, how many of them are still loading, and the
  * budget this thread wants (the budget's value outside those loads).
  */
-const LOCK = 0;
+export const LOCK = 0;
 const LOADING = 1;
 const WANTED = 2;
 const shared = new Int32Array(new SharedArrayBuffer(12));
 shared[WANTED] = V8_INLINE_BUDGET;
 
-/** The budget as this thread set it last (V8's own until a program sets one): what the tests check. */
+/**
+ * The budget as this thread set it last (V8's own until a program sets one): what the tests check.
+ * It is the one in effect but while a worker loads, when V8's default stands.
+ */
 export const inlineBudget = (): number => Atomics.load(shared, WANTED);
 
 /** Caps inlining for short work (see INLINE_BUDGET). */
@@ -112,30 +117,38 @@ export interface WorkerLoad {
   loading: Int32Array;
 }
 
-/** The worker is loaded, or has exited: the last one puts back the budget the starting thread wants. Once per load. */
+/**
+ * The worker is loaded, or has exited: it is counted out (once per load), and when none is loading
+ * any more the budget the starting thread wants is set. Called again at its exit, it sets it again:
+ * a worker stopped between its count and the setting (terminate() can stop it anywhere) leaves it to
+ * its exit.
+ */
 export function workerLoaded(load: WorkerLoad | undefined): void {
-  if (load === undefined || Atomics.compareExchange(load.loading, 0, 1, 0) !== 1) return;
+  if (load === undefined) return;
   const cells = load.shared;
   withLock(cells, () => {
-    if (Atomics.sub(cells, LOADING, 1) === 1) setFlag(Atomics.load(cells, WANTED));
+    if (Atomics.compareExchange(load.loading, 0, 1, 0) === 1) Atomics.sub(cells, LOADING, 1);
+    if (Atomics.load(cells, LOADING) === 0) setFlag(Atomics.load(cells, WANTED));
   });
 }
 
 /**
  * Held for one flag setting at most, by this thread or one of its workers. A worker stopped while it
- * held it (terminate() can stop a thread anywhere) would hold it for ever: after LOCK_WAIT_MS it is
- * taken over, since what it guards is speed, never a result, and a run must not hang on it.
+ * held it (terminate() runs no `finally`) would hold it for ever: after LOCK_WAIT_MS it is taken
+ * over, since what it guards is speed, never a result, and a run must not hang on it. (A holder only
+ * paused that long may then write a budget read before the pause; the worker's exit sets the
+ * wanted one again.)
  */
 function withLock(cells: Int32Array, fn: () => void): void {
-  const until = Date.now() + LOCK_WAIT_MS;
-  while (Atomics.compareExchange(cells, LOCK, 0, 1) !== 0 && Date.now() < until);
+  const until = performance.now() + LOCK_WAIT_MS;
+  while (Atomics.compareExchange(cells, LOCK, 0, 1) !== 0 && performance.now() < until);
   try {
     fn();
   } finally {
     Atomics.store(cells, LOCK, 0);
   }
 }
-const LOCK_WAIT_MS = 20;
+export const LOCK_WAIT_MS = 100;
 
 function setFlag(bytes: number): void {
   setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${bytes}`);

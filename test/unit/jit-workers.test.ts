@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { LOCK_WAIT_MS } from '../../src/threads/jit.js';
 import { REPO } from '../helpers/tree.js';
 import type { FlagsResult } from '../helpers/flags-worker.js';
 
@@ -25,10 +26,12 @@ function flagsCase(mode: 'loaded' | 'changed' | 'late-cap' | 'never' | 'two' | '
   return result;
 }
 
-test('a worker started under the inlining cap loads under V8\'s default, and the cap is back once it is loaded', () => {
+test('a worker started under the inlining cap loads under V8\'s default, and the cap is back once it is loaded; so for the next one', () => {
   const r = flagsCase('loaded');
+  assert.equal(r.workers.length, 2);
   assert.equal(r.workers[0]?.after, false, 'capped again after workerStarting()');
-  assert.equal(r.afterExit, false, 'still capped once the worker has exited');
+  assert.equal(r.workers[1]?.after, false, 'the next worker too: each load was counted out once');
+  assert.equal(r.afterExit, false, 'still capped once the workers have exited');
 });
 
 test('a budget this thread sets while a worker loads is the one that stands once it is loaded', () => {
@@ -63,4 +66,5 @@ test('a lock left held (a worker stopped while it held it) delays a budget chang
   // waited for without end would not return at all (the case's timeout).
   const r = flagsCase('stuck');
   assert.equal(r.capped, false);
+  assert.ok((r.stuckMs ?? 0) >= LOCK_WAIT_MS - 1, `the lock was waited for (${r.stuckMs} ms), then taken over`);
 });
