@@ -92,8 +92,8 @@ function setInlineBudget(bytes: number): void {
  * calls this just before it starts one, and the worker calls workerLoaded with what it returns once
  * its modules are loaded (threads/roles.ts workerStarting); the last of them to be loaded sets the
  * budget this thread wants by then, whatever it changed meanwhile. This thread calls workerLoaded
- * too when the worker exits, for a worker that never got so far. For those ~50–100 ms this thread
- * compiles under V8's default too.
+ * too when the worker exits: it counts out a worker that never got so far, and sets the wanted
+ * budget again. For those ~50–100 ms this thread compiles under V8's default too.
  *
  * Other flags the programs set at run time are counted in the hash too, and are left as they are:
  * the old generation's growth (threads/heap.ts capHeapGrowth, set for long work, whose full

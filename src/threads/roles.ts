@@ -25,7 +25,7 @@ export function startWorker<R extends WorkerRole>(script: string, data: RoleData
   // back as it starts, and this thread again once it is online (in case this thread was busy) and
   // once it exits (a worker stopped before it ran, or one that ran after the hold was released).
   // It loads under V8's default inlining (threads/jit.ts workerStartsUncapped): it says when it is
-  // loaded, and its exit says it for a worker that never got so far.
+  // loaded; its exit says it for a worker that never got so far, and sets the wanted budget again.
   const load = workerStartsUncapped();
   let worker: Worker;
   try {
