@@ -21,7 +21,11 @@ export interface IncrementSummary {
   bytes_copied: number;
 }
 
-export interface IncrementJson {
+/**
+ * increment.json, its record lists holding records of type R (carried ones: C). As read and used,
+ * records (IncrementJson); as parseIncrementBytes hands them to another thread, text (IncrementText).
+ */
+export interface IncrementJsonOf<R, C> {
   format: number;
   id: string;
   profile: string;
@@ -36,9 +40,9 @@ export interface IncrementJson {
   /** Set by a later run that finalised this one after an interruption. */
   interrupted?: { recovered_at: string };
   summary: IncrementSummary;
-  new: EntryRecord[];
-  changed: EntryRecord[];
-  deleted: EntryRecord[];
+  new: R[];
+  changed: R[];
+  deleted: R[];
   errors: IncrementError[];
   skipped?: { path: string; kind: string }[];
   /**
@@ -46,10 +50,24 @@ export interface IncrementJson {
    * one record per path, replayed before this increment's own lists. A carried tracked file version
    * (status new/changed) has its content at this increment's files/<path>.
    */
-  carried?: CarriedRecord[];
+  carried?: C[];
   /** Ids of the increments whose records were carried into this one. */
   pruned?: string[];
 }
+
+export type IncrementJson = IncrementJsonOf<EntryRecord, CarriedRecord>;
+
+/**
+ * A record as the JSON text of its line in increment.json, checked as a record is but not parsed
+ * (parseIncrementBytes with `recordText`).
+ */
+export type RecordText = string;
+
+/**
+ * What parseIncrementBytes gives with `recordText`: a list read line by line holds each wanted
+ * record as its text, one of a file parsed whole holds records.
+ */
+export type IncrementText = IncrementJsonOf<EntryRecord | RecordText, CarriedRecord | RecordText>;
 
 export interface CarriedRecord extends EntryRecord {
   status: 'new' | 'changed' | 'deleted';
@@ -57,7 +75,7 @@ export interface CarriedRecord extends EntryRecord {
   from: string;
 }
 
-export type ParseResult = { ok: true; value: IncrementJson; badEntries: string[] } | { ok: false; reason: string };
+export type ParseResult<J = IncrementJson> = { ok: true; value: J; badEntries: string[] } | { ok: false; reason: string };
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -89,13 +107,33 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
   } catch (err) {
     return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
   }
-  return fromRaw(raw, expectedId, ALL, undefined);
+  return fromRaw(raw, expectedId, ALL, AS_RECORDS, undefined);
 }
 
 /** How parseIncrementBytes hands over the wanted records (`recordText`: see parseIncrementBytes). */
 export interface RecordsAs {
   recordText?: boolean;
 }
+
+/** How a wanted record goes into its list: from its line's text, or as the record it was parsed into. */
+interface RecordForm<R, C> {
+  line(text: string): R;
+  record(r: EntryRecord, text: string | undefined): R;
+  carried(r: CarriedRecord, text: string | undefined): C;
+  carriedLine(text: string): C;
+}
+const AS_RECORDS: RecordForm<EntryRecord, CarriedRecord> = {
+  line: (text) => JSON.parse(text) as EntryRecord, // a line the layout check accepted: a valid record
+  record: (r) => r,
+  carried: (r) => r,
+  carriedLine: (text) => JSON.parse(text) as CarriedRecord,
+};
+const AS_TEXT: RecordForm<EntryRecord | RecordText, CarriedRecord | RecordText> = {
+  line: (text) => text,
+  record: (r, text) => text ?? r,
+  carried: (r, text) => text ?? r,
+  carriedLine: (text) => text,
+};
 
 /**
  * The same result as parseIncrementJson, except that the lists hold only the records whose path
@@ -120,7 +158,14 @@ export interface RecordsAs {
  * (a string, checked as above but not parsed) for another thread to parse (cli/tool/catalog-worker.ts);
  * a list of a file parsed whole holds records as ever.
  */
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult {
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: RecordsAs): ParseResult | ParseResult<IncrementText>;
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
+  return opts.recordText === true ? parseBytes(bytes, expectedId, want, AS_TEXT) : parseBytes(bytes, expectedId, want, AS_RECORDS);
+}
+
+function parseBytes<R, C>(bytes: Buffer, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> {
   const src = sourceOf(bytes);
   const layout = splitLayout(src);
   if (layout !== undefined) {
@@ -135,12 +180,12 @@ export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefine
       return Array.isArray(list) && list.length === 1 && list[0] === blockToken(i);
     })) {
       try {
-        const result = fromRaw(frame, expectedId, want, (key, badEntries) => {
+        const result = fromRaw(frame, expectedId, want, form, (key, badEntries) => {
           const b = layout.blocks.find((x) => x.key === key);
-          return b === undefined ? undefined : readBlock(src, b, want, badEntries, opts.recordText === true);
+          return b === undefined ? undefined : readBlock(src, b, want, badEntries, form);
         });
         // A wrong frame is reported only for a file that is JSON: otherwise the whole parse says why.
-        if (!result.ok) for (const b of layout.blocks) readBlock(src, b, () => false, [], false);
+        if (!result.ok) for (const b of layout.blocks) readBlock(src, b, () => false, [], form);
         return result;
       } catch (err) {
         if (!(err instanceof NotLayout)) throw err;
@@ -153,7 +198,7 @@ export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefine
   } catch (err) {
     return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
   }
-  return fromRaw(raw, expectedId, want, undefined);
+  return fromRaw(raw, expectedId, want, form, undefined);
 }
 
 /**
@@ -181,12 +226,13 @@ type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
  * The checks of parseIncrementJson on a parsed file (or frame). `block` supplies a list that is
  * still a block of lines: its wanted records (it throws NotLayout when a line is not JSON).
  */
-function fromRaw(
+function fromRaw<R, C>(
   raw: unknown,
   expectedId: string | undefined,
   want: PathFilter,
-  block: ((key: ListKey, badEntries: string[]) => EntryRecord[] | undefined) | undefined,
-): ParseResult {
+  form: RecordForm<R, C>,
+  block: ((key: ListKey, badEntries: string[]) => (R | C)[] | undefined) | undefined,
+): ParseResult<IncrementJsonOf<R, C>> {
   if (!isObj(raw)) return { ok: false, reason: 'not a JSON object' };
   if (raw.format !== INCREMENT_FORMAT) return { ok: false, reason: `unknown format ${JSON.stringify(raw.format)}` };
   if (typeof raw.id !== 'string' || (expectedId !== undefined && raw.id !== expectedId)) {
@@ -195,27 +241,39 @@ function fromRaw(
   for (const k of ['new', 'changed', 'deleted'] as const) if (!Array.isArray(raw[k])) return { ok: false, reason: `"${k}" is not a list` };
   if (typeof raw.complete !== 'boolean' || typeof raw.started !== 'string') return { ok: false, reason: 'bad "complete" or "started"' };
   const badEntries: string[] = [];
-  const clean = (key: ListKey): EntryRecord[] => {
-    const lines = block?.(key, badEntries);
+  // A block's records are in the form its key asks for (readBlock): R, or C for 'carried'.
+  const clean = (key: 'new' | 'changed' | 'deleted'): R[] => {
+    const lines = block?.(key, badEntries) as R[] | undefined;
     if (lines !== undefined) return lines;
-    const list = raw[key];
-    if (!Array.isArray(list)) return [];
-    const out: EntryRecord[] = [];
-    for (const r of list) {
-      const bad = key === 'carried' ? checkCarried(r) : checkRecord(r);
+    const out: R[] = [];
+    for (const r of raw[key] as unknown[]) {
+      const bad = checkRecord(r);
       if (bad !== undefined) badEntries.push(bad);
-      else if (want((r as EntryRecord).path)) out.push(r as EntryRecord);
+      else if (want((r as EntryRecord).path)) out.push(form.record(r as EntryRecord, undefined));
     }
     return out;
   };
-  const value = {
-    ...(raw as unknown as IncrementJson),
+  const cleanCarried = (): C[] => {
+    const lines = block?.('carried', badEntries) as C[] | undefined;
+    if (lines !== undefined) return lines;
+    const list = raw.carried;
+    if (!Array.isArray(list)) return [];
+    const out: C[] = [];
+    for (const r of list) {
+      const bad = checkCarried(r);
+      if (bad !== undefined) badEntries.push(bad);
+      else if (want((r as CarriedRecord).path)) out.push(form.carried(r as CarriedRecord, undefined));
+    }
+    return out;
+  };
+  const value: IncrementJsonOf<R, C> = {
+    ...(raw as unknown as IncrementJsonOf<R, C>),
     new: clean('new'),
     changed: clean('changed'),
     deleted: clean('deleted'),
     errors: Array.isArray(raw.errors) ? (raw.errors as IncrementError[]) : [],
   };
-  if (raw.carried !== undefined) value.carried = clean('carried') as CarriedRecord[];
+  if (raw.carried !== undefined) value.carried = cleanCarried();
   return { ok: true, value, badEntries };
 }
 
@@ -313,14 +371,15 @@ const ANY = recordPatterns(String.raw`[^"\\\x00-\x1f]`);
 const ASCII = recordPatterns(String.raw`[\x20\x21\x23-\x5b\x5d-\x7e]`);
 
 /**
- * The wanted records of one block; bad lines named as parseIncrementJson names them. With `asText`,
- * each wanted record is its line's JSON text (checked, not parsed): see recordText.
+ * The wanted records of one block, in `form` (for 'carried', its carried form); bad lines named as
+ * parseIncrementJson names them. As text, each wanted record is its line's JSON text (checked, not
+ * parsed): see recordText.
  */
-function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[], asText: boolean): EntryRecord[] {
+function readBlock<R, C>(src: Source, b: Block, want: PathFilter, badEntries: string[], form: RecordForm<R, C>): (R | C)[] {
   const carried = b.key === 'carried';
   const first = (src.ascii ? ANY : ASCII)[carried ? 'carried' : 'record'];
   const again = ANY[carried ? 'carried' : 'record'];
-  const out: EntryRecord[] = [];
+  const out: (R | C)[] = [];
   for (let i = 0; i < b.starts.length; i++) {
     const start = b.starts[i] as number;
     const end = b.ends[i] as number;
@@ -335,7 +394,7 @@ function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]
     if (path !== undefined && isSafeRelPath(path)) {
       if (want(path)) {
         const json = line ?? src.text.slice(start, end);
-        out.push(asText ? (json as unknown as EntryRecord) : (JSON.parse(json) as EntryRecord));
+        out.push(carried ? form.carriedLine(json) : form.line(json));
       }
       continue;
     }
@@ -348,7 +407,7 @@ function readBlock(src: Source, b: Block, want: PathFilter, badEntries: string[]
     }
     const bad = carried ? checkCarried(r) : checkRecord(r);
     if (bad !== undefined) badEntries.push(bad);
-    else if (want((r as EntryRecord).path)) out.push(asText ? (line as unknown as EntryRecord) : (r as EntryRecord));
+    else if (want((r as EntryRecord).path)) out.push(carried ? form.carried(r as CarriedRecord, line) : form.record(r as EntryRecord, line));
   }
   return out;
 }

@@ -1,7 +1,18 @@
 import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
 import type { EntryRecord, StateEntry } from '../meta/entry.js';
-import { checkRecord, parseIncrementBytes, parseIncrementJson, type IncrementJson, type IncrementSummary, type PathFilter, type RecordsAs } from '../meta/increment.js';
+import {
+  checkRecord,
+  parseIncrementBytes,
+  parseIncrementJson,
+  type IncrementJson,
+  type IncrementJsonOf,
+  type IncrementSummary,
+  type IncrementText,
+  type ParseResult,
+  type PathFilter,
+  type RecordsAs,
+} from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
@@ -16,10 +27,10 @@ import { recordsFromOps } from './records.js';
  * run is in progress.
  */
 
-export interface CatalogIncrement {
+export interface CatalogIncrement<J = IncrementJson> {
   id: string;
   /** Undefined when increment.json is missing, unreadable or malformed: the increment is skipped. */
-  json: IncrementJson | undefined;
+  json: J | undefined;
   problem?: string;
   /** The increment of a run still in progress or interrupted: its lists come from the journal. */
   pending?: boolean;
@@ -95,18 +106,20 @@ export function incrementsSize(fs: Fs, dist: string): number {
 }
 
 /** One increment as readIncrement reads it: plain data, so another thread can read it. */
-export type IncrementRead = { value: CatalogIncrement; problems: string[] };
+export type IncrementRead<J = IncrementJson> = { value: CatalogIncrement<J>; problems: string[] };
 
 /**
  * Every increment folder's metadata, read and parsed (the work another thread can do). With
- * `recordText`, the lists read line by line hold each wanted record as its JSON text, typed as a
- * record all the same (parseIncrementBytes): for cli/tool/catalog-worker.ts alone, which parses them.
+ * `recordText`, the lists read line by line hold each wanted record as its JSON text
+ * (parseIncrementBytes): for cli/tool/catalog-worker.ts, which sends them to be parsed.
  */
-export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Map<string, IncrementRead> {
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText: true }): Map<string, IncrementRead<IncrementText>>;
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter): Map<string, IncrementRead>;
+export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Map<string, IncrementRead> | Map<string, IncrementRead<IncrementText>> {
   const layout = new Layout(dist);
-  const out = new Map<string, IncrementRead>();
-  for (const id of listIncrementIds(fs, layout, [])) out.set(id, readIncrement(fs, layout, id, wantRecords, opts));
-  return out;
+  const ids = listIncrementIds(fs, layout, []);
+  if (opts.recordText === true) return new Map(ids.map((id) => [id, readIncrement(fs, layout, id, (b) => parseIncrementBytes(b, id, wantRecords, { recordText: true }))]));
+  return new Map(ids.map((id) => [id, readIncrement(fs, layout, id, (b) => parseIncrementBytes(b, id, wantRecords))]));
 }
 
 interface CurrentPart {
@@ -157,7 +170,7 @@ function finishCatalog(fs: Fs, part: CurrentPart, early: ReadonlyMap<string, Inc
       increments.push({ id, json: pendingIncrement(fs, layout, pending.header, pending.summary, pending.lists), pending: true });
       continue;
     }
-    const inc = early?.get(id) ?? readIncrement(fs, layout, id, wantRecords);
+    const inc = early?.get(id) ?? readIncrement(fs, layout, id, (b) => parseIncrementBytes(b, id, wantRecords));
     increments.push(inc.value);
     problems.push(...inc.problems);
   }
@@ -292,7 +305,8 @@ function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] 
   return names.filter(isIncrementId);
 }
 
-function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter, opts: RecordsAs = {}): IncrementRead {
+/** One increment folder's metadata, its file parsed by `parse`. */
+function readIncrement<J extends IncrementJsonOf<unknown, unknown>>(fs: Fs, layout: Layout, id: string, parse: (bytes: Buffer) => ParseResult<J>): IncrementRead<J> {
   const file = layout.incrementJson(id);
   const skipped = (why: string) => ({ value: { id, json: undefined, problem: why }, problems: [`${file}: ${why}; increment ${id} skipped`] });
   let bytes: Buffer;
@@ -301,7 +315,7 @@ function readIncrement(fs: Fs, layout: Layout, id: string, want: PathFilter, opt
   } catch (err) {
     return skipped(isCode(err, 'ENOENT') ? 'missing' : `not readable (${errorMessage(err)})`);
   }
-  const parsed = parseIncrementBytes(bytes, id, want, opts);
+  const parsed = parse(bytes);
   if (!parsed.ok) return skipped(parsed.reason);
   const json = parsed.value;
   const problems = parsed.badEntries.map((b) => `${file}: entry skipped: ${b}`);

@@ -6,14 +6,14 @@ import { runBackup } from '../../src/apply/run.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { errorMessage } from '../../src/io/errors.js';
 import { realFs } from '../../src/io/fs.js';
-import { isoFromNs, type Entry, type StateEntry } from '../../src/meta/entry.js';
+import { isoFromNs, type Entry, type EntryRecord, type StateEntry } from '../../src/meta/entry.js';
 import { checkRecord, type PathFilter } from '../../src/meta/increment.js';
 import { isSafeRelPath } from '../../src/meta/safe-path.js';
 import { compileMasks, searchHistory } from '../../src/restore/search.js';
 import { pathsFilter, selectPaths } from '../../src/restore/select.js';
 import { buildHistory, currentItems, stateAt, type History } from '../../src/restore/state-at.js';
 import { incrementsSize, readCatalog, readCatalogSharing, readIncrements, type Catalog, type CatalogWant } from '../../src/store/catalog.js';
-import { readIncrementsElsewhere } from '../../src/cli/tool/catalog-worker.js';
+import { readIncrementsElsewhere, sent, taken } from '../../src/cli/tool/catalog-worker.js';
 import { isIncrementId } from '../../src/store/ids.js';
 import { JournalWriter } from '../../src/store/journal.js';
 import { Layout, manifestDeltaOf } from '../../src/store/layout.js';
@@ -246,6 +246,22 @@ describe('increments read by another thread', () => {
       removeDir(dist);
       fs.renameSync(saved, dist);
     }
+  });
+
+  it('cross as text whatever their lists hold: texts, records, or both', () => {
+    const here = readIncrements(realFs, dist, () => true);
+    const asText = readIncrements(realFs, dist, () => true, { recordText: true });
+    let texts = 0;
+    for (const [id, read] of asText) {
+      const json = read.value.json;
+      assert.ok(json !== undefined);
+      texts += json.new.filter((r) => typeof r === 'string').length;
+      // One list with its first record made an object again, as a file parsed whole holds them.
+      const mixed = json.new.map((r, i) => (i === 0 && typeof r === 'string' ? (JSON.parse(r) as EntryRecord) : r));
+      const message = structuredClone(sent([id, { ...read, value: { ...read.value, json: { ...json, new: mixed } } }]));
+      assert.deepEqual(taken(message), [id, here.get(id)], id);
+    }
+    assert.ok(texts > 0, 'records were read as text');
   });
 
   it('are worth a thread by their size', () => {

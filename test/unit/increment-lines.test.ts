@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { EntryRecord } from '../../src/meta/entry.js';
-import { parseIncrementBytes, parseIncrementJson, type CarriedRecord, type IncrementJson, type ParseResult, type PathFilter } from '../../src/meta/increment.js';
+import { parseIncrementBytes, parseIncrementJson, type CarriedRecord, type IncrementJson, type IncrementText, type ParseResult, type PathFilter } from '../../src/meta/increment.js';
 import { serializeIncrement } from '../../src/store/records.js';
 import { makeRng } from '../helpers/model.js';
 
@@ -83,17 +83,18 @@ function assertSame(bytes: Buffer, what: string): void {
  * A result with recordText, its lists of JSON texts joined and parsed as the thread that takes them
  * parses them (cli/tool/catalog-worker.ts): a list is all texts or all records.
  */
-function parsedTexts(r: ParseResult): ParseResult {
+function parsedTexts(r: ParseResult<IncrementText>): ParseResult {
   if (!r.ok) return r;
-  const parse = <T>(list: T[]): T[] => {
+  const parse = <T>(list: (T | string)[]): T[] => {
     if (list.length === 0 || !list.every((x) => typeof x === 'string')) {
       assert.ok(list.every((x) => typeof x !== 'string'), 'a list of texts and records');
-      return list;
+      return list as T[];
     }
     return JSON.parse(`[${list.join(',')}]`) as T[];
   };
-  const value = { ...r.value, new: parse(r.value.new), changed: parse(r.value.changed), deleted: parse(r.value.deleted) };
-  if (r.value.carried !== undefined) value.carried = parse(r.value.carried);
+  const { carried, ...frame } = r.value;
+  const value: IncrementJson = { ...frame, new: parse(r.value.new), changed: parse(r.value.changed), deleted: parse(r.value.deleted) };
+  if (carried !== undefined) value.carried = parse(carried);
   return { ...r, value };
 }
 

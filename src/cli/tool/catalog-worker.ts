@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Fs } from '../../io/fs.js';
 import { compileMasks } from '../../restore/search.js';
 import type { EntryRecord } from '../../meta/entry.js';
+import type { CarriedRecord, IncrementJson, IncrementText, RecordText } from '../../meta/increment.js';
 import { readIncrements, type IncrementRead, type RecordsSpec } from '../../store/catalog.js';
 import { startWorker, type RoleData } from '../../threads/roles.js';
 
@@ -59,31 +60,34 @@ export function runCatalogWorker(data: CatalogWorkerData, port: { postMessage(v:
  * goes as they are. 30 alternating runs of that search, medians: 1.50 → 1.41 s (text output, with
  * table() built cell by cell), 1.58 → 1.49 s (--json); session 26, bench/README.md.
  */
-type Sent = [id: string, read: IncrementRead, texts?: Partial<Record<ListKey, string>>];
+export type Sent = [id: string, read: IncrementRead, texts?: Partial<Record<ListKey, string>>];
 type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
-const LISTS: readonly ListKey[] = ['new', 'changed', 'deleted', 'carried'];
 
-function sent([id, read]: [string, IncrementRead]): Sent {
+export function sent([id, read]: [string, IncrementRead<IncrementText>]): Sent {
   const json = read.value.json;
-  if (json === undefined) return [id, read];
+  if (json === undefined) return [id, { ...read, value: { ...read.value, json: undefined } }];
   const texts: Partial<Record<ListKey, string>> = {};
-  const bare = { ...json };
-  for (const key of LISTS) {
-    // A list of records as text (parseIncrementBytes, recordText); one parsed whole holds objects.
-    const list: readonly unknown[] | undefined = json[key];
-    if (list === undefined || list.length === 0 || !list.every((r) => typeof r === 'string')) continue;
-    texts[key] = list.join(',');
-    bare[key] = [];
-  }
+  // A list of records as text (parseIncrementBytes, recordText) goes as one text; one of a file
+  // parsed whole holds records, and goes as they are.
+  const records = <R extends EntryRecord>(key: ListKey, list: readonly (R | RecordText)[]): R[] => {
+    if (!list.some((r) => typeof r === 'string')) return list as R[];
+    texts[key] = list.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join(',');
+    return [];
+  };
+  const { carried, ...frame } = json;
+  const bare: IncrementJson = { ...frame, new: records('new', json.new), changed: records('changed', json.changed), deleted: records('deleted', json.deleted) };
+  if (carried !== undefined) bare.carried = records('carried', carried);
   return [id, { ...read, value: { ...read.value, json: bare } }, texts];
 }
 
-function taken([id, read, texts]: Sent): [string, IncrementRead] {
+export function taken([id, read, texts]: Sent): [string, IncrementRead] {
   const json = read.value.json;
   if (json === undefined || texts === undefined) return [id, read];
-  for (const key of LISTS) {
+  for (const key of ['new', 'changed', 'deleted'] as const) {
     const text = texts[key];
-    if (text !== undefined) (json as Record<ListKey, EntryRecord[]>)[key] = JSON.parse(`[${text}]`) as EntryRecord[];
+    // Each was checked as a record where it was read.
+    if (text !== undefined) json[key] = JSON.parse(`[${text}]`) as EntryRecord[];
   }
+  if (texts.carried !== undefined) json.carried = JSON.parse(`[${texts.carried}]`) as CarriedRecord[];
   return [id, read];
 }
