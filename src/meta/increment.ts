@@ -110,7 +110,7 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
   return fromRaw(raw, expectedId, ALL, AS_RECORDS, undefined);
 }
 
-/** How parseIncrementBytes hands over the wanted records (`recordText`: see parseIncrementBytes). */
+/** How parseIncrementBytes and readIncrements (store/catalog.ts) hand over the wanted records: their overloads say what each gives. */
 export interface RecordsAs {
   recordText?: boolean;
 }
@@ -154,13 +154,12 @@ const AS_TEXT: RecordForm<EntryRecord | RecordText, CarriedRecord | RecordText> 
  *   checked on its own, as parseIncrementJson would (and a line that is not JSON makes the whole file
  *   parsed, for the same error).
  *
- * With `recordText`, a list read line by line holds each wanted record as the JSON text of its line
- * (a string, checked as above but not parsed) for another thread to parse (cli/tool/catalog-worker.ts);
- * a list of a file parsed whole holds records as ever.
+ * With `recordText` (an IncrementText), a list read line by line holds each wanted record as the
+ * JSON text of its line (checked as above but not parsed) for another thread to parse
+ * (cli/tool/catalog-worker.ts); a list of a file parsed whole holds records as ever.
  */
 export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
 export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: RecordsAs): ParseResult | ParseResult<IncrementText>;
 export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
   return opts.recordText === true ? parseBytes(bytes, expectedId, want, AS_TEXT) : parseBytes(bytes, expectedId, want, AS_RECORDS);
 }

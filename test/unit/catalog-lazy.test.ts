@@ -260,6 +260,15 @@ describe('increments read by another thread', () => {
       const mixed = json.new.map((r, i) => (i === 0 && typeof r === 'string' ? (JSON.parse(r) as EntryRecord) : r));
       const message = structuredClone(sent([id, { ...read, value: { ...read.value, json: { ...json, new: mixed } } }]));
       assert.deepEqual(taken(message), [id, here.get(id)], id);
+      // A carried list as prune writes them, as text and as records, and an increment not read.
+      const record = [...here.values()].flatMap((r) => r.value.json?.new ?? [])[0];
+      assert.ok(record !== undefined);
+      const carriedRecord = { ...record, status: 'new' as const, from: id };
+      const withCarried = { ...json, carried: [JSON.stringify(carriedRecord), carriedRecord] };
+      const [, across] = taken(structuredClone(sent([id, { ...read, value: { ...read.value, json: withCarried } }])));
+      assert.deepEqual(across.value.json?.carried, [carriedRecord, carriedRecord]);
+      const unread = { value: { id, json: undefined, problem: 'missing' }, problems: [`${id}: missing`] };
+      assert.deepEqual(taken(structuredClone(sent([id, unread]))), [id, unread]);
     }
     assert.ok(texts > 0, 'records were read as text');
   });

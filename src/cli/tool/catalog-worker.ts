@@ -70,8 +70,10 @@ export function sent([id, read]: [string, IncrementRead<IncrementText>]): Sent {
   // A list of records as text (parseIncrementBytes, recordText) goes as one text; one of a file
   // parsed whole holds records, and goes as they are.
   const records = <R extends EntryRecord>(key: ListKey, list: readonly (R | RecordText)[]): R[] => {
-    if (!list.some((r) => typeof r === 'string')) return list as R[];
-    texts[key] = list.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join(',');
+    let text = 0;
+    for (const r of list) if (typeof r === 'string') text++;
+    if (text === 0) return list as R[];
+    texts[key] = (text === list.length ? list : list.map((r) => (typeof r === 'string' ? r : JSON.stringify(r)))).join(',');
     return [];
   };
   const { carried, ...frame } = json;
