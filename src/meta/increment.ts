@@ -241,38 +241,28 @@ function fromRaw<R, C>(
   if (typeof raw.complete !== 'boolean' || typeof raw.started !== 'string') return { ok: false, reason: 'bad "complete" or "started"' };
   const badEntries: string[] = [];
   // A block's records are in the form its key asks for (readBlock): R, or C for 'carried'.
-  const clean = (key: 'new' | 'changed' | 'deleted'): R[] => {
-    const lines = block?.(key, badEntries) as R[] | undefined;
+  const clean = <T, V extends EntryRecord>(key: ListKey, check: (v: unknown) => string | undefined, take: (r: V) => T): T[] => {
+    const lines = block?.(key, badEntries) as T[] | undefined;
     if (lines !== undefined) return lines;
-    const out: R[] = [];
-    for (const r of raw[key] as unknown[]) {
-      const bad = checkRecord(r);
-      if (bad !== undefined) badEntries.push(bad);
-      else if (want((r as EntryRecord).path)) out.push(form.record(r as EntryRecord, undefined));
-    }
-    return out;
-  };
-  const cleanCarried = (): C[] => {
-    const lines = block?.('carried', badEntries) as C[] | undefined;
-    if (lines !== undefined) return lines;
-    const list = raw.carried;
+    const list = raw[key];
     if (!Array.isArray(list)) return [];
-    const out: C[] = [];
+    const out: T[] = [];
     for (const r of list) {
-      const bad = checkCarried(r);
+      const bad = check(r);
       if (bad !== undefined) badEntries.push(bad);
-      else if (want((r as CarriedRecord).path)) out.push(form.carried(r as CarriedRecord, undefined));
+      else if (want((r as V).path)) out.push(take(r as V));
     }
     return out;
   };
+  const record = (r: EntryRecord): R => form.record(r, undefined);
   const value: IncrementJsonOf<R, C> = {
     ...(raw as unknown as IncrementJsonOf<R, C>),
-    new: clean('new'),
-    changed: clean('changed'),
-    deleted: clean('deleted'),
+    new: clean('new', checkRecord, record),
+    changed: clean('changed', checkRecord, record),
+    deleted: clean('deleted', checkRecord, record),
     errors: Array.isArray(raw.errors) ? (raw.errors as IncrementError[]) : [],
   };
-  if (raw.carried !== undefined) value.carried = cleanCarried();
+  if (raw.carried !== undefined) value.carried = clean('carried', checkCarried, (r: CarriedRecord): C => form.carried(r, undefined));
   return { ok: true, value, badEntries };
 }
 
