@@ -21,8 +21,12 @@ before(() => {
     assert.equal(r.status, 0, `build failed: ${r.stderr}`);
   }
 });
-after(() => {
+after(async () => {
+  // Release a probe still blocking and wait for its last write (`done`), so removing the folder
+  // does not race with it (ENOTEMPTY).
+  const [started, done] = [join(root, 'started'), join(root, 'done')];
   fs.writeFileSync(join(root, 'release'), '');
+  if (fs.existsSync(started)) for (let waited = 0; !fs.existsSync(done) && waited < 10_000; waited += 20) await sleep(20);
   removeDir(root);
 });
 
@@ -53,5 +57,7 @@ describe('the durability probe', { skip: process.platform !== 'linux' && 'the pr
     assert.ok(fs.existsSync(started), 'the run started the probe');
     assert.ok(!fs.existsSync(done), 'the run exited without waiting for the probe');
     fs.writeFileSync(release, '');
+    for (let waited = 0; !fs.existsSync(done) && waited < 10_000; waited += 20) await sleep(20);
+    assert.ok(fs.existsSync(done), 'the probe finished once released');
   });
 });
