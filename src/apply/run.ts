@@ -20,6 +20,7 @@ import { checkGuards, wrongSourceMessage } from '../plan/guards.js';
 import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
 import { readManifest, readManifestHeader, writeManifest } from '../store/manifest.js';
+import { writeManifestIndex, type ManifestIndex } from '../store/manifest-index.js';
 import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
@@ -105,6 +106,8 @@ interface Prepared {
   skipped: { path: string; kind: string }[];
   /** The scan's worker, idle once it answered: the copies take it over (copierFor), else it is dismissed. */
   idleWorker?: Worker;
+  /** The index of the manifest's base, read in full: left for the next run (store/manifest-index.ts). */
+  manifestIndex?: ManifestIndex;
 }
 
 /** The scan's worker is not needed after all: its memory goes now, not when the process exits. */
@@ -159,7 +162,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
   let manifest: ReturnType<typeof readManifest>;
   let scan: ReturnType<typeof scanSource>;
   try {
-    manifest = readManifest(fs, layout.manifest);
+    manifest = readManifest(fs, layout.manifest, { makeIndex: !opts.dryRun });
     settleYoungFactor();
     if (opts.dryRun) {
       // A run that was interrupted left a journal: the true last state includes what it finished.
@@ -210,6 +213,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     for (const s of scan.skipped) opts.reporter.action('skipped', s.path, `${s.kind}: not backed up`);
     const p: Prepared = { plan, last, recordedSource: manifest.header?.source, lastIncrement: manifest.header?.last_increment ?? null, errors, skipped: scan.skipped };
     if (idleWorker !== undefined) p.idleWorker = idleWorker;
+    if (manifest.index !== undefined) p.manifestIndex = manifest.index;
     return p;
   } catch (err) {
     void idleWorker?.terminate();
@@ -476,6 +480,8 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const firstRun = !traits.caseInsensitive && !exists(fs, layout.manifest) && !exists(fs, layout.manifestDelta);
     const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
     prepared = p;
+    // A cache for the next run's read; whether it could be written changes nothing else.
+    if (p.manifestIndex !== undefined) writeManifestIndex(fs, layout.manifest, p.manifestIndex);
     if (p.walk === undefined && !hasChanges(p.plan)) {
       if (p.recordedSource !== profile.src) {
         writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last);

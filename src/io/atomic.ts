@@ -166,6 +166,26 @@ export function writeFileAtomic(fs: Fs, file: string, data: string | Uint8Array 
   }
 }
 
+/**
+ * Replaces a file that is only a cache (store/manifest-index.ts): a temp file beside it, renamed over
+ * it, with no fsync. A crash may leave it old, torn or missing, which its reader must tell; a temp
+ * file left over is removed by the next run, as any other (isAtomicTempName).
+ */
+export function replaceCacheFile(fs: Fs, file: string, data: Uint8Array): void {
+  const tmp = tempBeside(file);
+  try {
+    fs.writeFileSync(tmp, data, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // the next run's sweep
+    }
+    throw err;
+  }
+}
+
 /** Bytes gathered before each write(2) when the content comes in pieces. */
 const WRITE_CHUNK = 1 << 20;
 

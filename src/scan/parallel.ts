@@ -267,7 +267,7 @@ function mergeShare(mine: ScanResult, theirs: ShareScan, names: ReadonlySet<stri
 export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unknown): void }, fs: Fs): void {
   const names = new Set(data.names);
   const claims = new ShareClaims(data.names, data.claims);
-  const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, names).entries.compare();
+  const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, { only: names }).entries.compare();
   const walked = new Set<string>();
   const claim = claims.claimer(BY_WORKER, walked);
   const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: claim, rootOrder: claims.order, unchangedAgainst: compared });

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
  *   <dist>/increments/<id>/increment.json
  *   <dist>/.hardback/manifest.jsonl      the last backed-up state (exact, to the nanosecond)
  *   <dist>/.hardback/manifest.delta.jsonl  the changes since manifest.jsonl was written whole
+ *   <dist>/.hardback/manifest.index      where manifest.jsonl's lines are, and their hash table (a cache)
  *   <dist>/.hardback/journal.jsonl       write-ahead journal of the run in progress
  *   <dist>/.hardback/lock                who is running
  *   <dist>/.hardback/tmp/                temporary files (same filesystem, so rename is atomic)
@@ -54,6 +55,9 @@ export class Layout {
     return `${this.increments}/${id}/deleted/${rel}`;
   }
 }
+
+/** The index beside a manifest (store/manifest-index.ts). */
+export const manifestIndexOf = (manifest: string): string => join(dirname(manifest), 'manifest.index');
 
 /** The delta file beside a manifest (store/manifest.ts). */
 export const manifestDeltaOf = (manifest: string): string => join(dirname(manifest), 'manifest.delta.jsonl');

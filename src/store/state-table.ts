@@ -58,6 +58,8 @@ export class StateTable implements Map<string, StateEntry> {
   private base: BaseTracking | undefined;
   /** Entries below each top-level name, kept up to date from the recorded counts (only a hint: scan/parallel.ts). */
   private top: Map<string, number> | undefined;
+  /** Whether a line was re-encoded as it was added (its path not written as asciiJson writes it): no index then. */
+  private reencoded = false;
 
   /**
    * `slots`: room for this many paths before the columns grow (the manifest's reader gives its
@@ -268,6 +270,67 @@ export class StateTable implements Map<string, StateEntry> {
     this.top.set(name, (this.top.get(name) ?? 0) + by);
   }
 
+  // --- the manifest's index (store/manifest-index.ts) ---
+
+  /**
+   * @internal Adds the line text[start, end) of a manifest read through its index, as the next slot:
+   * `h` is its path's hash as the index holds it, and nothing is probed (the index's buckets are
+   * adopted once every line is in, or built from the hashes: hashAdopted). False, and nothing added,
+   * when the line is not shaped as a line there: the index is then not used.
+   */
+  adoptLineAt(text: string, start: number, end: number, h: number): boolean {
+    const tab = text.indexOf('\t', start);
+    if (tab < start + 2 || tab >= end || text.charCodeAt(start) !== 34 /* " */ || text.charCodeAt(tab - 1) !== 34) return false;
+    if (this.n === this.tx.length) this.grow();
+    const slot = this.n++;
+    this.tx[slot] = this.textIndex(text);
+    this.start[slot] = start;
+    this.keyPos[slot] = tab + 1;
+    this.end[slot] = end;
+    this.hashes[slot] = h;
+    this.live[slot] = 1;
+    this.liveCount++;
+    if (text.charCodeAt(tab + 1) === 100 /* d */) this.dirCount++;
+    return true;
+  }
+  /**
+   * @internal Takes the index's buckets once adoptLineAt has added every line: false when they do
+   * not fit this table (another size, or a slot it does not have).
+   */
+  adoptBuckets(buckets: Int32Array): boolean {
+    if (buckets.length !== this.buckets.length) return false;
+    const n = this.n;
+    for (let b = 0; b < buckets.length; b++) {
+      const v = buckets[b] as number;
+      if (v < 0 || v > n) return false;
+    }
+    this.buckets = buckets;
+    return true;
+  }
+  /**
+   * @internal The buckets, built from the hashes of the lines adoptLineAt added: when they are some of
+   * an index's lines only (a scan thread's share), whose buckets are of all of them.
+   */
+  hashAdopted(): void {
+    const buckets = this.buckets;
+    buckets.fill(0);
+    const mask = buckets.length - 1;
+    for (let slot = 0; slot < this.n; slot++) {
+      let b = (this.hashes[slot] as number) & mask;
+      while (buckets[b] !== 0) b = (b + 1) & mask;
+      buckets[b] = slot + 1;
+    }
+  }
+  /**
+   * @internal What an index of the lines added so far holds (copies): each one's path hash and the
+   * buckets. Undefined when a line was re-encoded: its slot does not hold the text the index's
+   * reader would find in the file.
+   */
+  indexOfLines(): { hashes: Int32Array; buckets: Int32Array } | undefined {
+    if (this.reencoded) return undefined;
+    return { hashes: this.hashes.slice(0, this.n), buckets: this.buckets.slice() };
+  }
+
   // --- Map ---
 
   get size(): number {
@@ -368,7 +431,10 @@ export class StateTable implements Map<string, StateEntry> {
     const canonical = !plain && isPathAt(text, start + 1, tab - 1, path, false);
     if (slot >= 0) this.replace(slot, canonical ? text.slice(start, end) : asciiJson(path) + text.slice(tab, end));
     else if (canonical) this.appendAt(this.textIndex(text), start, tab + 1, end, h);
-    else this.append(asciiJson(path) + text.slice(tab, end), h);
+    else {
+      this.append(asciiJson(path) + text.slice(tab, end), h);
+      this.reencoded = true;
+    }
     return 'added';
   }
   delete(path: string): boolean {

@@ -181,7 +181,7 @@ describe('recovery of an interrupted run makes its changes durable before it rec
       base: loggingFs(log),
       pick: (_n, call) => {
         const [op, path] = call.split(' ') as [string, string];
-        return op === 'renameSync' && path.startsWith('.hardback/.manifest');
+        return op === 'renameSync' && path.startsWith('.hardback/.manifest.jsonl.');
       },
     });
     assert.equal((await runBackup(profileFor(src, dist), options(img.fs, T2))).status, 'done');

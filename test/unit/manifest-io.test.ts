@@ -399,7 +399,7 @@ test("a scan thread's share (`only`) keeps exactly the entries at and below its 
   assert.deepEqual(whole.sort(), [...paths].sort());
   for (const share of [['A'], ['AB', 'é'], ['x"y', 'C', 'A b'], ['AAA'], []]) {
     const names = new Set(share);
-    const part = readManifest(realFs, file, names);
+    const part = readManifest(realFs, file, { only: names });
     const want = paths.filter((p) => names.has(p.split('/')[0] as string)).sort();
     assert.deepEqual([...part.entries.keys()].sort(), want, `share ${JSON.stringify(share)}`);
     for (const p of want) assert.deepEqual(part.entries.get(p), entries[paths.indexOf(p)]);

@@ -1,0 +1,216 @@
+/**
+ * The manifest's index (src/store/manifest-index.ts): a cache that lets a reader take the base's
+ * lines where it says they are, with their paths' hashes and the hash table as built. Used only for
+ * the exact bytes it was made of; whatever it is used for must read exactly as a full read does.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { realFs } from '../../src/io/fs.js';
+import { readManifest, writeManifest, type Manifest } from '../../src/store/manifest.js';
+import { decodeIndex, encodeIndex, readManifestIndex, writeManifestIndex } from '../../src/store/manifest-index.js';
+import { manifestIndexOf } from '../../src/store/layout.js';
+import { StateTable } from '../../src/store/state-table.js';
+import { quickKey } from '../../src/plan/compare.js';
+import type { StateEntry } from '../../src/meta/entry.js';
+import { removeDir, tempDir } from '../helpers/tree.js';
+import { numberedFile } from '../helpers/entries.js';
+
+/** Paths of every kind a line holds: plain, escaped (quotes, backslashes, control characters, non-ASCII), long. */
+const pathOf = (i: number): string => {
+  const top = `top ${i % 7}`;
+  switch (i % 5) {
+    case 0:
+      return `${top}/plain-${i}.txt`;
+    case 1:
+      return `${top}/Ω-файл "${i}"\\x.txt`;
+    case 2:
+      return `${top}/tab\there ${i}\u0001.bin`;
+    case 3:
+      return `${top}/${'long-'.repeat(i % 300)}${i}`;
+    default:
+      return `${top}/emoji 😀 ${i}`;
+  }
+};
+const entry = (i: number): StateEntry => numberedFile(i, pathOf(i));
+const folder = (k: number): StateEntry => ({ path: `top ${k}`, type: 'dir', size: 0, mtime_ns: '1767225600000000000', mode: 0o755, uid: 0, gid: 0, tracked: true, since: '2026-11-25T100000Z' });
+const info = { source: '/src', lastIncrement: '2026-11-25T100000Z' };
+
+/** A manifest of ~45,000 entries (~14 MB: lines cross the reader's 1 MiB chunks), written whole. */
+function setup(t: { after(fn: () => void): void }, n = 45000): { dir: string; file: string; entries: StateEntry[] } {
+  const dir = tempDir('hb-mindex-');
+  t.after(() => removeDir(dir));
+  const file = join(dir, 'manifest.jsonl');
+  const entries = [...Array.from({ length: 7 }, (_, k) => folder(k)), ...Array.from({ length: n }, (_, i) => entry(i))];
+  writeManifest(realFs, file, info, StateTable.from(entries));
+  return { dir, file, entries };
+}
+
+/** Reads in full (makeIndex) and leaves the index beside the manifest. */
+function indexIt(file: string): void {
+  const m = readManifest(realFs, file, { makeIndex: true });
+  assert.equal(m.indexed, false);
+  assert.ok(m.index !== undefined, 'a full read with makeIndex gives the index');
+  assert.equal(m.index.bytes, fs.statSync(file).size);
+  assert.ok(writeManifestIndex(realFs, file, m.index));
+}
+
+/** Everything a reader can ask of a table, compared with another's. */
+function assertSameTable(a: StateTable, b: StateTable, absent: string[]): void {
+  assert.equal(a.size, b.size);
+  assert.equal(a.countNonDirs(), b.countNonDirs());
+  assert.deepEqual([...a.keys()], [...b.keys()], 'the same paths in the same order');
+  for (const [path, e] of b) assert.deepEqual(a.get(path), e, path);
+  for (const path of absent) assert.equal(a.get(path), undefined, path);
+  assert.deepEqual([...a.linePieces()].join(''), [...b.linePieces()].join(''), 'the same lines');
+}
+
+const fullRead = (file: string, opts = {}): Manifest => {
+  const index = manifestIndexOf(file);
+  const saved = fs.existsSync(index) ? fs.readFileSync(index) : undefined;
+  fs.rmSync(index, { force: true });
+  try {
+    return readManifest(realFs, file, opts);
+  } finally {
+    if (saved !== undefined) fs.writeFileSync(index, saved);
+  }
+};
+
+describe('the manifest index', () => {
+  it('a read through the index gives the table a full read gives: every entry, lookup, order and line', (t) => {
+    const { file, entries } = setup(t);
+    indexIt(file);
+    const m = readManifest(realFs, file);
+    assert.equal(m.indexed, true, 'read through the index');
+    assert.equal(m.index, undefined, 'and no new index made');
+    const full = fullRead(file);
+    assert.equal(full.indexed, false);
+    assert.deepEqual(m.header, full.header);
+    assertSameTable(m.entries, full.entries, ['top 1/absent', 'top 0/plain-1.txt', 'top 9']);
+    // A comparison finds each entry by its quick key, and a path stored anew takes a slot.
+    const cmp = m.entries.compare();
+    for (const e of entries) assert.equal(cmp.hasQuickKey(e.path, quickKey(e)), true, e.path);
+    assert.deepEqual([...cmp.unseen()], []);
+    m.entries.set('top 3/new', { ...entry(7), path: 'top 3/new' });
+    assert.deepEqual(m.entries.get('top 3/new'), { ...entry(7), path: 'top 3/new' });
+    assert.equal(m.entries.size, entries.length + 1);
+  });
+
+  it('a delta is applied on top of a base read through its index', (t) => {
+    const { file, entries } = setup(t);
+    indexIt(file);
+    const m = readManifest(realFs, file);
+    const changed = { ...(entries[100] as StateEntry), size: 1 };
+    m.entries.set(changed.path, changed);
+    m.entries.delete((entries[200] as StateEntry).path);
+    m.entries.set('top 2/added "x"', { ...entry(3), path: 'top 2/added "x"' });
+    writeManifest(realFs, file, { ...info, lastIncrement: '2026-11-26T100000Z' }, m.entries);
+    assert.ok(fs.existsSync(join(file, '..', 'manifest.delta.jsonl')), 'a delta beside the base');
+    const again = readManifest(realFs, file);
+    assert.equal(again.indexed, true, 'the base is the one indexed');
+    assert.deepEqual(again.entries.get(changed.path), changed);
+    assert.equal(again.entries.get((entries[200] as StateEntry).path), undefined);
+    assert.deepEqual(again.entries.get('top 2/added "x"'), { ...entry(3), path: 'top 2/added "x"' });
+    const full = fullRead(file);
+    assert.deepEqual(again.header, full.header);
+    assertSameTable(again.entries, full.entries, [(entries[200] as StateEntry).path]);
+  });
+
+  it("a scan thread's part takes its share's lines through the index, as a full read of the part does", (t) => {
+    const { file } = setup(t);
+    indexIt(file);
+    const only = new Set(['top 1', 'top 4', 'top 6']);
+    const part = readManifest(realFs, file, { only });
+    assert.equal(part.indexed, true);
+    const full = fullRead(file, { only });
+    assert.ok(part.entries.size > 10000 && part.entries.size === full.entries.size);
+    assertSameTable(part.entries, full.entries, ['top 0/plain-0.txt', 'top 2']);
+  });
+
+  it('is not used for a manifest other than the one it was made of, to the byte: the full read decides', (t) => {
+    const { file, entries } = setup(t);
+    indexIt(file);
+    const original = fs.readFileSync(file);
+    const at = original.indexOf('plain-5000.txt');
+    assert.ok(at > 1 << 20, 'past the first chunk');
+    // One byte of a path, the length kept: another valid path, which only the CRC tells apart.
+    const flipped = Buffer.from(original);
+    flipped[at] = 'q'.charCodeAt(0);
+    fs.writeFileSync(file, flipped);
+    const m = readManifest(realFs, file);
+    assert.equal(m.indexed, false, 'the CRC differs');
+    assert.equal(m.entries.get('top 2/qlain-5000.txt')?.size, 5000, 'the path as it now is');
+    assert.equal(m.entries.get((entries[5007] as StateEntry).path), undefined);
+    // A line cut short: the full read names the damage, the index does not hide it.
+    fs.writeFileSync(file, original.subarray(0, original.length - 5));
+    assert.throws(() => readManifest(realFs, file), /cut short/);
+    // The same manifest written again (a new id): its own bytes, another CRC.
+    fs.writeFileSync(file, original);
+    assert.equal(readManifest(realFs, file).indexed, true, 'the original again');
+    writeManifest(realFs, file, info, StateTable.from(entries));
+    assert.equal(readManifest(realFs, file).indexed, false, 'a manifest rewritten whole');
+  });
+
+  it('an index that is damaged, cut short, or of another format is not used', (t) => {
+    const { file } = setup(t, 3000);
+    indexIt(file);
+    const index = manifestIndexOf(file);
+    const good = fs.readFileSync(index);
+    assert.ok(decodeIndex(good) !== undefined);
+    const nl = good.indexOf(10);
+    const flipped = Buffer.from(good);
+    const at = nl + 1 + 4 * 3007 + 8; // in the hashes
+    flipped[at] = (flipped[at] as number) ^ 1;
+    const variants: [string, Buffer][] = [
+      ['a flipped bit of a hash', flipped],
+      ['cut short', good.subarray(0, good.length - 4)],
+      ['no header', good.subarray(nl + 1)],
+      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":1', '"format":2')), good.subarray(nl)])],
+      ['empty', Buffer.alloc(0)],
+    ];
+    for (const [what, bytes] of variants) {
+      assert.equal(decodeIndex(bytes), undefined, what);
+      fs.writeFileSync(index, bytes);
+      const m = readManifest(realFs, file);
+      assert.equal(m.indexed, false, what);
+      assert.equal(m.entries.size, 3007, what);
+    }
+    fs.rmSync(index);
+    assert.equal(readManifestIndex(realFs, file), undefined, 'none');
+    assert.equal(readManifest(realFs, file).indexed, false);
+    // Encoding what was decoded gives the same bytes.
+    assert.deepEqual(encodeIndex(decodeIndex(good) as NonNullable<ReturnType<typeof decodeIndex>>), good);
+  });
+
+  it('hashes of a damaged index that still has its own CRC are caught by the bucket check, or read as a full read does', (t) => {
+    // A bucket that names a slot the table does not have: the table refuses the buckets.
+    const { file } = setup(t, 2000);
+    const m = readManifest(realFs, file, { makeIndex: true });
+    const index = m.index as NonNullable<typeof m.index>;
+    const buckets = index.buckets.slice();
+    const used = buckets.findIndex((v) => v !== 0);
+    buckets[used] = 2007 + 5;
+    assert.ok(writeManifestIndex(realFs, file, { ...index, buckets }));
+    const r = readManifest(realFs, file);
+    assert.equal(r.indexed, false);
+    assert.equal(r.entries.size, 2007);
+  });
+
+  it('no index is made unless asked for, of a manifest whose lines were not written as hardback writes them, or of an empty one', (t) => {
+    const { dir, file } = setup(t, 500);
+    assert.equal(readManifest(realFs, file).index, undefined, 'not asked for');
+    // A line whose path is escaped where asciiJson would not escape it (hand-edited): re-encoded as read.
+    const hand = join(dir, 'hand.jsonl');
+    const lines = fs.readFileSync(file, 'latin1').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('"top 0/plain-'));
+    lines[i] = (lines[i] as string).replace('plain-', '\\u0070lain-');
+    fs.writeFileSync(hand, lines.join('\n'), 'latin1');
+    const m = readManifest(realFs, hand, { makeIndex: true });
+    assert.equal(m.entries.size, 507);
+    assert.equal(m.index, undefined, 'a re-encoded line: the file does not hold what the table does');
+    const empty = join(dir, 'empty.jsonl');
+    writeManifest(realFs, empty, info, StateTable.from([]));
+    assert.equal(readManifest(realFs, empty, { makeIndex: true }).index, undefined);
+  });
+});
