@@ -480,8 +480,10 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
     const firstRun = !traits.caseInsensitive && !exists(fs, layout.manifest) && !exists(fs, layout.manifestDelta);
     const p = firstRun ? prepareWalk(fs, profile) : await prepare(fs, profile, layout, opts, traits.caseInsensitive);
     prepared = p;
-    // A cache for the next run's read; whether it could be written changes nothing else.
-    if (p.manifestIndex !== undefined) writeManifestIndex(fs, layout.manifest, p.manifestIndex);
+    // A cache for the next run's read; whether it could be written changes nothing else. Not when
+    // the manifest is about to be rewritten for another source (below): it would be of the old one.
+    if (p.manifestIndex !== undefined && p.recordedSource === profile.src) writeManifestIndex(fs, layout.manifest, p.manifestIndex);
+    delete p.manifestIndex;
     if (p.walk === undefined && !hasChanges(p.plan)) {
       if (p.recordedSource !== profile.src) {
         writeManifest(fs, layout.manifest, { source: profile.src, lastIncrement: p.lastIncrement }, p.last);

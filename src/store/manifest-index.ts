@@ -16,13 +16,15 @@ import { replaceCacheFile } from '../io/atomic.js';
  * base) leaves one for the next; one that does not match to the byte, or cannot be read, is not used,
  * and nothing else depends on it. So it is written without a flush (a power cut that tears it leaves
  * an index whose own CRC fails), and a run that rewrites the manifest whole leaves the old one to be
- * replaced at the next read.
+ * replaced by the next run that reads the base in full.
  *
- * Format: one line of JSON (ASCII), then little-endian 32-bit integers: `entries` line starts (bytes
+ * Format: one line of JSON (ASCII, padded to a multiple of 4 bytes), then little-endian 32-bit integers: `entries` line starts (bytes
  * from the start of the manifest; the header line is before the first), `entries` path hashes, then
  * `buckets` buckets (0 empty, else slot + 1). `data_crc32` is the CRC-32 of those integers' bytes.
  */
 export interface ManifestIndex {
+  /** The `id` of the manifest's header (null for a format 1 manifest, which has none). */
+  base: string | null;
   /** The manifest's size in bytes and its CRC-32: the file this index is of. */
   bytes: number;
   crc32: number;
@@ -35,6 +37,7 @@ export interface ManifestIndex {
 interface IndexHeader {
   hardback: 'manifest-index';
   format: number;
+  base: string | null;
   bytes: number;
   crc32: number;
   entries: number;
@@ -53,13 +56,16 @@ export function encodeIndex(index: ManifestIndex): Buffer {
   const header: IndexHeader = {
     hardback: 'manifest-index',
     format: MANIFEST_INDEX_FORMAT,
+    base: index.base,
     bytes: index.bytes,
     crc32: index.crc32,
     entries: index.entries,
     buckets: index.buckets.length,
     data_crc32: crc32(data),
   };
-  return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'latin1'), data]);
+  // The line is padded so the integers start at a multiple of 4 bytes: a reader takes them in place.
+  const line = JSON.stringify(header);
+  return Buffer.concat([Buffer.from(`${line}${' '.repeat(3 - (line.length % 4))}\n`, 'latin1'), data]);
 }
 
 /** An index read from its file's content; undefined when it is not one this build reads, or not whole. */
@@ -74,13 +80,18 @@ export function decodeIndex(file: Buffer): ManifestIndex | undefined {
   }
   if (h === null || typeof h !== 'object' || h.hardback !== 'manifest-index' || h.format !== MANIFEST_INDEX_FORMAT) return undefined;
   const counts = [h.bytes, h.crc32, h.entries, h.buckets, h.data_crc32];
-  if (!counts.every((v) => Number.isSafeInteger(v) && v >= 0) || h.bytes > 0x7fffffff || h.entries === 0) return undefined;
+  if (!counts.every((v) => Number.isSafeInteger(v) && v >= 0) || h.bytes > 0x7fffffff || h.entries === 0 || !(h.base === null || typeof h.base === 'string')) return undefined;
   const data = file.subarray(nl + 1);
   if (data.length !== 4 * (2 * h.entries + h.buckets) || crc32(data) !== h.data_crc32) return undefined;
-  // Copied out: the integers then lie at an aligned offset, whatever the file's header length.
-  const ints = new Int32Array(data.length / 4);
-  Buffer.from(ints.buffer).set(data);
+  // In place where they lie at an aligned offset (as written: the header line is padded), else copied out.
+  let ints: Int32Array;
+  if (data.byteOffset % 4 === 0) ints = new Int32Array(data.buffer, data.byteOffset, data.length / 4);
+  else {
+    ints = new Int32Array(data.length / 4);
+    Buffer.from(ints.buffer).set(data);
+  }
   return {
+    base: h.base,
     bytes: h.bytes,
     crc32: h.crc32,
     entries: h.entries,

@@ -128,13 +128,14 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
     const index = readManifestIndex(fs, file);
     let header = index === undefined ? undefined : readBaseIndexed(fs, file, index, head, (text, start, end, h) => entries.adoptLineAt(text, start, end, h), only === undefined ? undefined : keptBelow(only));
     let indexed = false;
-    if (header !== undefined && index !== undefined) {
+    if (header !== undefined && index !== undefined && entries.hashesHold()) {
       if (only !== undefined) entries.hashAdopted();
       indexed = only !== undefined || entries.adoptBuckets(index.buckets);
     }
     let made: ManifestIndex | undefined;
     if (indexed) count = (index as ManifestIndex).entries;
     else {
+      entries = new StateTable(); // what an index read left in it, if the full read finds no file
       let crc = 0;
       let bytes = 0;
       const kept = only === undefined ? undefined : keptBelow(only);
@@ -162,7 +163,7 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
         },
       );
       const lines = header !== undefined && starts !== undefined && count === header.entries && bytes <= MAX_INDEXED_BYTES ? entries.indexOfLines() : undefined;
-      if (lines !== undefined && starts !== undefined) made = { bytes, crc32: crc, entries: count, starts, hashes: lines.hashes, buckets: lines.buckets };
+      if (lines !== undefined && starts !== undefined) made = { base: header?.id ?? null, bytes, crc32: crc, entries: count, starts, hashes: lines.hashes, buckets: lines.buckets };
     }
     const result = (h: ManifestHeader | undefined): { manifest: Manifest } => ({ manifest: made === undefined ? { header: h, entries, indexed } : { header: h, entries, indexed, index: made } });
     if (header === undefined) {
@@ -403,11 +404,16 @@ function readBaseIndexed(
       crc = crc32(buf.subarray(0, got), crc);
       const text = buf.toString('latin1', 0, got);
       if (header === undefined) {
-        // The header is the first line, whole in the first chunk (a longer one is read in full).
+        // The header is the first line, whole in the first chunk (a longer one is read in full), and
+        // of the base the index was made of: one that cannot be read is for the full read to name.
         const nl = (starts[0] as number) - 1;
-        if (nl < 1 || nl >= got || nl > MAX_HEADER || text.charCodeAt(nl) !== 10) return undefined;
-        header = head(text.slice(0, nl));
-        if (header.entries !== n) return undefined;
+        if (nl < 1 || nl >= got || text.indexOf('\n') !== nl) return undefined;
+        try {
+          header = head(text.slice(0, nl));
+        } catch {
+          return undefined;
+        }
+        if (header.entries !== n || (header.id ?? null) !== index.base) return undefined;
       }
       const limit = base + got;
       for (; next < n; next++) {

@@ -294,8 +294,9 @@ export class StateTable implements Map<string, StateEntry> {
     return true;
   }
   /**
-   * @internal Takes the index's buckets once adoptLineAt has added every line: false when they do
-   * not fit this table (another size, or a slot it does not have).
+   * @internal Takes the index's buckets once adoptLineAt has added every line (copied into this
+   * table's own: the index's file is not kept alive by them): false when they do not fit this table
+   * (another size, or a slot it does not have).
    */
   adoptBuckets(buckets: Int32Array): boolean {
     if (buckets.length !== this.buckets.length) return false;
@@ -304,8 +305,19 @@ export class StateTable implements Map<string, StateEntry> {
       const v = buckets[b] as number;
       if (v < 0 || v > n) return false;
     }
-    this.buckets = buckets;
+    this.buckets.set(buckets);
     return true;
+  }
+  /**
+   * @internal Whether the hashes adoptLineAt was given are those of the lines' paths, for some of
+   * them (every 4,096th and the last: ~25 at 100k entries): an index whose writer hashed otherwise
+   * (a change of the hash without a new index format) is not used.
+   */
+  hashesHold(): boolean {
+    const holds = (slot: number): boolean => hashPath(this.pathOf(slot)) === this.hashes[slot];
+    const last = this.n - 1;
+    for (let slot = 0; slot < last; slot += 4096) if (!holds(slot)) return false;
+    return last < 0 || holds(last);
   }
   /**
    * @internal The buckets, built from the hashes of the lines adoptLineAt added: when they are some of

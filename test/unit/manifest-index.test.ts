@@ -183,7 +183,7 @@ describe('the manifest index', () => {
     assert.deepEqual(encodeIndex(decodeIndex(good) as NonNullable<ReturnType<typeof decodeIndex>>), good);
   });
 
-  it('hashes of a damaged index that still has its own CRC are caught by the bucket check, or read as a full read does', (t) => {
+  it('an index whose buckets name a line the base does not have (its own CRC whole) is not used', (t) => {
     // A bucket that names a slot the table does not have: the table refuses the buckets.
     const { file } = setup(t, 2000);
     const m = readManifest(realFs, file, { makeIndex: true });
@@ -195,6 +195,54 @@ describe('the manifest index', () => {
     const r = readManifest(realFs, file);
     assert.equal(r.indexed, false);
     assert.equal(r.entries.size, 2007);
+  });
+
+  it('an index of an earlier base whose first line end falls on a newline of the new one is not used, and nothing is thrown', (t) => {
+    const { file, entries } = setup(t, 300);
+    const long = (n: number) => `/s${'o'.repeat(n)}`;
+    fs.rmSync(file);
+    writeManifest(realFs, file, { ...info, source: long(400) }, StateTable.from(entries));
+    indexIt(file);
+    const old = fs.readFileSync(file, 'latin1');
+    const firstLine = old.slice(old.indexOf('\n') + 1, old.indexOf('\n', old.indexOf('\n') + 1));
+    // Written anew (no `replaces`: the file is gone first) with a header shorter by exactly the first
+    // entry line and its newline: where the index says the header ends, the new file has a newline.
+    fs.rmSync(file);
+    writeManifest(realFs, file, { ...info, source: long(400 - firstLine.length - 1) }, StateTable.from(entries));
+    const now = fs.readFileSync(file, 'latin1');
+    assert.equal(now.charCodeAt(old.indexOf('\n')), 10, 'the premise: a newline where the old header ended');
+    const m = readManifest(realFs, file);
+    assert.equal(m.indexed, false);
+    assert.equal(m.header?.source, long(400 - firstLine.length - 1));
+    assert.equal(m.entries.size, entries.length);
+  });
+
+  it('an index whose hashes are not those of the paths (its own CRC whole) is not used', (t) => {
+    const { file, entries } = setup(t, 5000);
+    const made = readManifest(realFs, file, { makeIndex: true }).index as NonNullable<Manifest['index']>;
+    for (const slot of [0, 4096, made.entries - 1]) {
+      const hashes = made.hashes.slice();
+      hashes[slot] = (hashes[slot] as number) ^ 0x10;
+      assert.ok(writeManifestIndex(realFs, file, { ...made, hashes }));
+      const m = readManifest(realFs, file);
+      assert.equal(m.indexed, false, `slot ${slot}`);
+      assertSameTable(m.entries, fullRead(file).entries, []);
+      assert.deepEqual(m.entries.get((entries[slot] as StateEntry).path), entries[slot]);
+    }
+  });
+
+  it('a line longer than two read chunks is taken whole', (t) => {
+    const dir = tempDir('hb-mindex-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'manifest.jsonl');
+    const link: StateEntry = { path: 'a/link', type: 'symlink', size: 0, mtime_ns: '1767225600000000001', mode: 0o777, uid: 0, gid: 0, tracked: true, target: 't'.repeat(2_500_000), since: '2026-11-25T100000Z' };
+    const entries = [entry(0), link, entry(1), entry(2)];
+    writeManifest(realFs, file, info, StateTable.from(entries));
+    indexIt(file);
+    const m = readManifest(realFs, file);
+    assert.equal(m.indexed, true);
+    for (const e of entries) assert.deepEqual(m.entries.get(e.path), e, e.path);
+    assertSameTable(m.entries, fullRead(file).entries, []);
   });
 
   it('no index is made unless asked for, of a manifest whose lines were not written as hardback writes them, or of an empty one', (t) => {
