@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { manifestDeltaOf } from './layout.js';
 import { topLevelName } from '../meta/safe-path.js';
 import { crc32 } from 'node:zlib';
-import { indexable, readManifestIndex, type ManifestIndex } from './manifest-index.js';
+import { indexable, readIndexParts, readManifestIndex, type IndexFile, type ManifestIndex } from './manifest-index.js';
+import type { IndexColumns } from './state-table.js';
 
 /**
  * Version of the manifest: 2 adds the base `id` and the delta file beside it. Format 1 manifests are
@@ -126,14 +127,25 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
     // Through its index when there is one of this base to the byte (manifest-index.ts); else in full.
     // A part takes the lines of its share, and builds its buckets from their hashes.
     const index = readManifestIndex(fs, file);
-    let header = index === undefined ? undefined : readBaseIndexed(fs, file, index, head, (text, start, end, h) => entries.adoptLineAt(text, start, end, h), only === undefined ? undefined : keptBelow(only));
+    let header =
+      index === undefined
+        ? undefined
+        : readBaseIndexed(
+            fs,
+            file,
+            index,
+            head,
+            () => entries.indexColumns(index.entries, index.buckets, only === undefined),
+            (text, start, end, h) => entries.adoptLineAt(text, start, end, h),
+            only === undefined ? undefined : keptBelow(only),
+          );
     let indexed = false;
     if (header !== undefined && index !== undefined && entries.hashesHold()) {
       if (only !== undefined) entries.hashAdopted();
-      indexed = only !== undefined || entries.adoptBuckets(index.buckets);
+      indexed = only !== undefined || entries.bucketsHold();
     }
     let made: ManifestIndex | undefined;
-    if (indexed) count = (index as ManifestIndex).entries;
+    if (indexed) count = (index as IndexFile).entries;
     else {
       entries = new StateTable(); // what an index read left in it, if the full read finds no file
       let crc = 0;
@@ -382,14 +394,17 @@ const MAX_INDEXED_BYTES = 0x7fffffff;
 function readBaseIndexed(
   fs: Fs,
   file: string,
-  index: ManifestIndex,
+  index: IndexFile,
   head: (text: string) => ManifestHeader,
+  columns: () => IndexColumns | undefined,
   adopt: (text: string, start: number, end: number, hash: number) => boolean,
   kept?: (text: string, start: number, end: number) => boolean | undefined,
 ): ManifestHeader | undefined {
   const fd = openIfExists(fs, file);
   if (fd === undefined) return undefined;
-  const { starts, hashes, entries: n, bytes } = index;
+  const { entries: n, bytes } = index;
+  let starts: Int32Array = new Int32Array(0);
+  let hashes: Int32Array = starts;
   try {
     const buf = Buffer.allocUnsafe(READ_CHUNK);
     let header: ManifestHeader | undefined;
@@ -406,14 +421,20 @@ function readBaseIndexed(
       if (header === undefined) {
         // The header is the first line, whole in the first chunk (a longer one is read in full), and
         // of the base the index was made of: one that cannot be read is for the full read to name.
-        const nl = (starts[0] as number) - 1;
-        if (nl < 1 || nl >= got || text.indexOf('\n') !== nl) return undefined;
+        const nl = text.indexOf('\n');
+        if (nl < 1) return undefined;
         try {
           header = head(text.slice(0, nl));
         } catch {
           return undefined;
         }
         if (header.entries !== n || (header.id ?? null) !== index.base) return undefined;
+        // Only now, the table made (`head`): the index's hashes (and buckets) are read into it.
+        const into = columns();
+        if (into === undefined) return undefined;
+        starts = new Int32Array(n);
+        hashes = into.hashes;
+        if (!readIndexParts(fs, index, starts, hashes, into.buckets) || starts[0] !== nl + 1) return undefined;
       }
       const limit = base + got;
       for (; next < n; next++) {

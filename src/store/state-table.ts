@@ -35,6 +35,12 @@ import { isIncrementId } from './ids.js';
  * remembers (store/manifest.ts). A slot keeps its path after a deletion (the delta names it), and a
  * path stored again takes its slot back.
  */
+/** Where a manifest's index is read to (StateTable.indexColumns). */
+export interface IndexColumns {
+  hashes: Int32Array;
+  buckets: Int32Array | undefined;
+}
+
 export class StateTable implements Map<string, StateEntry> {
   /** Texts shared by many lines (chunks of a manifest as read): text index t ≥ 0. */
   private readonly texts: string[] = [];
@@ -294,18 +300,24 @@ export class StateTable implements Map<string, StateEntry> {
     return true;
   }
   /**
-   * @internal Takes the index's buckets once adoptLineAt has added every line (copied into this
-   * table's own: the index's file is not kept alive by them): false when they do not fit this table
-   * (another size, or a slot it does not have).
+   * @internal Where a manifest's index is read to (store/manifest-index.ts readIndexParts), before
+   * any line is added: for the whole manifest (`whole`), this table's own hash column (its slots are
+   * the lines) and buckets; for a part, an array of the hashes of its own, and no buckets (the part
+   * builds its own: hashAdopted). Undefined when the table cannot hold them (another bucket count).
    */
-  adoptBuckets(buckets: Int32Array): boolean {
-    if (buckets.length !== this.buckets.length) return false;
+  indexColumns(entries: number, buckets: number, whole: boolean): IndexColumns | undefined {
+    if (!whole) return { hashes: new Int32Array(entries), buckets: undefined };
+    if (this.n !== 0 || entries > this.tx.length || buckets !== this.buckets.length) return undefined;
+    return { hashes: this.hashes.subarray(0, entries), buckets: this.buckets };
+  }
+  /** @internal Whether each bucket, as an index gave them, is empty or names a slot the table has. */
+  bucketsHold(): boolean {
+    const buckets = this.buckets;
     const n = this.n;
     for (let b = 0; b < buckets.length; b++) {
       const v = buckets[b] as number;
       if (v < 0 || v > n) return false;
     }
-    this.buckets.set(buckets);
     return true;
   }
   /**
