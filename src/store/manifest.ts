@@ -115,13 +115,15 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
     let count = 0;
     /** With makeIndex: where each line of the base starts, as it is read in full. */
     let starts: Int32Array | undefined;
+    let inFull = false;
     const makeIndex = opts.makeIndex === true && only === undefined && indexable();
     const head = (first: string): ManifestHeader => {
       const h = parseBaseHeader(file, first);
       // Room for what the header promises, and for the paths a run adds (a moved folder's, say):
       // the columns then never grow while a run holds them (a part, `only`, holds about its share).
       entries = new StateTable(Number.isSafeInteger(h.entries) ? h.entries * (only === undefined ? 1.3 : 0.7) : 0);
-      starts = makeIndex && Number.isSafeInteger(h.entries) && h.entries > 0 && h.entries <= MAX_INDEXED ? new Int32Array(h.entries) : undefined;
+      // Only for a full read (an index read has starts of its own).
+      starts = inFull && makeIndex && Number.isSafeInteger(h.entries) && h.entries > 0 && h.entries <= MAX_INDEXED ? new Int32Array(h.entries) : undefined;
       return h;
     };
     // Through its index when there is one of this base to the byte (manifest-index.ts); else in full.
@@ -148,6 +150,7 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
     if (indexed) count = (index as IndexFile).entries;
     else {
       entries = new StateTable(); // what an index read left in it, if the full read finds no file
+      inFull = true;
       let crc = 0;
       let bytes = 0;
       const kept = only === undefined ? undefined : keptBelow(only);

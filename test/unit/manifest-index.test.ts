@@ -180,16 +180,24 @@ describe('the manifest index', () => {
       ['a flipped bit of a bucket', bucket],
       ['cut short', good.subarray(0, good.length - 4)],
       ['no header', good.subarray(nl + 1)],
-      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":1', '"format":2')), good.subarray(nl)])],
+      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":2', '"format":1')), good.subarray(nl)])],
       ['empty', Buffer.alloc(0)],
     ];
     for (const [what, bytes] of variants) {
+      assert.notDeepEqual(bytes, good, `${what}: the premise, another file`);
       fs.writeFileSync(index, bytes);
       assert.equal(decoded(), undefined, what);
       const m = readManifest(realFs, file);
       assert.equal(m.indexed, false, what);
-      assert.equal(m.entries.size, 3007, what);
+      assertSameTable(m.entries, fullRead(file).entries, ['top 0/absent']);
     }
+    // The scan's worker reads no buckets: a damaged bucket leaves its part read through the index.
+    fs.writeFileSync(index, bucket);
+    const only = new Set(['top 2']);
+    const part = readManifest(realFs, file, { only });
+    assert.equal(part.indexed, true, 'a part with damaged buckets');
+    assertSameTable(part.entries, fullRead(file, { only }).entries, ['top 1/plain-0.txt']);
+    assert.equal(readManifest(realFs, file).indexed, false, 'the whole, with damaged buckets');
     fs.rmSync(index);
     assert.equal(readManifestIndex(realFs, file), undefined, 'none');
     assert.equal(readManifest(realFs, file).indexed, false);
@@ -255,6 +263,18 @@ describe('the manifest index', () => {
     assert.equal(m.indexed, true);
     for (const e of entries) assert.deepEqual(m.entries.get(e.path), e, e.path);
     assertSameTable(m.entries, fullRead(file).entries, []);
+  });
+
+  it('a table past the size set aside up front is grown for an index as a full read grows it', () => {
+    // Presized at most 2,097,152 slots (MAX_PRESIZED_SLOTS): 2,200,000 lines took a full read to
+    // 3,145,728 slots, whose table has 4,194,304 buckets.
+    const entries = 2_200_000;
+    const cols = new StateTable(entries * 1.3).indexColumns(entries, 1 << 22, true);
+    assert.equal(cols?.hashes.length, entries, 'room for every line');
+    assert.equal(cols?.buckets?.length, 1 << 22);
+    assert.equal(new StateTable(entries * 1.3).indexColumns(entries, 1 << 21, true), undefined, 'another bucket count');
+    const small = new StateTable(1000 * 1.3);
+    assert.equal(small.indexColumns(1000, 2048, true)?.hashes.length, 1000);
   });
 
   it('no index is made unless asked for, of a manifest whose lines were not written as hardback writes them, or of an empty one', (t) => {
