@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
  *   <dist>/increments/<id>/increment.json
  *   <dist>/.hardback/manifest.jsonl      the last backed-up state (exact, to the nanosecond)
  *   <dist>/.hardback/manifest.delta.jsonl  the changes since manifest.jsonl was written whole
- *   <dist>/.hardback/manifest.index      where manifest.jsonl's lines are, and their hash table (a cache)
+ *   <dist>/.hardback/manifest.index      manifest.jsonl's path hashes and their hash table (a cache)
  *   <dist>/.hardback/journal.jsonl       write-ahead journal of the run in progress
  *   <dist>/.hardback/lock                who is running
  *   <dist>/.hardback/tmp/                temporary files (same filesystem, so rename is atomic)

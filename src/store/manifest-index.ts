@@ -6,9 +6,9 @@ import { replaceCacheFile } from '../io/atomic.js';
 
 /**
  * The manifest's index (.hardback/manifest.index): for the manifest's base exactly as it is on the
- * drive (its size and CRC-32), where each entry's line starts, its path's hash and the hash table's
- * buckets, as StateTable builds them. A reader that finds it matching takes the lines where it says
- * they are and the table as it was built (store/manifest.ts), where it would otherwise hash every
+ * drive (its size and CRC-32), each entry's path hash, in the order of the lines, and the hash
+ * table's buckets, as StateTable builds them. A reader that finds it matching takes each line's hash
+ * and the table as they were built (store/manifest.ts), where it would otherwise hash every
  * path and probe the table for each: at 100k entries, hashing and probing were ~85 ms of a ~150 ms
  * read, the first thing a run does before it walks.
  *
@@ -18,14 +18,13 @@ import { replaceCacheFile } from '../io/atomic.js';
  * an index whose own CRC fails), and a run that rewrites the manifest whole leaves the old one to be
  * replaced by the next run that reads the base in full.
  *
- * Format: one line of JSON (ASCII, padded to a multiple of 4 bytes), then little-endian 32-bit
- * integers: `entries` line starts (bytes from the start of the manifest; the header line is before
- * the first), `entries` path hashes, then `buckets` buckets (0 empty, else slot + 1). `data_crc32`
- * is the CRC-32 of the starts and hashes, `buckets_crc32` that of the buckets.
+ * Format: one line of JSON (ASCII), then little-endian 32-bit integers: `entries` path hashes, one
+ * per line after the manifest's header, then `buckets` buckets (0 empty, else line number + 1).
+ * `data_crc32` is the CRC-32 of the hashes, `buckets_crc32` that of the buckets.
  *
  * A reader takes the header first (readManifestIndex), then each part straight into where it is
  * used (readIndexParts): the hashes into the state table's own column, the buckets into its own
- * table, and only the starts into an array of their own for the read. Read as one buffer, the index
+ * table. Read as one buffer, the index
  * of a 1M-entry manifest (16 MB) stood beside those in both scan threads, and a no-change run with a
  * large delta peaked at 601–602 MiB where it had at 558–559 MiB without an index (W3).
  */
@@ -36,7 +35,6 @@ export interface ManifestIndex {
   bytes: number;
   crc32: number;
   entries: number;
-  starts: Int32Array;
   hashes: Int32Array;
   buckets: Int32Array;
 }
@@ -67,17 +65,19 @@ export interface IndexFile {
   bucketsCrc: number;
 }
 
-/** 2: the starts and hashes, and the buckets, have a CRC-32 each (1, never released, had one for all). */
+/** 2: no line starts (lines are found as read), and a CRC-32 each for hashes and buckets (1 was never released). */
 export const MANIFEST_INDEX_FORMAT = 2;
 /** A header line is at most this long. */
 const MAX_HEADER = 4096;
+/** At most this many entries are indexed (made, or taken from a file: the table is grown to hold them). */
+export const MAX_INDEXED_ENTRIES = 1 << 26;
 
 /** Integers are written as the machine holds them, and only where that is little-endian (x86, ARM). */
 export const indexable = (): boolean => endianness() === 'LE';
 
 /** An index's file content. */
 export function encodeIndex(index: ManifestIndex): Buffer {
-  const data = Buffer.concat([bytesOf(index.starts), bytesOf(index.hashes)]);
+  const data = bytesOf(index.hashes);
   const buckets = bytesOf(index.buckets);
   const header: IndexHeader = {
     hardback: 'manifest-index',
@@ -90,15 +90,13 @@ export function encodeIndex(index: ManifestIndex): Buffer {
     data_crc32: crc32(data),
     buckets_crc32: crc32(buckets),
   };
-  // The line is padded so the integers start at a multiple of 4 bytes: a reader takes them in place.
-  const line = JSON.stringify(header);
-  return Buffer.concat([Buffer.from(`${line}${' '.repeat(3 - (line.length % 4))}\n`, 'latin1'), data, buckets]);
+  return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'latin1'), data, buckets]);
 }
 
 /** An index's header, from the first bytes of its file (`size` its length); undefined when it is not one this build reads. */
 export function parseIndexHeader(file: string, first: Buffer, size: number): IndexFile | undefined {
   const nl = first.indexOf(10);
-  if (nl < 0 || nl >= MAX_HEADER || (nl + 1) % 4 !== 0 || !indexable()) return undefined;
+  if (nl < 0 || nl >= MAX_HEADER || !indexable()) return undefined;
   let h: IndexHeader;
   try {
     h = JSON.parse(first.toString('latin1', 0, nl)) as IndexHeader;
@@ -107,8 +105,8 @@ export function parseIndexHeader(file: string, first: Buffer, size: number): Ind
   }
   if (h === null || typeof h !== 'object' || h.hardback !== 'manifest-index' || h.format !== MANIFEST_INDEX_FORMAT) return undefined;
   const counts = [h.bytes, h.crc32, h.entries, h.buckets, h.data_crc32, h.buckets_crc32];
-  if (!counts.every((v) => Number.isSafeInteger(v) && v >= 0) || h.bytes > 0x7fffffff || h.entries === 0 || !(h.base === null || typeof h.base === 'string')) return undefined;
-  if (size !== nl + 1 + 4 * (2 * h.entries + h.buckets)) return undefined;
+  if (!counts.every((v) => Number.isSafeInteger(v) && v >= 0) || h.bytes > 0x7fffffff || h.entries === 0 || h.entries > MAX_INDEXED_ENTRIES || !(h.base === null || typeof h.base === 'string')) return undefined;
+  if (size !== nl + 1 + 4 * (h.entries + h.buckets)) return undefined;
   return { file, base: h.base, bytes: h.bytes, crc32: h.crc32, entries: h.entries, buckets: h.buckets, offset: nl + 1, dataCrc: h.data_crc32, bucketsCrc: h.buckets_crc32 };
 }
 
@@ -130,17 +128,17 @@ export function readManifestIndex(fs: Fs, manifest: string): IndexFile | undefin
 }
 
 /**
- * Reads an index's integers into the arrays that use them: its starts and hashes (each `entries`
- * long; their CRC-32 checked), and its buckets when `buckets` is given (`buckets` long). False when
- * they cannot be read, or their CRC-32 is not the header's.
+ * Reads an index's integers into the arrays that use them: its hashes (`entries` long), and its
+ * buckets when `buckets` is given (`buckets` long), each part's CRC-32 checked. False when they
+ * cannot be read, or a CRC-32 is not the header's.
  */
-export function readIndexParts(fs: Fs, index: IndexFile, starts: Int32Array, hashes: Int32Array, buckets: Int32Array | undefined): boolean {
-  if (starts.length !== index.entries || hashes.length !== index.entries || (buckets !== undefined && buckets.length !== index.buckets)) return false;
+export function readIndexParts(fs: Fs, index: IndexFile, hashes: Int32Array, buckets: Int32Array | undefined): boolean {
+  if (hashes.length !== index.entries || (buckets !== undefined && buckets.length !== index.buckets)) return false;
   try {
     const fd = fs.openSync(index.file, 'r');
     try {
       let at = index.offset;
-      const part = (into: Int32Array, crc: number): number | undefined => {
+      const part = (into: Int32Array): number | undefined => {
         const bytes = Buffer.from(into.buffer, into.byteOffset, into.byteLength);
         for (let done = 0; done < bytes.length; ) {
           const got = fs.readSync(fd, bytes, done, bytes.length - done, at + done);
@@ -148,11 +146,10 @@ export function readIndexParts(fs: Fs, index: IndexFile, starts: Int32Array, has
           done += got;
         }
         at += bytes.length;
-        return crc32(bytes, crc);
+        return crc32(bytes);
       };
-      const data = part(starts, 0);
-      if (data === undefined || part(hashes, data) !== index.dataCrc) return false;
-      return buckets === undefined || part(buckets, 0) === index.bucketsCrc;
+      if (part(hashes) !== index.dataCrc) return false;
+      return buckets === undefined || part(buckets) === index.bucketsCrc;
     } finally {
       fs.closeSync(fd);
     }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { manifestDeltaOf } from './layout.js';
 import { topLevelName } from '../meta/safe-path.js';
 import { crc32 } from 'node:zlib';
-import { indexable, readIndexParts, readManifestIndex, type IndexFile, type ManifestIndex } from './manifest-index.js';
+import { indexable, MAX_INDEXED_ENTRIES, readIndexParts, readManifestIndex, type IndexFile, type ManifestIndex } from './manifest-index.js';
 import type { IndexColumns } from './state-table.js';
 
 /**
@@ -89,9 +89,9 @@ const damaged = (file: string, what: string) => failure(`${file}: ${what}`, { hi
  * never the old manifest without its delta. A reader slow enough to see two such rewrites reads again.
  *
  * The base is read through its index when one of it is beside it (store/manifest-index.ts): each
- * line where the index says it starts, with its path's hash, and the index's hash table, where a
- * full read hashes every path and probes the table for each. The index is used only when the bytes
- * read are those it was made of (size, CRC-32, each line's end); otherwise the base is read in full,
+ * line with its path's hash from the index, and the index's hash table, where a full read hashes
+ * every path and probes the table for each. The index is used only when the bytes read are those
+ * it was made of (size, CRC-32); otherwise the base is read in full,
  * so damage is named as without an index. A base opened for the index, then again in full, is
  * opened after the delta both times (the delta's guarantee above holds for either).
  *
@@ -113,17 +113,12 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
   try {
     let entries = new StateTable();
     let count = 0;
-    /** With makeIndex: where each line of the base starts, as it is read in full. */
-    let starts: Int32Array | undefined;
-    let inFull = false;
     const makeIndex = opts.makeIndex === true && only === undefined && indexable();
     const head = (first: string): ManifestHeader => {
       const h = parseBaseHeader(file, first);
       // Room for what the header promises, and for the paths a run adds (a moved folder's, say):
       // the columns then never grow while a run holds them (a part, `only`, holds about its share).
       entries = new StateTable(Number.isSafeInteger(h.entries) ? h.entries * (only === undefined ? 1.3 : 0.7) : 0);
-      // Only for a full read (an index read has starts of its own).
-      starts = inFull && makeIndex && Number.isSafeInteger(h.entries) && h.entries > 0 && h.entries <= MAX_INDEXED ? new Int32Array(h.entries) : undefined;
       return h;
     };
     // Through its index when there is one of this base to the byte (manifest-index.ts); else in full.
@@ -150,7 +145,6 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
     if (indexed) count = (index as IndexFile).entries;
     else {
       entries = new StateTable(); // what an index read left in it, if the full read finds no file
-      inFull = true;
       let crc = 0;
       let bytes = 0;
       const kept = only === undefined ? undefined : keptBelow(only);
@@ -158,7 +152,7 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
         fs,
         file,
         head,
-        (text, start, end, lineNo, at) => {
+        (text, start, end, lineNo) => {
           count++;
           if (kept !== undefined) {
             const keep = kept(text, start, end);
@@ -168,17 +162,16 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
           const added = entries.addLineAt(text, start, end);
           if (added === 'damaged') throw damaged(file, `line ${lineNo} is damaged`);
           if (added === 'repeat') throw damaged(file, `line ${lineNo} repeats the path ${JSON.stringify(StateTable.pathAt(text, start, end))}`);
-          if (starts !== undefined && count <= starts.length) starts[count - 1] = at;
         },
         undefined,
         (chunk) => {
           bytes += chunk.length;
-          // From the first chunk on: `head` decides on `starts` only once it has read the header.
           if (makeIndex) crc = crc32(chunk, crc);
         },
       );
-      const lines = header !== undefined && starts !== undefined && count === header.entries && bytes <= MAX_INDEXED_BYTES ? entries.indexOfLines() : undefined;
-      if (lines !== undefined && starts !== undefined) made = { base: header?.id ?? null, bytes, crc32: crc, entries: count, starts, hashes: lines.hashes, buckets: lines.buckets };
+      const indexes = makeIndex && header !== undefined && count === header.entries && count > 0 && count <= MAX_INDEXED_ENTRIES && bytes <= MAX_INDEXED_BYTES;
+      const lines = indexes ? entries.indexOfLines() : undefined;
+      if (lines !== undefined) made = { base: header?.id ?? null, bytes, crc32: crc, entries: count, hashes: lines.hashes, buckets: lines.buckets };
     }
     const result = (h: ManifestHeader | undefined): { manifest: Manifest } => ({ manifest: made === undefined ? { header: h, entries, indexed } : { header: h, entries, indexed, index: made } });
     if (header === undefined) {
@@ -331,10 +324,9 @@ function openIfExists(fs: Fs, file: string): number | undefined {
 
 /**
  * Where each line after the header goes: the line is text[start, end), `text` being the chunk read
- * (the line is followed by its newline there) or, for a line across two chunks, a string of its own;
- * `at` is where it starts in the file.
+ * (the line is followed by its newline there) or, for a line across two chunks, a string of its own.
  */
-type LineSink = (text: string, start: number, end: number, lineNo: number, at: number) => void;
+type LineSink = (text: string, start: number, end: number, lineNo: number) => void;
 
 /**
  * readLines on an open file (from its current offset: the start). `onChunk` sees each chunk's
@@ -345,15 +337,12 @@ function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string)
   let header: H | undefined;
   let lineNo = 0;
   let carry = '';
-  /** Where the chunk read last starts in the file, and where the next line starts. */
-  let base = 0;
-  let at = 0;
   const take = (text: string, start: number, end: number): void => {
     lineNo++;
     if (lineNo === 1) {
       if (end - start > MAX_HEADER) throw damaged(file, `the header line is longer than ${MAX_HEADER} bytes`);
       header = head(text.slice(start, end));
-    } else line(text, start, end, lineNo, at);
+    } else line(text, start, end, lineNo);
   };
   for (;;) {
     const n = fs.readSync(fd, buf, 0, buf.length, null);
@@ -368,11 +357,9 @@ function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string)
       } else take(text, start, nl);
       carry = '';
       start = nl + 1;
-      at = base + start;
       if (lineNo === 1 && skip?.() === true) return header as H;
     }
     carry += text.slice(start);
-    base += n;
   }
   if (carry !== '') {
     const cut = lineNo + 1;
@@ -383,16 +370,18 @@ function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string)
   return header as H;
 }
 
-/** At most this many entries, and bytes, are indexed (the index's integers are 32-bit). */
-const MAX_INDEXED = 1 << 26;
+/** At most this many bytes are indexed (the index's integers are 32-bit). */
 const MAX_INDEXED_BYTES = 0x7fffffff;
 
+/** Thrown inside readBaseIndexed when the file is not the one its index is of: the caller reads it in full. */
+const NOT_INDEXED = new Error('not the indexed base');
+
 /**
- * The base read through its index: its header through `head`, then each line where the index says it
- * starts, given to `adopt` with its path's hash. Undefined when the file is not the one the index is
- * of, to the byte (its size, its CRC-32, each line ending where the next starts), or a line is not
- * where it should be: the caller then reads it in full. The file is read a chunk at a time, as
- * readLinesFrom reads it; a line across two chunks is a string of its own.
+ * The base read through its index: read as readLinesFrom reads it (a chunk at a time, each line in
+ * its chunk or a string of its own), its header through `head`, then line i given to `adopt` with
+ * the index's hash i. Undefined when the file is not the one the index is of, to the byte (the
+ * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
+ * reads it in full, which names damage.
  */
 function readBaseIndexed(
   fs: Fs,
@@ -405,64 +394,42 @@ function readBaseIndexed(
 ): ManifestHeader | undefined {
   const fd = openIfExists(fs, file);
   if (fd === undefined) return undefined;
-  const { entries: n, bytes } = index;
-  let starts: Int32Array = new Int32Array(0);
-  let hashes: Int32Array = starts;
+  const n = index.entries;
+  let hashes: Int32Array = new Int32Array(0);
+  let count = 0;
+  let bytes = 0;
+  let crc = 0;
   try {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    let header: ManifestHeader | undefined;
-    let crc = 0;
-    let base = 0;
-    let next = 0;
-    let carry = '';
-    for (;;) {
-      const got = fs.readSync(fd, buf, 0, buf.length, null);
-      if (got === 0) break;
-      if (base + got > bytes) return undefined;
-      crc = crc32(buf.subarray(0, got), crc);
-      const text = buf.toString('latin1', 0, got);
-      if (header === undefined) {
-        // The header is the first line, whole in the first chunk (a longer one is read in full), and
-        // of the base the index was made of: one that cannot be read is for the full read to name.
-        const nl = text.indexOf('\n');
-        if (nl < 1) return undefined;
-        try {
-          header = head(text.slice(0, nl));
-        } catch {
-          return undefined;
-        }
-        if (header.entries !== n || (header.id ?? null) !== index.base) return undefined;
+    const header = readLinesFrom(
+      fs,
+      fd,
+      file,
+      (text) => {
+        const h = head(text);
+        if (h.entries !== n || (h.id ?? null) !== index.base) throw NOT_INDEXED;
         // Only now, the table made (`head`): the index's hashes (and buckets) are read into it.
         const into = columns();
-        if (into === undefined) return undefined;
-        starts = new Int32Array(n);
+        if (into === undefined) throw NOT_INDEXED;
         hashes = into.hashes;
-        if (!readIndexParts(fs, index, starts, hashes, into.buckets) || starts[0] !== nl + 1) return undefined;
-      }
-      const limit = base + got;
-      for (; next < n; next++) {
-        const s = starts[next] as number;
-        const nl = (next + 1 < n ? (starts[next + 1] as number) : bytes) - 1;
-        if (nl >= limit) break;
-        if (nl <= s || text.charCodeAt(nl - base) !== 10) return undefined;
-        let line = text;
-        let from = s - base;
-        if (s < base) {
-          line = carry + text.slice(0, nl - base);
-          from = 0;
-          if (line.length !== nl - s) return undefined;
-        }
-        const to = from + nl - s;
-        const keep = kept === undefined || kept(line, from, to);
-        if (keep === undefined || (keep && !adopt(line, from, to, hashes[next] as number))) return undefined;
-      }
-      if (next < n) {
-        const s = starts[next] as number;
-        carry = s >= base ? text.slice(s - base) : carry + text;
-      }
-      base = limit;
-    }
-    return base === bytes && next === n && crc === index.crc32 ? header : undefined;
+        if (!readIndexParts(fs, index, hashes, into.buckets)) throw NOT_INDEXED;
+        return h;
+      },
+      (text, start, end) => {
+        if (count === n) throw NOT_INDEXED;
+        const keep = kept === undefined || kept(text, start, end);
+        if (keep === undefined || (keep && !adopt(text, start, end, hashes[count] as number))) throw NOT_INDEXED;
+        count++;
+      },
+      undefined,
+      (chunk) => {
+        bytes += chunk.length;
+        if (bytes > index.bytes) throw NOT_INDEXED;
+        crc = crc32(chunk, crc);
+      },
+    );
+    return count === n && bytes === index.bytes && crc === index.crc32 ? header : undefined;
+  } catch {
+    return undefined;
   } finally {
     fs.closeSync(fd);
   }

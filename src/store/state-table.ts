@@ -307,7 +307,7 @@ export class StateTable implements Map<string, StateEntry> {
    */
   indexColumns(entries: number, buckets: number, whole: boolean): IndexColumns | undefined {
     if (!whole) return { hashes: new Int32Array(entries), buckets: undefined };
-    if (this.n !== 0 || entries > MAX_INDEX_SLOTS) return undefined;
+    if (this.n !== 0) return undefined;
     // Grown as a full read would have grown it (past MAX_PRESIZED_SLOTS), so the bucket counts match.
     while (this.tx.length < entries) this.grow();
     if (buckets !== this.buckets.length) return undefined;
@@ -629,8 +629,6 @@ export class StateTable implements Map<string, StateEntry> {
 }
 
 const INITIAL_SLOTS = 1024;
-/** A whole read through an index holds at most this many lines (manifest.ts indexes no more). */
-const MAX_INDEX_SLOTS = 1 << 26;
 /** A count given to the constructor is a hint (a manifest's header, untrusted): no more is set aside. */
 const MAX_PRESIZED_SLOTS = 1 << 21;
 /** Buckets for `slots` slots: a power of two, at most three quarters full. */

@@ -161,8 +161,8 @@ describe('the manifest index', () => {
     const decoded = (): ManifestIndex | undefined => {
       const h = readManifestIndex(realFs, file);
       if (h === undefined) return undefined;
-      const parts = { starts: new Int32Array(h.entries), hashes: new Int32Array(h.entries), buckets: new Int32Array(h.buckets) };
-      return readIndexParts(realFs, h, parts.starts, parts.hashes, parts.buckets) ? { base: h.base, bytes: h.bytes, crc32: h.crc32, entries: h.entries, ...parts } : undefined;
+      const parts = { hashes: new Int32Array(h.entries), buckets: new Int32Array(h.buckets) };
+      return readIndexParts(realFs, h, parts.hashes, parts.buckets) ? { base: h.base, bytes: h.bytes, crc32: h.crc32, entries: h.entries, ...parts } : undefined;
     };
     const read = decoded();
     assert.ok(read !== undefined);
@@ -170,10 +170,10 @@ describe('the manifest index', () => {
     assert.deepEqual(encodeIndex(read), good);
     const nl = good.indexOf(10);
     const flipped = Buffer.from(good);
-    const at = nl + 1 + 4 * 3007 + 8; // in the hashes
+    const at = nl + 1 + 8; // in the hashes
     flipped[at] = (flipped[at] as number) ^ 1;
     const bucket = Buffer.from(good);
-    const inBuckets = nl + 1 + 8 * 3007 + 40;
+    const inBuckets = nl + 1 + 4 * 3007 + 40;
     bucket[inBuckets] = (bucket[inBuckets] as number) ^ 1;
     const variants: [string, Buffer][] = [
       ['a flipped bit of a hash', flipped],
