@@ -486,6 +486,10 @@ run_search() {
     echo "built in $((SECONDS - t0)) s with $HB_JS ($(sha256sum "$HB_JS" | cut -c1-12)) at $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$d/built.txt"
     echo "$key" >"$d/key.txt"
   fi
+  # One run of this build over the unchanged source (no increment is made): the backup then has this
+  # build's index of its manifest (.hardback/manifest.index), as any backup has after a run. A cache
+  # made by an older build may hold an index of an older format, which this build would not use.
+  node "$HB_JS" "$cfg" --quiet || die "search: the run that refreshes the cached backup failed (node $HB_JS $cfg)"
   cp "$d/gen.json" "$WOUT/gen.json"
   cp "$d/built.txt" "$WOUT/built.txt"
   # the top-level folder with the most files ("Taxes" at seed 1) for the path mask
