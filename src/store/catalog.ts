@@ -116,10 +116,19 @@ export type IncrementRead<J = IncrementJson> = { value: CatalogIncrement<J>; pro
 export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText: true }): Map<string, IncrementRead<IncrementText>>;
 export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter): Map<string, IncrementRead>;
 export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Map<string, IncrementRead> | Map<string, IncrementRead<IncrementText>> {
+  return new Map(eachIncrement(fs, dist, wantRecords, opts));
+}
+
+/** readIncrements, one increment at a time as it is read (in the order the folder lists them). */
+export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText: true }): Generator<[string, IncrementRead<IncrementText>]>;
+export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts?: RecordsAs): Generator<[string, IncrementRead]>;
+export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Generator<[string, IncrementRead | IncrementRead<IncrementText>]> {
   const layout = new Layout(dist);
   const ids = listIncrementIds(fs, layout, []);
-  if (opts.recordText === true) return new Map(ids.map((id) => [id, readIncrement(fs, layout, id, (b) => parseIncrementBytes(b, id, wantRecords, { recordText: true }))]));
-  return new Map(ids.map((id) => [id, readIncrement(fs, layout, id, (b) => parseIncrementBytes(b, id, wantRecords))]));
+  const recordText = opts.recordText === true;
+  return (function* () {
+    for (const id of ids) yield [id, readIncrement(fs, layout, id, (b) => (recordText ? parseIncrementBytes(b, id, wantRecords, { recordText: true }) : parseIncrementBytes(b, id, wantRecords)))];
+  })();
 }
 
 interface CurrentPart {

@@ -278,6 +278,39 @@ describe('increments read by another thread', () => {
     assert.equal(incrementsSize(realFs, dist), sizes.reduce((a, b) => a + b, 0));
   });
 
+  it('come one message per increment, and those a worker that stops midway did not send are read here', async () => {
+    const m = compileMasks(['*.md']);
+    const want: CatalogWant = { current: m, records: m, recordsSpec: { masks: ['*.md'] } };
+    assert.ok(ids.length >= 2, 'more than one increment');
+    const asText = readIncrements(realFs, dist, m, { recordText: true });
+    const first = ids[0] as string;
+    const one = sent([first, asText.get(first) as NonNullable<ReturnType<typeof asText.get>>]);
+    // A worker that sends the first increment, as ours sends each, then ends without its last message.
+    const midway = join(root, 'midway-worker.mjs');
+    fs.writeFileSync(midway, `import { parentPort } from 'node:worker_threads';\nparentPort.postMessage([${JSON.stringify(one)}]);\n`);
+    const partial = await readIncrementsElsewhere(midway, dist, { masks: ['*.md'] });
+    assert.deepEqual(partial, new Map([[first, readIncrements(realFs, dist, m).get(first)]]), 'what it sent is taken');
+    assert.deepEqual(await readCatalogSharing(realFs, dist, want, Promise.resolve(partial), ), readCatalog(realFs, dist, want));
+    // The same, then its last message: the answer is what it sent, without waiting for the thread to
+    // end (it ends only once released, or after 20 s).
+    const done = join(root, 'done-worker.mjs');
+    const release = join(root, 'release-done-worker');
+    fs.writeFileSync(
+      done,
+      `import { parentPort } from 'node:worker_threads';\nimport { existsSync } from 'node:fs';\n` +
+        `parentPort.postMessage([${JSON.stringify(one)}]);\nparentPort.postMessage('done');\n` +
+        `const nap = new Int32Array(new SharedArrayBuffer(4));\n` +
+        `for (let i = 0; i < 1000 && !existsSync(${JSON.stringify(release)}); i++) Atomics.wait(nap, 0, 0, 20);\n`,
+    );
+    const started = Date.now();
+    try {
+      assert.deepEqual(await readIncrementsElsewhere(done, dist, { masks: ['*.md'] }), partial);
+      assert.ok(Date.now() - started < 15000, 'answered on its last message, not when the thread ended');
+    } finally {
+      fs.writeFileSync(release, '');
+    }
+  });
+
   it('are read here when the worker cannot start or fails', async () => {
     const m = compileMasks(['*.md']);
     const want: CatalogWant = { current: m, records: m, recordsSpec: { masks: ['*.md'] } };
