@@ -13,7 +13,7 @@ import { compileMasks, searchHistory } from '../../src/restore/search.js';
 import { pathsFilter, selectPaths } from '../../src/restore/select.js';
 import { buildHistory, currentItems, stateAt, type History } from '../../src/restore/state-at.js';
 import { incrementsSize, readCatalog, readCatalogSharing, readIncrements, type Catalog, type CatalogWant } from '../../src/store/catalog.js';
-import { readIncrementsElsewhere, sent, taken } from '../../src/cli/tool/catalog-worker.js';
+import { readIncrementsElsewhere, runCatalogWorker, sent, taken, type Sent } from '../../src/cli/tool/catalog-worker.js';
 import { isIncrementId } from '../../src/store/ids.js';
 import { JournalWriter } from '../../src/store/journal.js';
 import { Layout, manifestDeltaOf } from '../../src/store/layout.js';
@@ -290,25 +290,47 @@ describe('increments read by another thread', () => {
     fs.writeFileSync(midway, `import { parentPort } from 'node:worker_threads';\nparentPort.postMessage([${JSON.stringify(one)}]);\n`);
     const partial = await readIncrementsElsewhere(midway, dist, { masks: ['*.md'] });
     assert.deepEqual(partial, new Map([[first, readIncrements(realFs, dist, m).get(first)]]), 'what it sent is taken');
-    assert.deepEqual(await readCatalogSharing(realFs, dist, want, Promise.resolve(partial), ), readCatalog(realFs, dist, want));
-    // The same, then its last message: the answer is what it sent, without waiting for the thread to
-    // end (it ends only once released, or after 20 s).
+    assert.deepEqual(await readCatalogSharing(realFs, dist, want, Promise.resolve(partial)), readCatalog(realFs, dist, want));
+    // The same, then its last message, then one more that must change nothing: the answer is what it
+    // sent before its last message, given without waiting for the thread to end (it ends only once
+    // released, taking the release file away, or after 20 s).
     const done = join(root, 'done-worker.mjs');
     const release = join(root, 'release-done-worker');
+    const second = ids[1] as string;
+    const late = sent([second, asText.get(second) as NonNullable<ReturnType<typeof asText.get>>]);
     fs.writeFileSync(
       done,
-      `import { parentPort } from 'node:worker_threads';\nimport { existsSync } from 'node:fs';\n` +
-        `parentPort.postMessage([${JSON.stringify(one)}]);\nparentPort.postMessage('done');\n` +
+      `import { parentPort } from 'node:worker_threads';\nimport { existsSync, rmSync } from 'node:fs';\n` +
+        `parentPort.postMessage([${JSON.stringify(one)}]);\nparentPort.postMessage('done');\nparentPort.postMessage([${JSON.stringify(late)}]);\n` +
         `const nap = new Int32Array(new SharedArrayBuffer(4));\n` +
-        `for (let i = 0; i < 1000 && !existsSync(${JSON.stringify(release)}); i++) Atomics.wait(nap, 0, 0, 20);\n`,
+        `for (let i = 0; i < 1000 && !existsSync(${JSON.stringify(release)}); i++) Atomics.wait(nap, 0, 0, 20);\n` +
+        `rmSync(${JSON.stringify(release)}, { force: true });\n`,
     );
     const started = Date.now();
     try {
-      assert.deepEqual(await readIncrementsElsewhere(done, dist, { masks: ['*.md'] }), partial);
+      const answer = await readIncrementsElsewhere(done, dist, { masks: ['*.md'] });
       assert.ok(Date.now() - started < 15000, 'answered on its last message, not when the thread ended');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(answer, partial, 'what came after the last message changed nothing');
     } finally {
       fs.writeFileSync(release, '');
+      // Released before this file's folder is removed: the worker takes the file away once it has seen it.
+      for (let i = 0; i < 500 && fs.existsSync(release); i++) await new Promise((r) => setTimeout(r, 20));
     }
+  });
+
+  it('are sent by the worker one message per increment, as read, then a last message', () => {
+    const m = compileMasks(['*.md']);
+    const out: unknown[] = [];
+    runCatalogWorker({ hardbackRole: 'catalog', dist, records: { masks: ['*.md'] } }, { postMessage: (v) => out.push(structuredClone(v)) }, realFs);
+    assert.equal(out.at(-1), 'done');
+    const each = out.slice(0, -1) as Sent[][];
+    assert.deepEqual(
+      each.map((batch) => batch.length),
+      ids.map(() => 1),
+      'one increment a message',
+    );
+    assert.deepEqual(new Map(each.map((batch) => taken(batch[0] as Sent))), readIncrements(realFs, dist, m));
   });
 
   it('are read here when the worker cannot start or fails', async () => {

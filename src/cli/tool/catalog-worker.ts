@@ -15,8 +15,9 @@ import { startWorker, type RoleData } from '../../threads/roles.js';
  * while the worker reads the others; sent all at once, they were decoded only after the last was
  * read (W1's `search --mask 'Taxes/**'` over 100 increments: 1,177 → 1,094 ms, 16 alternating
  * rounds; bench/README.md "What changed in session 31"). Whatever goes wrong with the worker, or
- * with what it sends, this thread reads the increments itself: all of them when what it sent does
- * not parse (readCatalogSharing gets undefined), those it did not send when it stops midway.
+ * with what it sends, this thread reads the increments itself: all of them when the worker fails
+ * (an error) or what it sent does not parse (readCatalogSharing gets undefined), those it did not
+ * send when it ends without an error before its last message.
  */
 
 export interface CatalogWorkerData extends RoleData<'catalog'> {
@@ -35,13 +36,19 @@ export function readIncrementsElsewhere(script: string, dist: string, records: R
       return;
     }
     // Taken as they come: whichever arrive while this thread still reads the manifest wait for it,
-    // the rest are parsed here while the worker reads on. What the worker did not send (it failed
-    // midway) the caller reads itself.
+    // the rest are parsed here while the worker reads on. What the worker did not send (it ended
+    // before its last message) the caller reads itself.
     const result = new Map<string, IncrementRead>();
     let garbled = false;
+    let done = false;
     w.on('message', (m: Sent[] | typeof DONE) => {
-      if (m === DONE) resolve(garbled ? undefined : result); // no need to wait for the thread to end
-      if (garbled || m === DONE) return;
+      if (done) return; // the answer is given: nothing may change it
+      if (m === DONE) {
+        done = true;
+        resolve(garbled ? undefined : result); // no need to wait for the thread to end
+        return;
+      }
+      if (garbled) return;
       try {
         for (const one of m) {
           const [id, read] = taken(one);
