@@ -177,11 +177,7 @@ export function replaceCacheFile(fs: Fs, file: string, data: Uint8Array): void {
     fs.writeFileSync(tmp, data, { mode: 0o644 });
     fs.renameSync(tmp, file);
   } catch (err) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // the next run's sweep
-    }
+    unlinkQuietly(fs, tmp);
     throw err;
   }
 }

@@ -122,13 +122,10 @@ export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, op
 /** readIncrements, one increment at a time as it is read (in the order the folder lists them). */
 export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText: true }): Generator<[string, IncrementRead<IncrementText>]>;
 export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts?: RecordsAs): Generator<[string, IncrementRead]>;
-export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Generator<[string, IncrementRead | IncrementRead<IncrementText>]> {
+export function* eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Generator<[string, IncrementRead | IncrementRead<IncrementText>]> {
   const layout = new Layout(dist);
-  const ids = listIncrementIds(fs, layout, []);
-  const recordText = opts.recordText === true;
-  return (function* () {
-    for (const id of ids) yield [id, readIncrement(fs, layout, id, (b) => (recordText ? parseIncrementBytes(b, id, wantRecords, { recordText: true }) : parseIncrementBytes(b, id, wantRecords)))];
-  })();
+  const parse = (id: string) => (b: Buffer) => (opts.recordText === true ? parseIncrementBytes(b, id, wantRecords, { recordText: true }) : parseIncrementBytes(b, id, wantRecords));
+  for (const id of listIncrementIds(fs, layout, [])) yield [id, readIncrement(fs, layout, id, parse(id))];
 }
 
 interface CurrentPart {

@@ -139,7 +139,7 @@ export function readIndexParts(fs: Fs, index: IndexFile, hashes: Int32Array, buc
     try {
       let at = index.offset;
       const part = (into: Int32Array): number | undefined => {
-        const bytes = Buffer.from(into.buffer, into.byteOffset, into.byteLength);
+        const bytes = bytesOf(into);
         for (let done = 0; done < bytes.length; ) {
           const got = fs.readSync(fd, bytes, done, bytes.length - done, at + done);
           if (got === 0) return undefined;
