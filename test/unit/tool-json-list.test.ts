@@ -44,6 +44,34 @@ describe('printJsonList', () => {
       if (n === 3000) assert.ok(listed.writes > 1, 'written in pieces');
     }
   });
+
+  it('takes its items as it writes them: from a generator, the same text, and the first batch written before the rest are made', async () => {
+    const body = { masks: [], deleted_only: false, since: null, until: null };
+    for (const n of [0, 1, 32, 33, 3000]) {
+      let taken = 0;
+      const takenAtWrite: number[] = [];
+      function* items(): Generator<number> {
+        for (let i = 0; i < n; i++) {
+          taken++;
+          yield i;
+        }
+      }
+      const whole = capture((out) => printJson(undefined, 'search', 0, { ...body, results: Array.from({ length: n }, (_, i) => item(i)) }, out));
+      let text = '';
+      const out = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          text += chunk.toString();
+          takenAtWrite.push(taken);
+          cb();
+        },
+      });
+      await printJsonList(undefined, 'search', 0, body, { key: 'results', items: items(), json: item }, out);
+      assert.equal(text, whole.text(), `${n} results from a generator`);
+      assert.equal(taken, n);
+      // The frame, then the first batch: neither waited for the last item.
+      if (n === 3000) assert.ok((takenAtWrite[1] as number) < 100, `the first batch was written after ${takenAtWrite[1]} of ${n} items were made`);
+    }
+  });
 });
 
 describe('chunkedOutput', () => {

@@ -182,17 +182,20 @@ export function drained(out: Writable): Promise<void> {
 /**
  * printJson for a document whose last field is a long list (search results): the same text, but
  * made into JSON and written a batch of items at a time, so the whole document never exists at once
- * (at 30k results, building it all first was a tenth of a search).
+ * (at 30k results, building it all first was a tenth of a search). The items are taken from
+ * `items` a batch at a time too: a search's come from eachSearchResult as they are found.
  */
 export async function printJsonList<T>(
   ctx: ToolContext | undefined,
   command: string,
   code: ExitCode,
   body: Record<string, unknown>,
-  list: { key: string; items: readonly T[]; json: (item: T) => unknown },
+  list: { key: string; items: Iterable<T>; json: (item: T) => unknown },
   out: Writable,
 ): Promise<void> {
-  if (list.items.length === 0) {
+  const items = list.items[Symbol.iterator]();
+  let batch = nextBatch(items);
+  if (batch.length === 0) {
     printJson(ctx, command, code, { ...body, [list.key]: [] }, out);
     return;
   }
@@ -205,14 +208,21 @@ export async function printJsonList<T>(
     if (!out.write(text)) await drained(out);
   };
   await write(frame.slice(0, at));
-  for (let i = 0; i < list.items.length; i += JSON_BATCH) {
+  for (let first = true; batch.length > 0; first = false, batch = nextBatch(items)) {
     // Items two levels deep, as in the document: [[item, item, …]] puts them there. Each batch's text
     // is written as it is: joined to others first, it was copied once more to be written.
-    const nested = JSON.stringify([list.items.slice(i, i + JSON_BATCH).map((item) => list.json(item))], null, 2);
-    if (i > 0) await write(',\n    ');
+    const nested = JSON.stringify([batch.map((item) => list.json(item))], null, 2);
+    if (!first) await write(',\n    ');
     await write(nested.slice(10, nested.length - 6));
   }
   await write(`${frame.slice(at + JSON.stringify(marker).length)}\n`);
+}
+
+/** The next JSON_BATCH items (fewer at the end, none when there are no more). */
+function nextBatch<T>(items: Iterator<T>): T[] {
+  const batch: T[] = [];
+  for (let r = items.next(); !r.done; r = items.next()) if (batch.push(r.value) === JSON_BATCH) break;
+  return batch;
 }
 
 /**

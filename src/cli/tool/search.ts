@@ -1,5 +1,5 @@
 import { EXIT, failure, type ExitCode } from '../../io/errors.js';
-import { compileMasks, searchHistory } from '../../restore/search.js';
+import { compileMasks, eachSearchResult, type SearchResult } from '../../restore/search.js';
 import type { CatalogWant } from '../../store/catalog.js';
 import { normalizeRestorePath } from '../../restore/select.js';
 import { versionsOf } from '../../restore/state-at.js';
@@ -28,11 +28,12 @@ const NO_LABEL = (): string => '';
 export async function runSearch(ctx: ToolContext, _args: readonly string[], opts: ToolOptions): Promise<ExitCode> {
   const since = opts.since === undefined ? undefined : resolveWhenIn(ctx, opts.since, 'start');
   const until = opts.until === undefined ? undefined : resolveWhenIn(ctx, opts.until);
-  const results = searchHistory(ctx.history, { masks: opts.mask, deleted: opts.deleted, since, until });
+  // Each result is written as it is found, and dropped (eachSearchResult).
+  const results = eachSearchResult(ctx.history, { masks: opts.mask, deleted: opts.deleted, since, until });
   const code = ctx.catalog.problems.length > 0 ? EXIT.failure : EXIT.ok;
   if (opts.json) {
     const body = { masks: opts.mask, deleted_only: opts.deleted, since: since ?? null, until: until ?? null };
-    const json = (r: (typeof results)[number]) => ({
+    const json = (r: SearchResult) => ({
       path: r.path,
       type: (r.current ?? r.versions[0]?.entry)?.type ?? null,
       in_mirror: r.current !== undefined,
@@ -43,11 +44,13 @@ export async function runSearch(ctx: ToolContext, _args: readonly string[], opts
     return code;
   }
   const out = chunkedOutput(ctx.io.stdout);
+  let found = 0;
   for (const r of results) {
+    found++;
     const rows = versionRows(r.versions, { sha: false, label: NO_LABEL });
     if (!out.write(`${r.path}${r.current === undefined ? '  (deleted: not in the mirror)' : ''}\n${table(rows, [4])}`)) await drained(ctx.io.stdout);
   }
-  if (!out.write(`${results.length} path${results.length === 1 ? '' : 's'} found\n`)) await drained(ctx.io.stdout);
+  if (!out.write(`${found} path${found === 1 ? '' : 's'} found\n`)) await drained(ctx.io.stdout);
   if (!out.end()) await drained(ctx.io.stdout);
   reportProblems(ctx);
   return code;
