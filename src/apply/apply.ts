@@ -146,7 +146,7 @@ export class Applier {
    * before the batch is handed out (and `onBatch` called: the run records the walk's errors so far),
    * and made before it is placed (makeDirsLater).
    * Only a batch's entries are held, and the folders (their modes are set at the end): a plan held
-   * every entry of the tree at once (bench/README.md, "first run").
+   * every entry of the tree at once (bench/HISTORY.md, "What changed in session 5").
    */
   async applyWalk(walk: Iterable<Entry>, onBatch?: () => void): Promise<void> {
     const dirs: Entry[] = [];

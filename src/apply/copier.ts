@@ -16,7 +16,7 @@ import { errorOf, servePair, ThreadPair, type BatchMessage, type PairResult, typ
  * Placing stays on this thread: on two threads it was slower (6.3 s against 6.05 s for 100k new
  * files on tmpfs), since the kernel serialises renames across folders on one filesystem.
  *
- * Measured on 100,000 files / 1 GiB on tmpfs (bench/README.md): copying is ~3.5 s of CPU on one
+ * Measured on 100,000 files / 1 GiB on tmpfs (bench/HISTORY.md): copying is ~3.5 s of CPU on one
  * thread (open/read/write syscalls and hashing), placing ~1.3 s (link + rename); all on one thread
  * the initial run took 8.9 s against rsync -a's 5.3 s.
  */

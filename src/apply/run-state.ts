@@ -63,7 +63,7 @@ export class UpdatedState implements RunState {
  * so its state and its list of new entries are the same lines, in the order they were stored. They
  * are kept outside the heap (LineStore), ~250 bytes each; only folders are kept as objects (the
  * applier asks for them). A 1M-file first run held ~550 bytes of heap per entry, and more in the
- * heap's growth margin (bench/README.md, "first run").
+ * heap's growth margin (bench/HISTORY.md, "What changed in session 5").
  */
 export class NewState implements RunState, EncodedState {
   private readonly lines = new LineStore();

@@ -46,7 +46,7 @@ export const DEFAULTS = {
   /**
    * 2 or more: the scan and the copies use a second thread (README, `max_workers`). Beyond 2, the
    * number is how many files `--checksum` reads at once (and copies in flight on this thread when it
-   * copies alone). Measured (session 19, bench/README.md): W1's 100,000 files / 1 GiB on the ext4
+   * copies alone). Measured (session 19, bench/HISTORY.md): W1's 100,000 files / 1 GiB on the ext4
    * loop image, a `--checksum` run with nothing changed, 3 rounds, caches dropped (warm in brackets):
    * 1: 24.8–33.6 s (11.5–12.2 s); 2: 19.8–21.7 s (8.6–9.9 s); 4: 16.5–18.4 s (8.5–9.1 s);
    * 8: 15.6–18.1 s (8.6–9.7 s); 16: 15.8–16.3 s (8.3–8.8 s). Peak RSS 172, 180, 182, 186, 194 MiB

@@ -25,7 +25,7 @@ export const isAtomicTempName = (name: string): boolean => /^(\..+\.tmp-|\.lock-
  * with everything else written to their drive (a backup run's one `sync -f`: io/durability.ts);
  * without it each temp file is fsync'ed as it is written (a streamed one, `stream`, at `commit`). A run ends with the placed versions,
  * increment.json and the manifest: with one flush for all three it waits for one commit of the
- * drive's journal where separate fsyncs waited for three (bench/README.md, "What changed in session 9").
+ * drive's journal where separate fsyncs waited for three (bench/HISTORY.md, "What changed in session 9").
  * After the flush, `commit` still fsyncs each temp file before any rename: before Linux 5.8,
  * syncfs(2) does not report a failed writeback, and a temp file whose data did not reach the disk
  * must not replace its file. Its data is flushed by then, so that fsync waits for nothing. The temp

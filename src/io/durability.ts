@@ -88,7 +88,7 @@ export function durabilityProbe(dist: string, enabled: boolean, start: typeof sp
  * once it was asked, as a `sync` spawned for it would be. One fork of this process (spawned before
  * the scan, at ~50 MB) serves every batch of a run, where a `sync` spawned per batch forked the whole
  * process each time (~120–150 MB by then: 5.5 ms of CPU and 3.3 ms of this thread blocked per fork,
- * against 0.2 ms of CPU for a line to the shell; bench/README.md, "What changed in session 23").
+ * against 0.2 ms of CPU for a line to the shell; bench/HISTORY.md, "What changed in session 23").
  * The whole-drive flushes that must end before this thread goes on (`flushAll`: a run's last one,
  * and in link_mode "copy" one per batch whose old versions were copied into the increment) and a
  * recovery's are still a `sync` spawned and waited for.

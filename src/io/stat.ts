@@ -10,7 +10,7 @@ import { realFs, type Fs } from './fs.js';
  * also fstats each of its 100,000 copies, and none of them reads a Date. Node's own binding, which
  * those functions call, leaves the raw values of the call in one typed array; read from there, a
  * one-thread walk of W1 took ~650 ms against ~820 ms (tmpfs, 5 alternating runs each), and 100,000
- * fstats ~2.5 µs less each (bench/README.md "What changed in session 21").
+ * fstats ~2.5 µs less each (bench/HISTORY.md "What changed in session 21").
  *
  * That binding is Node's internal API (`process.binding`, deprecated in the documentation), so it is
  * used only on the Node majors it was tried on (TRIED_MAJORS: a binding whose arguments changed

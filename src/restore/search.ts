@@ -46,7 +46,7 @@ export function searchHistory(h: History, opts: SearchOptions): SearchResult[] {
  * (W1's `Taxes/**` over 100 increments) lived through the young generation's collections until the
  * output began, and each was copied there; taken one at a time, they are dropped young. Searching
  * and writing that search took 315 → 277 ms (medians of 8 alternating runs, marks; session 32,
- * bench/README.md).
+ * bench/HISTORY.md "What changed in session 32").
  */
 export function* eachSearchResult(h: History, opts: SearchOptions): Generator<SearchResult, void, undefined> {
   const matches = compileMasks(opts.masks);

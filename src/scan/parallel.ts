@@ -22,7 +22,7 @@ import { reshaped } from '../meta/entry.js';
  * and neither thread builds an object for them. Once it has answered, the worker waits for a next
  * role: the run's copies take it over (takeWorker).
  *
- * Measured on 100k files, tmpfs (bench/README.md): sending every path and quick key to this thread
+ * Measured on 100k files, tmpfs (bench/HISTORY.md): sending every path and quick key to this thread
  * and comparing them here cost the worker ~60 ms of keys and this thread ~40 ms of comparing after
  * its own walk.
  */

@@ -147,7 +147,7 @@ function* fieldsText(json: IncrementDocument | IncrementJson, keys: readonly (ke
  * when it starts, each new record as it is stored (`add`), the rest at its end (`finish`). The text
  * is incrementText's for the same document. Produced at the end instead, the 100k records of a first
  * run held its main thread ~0.6 s after its last copy, each manifest line parsed again to make its
- * record (bench/README.md, "What changed in session 15").
+ * record (bench/HISTORY.md, "What changed in session 15").
  */
 export class StreamedIncrement {
   private readonly head: string;

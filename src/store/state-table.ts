@@ -25,7 +25,7 @@ import { isIncrementId } from './ids.js';
  * slots by path. A line a run stores (or a delta brings) is a string of its own. So reading the
  * manifest leaves almost nothing on the heap for the collector to carry, where a Map of 100k paths
  * to 100k line strings held ~12 MB of small objects, and grew V8's young generation as it read
- * (bench/README.md, "What changed in session 6").
+ * (bench/HISTORY.md, "What changed in session 6").
  *
  * Paths are compared in their canonical JSON form (asciiJson): a line whose path is written
  * otherwise (escapes a writer of ours does not make) is re-encoded when it is added.

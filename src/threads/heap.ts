@@ -71,7 +71,7 @@ let youngHolds = 0;
  * hold is put back by the worker itself as it starts, and by this thread once the worker is online
  * and again when it exits (threads/roles.ts startWorker, settleYoungFactor).
  *
- * Measured on tmpfs at W1 (100k files; bench/README.md, session 6): a moved folder (29,564 files)
+ * Measured on tmpfs at W1 (100k files; bench/HISTORY.md, session 6): a moved folder (29,564 files)
  * peaked at 179–190 MiB without the hold, 144–146 MiB with it (and the state table off the heap),
  * in 2.83 s against 2.73 s; a no-change run took the same time within the noise.
  */

@@ -29,7 +29,7 @@ import { setFlagsFromString } from 'node:v8';
  *
  * Measured in session 27 (W1, tmpfs, alternating runs): a no-change run 671 → 565 ms (medians of
  * 16; 625 at 400, 579 at 200) in a slow spell, 615 → 586 ms (50: 571, 150: 591) in a faster one,
- * 815 → 740 ms over 8 rounds; a 1 % change 1,027 → 861 ms; bench/README.md, "What changed in
+ * 815 → 740 ms over 8 rounds; a 1 % change 1,027 → 861 ms; bench/HISTORY.md, "What changed in
  * session 27", has the rest.
  */
 export const INLINE_BUDGET = 100;

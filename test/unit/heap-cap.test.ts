@@ -12,7 +12,7 @@ import type { HoldResult } from '../helpers/young-hold-worker.js';
 /**
  * capHeapGrowth leans on V8 flags set at run time (src/threads/heap.ts): this is where a Node that
  * stops honouring --expose-gc that way would show first. The growth factors cannot be read back
- * from V8: the heap cap's effect is measured in bench/README.md; the young-generation hold's is seen
+ * from V8: the heap cap's effect is measured in bench/HISTORY.md; the young-generation hold's is seen
  * below, in the young generation's size (v8.getHeapSpaceStatistics) while a worker starts.
  */
 

@@ -14,7 +14,7 @@ import { startWorker, type RoleData } from '../../threads/roles.js';
  * has read the manifest it decodes the first increment's records (a first run's: most of them)
  * while the worker reads the others; sent all at once, they were decoded only after the last was
  * read (W1's `search --mask 'Taxes/**'` over 100 increments: 1,177 → 1,094 ms, 16 alternating
- * rounds; bench/README.md "What changed in session 31"). Whatever goes wrong with the worker, or
+ * rounds; bench/HISTORY.md "What changed in session 31"). Whatever goes wrong with the worker, or
  * with what it sends, this thread reads the increments itself: all of them when the worker fails
  * (an error) or what it sent does not parse (readCatalogSharing gets undefined), those it did not
  * send when it ends without an error before its last message.
@@ -85,7 +85,7 @@ const DONE = 'done';
  * took. As text, the worker parses no record line the layout check accepts, sends one string a
  * list, and this thread parses them in 70–120 ms. A list of a file parsed whole holds records, and
  * goes as they are. 30 alternating runs of that search, medians: 1.50 → 1.41 s (text output, with
- * table() built cell by cell), 1.58 → 1.49 s (--json); session 26, bench/README.md.
+ * table() built cell by cell), 1.58 → 1.49 s (--json); session 26, bench/HISTORY.md.
  */
 export type Sent = [id: string, read: IncrementRead, texts?: Partial<Record<ListKey, string>>];
 type ListKey = 'new' | 'changed' | 'deleted' | 'carried';

@@ -125,7 +125,7 @@ function envelope(ctx: ToolContext | undefined, command: string, code: ExitCode,
  * (128 KiB) for mostly ASCII text in pieces of a few hundred characters, as search's are, so they
  * take memory already in use, not fresh pages (~4 µs a page fault here). A megabyte at a time made
  * 3,300 more page faults in W1's `Taxes/**` over 100 increments, and its text took 226–345 ms to
- * make and write against 203–272 ms (8 alternating runs each; session 19, bench/README.md).
+ * make and write against 203–272 ms (8 alternating runs each; session 19, bench/HISTORY.md).
  */
 export const WRITE_CHUNK = 1 << 15;
 
@@ -133,7 +133,7 @@ export const WRITE_CHUNK = 1 << 15;
  * Output gathered WRITE_CHUNK characters at a time: `write` appends, `end` writes what is left. Where
  * stdout is a file (or /dev/null) each write to it is a write(2) of its own: a text search that wrote
  * two lines per path made 62,000 of them for 31,000 paths, 0.29 s of 1.5 s under the profiler (the
- * same search, session 17, a slow spell of the host: bench/README.md); it now makes ~170. Both
+ * same search, session 17, a slow spell of the host: bench/HISTORY.md); it now makes ~170. Both
  * return false, as a stream's write does, when `out` holds more than it wants: wait for drained(out)
  * before writing more.
  */
@@ -232,7 +232,7 @@ function nextBatch<T>(items: Iterator<T>): T[] {
  * too: a text over V8's largest ordinary object (128 KiB) gets fresh pages of its own, and 256 items
  * (~250 KB) made 15,000 more page faults (~4 µs each here) than 32 in W1's `Taxes/** --json` over
  * 100 increments; the batches took 540–708 ms against 321–467 ms (5 alternating runs each, a slow
- * spell of the host; bench/README.md, session 19). 16 to 48 were alike.
+ * spell of the host; bench/HISTORY.md, session 19). 16 to 48 were alike.
  */
 const JSON_BATCH = 32;
 
