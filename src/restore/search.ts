@@ -41,7 +41,7 @@ export function searchHistory(h: History, opts: SearchOptions): SearchResult[] {
 }
 
 /**
- * searchHistory's results one at a time, in its order. A caller that writes each result as it comes
+ * The search's results one at a time, in the order of their paths (searchHistory is their list). A caller that writes each result as it comes
  * (`backup-tool search`) holds none of them after: built all first, the versions of 31,000 paths
  * (W1's `Taxes/**` over 100 increments) lived through the young generation's collections until the
  * output began, and each was copied there; taken one at a time, they are dropped young. Searching

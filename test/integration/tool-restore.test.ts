@@ -406,6 +406,25 @@ describe('search', () => {
     assert.ok(text.stdoutWrites <= most, `${results.length} paths (${text.stdout.length} characters), ${text.stdoutWrites} writes, at most ${most}`);
   });
 
+  it('counts in its last line the paths it printed: none, one, and with --deleted', async () => {
+    const none = await tool([sdist, 'search', '--mask', 'no-such-name-*']);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(none.stdout, '0 paths found\n');
+    // q22.md: deleted by the second run, found in the first increment.
+    const one = await tool([sdist, 'search', '--mask', 'q22.md']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^q22\.md {2}\(deleted: not in the mirror\)\n/);
+    assert.equal(one.stdout.split('\n').at(-2), '1 path found');
+    const masks = ['--mask', '*.md', '--mask', '*.pdf', '--mask', '*.py', '--deleted'];
+    const text = await tool([sdist, 'search', ...masks]);
+    const json = await tool([sdist, 'search', ...masks, '--json']);
+    const results = (JSON.parse(json.stdout) as { results: { path: string }[] }).results;
+    assert.ok(results.length > 1, 'several deleted paths');
+    const lines = text.stdout.split('\n');
+    assert.equal(lines.at(-2), `${results.length} paths found`);
+    assert.deepEqual(lines.filter((l) => l !== '' && !l.startsWith(' ') && !l.endsWith(' found')), results.map((r) => `${r.path}  (deleted: not in the mirror)`));
+  });
+
   it('--deleted keeps only the paths no longer in the mirror, with their versions', async () => {
     const r = await tool([sdist, 'search', '--mask', '*.md', '--mask', '*.pdf', '--mask', '*.py', '--deleted', '--json']);
     const results = (JSON.parse(r.stdout) as { results: { path: string; in_mirror: boolean; versions: { status: string }[] }[] }).results;

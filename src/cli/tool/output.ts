@@ -207,13 +207,17 @@ export async function printJsonList<T>(
   const write = async (text: string) => {
     if (!out.write(text)) await drained(out);
   };
-  await write(frame.slice(0, at));
-  for (let first = true; batch.length > 0; first = false, batch = nextBatch(items)) {
-    // Items two levels deep, as in the document: [[item, item, …]] puts them there. Each batch's text
-    // is written as it is: joined to others first, it was copied once more to be written.
-    const nested = JSON.stringify([batch.map((item) => list.json(item))], null, 2);
-    if (!first) await write(',\n    ');
-    await write(nested.slice(10, nested.length - 6));
+  try {
+    await write(frame.slice(0, at));
+    for (let first = true; batch.length > 0; first = false, batch = nextBatch(items)) {
+      // Items two levels deep, as in the document: [[item, item, …]] puts them there. Each batch's
+      // text is written as it is: joined to others first, it was copied once more to be written.
+      const nested = JSON.stringify([batch.map((item) => list.json(item))], null, 2);
+      if (!first) await write(',\n    ');
+      await write(nested.slice(10, nested.length - 6));
+    }
+  } finally {
+    items.return?.(); // a write that failed leaves the rest untaken: the iterator is told so
   }
   await write(`${frame.slice(at + JSON.stringify(marker).length)}\n`);
 }
