@@ -41,12 +41,12 @@ export function searchHistory(h: History, opts: SearchOptions): SearchResult[] {
 }
 
 /**
- * The search's results one at a time, in the order of their paths (searchHistory is their list). A caller that writes each result as it comes
- * (`backup-tool search`) holds none of them after: built all first, the versions of 31,000 paths
- * (W1's `Taxes/**` over 100 increments) lived through the young generation's collections until the
- * output began, and each was copied there; taken one at a time, they are dropped young. Searching
- * and writing that search took 315 → 277 ms (medians of 8 alternating runs, marks; session 32,
- * bench/HISTORY.md "What changed in session 32").
+ * The search's results one at a time, in the order of their paths (searchHistory is their list). A
+ * caller that writes each result as it comes (`backup-tool search`) holds none of them after: built
+ * all first, the versions of 31,000 paths (W1's `Taxes/**` over 100 increments) lived through the
+ * young generation's collections until the output began, and each was copied there; taken one at a
+ * time, they are dropped young. Searching and writing that search took 315 → 277 ms (medians of 8
+ * alternating runs, marks; bench/HISTORY.md "What changed in session 32").
  */
 export function* eachSearchResult(h: History, opts: SearchOptions): Generator<SearchResult, void, undefined> {
   const matches = compileMasks(opts.masks);
