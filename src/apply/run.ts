@@ -12,7 +12,7 @@ import type { StateEntry } from '../meta/entry.js';
 import { StateTable, type StateComparison } from '../store/state-table.js';
 import type { IncrementError, IncrementSummary } from '../meta/increment.js';
 import { compileSelection } from '../select/rules.js';
-import { newFindings, regularFileEntry, scanSource, walkSource, type ScanOptions } from '../scan/walk.js';
+import { newFindings, regularFileEntry, scanSource, walkSource, type ScanOptions, type ScanResult } from '../scan/walk.js';
 import { startParallelScan } from '../scan/parallel.js';
 import { buildPlan, copyTotals, emptyPlan, hasChanges, moveKey, storedCount, type Plan } from '../plan/plan.js';
 import { quickKey } from '../plan/compare.js';
@@ -160,7 +160,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
       ? undefined
       : startParallelScan(fs, profile.src, { rules: profile.rules, skipDir, workerScript: opts.workerScript, weights: recorded?.top, manifest: compares && !opts.dryRun ? layout.manifest : undefined });
   let manifest: ReturnType<typeof readManifest>;
-  let scan: ReturnType<typeof scanSource>;
+  let scan: ScanResult;
   try {
     manifest = readManifest(fs, layout.manifest, { makeIndex: !opts.dryRun });
     settleYoungFactor();

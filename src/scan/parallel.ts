@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Fs } from '../io/fs.js';
 import { compileSelection, type SelectionRules } from '../select/rules.js';
-import { readManifest } from '../store/manifest.js';
+import { readHashedManifest, readManifest } from '../store/manifest.js';
 import { scanSource, type ScanError, type ScanOptions, type ScanResult } from './walk.js';
 import { startWorker, type RoleData } from '../threads/roles.js';
 import { topLevelName } from '../meta/safe-path.js';
@@ -13,14 +13,16 @@ import { reshaped } from '../meta/entry.js';
  *
  * The top-level folders are shared out by how many entries the last run found below each (the
  * manifest header keeps those counts), or alternately on a first run. The worker is started before
- * this thread reads the manifest. It reads the manifest's lines of its own share (the others are
- * counted, not kept: this thread reads and checks the whole) and walks its share with the same code
- * and the same comparison. Each name of its share is walked by the thread that claims it first
- * (ShareClaims): this thread takes those the worker has not reached once its own share is walked.
- * The worker sends back only what a plan needs: the entries it did not find unchanged, the names it
- * walked, and the recorded paths below them it did not find at all. Unchanged entries never cross,
- * and neither thread builds an object for them. Once it has answered, the worker waits for a next
- * role: the run's copies take it over (takeWorker).
+ * this thread reads the manifest. It compares with the manifest through the hashes its index keeps
+ * of each line (store/hashed-state.ts), or, without an index of this base, reads the lines of its
+ * own share as text (the others are counted, not kept: this thread reads and checks the whole), and
+ * walks its share with the same code. Each name of its share is walked by the thread that claims it
+ * first (ShareClaims): this thread takes those the worker has not reached once its own share is
+ * walked. The worker sends back only what a plan needs: the entries it did not find unchanged, the
+ * names it walked, and what it found as marks by slot (through the index) or the recorded paths
+ * below those names it did not find (as text). Unchanged entries never cross, and neither thread
+ * builds an object for them. Once it has answered, the worker waits for a next role: the run's
+ * copies take it over (takeWorker).
  *
  * Measured on 100k files, tmpfs (bench/HISTORY.md): sending every path and quick key to this thread
  * and comparing them here cost the worker ~60 ms of keys and this thread ~40 ms of comparing after
@@ -46,8 +48,13 @@ type ShareScan = Pick<ScanResult, 'entries' | 'skipped' | 'errors' | 'unreadable
 interface ShareResult extends ShareScan {
   /** The names of the share it walked (the others this thread claimed first). */
   walked: string[];
-  /** Recorded paths below `walked` the walk did not find (with `manifest`). */
+  /** Recorded paths below `walked` the walk did not find (with `manifest`, read as text). */
   unseen: string[];
+  /**
+   * With `manifest` read through its index (readHashedManifest): what it found, as marks by slot,
+   * and the manifest they are of (its base, and how many slots it has), in place of `unseen`.
+   */
+  found?: { marks: Uint8Array; slots: number; base: string | null };
 }
 
 const BY_WORKER = 1;
@@ -227,8 +234,8 @@ export function startParallelScan(
         worker.unref();
         idle = worker;
       }
-      if (r === undefined) {
-        // The worker failed: the names it claimed are walked here.
+      const rewalk = (): ScanResult => {
+        // The names the worker claimed are walked here.
         const rest = new Set([...share].filter((n) => !taken.has(n)));
         const walkedRest = new Set<string>();
         const restOnly = (n: string): boolean => {
@@ -238,11 +245,19 @@ export function startParallelScan(
         };
         add(scanSource(fs, src, { ...opts, topLevel: restOnly }), rest, true);
         return settle(walkedRest);
-      }
+      };
+      if (r === undefined) return rewalk(); // the worker failed
       const walked = new Set(r.walked);
       // A worker that compared sent only what it did not find unchanged; one without the manifest
       // sent every entry, and the plan compares them.
-      if (o.manifest !== undefined) compared?.foundElsewhere(walked, r.unseen);
+      if (o.manifest !== undefined && compared !== undefined) {
+        if (r.found === undefined) compared.foundElsewhere(walked, r.unseen);
+        else if (!compared.foundByWorker(r.found.marks, r.found.slots, r.found.base)) {
+          // Marks of another numbering of the slots than this thread's (never seen: both read the
+          // same files under the run's lock): its walk is not used, and its names are walked here.
+          return rewalk();
+        }
+      }
       add(r, walked, true);
       return settle(walked);
     },
@@ -263,19 +278,25 @@ function mergeShare(mine: ScanResult, theirs: ShareScan, names: ReadonlySet<stri
   return theirs.errors.find((e) => e.path === '.');
 }
 
-/** The worker's side: read the share's part of the manifest, walk the share comparing with it, answer once. */
+/**
+ * The worker's side: read the manifest (through its index's hashes, or else its share's lines as
+ * text), walk the share comparing with it, answer once.
+ */
 export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unknown): void }, fs: Fs): void {
-  const names = new Set(data.names);
   const claims = new ShareClaims(data.names, data.claims);
-  const compared = data.manifest === undefined ? undefined : readManifest(fs, data.manifest, { only: names }).entries.compare();
+  const hashed = data.manifest === undefined ? undefined : readHashedManifest(fs, data.manifest);
+  const text = data.manifest === undefined || hashed !== undefined ? undefined : readManifest(fs, data.manifest, { only: new Set(data.names) }).entries.compare();
+  const byHash = hashed?.state.compare();
+  const compared = byHash ?? text;
   const walked = new Set<string>();
   const claim = claims.claimer(BY_WORKER, walked);
   const r = scanSource(fs, data.src, { selector: compileSelection(data.rules), skipDir: data.skipDir, topLevel: claim, rootOrder: claims.order, unchangedAgainst: compared });
-  // Entries it sends are found too (the plan compares them): unseen is only what is gone, below the
-  // names it walked (this thread compares the others; they are not sent, as they may be many).
+  // Entries it sends are found too (the plan compares them): what is left is only what is gone.
   if (compared !== undefined) for (const e of r.entries) compared.markPath(e.path);
+  // Read as text, the recorded paths below the names it walked that it did not find (this thread
+  // compares the others; they are not sent, as they may be many); else its marks, by slot.
   const unseen: string[] = [];
-  if (compared !== undefined) for (const path of compared.unseen()) if (walked.has(topLevelName(path))) unseen.push(path);
+  if (text !== undefined) for (const path of text.unseen()) if (walked.has(topLevelName(path))) unseen.push(path);
   const answer: ShareResult = {
     entries: r.entries,
     skipped: r.skipped,
@@ -284,5 +305,6 @@ export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unkno
     walked: [...walked],
     unseen,
   };
+  if (hashed !== undefined && byHash !== undefined) answer.found = { marks: byHash.marks, slots: hashed.state.slots(), base: hashed.base };
   port.postMessage(answer);
 }

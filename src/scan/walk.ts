@@ -39,7 +39,13 @@ export interface ScanError {
   message: string;
 }
 
-export interface ScanResult {
+/** What a walk compares with: StateComparison, or the scan worker's HashedComparison (store/hashed-state.ts). */
+export interface QuickKeyLookup {
+  /** Whether `path` is recorded with exactly this quick key (then marked found). */
+  hasQuickKey(path: string, key: string): boolean;
+}
+
+export interface ScanResult<C extends QuickKeyLookup = StateComparison> {
   /** Selected entries, each folder before its content. */
   entries: Entry[];
   /** Sockets, FIFOs and devices: never stored (SPEC §3). */
@@ -56,10 +62,10 @@ export interface ScanResult {
    * The comparison the scan marked (`unchangedAgainst`): the plan must go on with this one, since
    * the entries it found unchanged are only marked there (buildPlan's `compared`).
    */
-  compared: StateComparison | undefined;
+  compared: C | undefined;
 }
 
-export interface ScanOptions {
+export interface ScanOptions<C extends QuickKeyLookup = StateComparison> {
   selector: Selector;
   /** A folder never to enter, by identity: the destination, when it lies inside src (under any name). */
   skipDir?: { dev: bigint; ino: bigint };
@@ -71,7 +77,7 @@ export interface ScanOptions {
    * (most of the work after the syscalls). Leave it out where the plan must see every entry (a
    * case-folding destination); checksum mode hashes the files marked found (apply/run.ts).
    */
-  unchangedAgainst?: StateComparison;
+  unchangedAgainst?: C;
   /**
    * Only these names directly inside src are walked (the others are another thread's share). Asked
    * once per name, just before it would be walked: a thread may claim the name then (scan/parallel.ts).
@@ -82,9 +88,9 @@ export interface ScanOptions {
 }
 
 /** What a walk finds besides the entries it yields (walkSource fills it as it goes). */
-export type WalkFindings = Omit<ScanResult, 'entries'>;
+export type WalkFindings<C extends QuickKeyLookup = StateComparison> = Omit<ScanResult<C>, 'entries'>;
 
-export function newFindings(compared: StateComparison | undefined): WalkFindings {
+export function newFindings<C extends QuickKeyLookup = StateComparison>(compared: C | undefined): WalkFindings<C> {
   return { skipped: [], errors: [], unreadable: [], topLevelNames: 0, compared };
 }
 
@@ -93,7 +99,7 @@ export function newFindings(compared: StateComparison | undefined): WalkFindings
  * purpose: for a metadata-only walk, libuv's thread hand-off costs more than the syscalls themselves
  * (measured: sync readdir+lstat was ~2x faster than fs.promises with 16 in flight, see bench/).
  */
-export function scanSource(fs: Fs, src: string, opts: ScanOptions): ScanResult {
+export function scanSource<C extends QuickKeyLookup = StateComparison>(fs: Fs, src: string, opts: ScanOptions<C>): ScanResult<C> {
   const findings = newFindings(opts.unchangedAgainst);
   const entries = [...walkSource(fs, src, opts, findings)];
   return { entries, ...findings };
@@ -115,7 +121,7 @@ interface OpenDir {
  * before its content. A consumer may act on each entry before the walk goes on: a first run stores
  * the tree while walking it (apply/run.ts), so it never holds an entry per file.
  */
-export function* walkSource(fs: Fs, src: string, opts: ScanOptions, result: WalkFindings): Generator<Entry> {
+export function* walkSource<C extends QuickKeyLookup>(fs: Fs, src: string, opts: ScanOptions<C>, result: WalkFindings<C>): Generator<Entry> {
   /** Entries found exactly as recorded (no entry was built for them) or yielded: counted for the progress only. */
   let seen = 0;
   const last = opts.unchangedAgainst;

@@ -37,6 +37,9 @@ export interface ManifestIndex {
   entries: number;
   hashes: Int32Array;
   buckets: Int32Array;
+  /** Per line, its path's second hash, and its quick key's two (A then B): store/hashed-state.ts. */
+  checks: Int32Array;
+  keys: Int32Array;
 }
 
 interface IndexHeader {
@@ -49,6 +52,8 @@ interface IndexHeader {
   buckets: number;
   data_crc32: number;
   buckets_crc32: number;
+  checks_crc32: number;
+  keys_crc32: number;
 }
 
 /** An index on the drive as its header describes it: its parts are read by readIndexParts. */
@@ -63,10 +68,17 @@ export interface IndexFile {
   offset: number;
   dataCrc: number;
   bucketsCrc: number;
+  checksCrc: number;
+  keysCrc: number;
 }
 
-/** 2: no line starts (lines are found as read), and a CRC-32 each for hashes and buckets (1 was never released). */
-export const MANIFEST_INDEX_FORMAT = 2;
+/**
+ * 3: after the buckets, each line's second path hash and quick key hashes (store/line-hashes.ts),
+ * for the scan's worker. 2: no line starts (lines are found as read), and a CRC-32 each for hashes
+ * and buckets (1 was never released). An index of another format is not read: the next run that
+ * reads the manifest in full writes one of its own.
+ */
+export const MANIFEST_INDEX_FORMAT = 3;
 /** A header line is at most this long. */
 const MAX_HEADER = 4096;
 /** At most this many entries are indexed (made, or taken from a file: the table is grown to hold them). */
@@ -79,6 +91,8 @@ export const indexable = (): boolean => endianness() === 'LE';
 export function encodeIndex(index: ManifestIndex): Buffer {
   const data = bytesOf(index.hashes);
   const buckets = bytesOf(index.buckets);
+  const checks = bytesOf(index.checks);
+  const keys = bytesOf(index.keys);
   const header: IndexHeader = {
     hardback: 'manifest-index',
     format: MANIFEST_INDEX_FORMAT,
@@ -89,8 +103,10 @@ export function encodeIndex(index: ManifestIndex): Buffer {
     buckets: index.buckets.length,
     data_crc32: crc32(data),
     buckets_crc32: crc32(buckets),
+    checks_crc32: crc32(checks),
+    keys_crc32: crc32(keys),
   };
-  return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'latin1'), data, buckets]);
+  return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'latin1'), data, buckets, checks, keys]);
 }
 
 /** An index's header, from the first bytes of its file (`size` its length); undefined when it is not one this build reads. */
@@ -104,10 +120,22 @@ export function parseIndexHeader(file: string, first: Buffer, size: number): Ind
     return undefined;
   }
   if (h === null || typeof h !== 'object' || h.hardback !== 'manifest-index' || h.format !== MANIFEST_INDEX_FORMAT) return undefined;
-  const counts = [h.bytes, h.crc32, h.entries, h.buckets, h.data_crc32, h.buckets_crc32];
+  const counts = [h.bytes, h.crc32, h.entries, h.buckets, h.data_crc32, h.buckets_crc32, h.checks_crc32, h.keys_crc32];
   if (!counts.every((v) => Number.isSafeInteger(v) && v >= 0) || h.bytes > 0x7fffffff || h.entries === 0 || h.entries > MAX_INDEXED_ENTRIES || !(h.base === null || typeof h.base === 'string')) return undefined;
-  if (size !== nl + 1 + 4 * (h.entries + h.buckets)) return undefined;
-  return { file, base: h.base, bytes: h.bytes, crc32: h.crc32, entries: h.entries, buckets: h.buckets, offset: nl + 1, dataCrc: h.data_crc32, bucketsCrc: h.buckets_crc32 };
+  if (size !== nl + 1 + 4 * (4 * h.entries + h.buckets)) return undefined;
+  return {
+    file,
+    base: h.base,
+    bytes: h.bytes,
+    crc32: h.crc32,
+    entries: h.entries,
+    buckets: h.buckets,
+    offset: nl + 1,
+    dataCrc: h.data_crc32,
+    bucketsCrc: h.buckets_crc32,
+    checksCrc: h.checks_crc32,
+    keysCrc: h.keys_crc32,
+  };
 }
 
 /** The index of `manifest` as its header describes it; undefined when there is none or it cannot be read as one. */
@@ -128,12 +156,14 @@ export function readManifestIndex(fs: Fs, manifest: string): IndexFile | undefin
 }
 
 /**
- * Reads an index's integers into the arrays that use them: its hashes (`entries` long), and its
- * buckets when `buckets` is given (`buckets` long), each part's CRC-32 checked. False when they
- * cannot be read, or a CRC-32 is not the header's.
+ * Reads an index's integers into the arrays that use them: its hashes (`entries` long), its
+ * buckets when `buckets` is given (`buckets` long), the lines' other hashes when `more` is (`entries`
+ * and twice that long), each part's CRC-32 checked. False when they cannot be read, or a CRC-32 is
+ * not the header's.
  */
-export function readIndexParts(fs: Fs, index: IndexFile, hashes: Int32Array, buckets: Int32Array | undefined): boolean {
+export function readIndexParts(fs: Fs, index: IndexFile, hashes: Int32Array, buckets: Int32Array | undefined, more?: { checks: Int32Array; keys: Int32Array }): boolean {
   if (hashes.length !== index.entries || (buckets !== undefined && buckets.length !== index.buckets)) return false;
+  if (more !== undefined && (more.checks.length !== index.entries || more.keys.length !== 2 * index.entries)) return false;
   try {
     const fd = fs.openSync(index.file, 'r');
     try {
@@ -149,7 +179,10 @@ export function readIndexParts(fs: Fs, index: IndexFile, hashes: Int32Array, buc
         return crc32(bytes);
       };
       if (part(hashes) !== index.dataCrc) return false;
-      return buckets === undefined || part(buckets) === index.bucketsCrc;
+      if (buckets !== undefined && part(buckets) !== index.bucketsCrc) return false;
+      if (more === undefined) return true;
+      at = index.offset + 4 * (index.entries + index.buckets);
+      return part(more.checks) === index.checksCrc && part(more.keys) === index.keysCrc;
     } finally {
       fs.closeSync(fd);
     }

@@ -12,6 +12,7 @@ import { topLevelName } from '../meta/safe-path.js';
 import { crc32 } from 'node:zlib';
 import { indexable, MAX_INDEXED_ENTRIES, readIndexParts, readManifestIndex, type IndexFile, type ManifestIndex } from './manifest-index.js';
 import type { IndexColumns } from './state-table.js';
+import { HashedState } from './hashed-state.js';
 
 /**
  * Version of the manifest: 2 adds the base `id` and the delta file beside it. Format 1 manifests are
@@ -171,7 +172,7 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
       );
       const indexes = makeIndex && header !== undefined && count === header.entries && count > 0 && count <= MAX_INDEXED_ENTRIES && bytes <= MAX_INDEXED_BYTES;
       const lines = indexes ? entries.indexOfLines() : undefined;
-      if (lines !== undefined) made = { base: header?.id ?? null, bytes, crc32: crc, entries: count, hashes: lines.hashes, buckets: lines.buckets };
+      if (lines !== undefined) made = { base: header?.id ?? null, bytes, crc32: crc, entries: count, ...lines };
     }
     const result = (h: ManifestHeader | undefined): { manifest: Manifest } => ({ manifest: made === undefined ? { header: h, entries, indexed } : { header: h, entries, indexed, index: made } });
     if (header === undefined) {
@@ -383,6 +384,94 @@ const NOT_INDEXED = new Error('not the indexed base');
  * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
  * reads it in full, which names damage.
  */
+/**
+ * The manifest as the scan's worker compares with it (store/hashed-state.ts): through its index
+ * only, the base's lines never decoded, a delta applied as readManifest applies it. The base is still
+ * read, for its size and CRC-32 against the index's: the index is a cache, used only for the bytes
+ * it was made of. Undefined when there is no index of this base, or anything does not match or
+ * cannot be read: the worker then reads the manifest as text (readManifest), which names damage.
+ */
+export function readHashedManifest(fs: Fs, file: string): { state: HashedState; base: string | null } | undefined {
+  if (!indexable()) return undefined;
+  const index = readManifestIndex(fs, file);
+  if (index === undefined) return undefined;
+  const deltaFile = manifestDeltaOf(file);
+  let deltaFd: number | undefined;
+  let fd: number | undefined;
+  try {
+    // The delta first, as readManifest opens it.
+    deltaFd = openIfExists(fs, deltaFile);
+    fd = openIfExists(fs, file);
+    if (fd === undefined) return undefined;
+    const n = index.entries;
+    const hashes = new Int32Array(n);
+    const checks = new Int32Array(n);
+    const keys = new Int32Array(2 * n);
+    if (!readIndexParts(fs, index, hashes, undefined, { checks, keys })) return undefined;
+    // The base's bytes, their CRC-32, and its header line (in the first chunk, or the index is not used).
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    let header: ManifestHeader | undefined;
+    let bytes = 0;
+    let crc = 0;
+    for (;;) {
+      const got = fs.readSync(fd, buf, 0, buf.length, null);
+      if (got === 0) break;
+      if (header === undefined) {
+        const nl = buf.indexOf(10);
+        if (nl < 0 || nl >= got) return undefined;
+        header = parseBaseHeader(file, buf.toString('latin1', 0, nl));
+        if (header.entries !== n || (header.id ?? null) !== index.base) return undefined;
+      }
+      bytes += got;
+      if (bytes > index.bytes) return undefined;
+      crc = crc32(buf.subarray(0, got), crc);
+    }
+    if (header === undefined || bytes !== index.bytes || crc !== index.crc32) return undefined;
+    const state = new HashedState(hashes, checks, keys);
+    const base = header.id;
+    if (base === undefined) return deltaFd === undefined ? { state, base: null } : undefined;
+    if (deltaFd === undefined) return { state, base };
+    let lines = 0;
+    let usable = true;
+    let stale = false;
+    const delta = readLinesFrom(
+      fs,
+      deltaFd,
+      deltaFile,
+      (first) => {
+        const d = parseDeltaHeader(deltaFile, first);
+        // As readManifest: a leftover delta of the base this one replaced is ignored; any other is damage.
+        stale = d.base !== base;
+        if (stale && d.base !== header?.replaces) usable = false;
+        return d;
+      },
+      (text, start, end) => {
+        lines++;
+        if (text.charCodeAt(start) === 45 /* - */) {
+          const path = jsonPath(text.slice(start + 1, end));
+          if (path === undefined) throw NOT_INDEXED;
+          state.delete(path);
+          return;
+        }
+        const path = StateTable.pathAt(text, start, end);
+        if (path === undefined) throw NOT_INDEXED;
+        const key = text.indexOf('\t', start) + 1;
+        const tab = text.indexOf('\t', key);
+        state.put(path, text, key, tab < 0 || tab > end ? end : tab);
+      },
+      () => stale || !usable,
+    );
+    if (!usable) return undefined;
+    if (stale) return { state, base };
+    return lines === delta.changes && state.size() === delta.entries ? { state, base } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+    if (deltaFd !== undefined) fs.closeSync(deltaFd);
+  }
+}
+
 function readBaseIndexed(
   fs: Fs,
   file: string,

@@ -4,6 +4,7 @@ import { HardbackError } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import { quickKey } from '../plan/compare.js';
 import { isIncrementId } from './ids.js';
+import { checkHash, keyHashA, keyHashB } from './line-hashes.js';
 
 /**
  * The last backed-up state, held as one encoded line per path:
@@ -253,6 +254,11 @@ export class StateTable implements Map<string, StateEntry> {
     return { baseId: base.id, changes: changes() };
   }
 
+  /** The id of the manifest base this table was read from (null when none: a format 1 manifest, or none at all). */
+  baseId(): string | null {
+    return this.base?.id ?? null;
+  }
+
   /** How many paths the delta names. */
   deltaSize(): number {
     return this.base?.changed?.size ?? 0;
@@ -353,9 +359,27 @@ export class StateTable implements Map<string, StateEntry> {
    * buckets. Undefined when a line was re-encoded: its slot does not hold the text the index's
    * reader would find in the file.
    */
-  indexOfLines(): { hashes: Int32Array; buckets: Int32Array } | undefined {
+  indexOfLines(): { hashes: Int32Array; buckets: Int32Array; checks: Int32Array; keys: Int32Array } | undefined {
     if (this.reencoded) return undefined;
-    return { hashes: this.hashes.slice(0, this.n), buckets: this.buckets.slice() };
+    // And what the scan's worker compares with (store/hashed-state.ts): each path's second hash, and
+    // the two of its quick key, hashed where the line holds them.
+    const checks = new Int32Array(this.n);
+    const keys = new Int32Array(2 * this.n);
+    for (let slot = 0; slot < this.n; slot++) {
+      const text = this.textOf(slot);
+      const from = (this.start[slot] as number) + 1;
+      const to = (this.keyPos[slot] as number) - 2;
+      let escaped = false;
+      for (let i = from; i < to && !escaped; i++) escaped = text.charCodeAt(i) === 92; /* \\ */
+      const path = escaped ? this.pathOf(slot) : undefined;
+      checks[slot] = path === undefined ? checkHash(text, from, to) : checkHash(path, 0, path.length);
+      const k = this.keyPos[slot] as number;
+      const tab = text.indexOf('\t', k);
+      const end = tab < 0 || tab > (this.end[slot] as number) ? (this.end[slot] as number) : tab;
+      keys[2 * slot] = keyHashA(text, k, end);
+      keys[2 * slot + 1] = keyHashB(text, k, end);
+    }
+    return { hashes: this.hashes.slice(0, this.n), buckets: this.buckets.slice(), checks, keys };
   }
 
   // --- Map ---
@@ -653,6 +677,11 @@ function rawPath(raw: string): string {
   return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
 }
 
+/** A path's hash as the table's buckets use it (store/hashed-state.ts compares with the index's). */
+export function pathHash(path: string): number {
+  return hashPath(path);
+}
+
 function hashPath(path: string): number {
   let h = FNV_OFFSET;
   let plain = true;
@@ -769,6 +798,17 @@ export class StateComparison {
       const slot = this.table.slot(path);
       if (slot !== undefined && slot < n) this.marks[slot] = 0;
     }
+  }
+  /**
+   * Marks what the scan's worker found, comparing with the same manifest through its hashes
+   * (store/hashed-state.ts): its marks, one per slot of its state (`slots` of them, of the base
+   * `base`), numbered as this table numbers them. False, and nothing marked, when they cannot be of
+   * this table (another count of slots, or another base).
+   */
+  foundByWorker(marks: Uint8Array, slots: number, base: string | null): boolean {
+    if (slots !== this.marks.length || marks.length !== slots || base !== this.table.baseId()) return false;
+    for (let i = 0; i < slots; i++) if (marks[i] === 1) this.marks[i] = 1;
+    return true;
   }
   /**
    * The recorded files marked found so far but for the paths in `except`, each decoded when asked

@@ -18,8 +18,8 @@ import type { IncrementJson } from '../../src/meta/increment.js';
 import { compileSelection } from '../../src/select/rules.js';
 import { scanSource, type ScanResult } from '../../src/scan/walk.js';
 import { startParallelScan, workerShare } from '../../src/scan/parallel.js';
-import { Layout } from '../../src/store/layout.js';
-import { readManifest } from '../../src/store/manifest.js';
+import { Layout, manifestIndexOf } from '../../src/store/layout.js';
+import { readHashedManifest, readManifest } from '../../src/store/manifest.js';
 import type { StateComparison } from '../../src/store/state-table.js';
 import { ensureBuilt } from '../helpers/fault-build.js';
 import { faultyFs } from '../helpers/faulty-fs.js';
@@ -205,6 +205,50 @@ describe('the scan on two threads', () => {
     assert.deepEqual(hashed(want), asRecorded.sort());
     assert.deepEqual(hashed(got), hashed(want));
     for (const c of edits.changed) assert.ok(!hashed(got).includes(c), c);
+  });
+
+  it("a worker that compares through the manifest index's hashes, a delta applied: the one-thread scan, as a worker reading text gives it", async () => {
+    // A run records the edits so far: it reads the base in full (there is no index yet), writes a
+    // delta beside it, and leaves the base's index.
+    editSource(6);
+    assert.equal((await backup(src, dist, backupJs)).status, 'done');
+    const layout = new Layout(dist);
+    assert.ok(fs.existsSync(layout.manifestDelta), 'a delta beside the base');
+    assert.ok(readHashedManifest(realFs, layout.manifest) !== undefined, 'an index the worker compares through');
+    const edits = editSource(7);
+    // Paths the delta records as deleted (round 6's), back in the source in every share.
+    const back = Array.from({ length: TOPS }, (_, d) => `top${d}/sub2/f132.txt`);
+    for (const rel of back) fs.writeFileSync(join(src, rel), 'back');
+    const want = oneThread();
+    /** The worker's answer logged as it is sent: marks by slot, or the paths it did not find. */
+    const scan = async (name: string): Promise<{ got: Scanned; lines: string[] }> => {
+      const log = join(root, `${name}.log`);
+      const script = wrapper(name, log, "const sent = parentPort.postMessage; parentPort.postMessage = (v) => { log(v && v.found ? 'marks ' + v.found.slots : 'paths'); sent(v); };");
+      // This thread walks once the worker has answered: every name of the share is the worker's.
+      const got = await twoThreads(script, async () => {
+        for (let i = 0; i < 500 && !logLines(log).some((l) => l.startsWith('scanned')); i++) await sleep(10);
+      });
+      return { got, lines: logLines(log) };
+    };
+    const viaHashes = await scan('hashes');
+    const slots = readManifest(realFs, layout.manifest).entries.slots();
+    assert.deepEqual(viaHashes.lines.slice(0, 2), ['start scan', `marks ${slots}`], 'the worker sent marks for every slot');
+    assert.ok(Number(/^scanned (\d+)$/.exec(viaHashes.lines[2] ?? '')?.[1]) > 0, 'and walked its share');
+    const index = manifestIndexOf(layout.manifest);
+    const saved = fs.readFileSync(index);
+    fs.rmSync(index);
+    const viaText = await scan('text');
+    fs.writeFileSync(index, saved);
+    assert.equal(viaText.lines[1], 'paths', 'without the index, the worker read its share as text');
+    for (const { got } of [viaHashes, viaText]) {
+      assert.deepEqual(paths(got.result), paths(want.result));
+      for (const rel of [...edits.changed, ...edits.added, ...back]) assert.ok(paths(got.result).includes(rel), `${rel} is sent`);
+      assert.deepEqual(gone(got), gone(want));
+      for (const d of edits.deleted) assert.ok(gone(got).includes(d), d);
+      // What --checksum hashes: every file found as recorded, in both shares.
+      assert.ok(hashed(got).length > 4000);
+      assert.deepEqual(hashed(got), hashed(want));
+    }
   });
 
   it('a source folder that cannot be listed again: what is recorded below the names nobody walked is kept, and the error is reported once', async () => {

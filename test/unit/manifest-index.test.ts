@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
-import { readManifest, writeManifest, type Manifest } from '../../src/store/manifest.js';
-import { encodeIndex, readIndexParts, readManifestIndex, writeManifestIndex, type ManifestIndex } from '../../src/store/manifest-index.js';
+import { readHashedManifest, readManifest, writeManifest, type Manifest } from '../../src/store/manifest.js';
+import { encodeIndex, MANIFEST_INDEX_FORMAT, readIndexParts, readManifestIndex, writeManifestIndex, type ManifestIndex } from '../../src/store/manifest-index.js';
+import { checkHash, keyHashA, keyHashB } from '../../src/store/line-hashes.js';
 import { manifestIndexOf } from '../../src/store/layout.js';
-import { StateTable } from '../../src/store/state-table.js';
+import { pathHash, StateTable } from '../../src/store/state-table.js';
+import { HashedState } from '../../src/store/hashed-state.js';
 import { quickKey } from '../../src/plan/compare.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -161,8 +163,8 @@ describe('the manifest index', () => {
     const decoded = (): ManifestIndex | undefined => {
       const h = readManifestIndex(realFs, file);
       if (h === undefined) return undefined;
-      const parts = { hashes: new Int32Array(h.entries), buckets: new Int32Array(h.buckets) };
-      return readIndexParts(realFs, h, parts.hashes, parts.buckets) ? { base: h.base, bytes: h.bytes, crc32: h.crc32, entries: h.entries, ...parts } : undefined;
+      const parts = { hashes: new Int32Array(h.entries), buckets: new Int32Array(h.buckets), checks: new Int32Array(h.entries), keys: new Int32Array(2 * h.entries) };
+      return readIndexParts(realFs, h, parts.hashes, parts.buckets, parts) ? { base: h.base, bytes: h.bytes, crc32: h.crc32, entries: h.entries, ...parts } : undefined;
     };
     const read = decoded();
     assert.ok(read !== undefined);
@@ -180,7 +182,7 @@ describe('the manifest index', () => {
       ['a flipped bit of a bucket', bucket],
       ['cut short', good.subarray(0, good.length - 4)],
       ['no header', good.subarray(nl + 1)],
-      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":2', '"format":1')), good.subarray(nl)])],
+      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":3', '"format":2')), good.subarray(nl)])],
       ['empty', Buffer.alloc(0)],
     ];
     for (const [what, bytes] of variants) {
@@ -292,5 +294,157 @@ describe('the manifest index', () => {
     const empty = join(dir, 'empty.jsonl');
     writeManifest(realFs, empty, info, StateTable.from([]));
     assert.equal(readManifest(realFs, empty, { makeIndex: true }).index, undefined);
+  });
+});
+
+/**
+ * The scan worker's read (readHashedManifest, store/hashed-state.ts): the index's hashes of each
+ * line, the base checked to the byte but not decoded, a delta applied. Its slots must be the text
+ * table's, and each verdict the text table's, or the marks it sends would mark other paths.
+ */
+describe("the scan worker's read through the index's hashes", () => {
+  /** A base with an index, then a delta: a key changed, a line deleted, paths added (escaped too). */
+  function withDelta(t: { after(fn: () => void): void }) {
+    const { file, entries } = setup(t, 6000);
+    indexIt(file);
+    const m = readManifest(realFs, file);
+    const changed = { ...(entries[100] as StateEntry), mtime_ns: '1767225600000000999' };
+    m.entries.set(changed.path, changed);
+    const deleted = (entries[201] as StateEntry).path;
+    m.entries.delete(deleted);
+    const added = ['top 2/added "x"\\y', 'top 9/новый\u0007', 'top 3/plain-added'];
+    for (const p of added) m.entries.set(p, { ...entry(3), path: p });
+    writeManifest(realFs, file, { ...info, lastIncrement: '2026-11-26T100000Z' }, m.entries);
+    assert.ok(fs.existsSync(join(file, '..', 'manifest.delta.jsonl')), 'a delta beside the base');
+    return { file, entries, changed, deleted, added };
+  }
+
+  it('numbers the slots as the text table does, and finds each path recorded with exactly its key', (t) => {
+    const { file, entries, changed, deleted, added } = withDelta(t);
+    const text = readManifest(realFs, file);
+    const hashed = readHashedManifest(realFs, file);
+    assert.ok(hashed !== undefined, 'read through the index');
+    assert.equal(hashed.state.slots(), text.entries.slots());
+    assert.equal(hashed.state.size(), text.entries.size);
+    assert.equal(hashed.base, text.entries.baseId());
+    const live = [...text.entries.values()];
+    const absent = [deleted, 'top 0/never', 'top 2/added "x"'];
+    for (const p of [...live.map((e) => e.path), ...absent]) assert.equal(hashed.state.liveSlot(p), text.entries.slot(p) ?? -1, p);
+    const h = hashed.state.compare();
+    const c = text.entries.compare();
+    // Every other entry asked as recorded, the rest changed: a file one nanosecond newer, a folder's mode.
+    live.forEach((e, i) => {
+      const key = i % 2 === 0 ? quickKey(e) : quickKey(e.type === 'file' ? { ...e, mtime_ns: `${BigInt(e.mtime_ns) + 1n}` } : { ...e, mode: e.mode ^ 1 });
+      assert.equal(h.hasQuickKey(e.path, key), i % 2 === 0, e.path);
+      assert.equal(c.hasQuickKey(e.path, key), i % 2 === 0, e.path);
+    });
+    assert.equal(h.hasQuickKey(changed.path, quickKey(entries[100] as StateEntry)), false, 'the key the delta replaced');
+    assert.equal(h.hasQuickKey(deleted, quickKey(entries[201] as StateEntry)), false, 'a path the delta deleted');
+    for (const p of added) {
+      assert.equal(h.hasQuickKey(p, quickKey({ ...entry(3), path: p })), true, `${p}, added by the delta`);
+      assert.equal(c.hasQuickKey(p, quickKey({ ...entry(3), path: p })), true, `${p}, added by the delta`);
+    }
+    // Its marks, taken by the text table's comparison, leave unseen what the text comparison does.
+    const fromWorker = text.entries.compare();
+    assert.ok(fromWorker.foundByWorker(h.marks, hashed.state.slots(), hashed.base));
+    const unseen = [...fromWorker.unseen()];
+    assert.ok(unseen.length > 3000, `${unseen.length} unseen`);
+    assert.deepEqual(unseen, [...c.unseen()]);
+    h.markPath(live[1]?.path as string);
+    assert.ok(text.entries.compare().foundByWorker(h.marks, hashed.state.slots(), hashed.base));
+  });
+
+  it('marks of another manifest are refused, and nothing is marked', (t) => {
+    const { file } = withDelta(t);
+    const text = readManifest(realFs, file);
+    const hashed = readHashedManifest(realFs, file) as NonNullable<ReturnType<typeof readHashedManifest>>;
+    const all = new Uint8Array(hashed.state.slots()).fill(1);
+    const cmp = text.entries.compare();
+    const n = hashed.state.slots();
+    assert.equal(cmp.foundByWorker(all, n + 1, hashed.base), false, 'another count of slots');
+    assert.equal(cmp.foundByWorker(all.subarray(1), n, hashed.base), false, 'marks of another length');
+    assert.equal(cmp.foundByWorker(all, n, 'another-base'), false, 'another base');
+    assert.equal([...cmp.unseen()].length, text.entries.size, 'nothing marked');
+  });
+
+  it('is not used unless the index, the base and the delta are what it was made of', (t) => {
+    const { file } = withDelta(t);
+    const index = manifestIndexOf(file);
+    const delta = join(file, '..', 'manifest.delta.jsonl');
+    const good: Record<'index' | 'base' | 'delta', Buffer> = { index: fs.readFileSync(index), base: fs.readFileSync(file), delta: fs.readFileSync(delta) };
+    assert.ok(readHashedManifest(realFs, file) !== undefined, 'the premise: it is used');
+    const nl = good.index.indexOf(10);
+    const entriesCount = readManifestIndex(realFs, file)?.entries as number;
+    const buckets = readManifestIndex(realFs, file)?.buckets as number;
+    const flip = (b: Buffer, at: number): Buffer => {
+      const c = Buffer.from(b);
+      c[at] = (c[at] as number) ^ 1;
+      return c;
+    };
+    const at = good.base.indexOf('plain-5000.txt');
+    const renamed = Buffer.from(good.base);
+    renamed[at] = 'q'.charCodeAt(0);
+    const lines = good.delta.toString('latin1').split('\n');
+    const variants: [string, Partial<typeof good> | 'no index'][] = [
+      ['no index', 'no index'],
+      ['a path of the base renamed, its size kept', { base: renamed }],
+      ['a flipped bit of a second path hash', { index: flip(good.index, nl + 1 + 4 * (entriesCount + buckets) + 12) }],
+      ['a flipped bit of a key hash', { index: flip(good.index, nl + 1 + 4 * (2 * entriesCount + buckets) + 20) }],
+      ['a delta of another base', { delta: Buffer.from(good.delta.toString('latin1').replace(/"base":"[^"]*"/, '"base":"0000000000000000"'), 'latin1') }],
+      ['a delta line lost', { delta: Buffer.from([...lines.slice(0, 2), ...lines.slice(3)].join('\n'), 'latin1') }],
+      ['a damaged delta line', { delta: Buffer.from([lines[0], 'not a line', ...lines.slice(2)].join('\n'), 'latin1') }],
+    ];
+    for (const [what, change] of variants) {
+      if (change === 'no index') fs.rmSync(index);
+      else for (const [k, v] of Object.entries(change)) fs.writeFileSync(k === 'index' ? index : k === 'base' ? file : delta, v);
+      assert.equal(readHashedManifest(realFs, file), undefined, what);
+      fs.writeFileSync(index, good.index);
+      fs.writeFileSync(file, good.base);
+      fs.writeFileSync(delta, good.delta);
+      assert.ok(readHashedManifest(realFs, file) !== undefined, `${what}: restored`);
+    }
+  });
+
+  it('tells apart paths, and keys, whose first 32-bit hashes are the same', () => {
+    /** Two of `make`'s strings with the same `hash` (a birthday search: ~80,000 strings for 32 bits). */
+    const collision = (make: (i: number) => string, hash: (s: string) => number): [string, string] => {
+      const seen = new Map<number, string>();
+      for (let i = 0; ; i++) {
+        const s = make(i);
+        const other = seen.get(hash(s));
+        if (other !== undefined) return [other, s];
+        seen.set(hash(s), s);
+      }
+    };
+    const [p1, p2] = collision((i) => `docs/file-${i}.txt`, pathHash);
+    const key = (size: number) => quickKey({ ...entry(1), size });
+    const [k1, k2] = collision((i) => key(i), (k) => keyHashA(k, 0, k.length));
+    assert.notEqual(checkHash(p1, 0, p1.length), checkHash(p2, 0, p2.length), 'the premise: the second hashes differ');
+    assert.notEqual(keyHashB(k1, 0, k1.length), keyHashB(k2, 0, k2.length));
+    // A state of p1 recorded with k1: p2 is not it, and p1 with k2 is changed.
+    const columns = (p: string, k: string) => [Int32Array.of(pathHash(p)), Int32Array.of(checkHash(p, 0, p.length)), Int32Array.of(keyHashA(k, 0, k.length), keyHashB(k, 0, k.length))] as const;
+    const state = new HashedState(...columns(p1, k1));
+    assert.equal(state.liveSlot(p1), 0);
+    assert.equal(state.liveSlot(p2), -1, `${p2} is not ${p1}`);
+    const cmp = state.compare();
+    assert.equal(cmp.hasQuickKey(p2, k1), false);
+    assert.equal(cmp.hasQuickKey(p1, k2), false, `${k2} is not ${k1}`);
+    assert.equal(cmp.hasQuickKey(p1, k1), true);
+    // And a delta's line for p2 takes a slot of its own.
+    state.put(p2, k2, 0, k2.length);
+    assert.deepEqual([state.slots(), state.liveSlot(p1), state.liveSlot(p2)], [2, 0, 1]);
+  });
+
+  it('hashes as the index format it reads says (a change of these needs a new MANIFEST_INDEX_FORMAT)', () => {
+    // Pinned: an index written by one build is read by another of the same format, on the same drive.
+    assert.equal(MANIFEST_INDEX_FORMAT, 3);
+    assert.deepEqual(
+      ['a/b.txt', 'Ω "x"', ''].map((s) => [checkHash(s, 0, s.length), keyHashA(s, 0, s.length), keyHashB(s, 0, s.length)]),
+      [
+        [-1166848366, -205299798, -118845180],
+        [924392005, -1570549123, -296127491],
+        [-1666776968, 1818371886, 1270938603],
+      ],
+    );
   });
 });

@@ -1,0 +1,178 @@
+import { pathHash } from './state-table.js';
+import { checkHash, keyHashA, keyHashB } from './line-hashes.js';
+
+/**
+ * The last state as the scan's worker compares with it: per manifest line, hashes only, no text.
+ *
+ * The worker of a scan on two threads (scan/parallel.ts) only asks, for each entry of its share,
+ * whether the manifest records that path with that quick key. Read as text, its share of W1's
+ * manifest (24 MB, 104,000 lines, every line decoded to find which are its share's) took it 77–110
+ * ms of a 0.6 s no-change run, before it could walk. The manifest's index (manifest-index.ts)
+ * carries, for each line of the base, its path's hash (the one StateTable's buckets use), a second
+ * hash of the path, and two hashes of its quick key: what a comparison needs, in 2 MB read straight
+ * into typed arrays. The base itself is still read, to check its CRC-32 against the index's (the
+ * index is a cache, trusted to the byte), but not decoded; a delta is read as text and applied as
+ * StateTable applies it.
+ *
+ * A path is found by its two 32-bit hashes, and is recorded unchanged when both 32-bit hashes of
+ * its quick key are the line's too: a changed entry taken for unchanged needs 64 bits of key hash to
+ * collide (and a new path taken for a recorded one, 64 bits of path hash, then the key's): ~5e-20 a
+ * changed entry. The size-and-mtime rule that decides "changed" is far less exact than that.
+ *
+ * The slots are numbered as StateTable numbers them for the same manifest (the base's lines in
+ * order, then each path a delta adds, in its order; a deleted path keeps its slot and takes it back
+ * when stored again), so the slots the worker marks found are the main thread's slots too
+ * (StateComparison.foundByWorker), where a worker reading text sends the paths it did not find.
+ */
+export class HashedState {
+  private n: number;
+  private liveCount: number;
+  /** Per slot: the path's hash (StateTable's), the path's second hash, the quick key's two, and whether it is live. */
+  private hashes: Int32Array;
+  private checks: Int32Array;
+  private keysA: Int32Array;
+  private keysB: Int32Array;
+  private live: Uint8Array;
+  /** Open addressing, slot + 1 per bucket (0 empty), at most half full. */
+  private buckets: Int32Array;
+
+  /** A state of `n` base lines, their columns as an index holds them (each `n` long; `keys` A then B per line). */
+  constructor(hashes: Int32Array, checks: Int32Array, keys: Int32Array) {
+    const n = hashes.length;
+    if (checks.length !== n || keys.length !== 2 * n) throw new Error('hashed state: columns of different lengths');
+    this.n = n;
+    this.liveCount = n;
+    const room = Math.max(1024, Math.ceil(n * 1.25));
+    this.hashes = new Int32Array(room);
+    this.hashes.set(hashes);
+    this.checks = new Int32Array(room);
+    this.checks.set(checks);
+    this.keysA = new Int32Array(room);
+    this.keysB = new Int32Array(room);
+    for (let i = 0; i < n; i++) {
+      this.keysA[i] = keys[2 * i] as number;
+      this.keysB[i] = keys[2 * i + 1] as number;
+    }
+    this.live = new Uint8Array(room).fill(1, 0, n);
+    this.buckets = new Int32Array(0);
+    this.rehash(room);
+  }
+
+  /** Live paths. */
+  size(): number {
+    return this.liveCount;
+  }
+
+  /** Slots so far (live or not): what the main thread's table numbers for the same manifest. */
+  slots(): number {
+    return this.n;
+  }
+
+  /** A delta's line for `path`, its quick key text[keyStart, keyEnd): the path's slot is taken back, or a new one added. */
+  put(path: string, text: string, keyStart: number, keyEnd: number): void {
+    const h = pathHash(path);
+    const c = checkHash(path, 0, path.length);
+    let slot = this.findHashed(h, c);
+    if (slot < 0) {
+      if (this.n === this.hashes.length) this.grow();
+      slot = this.n++;
+      this.hashes[slot] = h;
+      this.checks[slot] = c;
+      this.insert(slot);
+    }
+    this.keysA[slot] = keyHashA(text, keyStart, keyEnd);
+    this.keysB[slot] = keyHashB(text, keyStart, keyEnd);
+    if (this.live[slot] === 0) this.liveCount++;
+    this.live[slot] = 1;
+  }
+
+  /** A delta's deletion of `path`. */
+  delete(path: string): void {
+    const slot = this.findHashed(pathHash(path), checkHash(path, 0, path.length));
+    if (slot >= 0 && this.live[slot] === 1) {
+      this.live[slot] = 0;
+      this.liveCount--;
+    }
+  }
+
+  /** One comparison of the scan's walk with this state. */
+  compare(): HashedComparison {
+    return new HashedComparison(this);
+  }
+
+  /** @internal The live slot of `path`, -1 when none. */
+  liveSlot(path: string): number {
+    const slot = this.findHashed(pathHash(path), checkHash(path, 0, path.length));
+    return slot >= 0 && this.live[slot] === 1 ? slot : -1;
+  }
+  /** @internal Whether `slot` is live and recorded with the quick key whose hashes are a and b. */
+  keyAt(slot: number, a: number, b: number): boolean {
+    return this.live[slot] === 1 && this.keysA[slot] === a && this.keysB[slot] === b;
+  }
+  /** @internal Whether `slot` is a slot of the path whose hashes are h and c. */
+  isPathOf(slot: number, h: number, c: number): boolean {
+    return slot < this.n && this.hashes[slot] === h && this.checks[slot] === c;
+  }
+  /** @internal The slot (live or not) of the path whose hashes are h and c, -1 when it never had one. */
+  findHashed(h: number, c: number): number {
+    const mask = this.buckets.length - 1;
+    for (let b = h & mask; ; b = (b + 1) & mask) {
+      const v = this.buckets[b] as number;
+      if (v === 0) return -1;
+      if (this.hashes[v - 1] === h && this.checks[v - 1] === c) return v - 1;
+    }
+  }
+
+  private insert(slot: number): void {
+    const mask = this.buckets.length - 1;
+    let b = (this.hashes[slot] as number) & mask;
+    while (this.buckets[b] !== 0) b = (b + 1) & mask;
+    this.buckets[b] = slot + 1;
+  }
+  private rehash(room: number): void {
+    this.buckets = new Int32Array(2 ** Math.ceil(Math.log2(room * 2)));
+    for (let slot = 0; slot < this.n; slot++) this.insert(slot);
+  }
+  private grow(): void {
+    const room = Math.ceil(this.hashes.length * 1.5);
+    const wider = <A extends Int32Array | Uint8Array>(a: A, make: (k: number) => A): A => {
+      const b = make(room);
+      b.set(a);
+      return b;
+    };
+    this.hashes = wider(this.hashes, (k) => new Int32Array(k));
+    this.checks = wider(this.checks, (k) => new Int32Array(k));
+    this.keysA = wider(this.keysA, (k) => new Int32Array(k));
+    this.keysB = wider(this.keysB, (k) => new Int32Array(k));
+    this.live = wider(this.live, (k) => new Uint8Array(k));
+    this.rehash(room);
+  }
+}
+
+/** The scan worker's comparison: marks, per slot, what its walk found exactly as recorded (and what it sent). */
+export class HashedComparison {
+  /** One per slot of the state when the comparison began; sent to the main thread as they are. */
+  readonly marks: Uint8Array;
+  /** The slot after the last one found: the next path the walk asks for, most often (StateComparison's rule). */
+  private next = 0;
+  constructor(private readonly state: HashedState) {
+    this.marks = new Uint8Array(state.slots());
+  }
+  /** Whether `path` is recorded with exactly `key` (then marked). */
+  hasQuickKey(path: string, key: string): boolean {
+    const h = pathHash(path);
+    const c = checkHash(path, 0, path.length);
+    const s = this.state;
+    const slot = s.isPathOf(this.next, h, c) ? this.next : s.findHashed(h, c);
+    if (slot < 0) return false;
+    this.next = slot + 1;
+    if (!s.keyAt(slot, keyHashA(key, 0, key.length), keyHashB(key, 0, key.length))) return false;
+    if (slot < this.marks.length) this.marks[slot] = 1;
+    return true;
+  }
+  /** Marks `path` found (an entry the worker sends: the plan compares it). */
+  markPath(path: string): void {
+    const slot = this.state.liveSlot(path);
+    if (slot >= 0 && slot < this.marks.length) this.marks[slot] = 1;
+  }
+}
