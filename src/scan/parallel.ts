@@ -52,9 +52,9 @@ interface ShareResult extends ShareScan {
   unseen: string[];
   /**
    * With `manifest` read through its index (readHashedManifest): what it found, as marks by slot,
-   * and the manifest they are of (its base, and how many slots it has), in place of `unseen`.
+   * and the manifest they are of (its base, its count of slots and of paths), in place of `unseen`.
    */
-  found?: { marks: Uint8Array; slots: number; base: string | null };
+  found?: { marks: Uint8Array; slots: number; base: string | null; live: number };
 }
 
 const BY_WORKER = 1;
@@ -252,7 +252,7 @@ export function startParallelScan(
       // sent every entry, and the plan compares them.
       if (o.manifest !== undefined && compared !== undefined) {
         if (r.found === undefined) compared.foundElsewhere(walked, r.unseen);
-        else if (!compared.foundByWorker(r.found.marks, r.found.slots, r.found.base)) {
+        else if (!compared.foundByWorker(r.found.marks, r.found.slots, r.found.base, r.found.live)) {
           // Marks of another numbering of the slots than this thread's (never seen: both read the
           // same files under the run's lock): its walk is not used, and its names are walked here.
           return rewalk();
@@ -305,6 +305,6 @@ export function runScanWorker(data: ScanWorkerData, port: { postMessage(v: unkno
     walked: [...walked],
     unseen,
   };
-  if (hashed !== undefined && byHash !== undefined) answer.found = { marks: byHash.marks, slots: hashed.state.slots(), base: hashed.base };
+  if (hashed !== undefined && byHash !== undefined) answer.found = { marks: byHash.marks, slots: hashed.state.slots(), base: hashed.base, live: hashed.state.size() };
   port.postMessage(answer);
 }

@@ -1,5 +1,4 @@
-import { pathHash } from './state-table.js';
-import { checkHash, keyHashA, keyHashB } from './line-hashes.js';
+import { keyHashes, pathHashes } from './line-hashes.js';
 
 /**
  * The last state as the scan's worker compares with it: per manifest line, hashes only, no text.
@@ -9,15 +8,19 @@ import { checkHash, keyHashA, keyHashB } from './line-hashes.js';
  * manifest (24 MB, 104,000 lines, every line decoded to find which are its share's) took it 77–110
  * ms of a 0.6 s no-change run, before it could walk. The manifest's index (manifest-index.ts)
  * carries, for each line of the base, its path's hash (the one StateTable's buckets use), a second
- * hash of the path, and two hashes of its quick key: what a comparison needs, in 2 MB read straight
- * into typed arrays. The base itself is still read, to check its CRC-32 against the index's (the
- * index is a cache, trusted to the byte), but not decoded; a delta is read as text and applied as
- * StateTable applies it.
+ * hash of the path, and two hashes of its quick key (store/line-hashes.ts): what a comparison needs,
+ * 16 bytes a line read straight into typed arrays. The base itself is still read, to check its
+ * CRC-32 against the index's (the index is a cache, trusted to the byte), but not decoded; a delta
+ * is read as text and applied as StateTable applies it.
  *
  * A path is found by its two 32-bit hashes, and is recorded unchanged when both 32-bit hashes of
  * its quick key are the line's too: a changed entry taken for unchanged needs 64 bits of key hash to
- * collide (and a new path taken for a recorded one, 64 bits of path hash, then the key's): ~5e-20 a
- * changed entry. The size-and-mtime rule that decides "changed" is far less exact than that.
+ * collide, ~5e-20 a changed entry (the size-and-mtime rule that decides "changed" is far less exact
+ * than that). Two paths of the base with the same two hashes would be one slot here: the state is
+ * refused then (DuplicateHashes), and the worker reads the manifest as text. A path not recorded
+ * that has a recorded one's two hashes is taken for it (~5e-15 a new path at 100k recorded), and
+ * then only if its key's hashes are that one's too. The second hashes are keyed by the base's
+ * CRC-32, so such names cannot be made without reading the manifest.
  *
  * The slots are numbered as StateTable numbers them for the same manifest (the base's lines in
  * order, then each path a delta adds, in its order; a deleted path keeps its slot and takes it back
@@ -35,9 +38,20 @@ export class HashedState {
   private live: Uint8Array;
   /** Open addressing, slot + 1 per bucket (0 empty), at most half full. */
   private buckets: Int32Array;
+  /** A path's two hashes, or a key's, as last computed (line-hashes.ts writes them here). */
+  private readonly scratch = new Int32Array(2);
 
-  /** A state of `n` base lines, their columns as an index holds them (each `n` long; `keys` A then B per line). */
-  constructor(hashes: Int32Array, checks: Int32Array, keys: Int32Array) {
+  /**
+   * A state of `n` base lines, their columns as an index holds them: `hashes` and `checks` `n`
+   * long, `keys` 2n (A then B per line); `seed` the base's CRC-32 (line-hashes.ts). Throws
+   * DuplicateHashes when two lines have the same two path hashes.
+   */
+  constructor(
+    hashes: Int32Array,
+    checks: Int32Array,
+    keys: Int32Array,
+    readonly seed: number,
+  ) {
     const n = hashes.length;
     if (checks.length !== n || keys.length !== 2 * n) throw new Error('hashed state: columns of different lengths');
     this.n = n;
@@ -70,8 +84,9 @@ export class HashedState {
 
   /** A delta's line for `path`, its quick key text[keyStart, keyEnd): the path's slot is taken back, or a new one added. */
   put(path: string, text: string, keyStart: number, keyEnd: number): void {
-    const h = pathHash(path);
-    const c = checkHash(path, 0, path.length);
+    pathHashes(path, 0, path.length, this.seed, this.scratch, 0);
+    const h = this.scratch[0] as number;
+    const c = this.scratch[1] as number;
     let slot = this.findHashed(h, c);
     if (slot < 0) {
       if (this.n === this.hashes.length) this.grow();
@@ -80,15 +95,16 @@ export class HashedState {
       this.checks[slot] = c;
       this.insert(slot);
     }
-    this.keysA[slot] = keyHashA(text, keyStart, keyEnd);
-    this.keysB[slot] = keyHashB(text, keyStart, keyEnd);
+    keyHashes(text, keyStart, keyEnd, this.seed, this.scratch, 0);
+    this.keysA[slot] = this.scratch[0] as number;
+    this.keysB[slot] = this.scratch[1] as number;
     if (this.live[slot] === 0) this.liveCount++;
     this.live[slot] = 1;
   }
 
   /** A delta's deletion of `path`. */
   delete(path: string): void {
-    const slot = this.findHashed(pathHash(path), checkHash(path, 0, path.length));
+    const slot = this.findPath(path);
     if (slot >= 0 && this.live[slot] === 1) {
       this.live[slot] = 0;
       this.liveCount--;
@@ -102,8 +118,13 @@ export class HashedState {
 
   /** @internal The live slot of `path`, -1 when none. */
   liveSlot(path: string): number {
-    const slot = this.findHashed(pathHash(path), checkHash(path, 0, path.length));
+    const slot = this.findPath(path);
     return slot >= 0 && this.live[slot] === 1 ? slot : -1;
+  }
+  /** @internal The slot (live or not) of `path`, -1 when it never had one. */
+  findPath(path: string): number {
+    pathHashes(path, 0, path.length, this.seed, this.scratch, 0);
+    return this.findHashed(this.scratch[0] as number, this.scratch[1] as number);
   }
   /** @internal Whether `slot` is live and recorded with the quick key whose hashes are a and b. */
   keyAt(slot: number, a: number, b: number): boolean {
@@ -125,8 +146,12 @@ export class HashedState {
 
   private insert(slot: number): void {
     const mask = this.buckets.length - 1;
-    let b = (this.hashes[slot] as number) & mask;
-    while (this.buckets[b] !== 0) b = (b + 1) & mask;
+    const h = this.hashes[slot] as number;
+    const c = this.checks[slot] as number;
+    let b = h & mask;
+    for (let v = this.buckets[b] as number; v !== 0; b = (b + 1) & mask, v = this.buckets[b] as number) {
+      if (this.hashes[v - 1] === h && this.checks[v - 1] === c) throw new DuplicateHashes();
+    }
     this.buckets[b] = slot + 1;
   }
   private rehash(room: number): void {
@@ -155,18 +180,23 @@ export class HashedComparison {
   readonly marks: Uint8Array;
   /** The slot after the last one found: the next path the walk asks for, most often (StateComparison's rule). */
   private next = 0;
+  /** The path's two hashes and the key's two, of the entry asked about. */
+  private readonly hashed = new Int32Array(4);
   constructor(private readonly state: HashedState) {
     this.marks = new Uint8Array(state.slots());
   }
   /** Whether `path` is recorded with exactly `key` (then marked). */
   hasQuickKey(path: string, key: string): boolean {
-    const h = pathHash(path);
-    const c = checkHash(path, 0, path.length);
     const s = this.state;
+    const hashed = this.hashed;
+    pathHashes(path, 0, path.length, s.seed, hashed, 0);
+    keyHashes(key, 0, key.length, s.seed, hashed, 2);
+    const h = hashed[0] as number;
+    const c = hashed[1] as number;
     const slot = s.isPathOf(this.next, h, c) ? this.next : s.findHashed(h, c);
     if (slot < 0) return false;
     this.next = slot + 1;
-    if (!s.keyAt(slot, keyHashA(key, 0, key.length), keyHashB(key, 0, key.length))) return false;
+    if (!s.keyAt(slot, hashed[2] as number, hashed[3] as number)) return false;
     if (slot < this.marks.length) this.marks[slot] = 1;
     return true;
   }
@@ -174,5 +204,12 @@ export class HashedComparison {
   markPath(path: string): void {
     const slot = this.state.liveSlot(path);
     if (slot >= 0 && slot < this.marks.length) this.marks[slot] = 1;
+  }
+}
+
+/** Two lines of a base with the same two path hashes: the state cannot tell them apart. */
+export class DuplicateHashes extends Error {
+  constructor() {
+    super('two paths of the manifest have the same hashes');
   }
 }

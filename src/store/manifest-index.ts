@@ -19,12 +19,15 @@ import { replaceCacheFile } from '../io/atomic.js';
  * replaced by the next run that reads the base in full.
  *
  * Format: one line of JSON (ASCII), then little-endian 32-bit integers: `entries` path hashes, one
- * per line after the manifest's header, then `buckets` buckets (0 empty, else line number + 1).
- * `data_crc32` is the CRC-32 of the hashes, `buckets_crc32` that of the buckets.
+ * per line after the manifest's header, then `buckets` buckets (0 empty, else line number + 1), then
+ * `entries` second path hashes and 2 × `entries` quick key hashes (two per line), which the scan's
+ * worker compares with (store/hashed-state.ts; their hashing starts from the base's CRC-32).
+ * `data_crc32` is the CRC-32 of the hashes, `buckets_crc32` that of the buckets, `checks_crc32` and
+ * `keys_crc32` those of the others.
  *
  * A reader takes the header first (readManifestIndex), then each part straight into where it is
  * used (readIndexParts): the hashes into the state table's own column, the buckets into its own
- * table. Read as one buffer, the index
+ * table (the scan's worker: the hashes and the others into its HashedState). Read as one buffer, the index
  * of a 1M-entry manifest (16 MB) stood beside those in both scan threads, and a no-change run with a
  * large delta peaked at 601–602 MiB where it had at 558–559 MiB without an index (W3).
  */

@@ -67,7 +67,11 @@ export interface Manifest {
 export interface ReadOptions {
   /** Keeps only the entries at and below these top-level names (a scan thread's share). */
   only?: ReadonlySet<string>;
-  /** A base read in full (without a matching index) gives its index (`Manifest.index`): ~15 ms more at 100k entries. */
+  /**
+   * A base read in full (without a matching index) gives its index (`Manifest.index`): ~50 ms more
+   * at 100k entries (W1: 146–172 against 179–262 ms, 6 fresh processes each), ~35–45 ms of it the
+   * second path hash and the key hashes the scan's worker compares with (StateTable.indexOfLines).
+   */
   makeIndex?: boolean;
 }
 
@@ -171,7 +175,7 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
         },
       );
       const indexes = makeIndex && header !== undefined && count === header.entries && count > 0 && count <= MAX_INDEXED_ENTRIES && bytes <= MAX_INDEXED_BYTES;
-      const lines = indexes ? entries.indexOfLines() : undefined;
+      const lines = indexes ? entries.indexOfLines(crc) : undefined;
       if (lines !== undefined) made = { base: header?.id ?? null, bytes, crc32: crc, entries: count, ...lines };
     }
     const result = (h: ManifestHeader | undefined): { manifest: Manifest } => ({ manifest: made === undefined ? { header: h, entries, indexed } : { header: h, entries, indexed, index: made } });
@@ -374,16 +378,9 @@ function readLinesFrom<H>(fs: Fs, fd: number, file: string, head: (text: string)
 /** At most this many bytes are indexed (the index's integers are 32-bit). */
 const MAX_INDEXED_BYTES = 0x7fffffff;
 
-/** Thrown inside readBaseIndexed when the file is not the one its index is of: the caller reads it in full. */
+/** Thrown inside readBaseIndexed and readHashedManifest when the file is not the one its index is of: the caller reads it otherwise. */
 const NOT_INDEXED = new Error('not the indexed base');
 
-/**
- * The base read through its index: read as readLinesFrom reads it (a chunk at a time, each line in
- * its chunk or a string of its own), its header through `head`, then line i given to `adopt` with
- * the index's hash i. Undefined when the file is not the one the index is of, to the byte (the
- * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
- * reads it in full, which names damage.
- */
 /**
  * The manifest as the scan's worker compares with it (store/hashed-state.ts): through its index
  * only, the base's lines never decoded, a delta applied as readManifest applies it. The base is still
@@ -427,7 +424,7 @@ export function readHashedManifest(fs: Fs, file: string): { state: HashedState; 
       crc = crc32(buf.subarray(0, got), crc);
     }
     if (header === undefined || bytes !== index.bytes || crc !== index.crc32) return undefined;
-    const state = new HashedState(hashes, checks, keys);
+    const state = new HashedState(hashes, checks, keys, index.crc32);
     const base = header.id;
     if (base === undefined) return deltaFd === undefined ? { state, base: null } : undefined;
     if (deltaFd === undefined) return { state, base };
@@ -455,9 +452,11 @@ export function readHashedManifest(fs: Fs, file: string): { state: HashedState; 
         }
         const path = StateTable.pathAt(text, start, end);
         if (path === undefined) throw NOT_INDEXED;
+        // The quick key as keyAt reads it, up to the next tab (a line with none there is damage).
         const key = text.indexOf('\t', start) + 1;
         const tab = text.indexOf('\t', key);
-        state.put(path, text, key, tab < 0 || tab > end ? end : tab);
+        if (tab < 0 || tab >= end) throw NOT_INDEXED;
+        state.put(path, text, key, tab);
       },
       () => stale || !usable,
     );
@@ -472,6 +471,13 @@ export function readHashedManifest(fs: Fs, file: string): { state: HashedState; 
   }
 }
 
+/**
+ * The base read through its index: read as readLinesFrom reads it (a chunk at a time, each line in
+ * its chunk or a string of its own), its header through `head`, then line i given to `adopt` with
+ * the index's hash i. Undefined when the file is not the one the index is of, to the byte (the
+ * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
+ * reads it in full, which names damage.
+ */
 function readBaseIndexed(
   fs: Fs,
   file: string,

@@ -4,7 +4,7 @@ import { HardbackError } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import { quickKey } from '../plan/compare.js';
 import { isIncrementId } from './ids.js';
-import { checkHash, keyHashA, keyHashB } from './line-hashes.js';
+import { keyHashes, pathHashes } from './line-hashes.js';
 
 /**
  * The last backed-up state, held as one encoded line per path:
@@ -359,25 +359,28 @@ export class StateTable implements Map<string, StateEntry> {
    * buckets. Undefined when a line was re-encoded: its slot does not hold the text the index's
    * reader would find in the file.
    */
-  indexOfLines(): { hashes: Int32Array; buckets: Int32Array; checks: Int32Array; keys: Int32Array } | undefined {
+  indexOfLines(seed: number): { hashes: Int32Array; buckets: Int32Array; checks: Int32Array; keys: Int32Array } | undefined {
     if (this.reencoded) return undefined;
     // And what the scan's worker compares with (store/hashed-state.ts): each path's second hash, and
-    // the two of its quick key, hashed where the line holds them.
+    // the two of its quick key, hashed where the line holds them (keyAt's key: up to the next tab;
+    // a line with none after its key is damage, which no index hides).
     const checks = new Int32Array(this.n);
     const keys = new Int32Array(2 * this.n);
+    const both = new Int32Array(2);
     for (let slot = 0; slot < this.n; slot++) {
       const text = this.textOf(slot);
       const from = (this.start[slot] as number) + 1;
       const to = (this.keyPos[slot] as number) - 2;
-      let escaped = false;
-      for (let i = from; i < to && !escaped; i++) escaped = text.charCodeAt(i) === 92; /* \\ */
-      const path = escaped ? this.pathOf(slot) : undefined;
-      checks[slot] = path === undefined ? checkHash(text, from, to) : checkHash(path, 0, path.length);
+      // Hashed as written; an escaped path again, decoded.
+      if (pathHashes(text, from, to, seed, both, 0)) {
+        const path = this.pathOf(slot);
+        pathHashes(path, 0, path.length, seed, both, 0);
+      }
+      checks[slot] = both[1] as number;
       const k = this.keyPos[slot] as number;
       const tab = text.indexOf('\t', k);
-      const end = tab < 0 || tab > (this.end[slot] as number) ? (this.end[slot] as number) : tab;
-      keys[2 * slot] = keyHashA(text, k, end);
-      keys[2 * slot + 1] = keyHashB(text, k, end);
+      if (tab < 0 || tab >= (this.end[slot] as number)) return undefined;
+      keyHashes(text, k, tab, seed, keys, 2 * slot);
     }
     return { hashes: this.hashes.slice(0, this.n), buckets: this.buckets.slice(), checks, keys };
   }
@@ -801,12 +804,12 @@ export class StateComparison {
   }
   /**
    * Marks what the scan's worker found, comparing with the same manifest through its hashes
-   * (store/hashed-state.ts): its marks, one per slot of its state (`slots` of them, of the base
-   * `base`), numbered as this table numbers them. False, and nothing marked, when they cannot be of
-   * this table (another count of slots, or another base).
+   * (store/hashed-state.ts): its marks, one per slot of its state (`slots` of them, `live` paths,
+   * of the base `base`), numbered as this table numbers them. False, and nothing marked, when they
+   * cannot be of this table (another count of slots or of paths, or another base).
    */
-  foundByWorker(marks: Uint8Array, slots: number, base: string | null): boolean {
-    if (slots !== this.marks.length || marks.length !== slots || base !== this.table.baseId()) return false;
+  foundByWorker(marks: Uint8Array, slots: number, base: string | null, live: number): boolean {
+    if (slots !== this.marks.length || marks.length !== slots || base !== this.table.baseId() || live !== this.table.size) return false;
     for (let i = 0; i < slots; i++) if (marks[i] === 1) this.marks[i] = 1;
     return true;
   }

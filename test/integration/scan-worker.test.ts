@@ -251,6 +251,24 @@ describe('the scan on two threads', () => {
     }
   });
 
+  it('marks the main thread does not take (of another manifest than its own): the names the worker walked are walked again here, for the one-thread scan', async () => {
+    const edits = editSource(8);
+    assert.ok(readHashedManifest(realFs, new Layout(dist).manifest) !== undefined, 'the index the worker compares through');
+    const log = join(root, 'forged.log');
+    const forged = wrapper('forged', log, "const sent = parentPort.postMessage; parentPort.postMessage = (v) => { if (v && v.found) { v.found.base = 'another'; log('forged'); } sent(v); };");
+    const want = oneThread();
+    const got = await twoThreads(forged, async () => {
+      for (let i = 0; i < 500 && !logLines(log).some((l) => l.startsWith('scanned')); i++) await sleep(10);
+    });
+    const lines = logLines(log);
+    assert.equal(lines[1], 'forged');
+    assert.ok(Number(/^scanned (\d+)$/.exec(lines[2] ?? '')?.[1]) > 0, 'the worker walked names of its share');
+    assert.deepEqual(paths(got.result), paths(want.result));
+    assert.deepEqual(gone(got), gone(want));
+    for (const d of edits.deleted) assert.ok(gone(got).includes(d), d);
+    assert.deepEqual(hashed(got), hashed(want));
+  });
+
   it('a source folder that cannot be listed again: what is recorded below the names nobody walked is kept, and the error is reported once', async () => {
     // The worker dies at once; this thread lists the source for its own share, then fails to list
     // it again to take the worker's names, and once more to walk them after the worker died.

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
 import { readHashedManifest, readManifest, writeManifest, type Manifest } from '../../src/store/manifest.js';
 import { encodeIndex, MANIFEST_INDEX_FORMAT, readIndexParts, readManifestIndex, writeManifestIndex, type ManifestIndex } from '../../src/store/manifest-index.js';
-import { checkHash, keyHashA, keyHashB } from '../../src/store/line-hashes.js';
+import { keyHashes, pathHashes } from '../../src/store/line-hashes.js';
 import { manifestIndexOf } from '../../src/store/layout.js';
 import { pathHash, StateTable } from '../../src/store/state-table.js';
-import { HashedState } from '../../src/store/hashed-state.js';
+import { DuplicateHashes, HashedState } from '../../src/store/hashed-state.js';
 import { quickKey } from '../../src/plan/compare.js';
 import type { StateEntry } from '../../src/meta/entry.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
@@ -291,6 +291,14 @@ describe('the manifest index', () => {
     const m = readManifest(realFs, hand, { makeIndex: true });
     assert.equal(m.entries.size, 507);
     assert.equal(m.index, undefined, 'a re-encoded line: the file does not hold what the table does');
+    // A line with nothing after its quick key (damage the full read lets by until it is decoded):
+    // the scan's worker would find the key where the text comparison does not.
+    const cut = join(dir, 'cut.jsonl');
+    const j = lines.findIndex((l) => l.startsWith('"top 1/plain-'));
+    fs.writeFileSync(cut, lines.map((l, k) => (k === j ? l.split('\t').slice(0, 2).join('\t') : k === i ? (lines[i] as string).replace('\\u0070', 'p') : l)).join('\n'), 'latin1');
+    const c = readManifest(realFs, cut, { makeIndex: true });
+    assert.equal(c.entries.size, 507);
+    assert.equal(c.index, undefined, 'a line with no tab after its key');
     const empty = join(dir, 'empty.jsonl');
     writeManifest(realFs, empty, info, StateTable.from([]));
     assert.equal(readManifest(realFs, empty, { makeIndex: true }).index, undefined);
@@ -303,13 +311,26 @@ describe('the manifest index', () => {
  * table's, and each verdict the text table's, or the marks it sends would mark other paths.
  */
 describe("the scan worker's read through the index's hashes", () => {
-  /** A base with an index, then a delta: a key changed, a line deleted, paths added (escaped too). */
+  /** A path's two hashes, or a key's (line-hashes.ts), from `seed`. */
+  const two = (of: typeof keyHashes, s: string, seed: number): [number, number] => {
+    const out = new Int32Array(2);
+    of(s, 0, s.length, seed, out, 0);
+    return [out[0] as number, out[1] as number];
+  };
+  const link = (k: number, target: string): StateEntry => ({ path: `top ${k}/link ${k}`, type: 'symlink', size: 0, mtime_ns: '1767225600000000001', mode: 0o777, uid: 0, gid: 0, tracked: true, target, since: '2026-11-25T100000Z' });
+  /**
+   * A base with symlinks too and an index, then a delta: a key changed, a symlink's target changed,
+   * a line deleted, paths added (escaped too).
+   */
   function withDelta(t: { after(fn: () => void): void }) {
     const { file, entries } = setup(t, 6000);
+    const links = [link(0, '../a\tb'), link(1, 'Ω "q"\\'), link(2, 'plain')];
+    writeManifest(realFs, file, info, StateTable.from([...entries, ...links]));
     indexIt(file);
     const m = readManifest(realFs, file);
     const changed = { ...(entries[100] as StateEntry), mtime_ns: '1767225600000000999' };
     m.entries.set(changed.path, changed);
+    m.entries.set(links[1]?.path as string, link(1, 'elsewhere'));
     const deleted = (entries[201] as StateEntry).path;
     m.entries.delete(deleted);
     const added = ['top 2/added "x"\\y', 'top 9/новый\u0007', 'top 3/plain-added'];
@@ -318,9 +339,12 @@ describe("the scan worker's read through the index's hashes", () => {
     assert.ok(fs.existsSync(join(file, '..', 'manifest.delta.jsonl')), 'a delta beside the base');
     return { file, entries, changed, deleted, added };
   }
+  /** A key the entry would have changed: a file's mtime, a folder's mode, a symlink's target. */
+  const changedKey = (e: StateEntry): string =>
+    quickKey(e.type === 'file' ? { ...e, mtime_ns: `${BigInt(e.mtime_ns) + 1n}` } : e.type === 'dir' ? { ...e, mode: e.mode ^ 1 } : { ...e, target: `${e.target ?? ''}x` });
 
-  it('numbers the slots as the text table does, and finds each path recorded with exactly its key', (t) => {
-    const { file, entries, changed, deleted, added } = withDelta(t);
+  /** The hashed read and the text read give the same slots, the same verdicts, the same marks. */
+  function assertSameAsText(file: string, absent: string[]): void {
     const text = readManifest(realFs, file);
     const hashed = readHashedManifest(realFs, file);
     assert.ok(hashed !== undefined, 'read through the index');
@@ -328,30 +352,53 @@ describe("the scan worker's read through the index's hashes", () => {
     assert.equal(hashed.state.size(), text.entries.size);
     assert.equal(hashed.base, text.entries.baseId());
     const live = [...text.entries.values()];
-    const absent = [deleted, 'top 0/never', 'top 2/added "x"'];
+    assert.ok(live.some((e) => e.type === 'symlink') && live.some((e) => e.type === 'dir'), 'every kind');
     for (const p of [...live.map((e) => e.path), ...absent]) assert.equal(hashed.state.liveSlot(p), text.entries.slot(p) ?? -1, p);
     const h = hashed.state.compare();
     const c = text.entries.compare();
-    // Every other entry asked as recorded, the rest changed: a file one nanosecond newer, a folder's mode.
+    // Every other entry asked as recorded, the rest changed.
     live.forEach((e, i) => {
-      const key = i % 2 === 0 ? quickKey(e) : quickKey(e.type === 'file' ? { ...e, mtime_ns: `${BigInt(e.mtime_ns) + 1n}` } : { ...e, mode: e.mode ^ 1 });
+      const key = i % 2 === 0 ? quickKey(e) : changedKey(e);
       assert.equal(h.hasQuickKey(e.path, key), i % 2 === 0, e.path);
       assert.equal(c.hasQuickKey(e.path, key), i % 2 === 0, e.path);
     });
-    assert.equal(h.hasQuickKey(changed.path, quickKey(entries[100] as StateEntry)), false, 'the key the delta replaced');
-    assert.equal(h.hasQuickKey(deleted, quickKey(entries[201] as StateEntry)), false, 'a path the delta deleted');
-    for (const p of added) {
-      assert.equal(h.hasQuickKey(p, quickKey({ ...entry(3), path: p })), true, `${p}, added by the delta`);
-      assert.equal(c.hasQuickKey(p, quickKey({ ...entry(3), path: p })), true, `${p}, added by the delta`);
-    }
+    for (const p of absent) assert.equal(h.hasQuickKey(p, quickKey(entry(0))), false, p);
     // Its marks, taken by the text table's comparison, leave unseen what the text comparison does.
     const fromWorker = text.entries.compare();
-    assert.ok(fromWorker.foundByWorker(h.marks, hashed.state.slots(), hashed.base));
+    assert.ok(fromWorker.foundByWorker(h.marks, hashed.state.slots(), hashed.base, hashed.state.size()));
     const unseen = [...fromWorker.unseen()];
-    assert.ok(unseen.length > 3000, `${unseen.length} unseen`);
+    assert.ok(unseen.length > live.length / 3, `${unseen.length} unseen`);
     assert.deepEqual(unseen, [...c.unseen()]);
-    h.markPath(live[1]?.path as string);
-    assert.ok(text.entries.compare().foundByWorker(h.marks, hashed.state.slots(), hashed.base));
+  }
+
+  it('numbers the slots as the text table does, and finds each path recorded with exactly its key', (t) => {
+    const { file, entries, changed, deleted, added } = withDelta(t);
+    assertSameAsText(file, [deleted, 'top 0/never', 'top 2/added "x"']);
+    const hashed = readHashedManifest(realFs, file) as NonNullable<ReturnType<typeof readHashedManifest>>;
+    const h = hashed.state.compare();
+    assert.equal(h.hasQuickKey(changed.path, quickKey(entries[100] as StateEntry)), false, 'the key the delta replaced');
+    assert.equal(h.hasQuickKey(changed.path, quickKey(changed)), true, 'the key the delta gave');
+    assert.equal(h.hasQuickKey(deleted, quickKey(entries[201] as StateEntry)), false, 'a path the delta deleted');
+    assert.equal(h.hasQuickKey('top 1/link 1', quickKey(link(1, 'Ω "q"\\'))), false, "a symlink's old target");
+    assert.equal(h.hasQuickKey('top 1/link 1', quickKey(link(1, 'elsewhere'))), true, "a symlink's new target");
+    for (const p of added) assert.equal(h.hasQuickKey(p, quickKey({ ...entry(3), path: p })), true, `${p}, added by the delta`);
+    // markPath marks a live path's slot, and nothing for a deleted one.
+    const m = hashed.state.compare();
+    m.markPath((entries[7] as StateEntry).path);
+    m.markPath(deleted);
+    assert.deepEqual([...m.marks.keys()].filter((i) => m.marks[i] === 1), [hashed.state.liveSlot((entries[7] as StateEntry).path)]);
+  });
+
+  it('a delta left over from the base this one replaced is not applied, as the text read does not apply it', (t) => {
+    const { file, entries } = withDelta(t);
+    const delta = join(file, '..', 'manifest.delta.jsonl');
+    const left = fs.readFileSync(delta);
+    // Rewritten whole (a new base, which `replaces` the old): its delta goes; a crash can leave it.
+    writeManifest(realFs, file, info, StateTable.from([...entries.slice(0, 3000), link(4, 't')]));
+    assert.equal(fs.existsSync(delta), false);
+    fs.writeFileSync(delta, left);
+    indexIt(file);
+    assertSameAsText(file, [(entries[4000] as StateEntry).path]);
   });
 
   it('marks of another manifest are refused, and nothing is marked', (t) => {
@@ -360,10 +407,11 @@ describe("the scan worker's read through the index's hashes", () => {
     const hashed = readHashedManifest(realFs, file) as NonNullable<ReturnType<typeof readHashedManifest>>;
     const all = new Uint8Array(hashed.state.slots()).fill(1);
     const cmp = text.entries.compare();
-    const n = hashed.state.slots();
-    assert.equal(cmp.foundByWorker(all, n + 1, hashed.base), false, 'another count of slots');
-    assert.equal(cmp.foundByWorker(all.subarray(1), n, hashed.base), false, 'marks of another length');
-    assert.equal(cmp.foundByWorker(all, n, 'another-base'), false, 'another base');
+    const [n, live] = [hashed.state.slots(), hashed.state.size()];
+    assert.equal(cmp.foundByWorker(all, n + 1, hashed.base, live), false, 'another count of slots');
+    assert.equal(cmp.foundByWorker(all.subarray(1), n, hashed.base, live), false, 'marks of another length');
+    assert.equal(cmp.foundByWorker(all, n, 'another-base', live), false, 'another base');
+    assert.equal(cmp.foundByWorker(all, n, hashed.base, live - 1), false, 'another count of paths');
     assert.equal([...cmp.unseen()].length, text.entries.size, 'nothing marked');
   });
 
@@ -374,25 +422,28 @@ describe("the scan worker's read through the index's hashes", () => {
     const good: Record<'index' | 'base' | 'delta', Buffer> = { index: fs.readFileSync(index), base: fs.readFileSync(file), delta: fs.readFileSync(delta) };
     assert.ok(readHashedManifest(realFs, file) !== undefined, 'the premise: it is used');
     const nl = good.index.indexOf(10);
-    const entriesCount = readManifestIndex(realFs, file)?.entries as number;
-    const buckets = readManifestIndex(realFs, file)?.buckets as number;
+    const h = readManifestIndex(realFs, file) as NonNullable<ReturnType<typeof readManifestIndex>>;
     const flip = (b: Buffer, at: number): Buffer => {
       const c = Buffer.from(b);
       c[at] = (c[at] as number) ^ 1;
       return c;
     };
+    const header = (edit: (s: string) => string): Buffer => Buffer.concat([Buffer.from(edit(good.index.subarray(0, nl).toString('latin1')), 'latin1'), good.index.subarray(nl)]);
     const at = good.base.indexOf('plain-5000.txt');
     const renamed = Buffer.from(good.base);
     renamed[at] = 'q'.charCodeAt(0);
     const lines = good.delta.toString('latin1').split('\n');
+    const keyOnly = lines.findIndex((l) => l.startsWith('"top 3/plain-added"'));
     const variants: [string, Partial<typeof good> | 'no index'][] = [
       ['no index', 'no index'],
       ['a path of the base renamed, its size kept', { base: renamed }],
-      ['a flipped bit of a second path hash', { index: flip(good.index, nl + 1 + 4 * (entriesCount + buckets) + 12) }],
-      ['a flipped bit of a key hash', { index: flip(good.index, nl + 1 + 4 * (2 * entriesCount + buckets) + 20) }],
+      ['a flipped bit of a second path hash', { index: flip(good.index, nl + 1 + 4 * (h.entries + h.buckets) + 12) }],
+      ['a flipped bit of a key hash', { index: flip(good.index, nl + 1 + 4 * (2 * h.entries + h.buckets) + 20) }],
+      ['another base id', { index: header((s) => s.replace(/"base":"[^"]*"/, '"base":"0000000000000000"')) }],
       ['a delta of another base', { delta: Buffer.from(good.delta.toString('latin1').replace(/"base":"[^"]*"/, '"base":"0000000000000000"'), 'latin1') }],
       ['a delta line lost', { delta: Buffer.from([...lines.slice(0, 2), ...lines.slice(3)].join('\n'), 'latin1') }],
       ['a damaged delta line', { delta: Buffer.from([lines[0], 'not a line', ...lines.slice(2)].join('\n'), 'latin1') }],
+      ['a delta line with nothing after its key', { delta: Buffer.from(lines.map((l, i) => (i === keyOnly ? l.split('\t').slice(0, 2).join('\t') : l)).join('\n'), 'latin1') }],
     ];
     for (const [what, change] of variants) {
       if (change === 'no index') fs.rmSync(index);
@@ -403,6 +454,21 @@ describe("the scan worker's read through the index's hashes", () => {
       fs.writeFileSync(delta, good.delta);
       assert.ok(readHashedManifest(realFs, file) !== undefined, `${what}: restored`);
     }
+  });
+
+  it('a base whose index gives two of its lines the same two path hashes is read as text', (t) => {
+    const { file } = setup(t, 3000);
+    const m = readManifest(realFs, file, { makeIndex: true });
+    const made = m.index as NonNullable<typeof m.index>;
+    const hashes = made.hashes.slice();
+    const checks = made.checks.slice();
+    hashes[20] = hashes[10] as number;
+    checks[20] = checks[10] as number;
+    assert.throws(() => new HashedState(hashes, checks, made.keys, made.crc32), DuplicateHashes);
+    assert.ok(writeManifestIndex(realFs, file, { ...made, hashes, checks }));
+    assert.equal(readHashedManifest(realFs, file), undefined);
+    assert.ok(writeManifestIndex(realFs, file, made));
+    assert.ok(readHashedManifest(realFs, file) !== undefined, 'the index as made');
   });
 
   it('tells apart paths, and keys, whose first 32-bit hashes are the same', () => {
@@ -416,14 +482,15 @@ describe("the scan worker's read through the index's hashes", () => {
         seen.set(hash(s), s);
       }
     };
-    const [p1, p2] = collision((i) => `docs/file-${i}.txt`, pathHash);
+    const seed = 12345;
+    const [p1, p2] = collision((i) => `docs/file-${i}.txt`, (p) => two(pathHashes, p, seed)[0]);
     const key = (size: number) => quickKey({ ...entry(1), size });
-    const [k1, k2] = collision((i) => key(i), (k) => keyHashA(k, 0, k.length));
-    assert.notEqual(checkHash(p1, 0, p1.length), checkHash(p2, 0, p2.length), 'the premise: the second hashes differ');
-    assert.notEqual(keyHashB(k1, 0, k1.length), keyHashB(k2, 0, k2.length));
+    const [k1, k2] = collision((i) => key(i), (k) => two(keyHashes, k, seed)[0]);
+    assert.notEqual(two(pathHashes, p1, seed)[1], two(pathHashes, p2, seed)[1], 'the premise: the second hashes differ');
+    assert.notEqual(two(keyHashes, k1, seed)[1], two(keyHashes, k2, seed)[1]);
     // A state of p1 recorded with k1: p2 is not it, and p1 with k2 is changed.
-    const columns = (p: string, k: string) => [Int32Array.of(pathHash(p)), Int32Array.of(checkHash(p, 0, p.length)), Int32Array.of(keyHashA(k, 0, k.length), keyHashB(k, 0, k.length))] as const;
-    const state = new HashedState(...columns(p1, k1));
+    const [h1, c1] = two(pathHashes, p1, seed);
+    const state = new HashedState(Int32Array.of(h1), Int32Array.of(c1), Int32Array.of(...two(keyHashes, k1, seed)), seed);
     assert.equal(state.liveSlot(p1), 0);
     assert.equal(state.liveSlot(p2), -1, `${p2} is not ${p1}`);
     const cmp = state.compare();
@@ -438,12 +505,14 @@ describe("the scan worker's read through the index's hashes", () => {
   it('hashes as the index format it reads says (a change of these needs a new MANIFEST_INDEX_FORMAT)', () => {
     // Pinned: an index written by one build is read by another of the same format, on the same drive.
     assert.equal(MANIFEST_INDEX_FORMAT, 3);
+    // The first path hash is the one StateTable's buckets (and the index's first column) use.
+    for (const p of ['a/b.txt', 'Ω "x"', '', 'emoji 😀', 'x'.repeat(300)]) assert.equal(two(pathHashes, p, 99)[0], pathHash(p), p);
     assert.deepEqual(
-      ['a/b.txt', 'Ω "x"', ''].map((s) => [checkHash(s, 0, s.length), keyHashA(s, 0, s.length), keyHashB(s, 0, s.length)]),
+      ['a/b.txt', 'Ω "x"', ''].map((s) => [two(pathHashes, s, 0)[1], two(pathHashes, s, 0xdeadbeef)[1], two(keyHashes, s, 0)[0], two(keyHashes, s, 0)[1], two(keyHashes, s, 7)[1]]),
       [
-        [-1166848366, -205299798, -118845180],
-        [924392005, -1570549123, -296127491],
-        [-1666776968, 1818371886, 1270938603],
+        [-1166848366, -1422492904, -205299798, -118845180, -1138211433],
+        [924392005, -1054471641, -1570549123, -296127491, 829862183],
+        [-1666776968, -782309168, 1818371886, 1270938603, 2071131716],
       ],
     );
   });
