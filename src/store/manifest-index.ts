@@ -76,12 +76,13 @@ export interface IndexFile {
 }
 
 /**
- * 3: after the buckets, each line's second path hash and quick key hashes (store/line-hashes.ts),
- * for the scan's worker. 2: no line starts (lines are found as read), and a CRC-32 each for hashes
- * and buckets (1 was never released). An index of another format is not read: the next run that
- * reads the manifest in full writes one of its own.
+ * 4: after the buckets, each line's second path hash and quick key hashes (store/line-hashes.ts),
+ * for the scan's worker, the second ones started from the base's CRC-32 (3, the same hashes from a
+ * fixed start, was never released). 2: no line starts (lines are found as read), and a CRC-32 each
+ * for hashes and buckets (1 was never released). An index of another format is not read: the next
+ * run that reads the manifest in full writes one of its own.
  */
-export const MANIFEST_INDEX_FORMAT = 3;
+export const MANIFEST_INDEX_FORMAT = 4;
 /** A header line is at most this long. */
 const MAX_HEADER = 4096;
 /** At most this many entries are indexed (made, or taken from a file: the table is grown to hold them). */

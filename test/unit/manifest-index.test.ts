@@ -182,7 +182,7 @@ describe('the manifest index', () => {
       ['a flipped bit of a bucket', bucket],
       ['cut short', good.subarray(0, good.length - 4)],
       ['no header', good.subarray(nl + 1)],
-      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":3', '"format":2')), good.subarray(nl)])],
+      ['another format', Buffer.concat([Buffer.from(good.subarray(0, nl).toString('latin1').replace('"format":4', '"format":3')), good.subarray(nl)])],
       ['empty', Buffer.alloc(0)],
     ];
     for (const [what, bytes] of variants) {
@@ -504,7 +504,7 @@ describe("the scan worker's read through the index's hashes", () => {
 
   it('hashes as the index format it reads says (a change of these needs a new MANIFEST_INDEX_FORMAT)', () => {
     // Pinned: an index written by one build is read by another of the same format, on the same drive.
-    assert.equal(MANIFEST_INDEX_FORMAT, 3);
+    assert.equal(MANIFEST_INDEX_FORMAT, 4);
     // The first path hash is the one StateTable's buckets (and the index's first column) use.
     for (const p of ['a/b.txt', 'Ω "x"', '', 'emoji 😀', 'x'.repeat(300)]) assert.equal(two(pathHashes, p, 99)[0], pathHash(p), p);
     assert.deepEqual(
