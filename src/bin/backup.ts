@@ -24,7 +24,7 @@ else if (parentPort !== null) {
       const collect = gcFunction();
       runScanWorker(data as ScanWorkerData, port, realFs);
       // What the scan held goes at once, while the main thread plans: whether the copies take this
-      // worker over or the run stops it, its share of the manifest is not held beside the plan.
+      // worker over or the run stops it, what it read of the manifest is not held beside the plan.
       collect?.();
       awaitNextRole(port, serve);
     } else if (role === 'copy') runCopyWorker(data as CopyWorkerData, port, realFs);

@@ -37,7 +37,7 @@ export interface ScanWorkerData extends RoleData<'scan'> {
   names: string[];
   /** Int32 per name of `names`: 0 free, 1 claimed by the worker, 2 claimed by this thread. */
   claims: SharedArrayBuffer;
-  /** The manifest to compare with (its share only); undefined: every entry is sent, the plan compares. */
+  /** The manifest to compare with (through its index's hashes, or its share's lines); undefined: every entry is sent, the plan compares. */
   manifest: string | undefined;
 }
 

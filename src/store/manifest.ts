@@ -194,36 +194,18 @@ function readManifestOnce(fs: Fs, file: string, opts: ReadOptions): { manifest: 
     const baseId = header.id;
     entries.trackChangesSince(baseId, header.entries, header.top);
     if (deltaFd === undefined) return result(header);
-    let lines = 0;
-    let mismatch: string | undefined;
-    let stale = false;
-    const delta = readLinesFrom(
-      fs,
-      deltaFd,
-      deltaFile,
-      (first) => {
-        const d = parseDeltaHeader(deltaFile, first);
-        // Left over from a crash between the whole write that replaced its base and its removal
-        // (writeManifest): the manifest includes it. Any other base is damage, never skipped silently.
-        stale = d.base !== baseId;
-        if (stale && d.base !== header.replaces) mismatch = `the delta is of manifest ${d.base}, not of this one (${baseId})`;
-        return d;
-      },
-      (text, start, end, lineNo) => {
-        lines++;
-        if (only === undefined && text.charCodeAt(start) !== 45 /* - */) {
-          if (entries.putLineAt(text, start, end) === 'damaged') throw damaged(deltaFile, `line ${lineNo} is damaged`);
-          return;
-        }
-        const line = text.slice(start, end);
-        const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
-        if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
-        if (only !== undefined && !only.has(topLevelName(path))) return;
-        if (line.charCodeAt(0) === 45) entries.delete(path);
-        else entries.setLine(path, line);
-      },
-      () => stale,
-    );
+    const { delta, lines, stale, mismatch } = readDeltaLines(fs, deltaFd, deltaFile, baseId, header.replaces, (text, start, end, lineNo) => {
+      if (only === undefined && text.charCodeAt(start) !== 45 /* - */) {
+        if (entries.putLineAt(text, start, end) === 'damaged') throw damaged(deltaFile, `line ${lineNo} is damaged`);
+        return;
+      }
+      const line = text.slice(start, end);
+      const path = line.charCodeAt(0) === 45 /* - */ ? jsonPath(line.slice(1)) : StateTable.pathOfLine(line);
+      if (path === undefined) throw damaged(deltaFile, `line ${lineNo} is damaged`);
+      if (only !== undefined && !only.has(topLevelName(path))) return;
+      if (line.charCodeAt(0) === 45) entries.delete(path);
+      else entries.setLine(path, line);
+    });
     if (mismatch !== undefined) return { mismatch };
     if (stale) {
       // The rest of the table's changes count from the manifest, not from the ignored delta.
@@ -428,39 +410,22 @@ export function readHashedManifest(fs: Fs, file: string): { state: HashedState; 
     const base = header.id;
     if (base === undefined) return deltaFd === undefined ? { state, base: null } : undefined;
     if (deltaFd === undefined) return { state, base };
-    let lines = 0;
-    let usable = true;
-    let stale = false;
-    const delta = readLinesFrom(
-      fs,
-      deltaFd,
-      deltaFile,
-      (first) => {
-        const d = parseDeltaHeader(deltaFile, first);
-        // As readManifest: a leftover delta of the base this one replaced is ignored; any other is damage.
-        stale = d.base !== base;
-        if (stale && d.base !== header?.replaces) usable = false;
-        return d;
-      },
-      (text, start, end) => {
-        lines++;
-        if (text.charCodeAt(start) === 45 /* - */) {
-          const path = jsonPath(text.slice(start + 1, end));
-          if (path === undefined) throw NOT_INDEXED;
-          state.delete(path);
-          return;
-        }
-        const path = StateTable.pathAt(text, start, end);
+    const { delta, lines, stale, mismatch } = readDeltaLines(fs, deltaFd, deltaFile, base, header.replaces, (text, start, end) => {
+      if (text.charCodeAt(start) === 45 /* - */) {
+        const path = jsonPath(text.slice(start + 1, end));
         if (path === undefined) throw NOT_INDEXED;
-        // The quick key as keyAt reads it, up to the next tab (a line with none there is damage).
-        const key = text.indexOf('\t', start) + 1;
-        const tab = text.indexOf('\t', key);
-        if (tab < 0 || tab >= end) throw NOT_INDEXED;
-        state.put(path, text, key, tab);
-      },
-      () => stale || !usable,
-    );
-    if (!usable) return undefined;
+        state.delete(path);
+        return;
+      }
+      const path = StateTable.pathAt(text, start, end);
+      if (path === undefined) throw NOT_INDEXED;
+      // The quick key as keyAt reads it, up to the next tab (a line with none there is damage).
+      const key = text.indexOf('\t', start) + 1;
+      const tab = text.indexOf('\t', key);
+      if (tab < 0 || tab >= end) throw NOT_INDEXED;
+      state.put(path, text, key, tab);
+    });
+    if (mismatch !== undefined) return undefined;
     if (stale) return { state, base };
     return lines === delta.changes && state.size() === delta.entries ? { state, base } : undefined;
   } catch {
@@ -478,6 +443,42 @@ export function readHashedManifest(fs: Fs, file: string): { state: HashedState; 
  * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
  * reads it in full, which names damage.
  */
+/**
+ * The lines of the delta open at `fd`, each given to `line` and counted, when it is of the base
+ * `baseId`. One of the base that base `replaces` is left over from a crash between the whole write
+ * that replaced it and its removal (writeManifest), and the manifest includes it: `stale`, and no
+ * line is read. Any other base is damage, never skipped silently: `mismatch` says so.
+ */
+function readDeltaLines(
+  fs: Fs,
+  fd: number,
+  file: string,
+  baseId: string,
+  replaces: string | undefined,
+  line: LineSink,
+): { delta: DeltaHeader; lines: number; stale: boolean; mismatch: string | undefined } {
+  let lines = 0;
+  let stale = false;
+  let mismatch: string | undefined;
+  const delta = readLinesFrom(
+    fs,
+    fd,
+    file,
+    (first) => {
+      const d = parseDeltaHeader(file, first);
+      stale = d.base !== baseId;
+      if (stale && d.base !== replaces) mismatch = `the delta is of manifest ${d.base}, not of this one (${baseId})`;
+      return d;
+    },
+    (text, start, end, lineNo) => {
+      lines++;
+      line(text, start, end, lineNo);
+    },
+    () => stale,
+  );
+  return { delta, lines, stale, mismatch };
+}
+
 function readBaseIndexed(
   fs: Fs,
   file: string,

@@ -255,7 +255,8 @@ describe('the scan on two threads', () => {
     const edits = editSource(8);
     assert.ok(readHashedManifest(realFs, new Layout(dist).manifest) !== undefined, 'the index the worker compares through');
     const log = join(root, 'forged.log');
-    const forged = wrapper('forged', log, "const sent = parentPort.postMessage; parentPort.postMessage = (v) => { if (v && v.found) { v.found.base = 'another'; log('forged'); } sent(v); };");
+    // Every slot marked found, of another base: taken, they would hide every deletion in its share.
+    const forged = wrapper('forged', log, "const sent = parentPort.postMessage; parentPort.postMessage = (v) => { if (v && v.found) { v.found.base = 'another'; v.found.marks.fill(1); log('forged'); } sent(v); };");
     const want = oneThread();
     const got = await twoThreads(forged, async () => {
       for (let i = 0; i < 500 && !logLines(log).some((l) => l.startsWith('scanned')); i++) await sleep(10);
