@@ -20,8 +20,8 @@ import { keyHashes, pathHashes } from './line-hashes.js';
  * refused then (DuplicateHashes), and the worker reads the manifest as text. A path not recorded
  * that has a recorded one's two hashes is taken for it (~5e-15 a new path at 100k recorded): found
  * unchanged only if its key's hashes are that one's too, but marked found all the same when it is
- * sent (markPath), which would hide the recorded one's deletion. The second hashes are keyed by the base's
- * CRC-32, so such names cannot be made without reading the manifest.
+ * sent (markPath), which would hide the recorded one's deletion. The second hashes are keyed by
+ * the base's CRC-32, so such names cannot be made without reading the manifest.
  *
  * The slots are numbered as StateTable numbers them for the same manifest (the base's lines in
  * order, then each path a delta adds, in its order; a deleted path keeps its slot and takes it back
