@@ -31,15 +31,15 @@ import { keyHashes, pathHashes } from './line-hashes.js';
 export class HashedState {
   private n: number;
   private liveCount: number;
-  /** Per slot: the path's hash (StateTable's), the path's second hash, the quick key's two, and whether it is live. */
+  /** Per slot: the path's hash (StateTable's), the path's second hash, and whether it is live. */
   private hashes: Int32Array;
   private checks: Int32Array;
-  private keysA: Int32Array;
-  private keysB: Int32Array;
   private live: Uint8Array;
+  /** The quick key's two hashes, slot s's at 2s and 2s + 1 (as the index holds them). */
+  private keys: Int32Array;
   /** Open addressing, slot + 1 per bucket (0 empty), at most half full. */
   private buckets: Int32Array;
-  /** A path's two hashes, or a key's, as last computed (line-hashes.ts writes them here). */
+  /** A path's two hashes, as findPath last computed them. */
   private readonly scratch = new Int32Array(2);
 
   /**
@@ -62,12 +62,8 @@ export class HashedState {
     this.hashes.set(hashes);
     this.checks = new Int32Array(room);
     this.checks.set(checks);
-    this.keysA = new Int32Array(room);
-    this.keysB = new Int32Array(room);
-    for (let i = 0; i < n; i++) {
-      this.keysA[i] = keys[2 * i] as number;
-      this.keysB[i] = keys[2 * i + 1] as number;
-    }
+    this.keys = new Int32Array(2 * room);
+    this.keys.set(keys);
     this.live = new Uint8Array(room).fill(1, 0, n);
     this.buckets = new Int32Array(0);
     this.rehash(room);
@@ -85,20 +81,16 @@ export class HashedState {
 
   /** A delta's line for `path`, its quick key text[keyStart, keyEnd): the path's slot is taken back, or a new one added. */
   put(path: string, text: string, keyStart: number, keyEnd: number): void {
-    pathHashes(path, 0, path.length, this.seed, this.scratch, 0);
-    const h = this.scratch[0] as number;
-    const c = this.scratch[1] as number;
-    let slot = this.findHashed(h, c);
+    let slot = this.findPath(path);
     if (slot < 0) {
       if (this.n === this.hashes.length) this.grow();
       slot = this.n++;
-      this.hashes[slot] = h;
-      this.checks[slot] = c;
+      // The path's hashes, as findPath left them.
+      this.hashes[slot] = this.scratch[0] as number;
+      this.checks[slot] = this.scratch[1] as number;
       this.insert(slot);
     }
-    keyHashes(text, keyStart, keyEnd, this.seed, this.scratch, 0);
-    this.keysA[slot] = this.scratch[0] as number;
-    this.keysB[slot] = this.scratch[1] as number;
+    keyHashes(text, keyStart, keyEnd, this.seed, this.keys, 2 * slot);
     if (this.live[slot] === 0) this.liveCount++;
     this.live[slot] = 1;
   }
@@ -129,7 +121,7 @@ export class HashedState {
   }
   /** @internal Whether `slot` is live and recorded with the quick key whose hashes are a and b. */
   keyAt(slot: number, a: number, b: number): boolean {
-    return this.live[slot] === 1 && this.keysA[slot] === a && this.keysB[slot] === b;
+    return this.live[slot] === 1 && this.keys[2 * slot] === a && this.keys[2 * slot + 1] === b;
   }
   /** @internal Whether `slot` is a slot of the path whose hashes are h and c. */
   isPathOf(slot: number, h: number, c: number): boolean {
@@ -168,9 +160,10 @@ export class HashedState {
     };
     this.hashes = wider(this.hashes, (k) => new Int32Array(k));
     this.checks = wider(this.checks, (k) => new Int32Array(k));
-    this.keysA = wider(this.keysA, (k) => new Int32Array(k));
-    this.keysB = wider(this.keysB, (k) => new Int32Array(k));
     this.live = wider(this.live, (k) => new Uint8Array(k));
+    const keys = new Int32Array(2 * room);
+    keys.set(this.keys);
+    this.keys = keys;
     this.rehash(room);
   }
 }

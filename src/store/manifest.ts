@@ -437,13 +437,6 @@ export function readHashedManifest(fs: Fs, file: string): { state: HashedState; 
 }
 
 /**
- * The base read through its index: read as readLinesFrom reads it (a chunk at a time, each line in
- * its chunk or a string of its own), its header through `head`, then line i given to `adopt` with
- * the index's hash i. Undefined when the file is not the one the index is of, to the byte (the
- * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
- * reads it in full, which names damage.
- */
-/**
  * The lines of the delta open at `fd`, each given to `line` and counted, when it is of the base
  * `baseId`. One of the base that base `replaces` is left over from a crash between the whole write
  * that replaced it and its removal (writeManifest), and the manifest includes it: `stale`, and no
@@ -479,6 +472,13 @@ function readDeltaLines(
   return { delta, lines, stale, mismatch };
 }
 
+/**
+ * The base read through its index: read as readLinesFrom reads it (a chunk at a time, each line in
+ * its chunk or a string of its own), its header through `head`, then line i given to `adopt` with
+ * the index's hash i. Undefined when the file is not the one the index is of, to the byte (the
+ * header's id and count, the size, the CRC-32), or anything in it cannot be read: the caller then
+ * reads it in full, which names damage.
+ */
 function readBaseIndexed(
   fs: Fs,
   file: string,
