@@ -8,9 +8,9 @@ import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../io/atomic.js
 import type { Durability } from '../io/durability.js';
 import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
-import { applyOps, readJournal, resolveJournal, type JournalOp } from '../store/journal.js';
+import { applyOp, happened, openJournal, type JournalOp } from '../store/journal.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
-import { buildIncrementJson, recordsFromOps, serializeIncrement } from '../store/records.js';
+import { buildIncrementJson, EntryRecords, incrementText, listOf, recordsFromOps, serializeIncrement, type IncrementDocument } from '../store/records.js';
 import { parseIncrementJson } from '../meta/increment.js';
 import { isIncrementId } from '../store/ids.js';
 import { VERSION } from '../version.js';
@@ -40,7 +40,7 @@ export interface RecoveryReport {
  */
 export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => Durability): RecoveryReport {
   const report: RecoveryReport = { id: undefined, done: 0, undone: 0, removedEmpty: false };
-  const journal = readJournal(fs, layout.journal);
+  const journal = openJournal(fs, layout.journal);
   if (journal === undefined) {
     // No journal, or one whose header never became durable: nothing was announced.
     unlinkIfExists(fs, layout.journal);
@@ -48,38 +48,54 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   }
   const { header } = journal;
   report.id = header.id;
-  const resolved = resolveJournal(fs, layout, journal);
-  report.done = resolved.done.length;
-  report.undone = resolved.undone.length;
 
   // The folders whose entries or modes this recovery records, or changes itself: fsynced before
   // increment.json is in place where no flush of the drive covers them (below).
   const folders = new ChangedFolders(layout);
-
-  // An undone put's temp file stays until the journal is gone (sweepTmp): its presence is what says
-  // "not done", so a crash during this recovery must find it again. The link of an undone change
-  // may have been made, and removed here or already by the run that stopped: where recovery records
-  // the run, its folder is fsynced too, so that a power cut cannot bring back a version no
-  // increment.json lists (where it records nothing, the increment folder is removed, or complete).
-  for (const op of resolved.undone) {
-    const link = incrementLinkOf(layout, header.id, op);
-    if (link === undefined) continue;
-    unlinkIfExists(fs, link);
-    folders.increment(dirname(link));
-  }
-
   const manifest = readManifest(fs, layout.manifest);
   const previous = manifest.header?.last_increment ?? null;
-  applyOps(manifest.entries, resolved.done);
-  const isFolder = (rel: string): boolean => manifest.entries.get(rel)?.type === 'dir';
+
+  // One pass over the journal, one change at a time (a first run of a million files announces as
+  // many: store/journal.ts openJournal). Each change's verdict is kept, one byte, for the passes
+  // that write the increment's lists (below); the folders it touched are kept by name, as a set.
+  const verdicts = new Verdicts();
+  const counts = { new: 0, changed: 0, deleted: 0 };
+  // The folders whose modes (and owners) are set again, and those of the mirror the done changes changed.
+  const dirs = new Set<string>();
+  const parents = new Set<string>();
+  for (const op of journal.ops()) {
+    const parent = parentOf(op.entry.path);
+    if (op.op === 'mkdir' || op.op === 'dirmode') dirs.add(op.entry.path);
+    if (parent !== '') dirs.add(parent);
+    const link = incrementLinkOf(layout, header.id, op);
+    if (!happened(fs, layout, op)) {
+      // An undone put's temp file stays until the journal is gone (sweepTmp): its presence is what
+      // says "not done", so a crash during this recovery must find it again. The link of an undone
+      // change may have been made, and removed here or already by the run that stopped: where
+      // recovery records the run, its folder is fsynced too, so that a power cut cannot bring back
+      // a version no increment.json lists (where it records nothing, the increment folder is
+      // removed, or complete).
+      verdicts.push(false);
+      report.undone++;
+      if (link !== undefined) {
+        unlinkIfExists(fs, link);
+        folders.increment(dirname(link));
+      }
+      continue;
+    }
+    verdicts.push(true);
+    report.done++;
+    counts[listOf(op)]++;
+    applyOp(manifest.entries, op);
+    // What it changed: its mirror folder (a put's rename, a deletion, a new folder), and the
+    // increment's folder of its link in files/ or deleted/.
+    parents.add(parent);
+    if (link !== undefined) folders.increment(dirname(link));
+  }
+  for (const rel of parents) folders.mirror(rel, manifest.entries.get(rel)?.type === 'dir');
 
   // Folder modes (and owners, as root): a made folder is created 0700 and a parent may have been opened
   // for writing; the run sets their recorded modes at its end, which a crash skipped.
-  const dirs = new Set<string>();
-  for (const op of journal.ops) {
-    if (op.op === 'mkdir' || op.op === 'dirmode') dirs.add(op.entry.path);
-    if (parentOf(op.entry.path) !== '') dirs.add(parentOf(op.entry.path));
-  }
   for (const rel of [...dirs].sort().reverse()) {
     const e = manifest.entries.get(rel);
     if (e?.type !== 'dir') continue;
@@ -91,30 +107,42 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
       if (!isCode(err, 'ENOENT', 'ENOTDIR')) throw err;
     }
   }
-  // What the done changes changed: each one's mirror folder (a put's rename, a deletion, a new
-  // folder), and the increment's folder of its link in files/ or deleted/.
-  for (const op of resolved.done) {
-    folders.mirror(parentOf(op.entry.path), isFolder(parentOf(op.entry.path)));
-    const link = incrementLinkOf(layout, header.id, op);
-    if (link !== undefined) folders.increment(dirname(link));
-  }
 
   const incDir = layout.incrementDir(header.id);
   const existing = readIncrementIfAny(fs, layout.incrementJson(header.id), header.id);
-  let incrementText: ReturnType<typeof serializeIncrement> | undefined;
+  let json: IncrementDocument | undefined;
   if (existing?.complete === true) {
     // The run wrote its increment and died before the manifest: nothing to finalise there (its
     // changes were durable before its increment.json went into place).
-  } else if (resolved.done.length === 0) {
+  } else if (report.done === 0) {
     fs.rmSync(incDir, { recursive: true, force: true });
     report.removedEmpty = true;
   } else {
     fs.mkdirSync(incDir, { recursive: true });
     folders.increment(incDir);
-    const json = buildIncrementJson({
+    // Each list is written as the journal is read again, its done changes of that list only.
+    const doneOf = (list: keyof typeof counts): EntryRecords<JournalOp> =>
+      new EntryRecords(
+        {
+          length: counts[list],
+          *[Symbol.iterator]() {
+            let i = 0;
+            let n = 0;
+            for (const op of journal.ops()) {
+              if (!verdicts.done(i++) || listOf(op) !== list) continue;
+              n++;
+              yield op;
+            }
+            // The file is the one read above (the lock is held): anything else is not written.
+            if (i !== verdicts.length || n !== counts[list]) throw new Error(`${layout.journal} changed while it was recovered`);
+          },
+        },
+        (op) => op.entry,
+      );
+    json = buildIncrementJson({
       header,
       previous: existing?.previous ?? previous,
-      lists: recordsFromOps(resolved.done),
+      lists: { new: doneOf('new'), changed: doneOf('changed'), deleted: doneOf('deleted') },
       errors: existing?.errors ?? [],
       bytesCopied: existing?.summary?.bytes_copied ?? 0,
       finished: null,
@@ -122,14 +150,13 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
       version: VERSION,
       recoveredAt: new Date().toISOString(),
     });
-    incrementText = serializeIncrement(json);
   }
   const lastIncrement = report.removedEmpty ? previous : header.id;
   // As at the end of a run (run.ts): increment.json, then the manifest, go into place only once what
   // they list is durable. With syncfs the one flush of the drive in commit() covers every change
   // above and both temp files; without it each folder is fsynced first. The journal goes last: until
   // then a power cut leaves it, and the next start recovers again.
-  if (incrementText === undefined) {
+  if (json === undefined) {
     // Nothing is recorded here, and nothing is flushed: what is left to make durable is the
     // increment folder's removal, or the rename of the run's own complete increment.json when it
     // was killed between that rename and the manifest's (on a filesystem that does not keep renames
@@ -139,11 +166,11 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
     here.increment(incDir);
     here.sync(fs);
   }
-  const d = incrementText === undefined ? undefined : durability();
+  const d = json === undefined ? undefined : durability();
   const writes = new AtomicWrites(fs, d?.flushesAll === true ? () => d.flushAll() : undefined);
   try {
     if (d?.perFile === true) folders.sync(fs);
-    if (incrementText !== undefined) writes.write(layout.incrementJson(header.id), incrementText);
+    if (json !== undefined) writes.write(layout.incrementJson(header.id), incrementText(json));
     writeManifest(fs, layout.manifest, { source: header.source, lastIncrement }, manifest.entries, writes);
     writes.commit();
   } catch (err) {
@@ -152,6 +179,23 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   }
   fs.unlinkSync(layout.journal);
   return report;
+}
+
+/** One verdict per change of a journal, a byte each (a million changes: 1 MB). */
+class Verdicts {
+  private bytes = new Uint8Array(1 << 16);
+  length = 0;
+  push(done: boolean): void {
+    if (this.length === this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes[this.length++] = done ? 1 : 0;
+  }
+  done(i: number): boolean {
+    return i < this.length && this.bytes[i] === 1;
+  }
 }
 
 /** The link an announced change makes in increment `id`: a tracked file's version in files/ (put) or deleted/ (del). */

@@ -21,7 +21,7 @@ import { Layout } from '../store/layout.js';
 import { acquireLock } from '../store/lock.js';
 import { readManifest, readManifestHeader, writeManifest } from '../store/manifest.js';
 import { writeManifestIndex, type ManifestIndex } from '../store/manifest-index.js';
-import { applyOps, JournalWriter, readJournal, resolveJournal, type JournalHeader } from '../store/journal.js';
+import { applyOp, happened, JournalWriter, openJournal, type JournalHeader } from '../store/journal.js';
 import { probeDestination } from '../store/probe.js';
 import { nextIncrementId } from '../store/ids.js';
 import { buildIncrementJson, incrementText, StreamedIncrement } from '../store/records.js';
@@ -169,8 +169,8 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     settleYoungFactor();
     if (opts.dryRun) {
       // A run that was interrupted left a journal: the true last state includes what it finished.
-      const journal = readJournal(fs, layout.journal);
-      if (journal !== undefined) applyOps(manifest.entries, resolveJournal(fs, layout, journal).done);
+      const journal = openJournal(fs, layout.journal);
+      if (journal !== undefined) for (const op of journal.ops()) if (happened(fs, layout, op)) applyOp(manifest.entries, op);
     }
     const scanOptions: ScanOptions = {
       selector: compileSelection(profile.rules),

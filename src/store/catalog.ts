@@ -1,6 +1,6 @@
 import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
-import type { EntryRecord, StateEntry } from '../meta/entry.js';
+import { toRecord, type StateEntry } from '../meta/entry.js';
 import {
   checkRecord,
   parseIncrementBytes,
@@ -17,8 +17,8 @@ import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
-import { readJournal, resolveJournal, type JournalHeader } from './journal.js';
-import { recordsFromOps } from './records.js';
+import { happened, openJournal, type JournalHeader } from './journal.js';
+import { listOf, recordsFromOps } from './records.js';
 
 /**
  * Everything `backup-tool` reads from a destination, read-only and distrusted (SPEC §6 "Hostile
@@ -147,16 +147,19 @@ function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
 
   let pending: { header: JournalHeader; summary: IncrementSummary; lists: ReturnType<typeof recordsFromOps> } | undefined;
   try {
-    const journal = readJournal(fs, layout.journal);
+    // Read one change at a time (store/journal.ts openJournal): only the records wanted are kept.
+    const journal = openJournal(fs, layout.journal);
     if (journal !== undefined) {
-      const done = resolveJournal(fs, layout, journal).done.filter((op) => entryProblem(op.entry) === undefined);
-      for (const op of done) state.apply(op.op === 'del' ? undefined : op.entry, op.entry.path);
-      if (isIncrementId(journal.header.id)) {
-        const lists = recordsFromOps(done);
-        const summary = { new: lists.new.length, changed: lists.changed.length, deleted: lists.deleted.length, errors: 0, bytes_copied: 0 };
-        const wanted = (list: EntryRecord[]) => list.filter((r) => wantRecords(r.path));
-        pending = { header: journal.header, summary, lists: { new: wanted(lists.new), changed: wanted(lists.changed), deleted: wanted(lists.deleted) } };
+      const lists = recordsFromOps([]);
+      const summary = { new: 0, changed: 0, deleted: 0, errors: 0, bytes_copied: 0 };
+      for (const op of journal.ops()) {
+        if (entryProblem(op.entry) !== undefined || !happened(fs, layout, op)) continue;
+        state.apply(op.op === 'del' ? undefined : op.entry, op.entry.path);
+        const list = listOf(op);
+        summary[list]++;
+        if (wantRecords(op.entry.path)) lists[list].push(toRecord(op.entry));
       }
+      if (isIncrementId(journal.header.id)) pending = { header: journal.header, summary, lists };
     }
   } catch (err) {
     problems.push(`${layout.journal}: not readable (${errorMessage(err)})`);

@@ -9,14 +9,16 @@ import type { JournalHeader, JournalOp } from './journal.js';
  */
 export function recordsFromOps(done: readonly JournalOp[]): { new: EntryRecord[]; changed: EntryRecord[]; deleted: EntryRecord[] } {
   const out = { new: [] as EntryRecord[], changed: [] as EntryRecord[], deleted: [] as EntryRecord[] };
-  for (const op of done) {
-    const r = toRecord(op.entry);
-    if (op.op === 'del') out.deleted.push(r);
-    else if (op.op === 'dirmode') out.changed.push(r);
-    else if (op.op === 'mkdir') out.new.push(r);
-    else out[op.kind].push(r);
-  }
+  for (const op of done) out[listOf(op)].push(toRecord(op.entry));
   return out;
+}
+
+/** The list of increment.json a change that reached the mirror is recorded in. */
+export function listOf(op: JournalOp): 'new' | 'changed' | 'deleted' {
+  if (op.op === 'del') return 'deleted';
+  if (op.op === 'dirmode') return 'changed';
+  if (op.op === 'mkdir') return 'new';
+  return op.kind;
 }
 
 /** A list written into increment.json: an array, or records produced one by one as they are written. */

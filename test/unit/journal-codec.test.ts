@@ -19,11 +19,16 @@ const del = (path: string): JournalOp => ({ op: 'del', entry: entry(path) });
 
 /** An Fs that knows one file's text (readJournal reads nothing else) and which paths exist with which type. */
 function textFs(text: string | undefined, types: ReadonlyMap<string, 'file' | 'dir' | 'symlink'> = new Map()): Fs {
+  const bytes = text === undefined ? undefined : Buffer.from(text, 'utf8');
   const stub = {
-    readFileSync: () => {
-      if (text === undefined) throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
-      return text;
+    openSync: () => {
+      if (bytes === undefined) throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+      return 7;
     },
+    fstatSync: () => ({ size: bytes?.length ?? 0 }),
+    // At most 5 bytes a call: lines come in pieces, as from a pipe.
+    readSync: (_fd: number, buf: Buffer, offset: number, length: number, position: number) => bytes?.copy(buf, offset, position, position + Math.min(length, 5)) ?? 0,
+    closeSync: () => undefined,
     lstatSync: (p: string) => {
       const t = types.get(p);
       if (t === undefined) return undefined;
