@@ -192,9 +192,11 @@ describe('recovery of an interrupted run makes its changes durable before it rec
     const id = realFs.readdirSync(layout.increments).sort().at(-1) as string;
     assert.equal(JSON.parse(realFs.readFileSync(layout.incrementJson(id), 'utf8')).complete, true, 'the premise: the image holds the run\'s complete increment.json');
     assert.ok(realFs.existsSync(layout.journal), 'the premise: and its journal');
+    const complete = realFs.readFileSync(layout.incrementJson(id));
     realFs.writeFileSync(log, '');
     // Recovery finishes the run (its manifest), and the run that recovered finds nothing more to do.
     assert.equal((await runBackup(profileFor(src, image), options(loggingFs(log), T3))).status, 'no-change');
+    assert.deepEqual(realFs.readFileSync(layout.incrementJson(id)), complete, "the run's complete increment.json is kept as it was");
     const lines = logLines(log);
     const journal = lines.indexOf(`unlink ${layout.journal}`);
     assert.ok(journal >= 0, `the journal is removed:\n${lines.join('\n')}`);
