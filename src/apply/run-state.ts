@@ -21,6 +21,8 @@ export interface RunState {
   lists(): IncrementLists;
   /** The new state, for writeManifest. */
   manifest(): StateTable | EncodedState;
+  /** The run stopped on a fault: what this state holds is dropped now (before recovery reads the manifest again beside it), and it is not used again. */
+  release(): void;
 }
 
 /**
@@ -56,6 +58,10 @@ export class UpdatedState implements RunState {
   manifest(): StateTable {
     return this.table;
   }
+  release(): void {
+    this.table.release();
+    for (const list of Object.values(this.made)) list.length = 0;
+  }
 }
 
 /**
@@ -66,7 +72,7 @@ export class UpdatedState implements RunState {
  * heap's growth margin (bench/HISTORY.md, "What changed in session 5").
  */
 export class NewState implements RunState, EncodedState {
-  private readonly lines = new LineStore();
+  private lines = new LineStore();
   private readonly folders = new Map<string, StateEntry>();
   private readonly top = new TopLevelCounts();
   /** Where each stored entry's record goes as it is stored (the run's increment.json), if anywhere. */
@@ -101,6 +107,10 @@ export class NewState implements RunState, EncodedState {
   }
   manifest(): NewState {
     return this;
+  }
+  release(): void {
+    this.lines = new LineStore();
+    this.folders.clear();
   }
   topCounts(): Record<string, number> | undefined {
     return this.top.result();

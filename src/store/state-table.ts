@@ -84,6 +84,29 @@ export class StateTable implements Map<string, StateEntry> {
     this.buckets = new Int32Array(bucketsFor(n));
   }
 
+  /**
+   * Drops every entry and the memory that held them, at once: a run that stopped on a fault holds
+   * the table of the last state, and recovery reads the manifest again beside it (a W3 run that
+   * found the drive full held ~275 MB of this table's texts while recovery read its own).
+   */
+  release(): void {
+    const empty = new StateTable();
+    this.texts.length = 0;
+    this.own.length = 0;
+    this.tx = empty.tx;
+    this.start = empty.start;
+    this.keyPos = empty.keyPos;
+    this.end = empty.end;
+    this.hashes = empty.hashes;
+    this.live = empty.live;
+    this.buckets = empty.buckets;
+    this.n = 0;
+    this.liveCount = 0;
+    this.dirCount = 0;
+    this.base = undefined;
+    this.top = undefined;
+  }
+
   static from(entries: Iterable<StateEntry>): StateTable {
     const t = new StateTable();
     for (const e of entries) t.set(e.path, e);

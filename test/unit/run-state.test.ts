@@ -139,6 +139,16 @@ describe('NewState (a first run)', () => {
     for (const line of lines) table.setLine(StateTable.pathOfLine(line) as string, line);
     assert.deepEqual([...table.values()], entries.map(plain));
   });
+
+  it('release() drops its lines and folders (a run that stopped)', () => {
+    const s = new NewState();
+    for (const e of stored()) s.stored('new', e);
+    assert.ok(s.size > 0 && [...s.chunks()].length > 0);
+    s.release();
+    assert.equal(s.size, 0);
+    assert.deepEqual([...s.chunks()].filter((c) => c.length > 0), []);
+    assert.equal(stored().some((e) => e.type === 'dir' && s.folder(e.path) !== undefined), false);
+  });
 });
 
 describe('UpdatedState (a run after the first)', () => {
@@ -190,5 +200,20 @@ describe('UpdatedState (a run after the first)', () => {
     s.stored('new', dir('d/keep.txt', 21));
     assert.equal(s.folder('d/sub'), undefined);
     assert.deepEqual(s.folder('d/keep.txt'), plain(dir('d/keep.txt', 21)));
+  });
+
+  it('release() empties the table it was given and its lists (a run that stopped); the table still takes entries', () => {
+    const table = StateTable.from(last());
+    const s = new UpdatedState(table);
+    s.stored('new', file('n.txt', 30));
+    s.deleted(plain(file('d/gone.txt', 4)));
+    s.release();
+    assert.equal(table.size, 0);
+    assert.deepEqual([...table.keys()], []);
+    assert.equal(table.get('d/keep.txt'), undefined);
+    assert.equal(table.slots(), 0);
+    assert.deepEqual(s.counts(), { new: 0, changed: 0, deleted: 0 });
+    table.set('again.txt', plain(file('again.txt', 31)));
+    assert.deepEqual([...table.keys()], ['again.txt']);
   });
 });
