@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { realFs, resolvedPath } from '../io/fs.js';
 import { isSameOrInside, pathUnder } from '../meta/safe-path.js';
-import { errorCode, errorMessage, failure, isCode, isDriveFailure } from '../io/errors.js';
+import { errorCode, errorMessage, failure, HardbackError, isCode, isDriveFailure } from '../io/errors.js';
 import { AtomicWrites, writeFileAtomic } from '../io/atomic.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
 import { durabilityOnce, durabilityProbe, type Durability, type DurabilityProbe } from '../io/durability.js';
@@ -384,8 +384,17 @@ function createIncrementDir(fs: Fs, layout: Layout, started: Date): string {
 
 /**
  * One backup run of one profile (SPEC §3): lock → recover → scan → plan → guards → apply → metadata.
+ * A drive that is full, read-only or gone is said so, wherever the run met it (driveStop).
  */
 export async function runBackup(profile: Profile, opts: BackupOptions): Promise<BackupOutcome> {
+  try {
+    return await backupOnce(profile, opts);
+  } catch (err) {
+    throw driveStop(err);
+  }
+}
+
+async function backupOnce(profile: Profile, opts: BackupOptions): Promise<BackupOutcome> {
   const fs = opts.fs ?? realFs;
   const now = opts.now ?? (() => new Date());
   const startedAt = now();
@@ -642,6 +651,26 @@ export async function runBackup(profile: Profile, opts: BackupOptions): Promise<
   }
 }
 
+/** A drive failure in the user's words; undefined for any other error. */
+function driveTrouble(err: unknown): string | undefined {
+  if (isCode(err, 'ENOSPC', 'EDQUOT')) return 'the backup drive is full';
+  if (isCode(err, 'EROFS')) return 'the backup drive is read-only';
+  return isDriveFailure(err) ? 'the backup drive failed or was removed' : undefined;
+}
+
+/**
+ * A drive failure met outside stopped() (which says what the run had stored): before the run's
+ * journal existed (taking the lock, finishing an interrupted run, making the increment's folder),
+ * or after its metadata was in place (removing the journal). An interrupted run's journal is still
+ * there for the next start. Any other error, and one already said (a HardbackError), is given back
+ * as it is.
+ */
+function driveStop(err: unknown): unknown {
+  const what = err instanceof HardbackError ? undefined : driveTrouble(err);
+  if (what === undefined) return err;
+  return failure(`${what} (${errorMessage(err)}); the run stopped. The backup is consistent; run backup again once the problem is solved.`, { cause: err });
+}
+
 /** After a fault the journal's file may not close (a drive that was pulled out): recovery decides from the disk anyway. */
 function closeQuietly(journal: JournalWriter): void {
   try {
@@ -666,15 +695,7 @@ function stopped(fs: Fs, layout: Layout, err: unknown, durability: () => Durabil
   } catch {
     finalised = false;
   }
-  const code = errorCode(err);
-  const what =
-    code === 'ENOSPC' || code === 'EDQUOT'
-      ? 'the backup drive is full'
-      : code === 'EROFS'
-        ? 'the backup drive is read-only'
-        : isDriveFailure(err)
-          ? 'the backup drive failed or was removed'
-          : 'the run failed';
+  const what = driveTrouble(err) ?? 'the run failed';
   const state = !finalised
     ? 'the journal was kept: the next run finishes recording what was written'
     : nothingKept
