@@ -586,7 +586,7 @@ async function backupOnce(profile: Profile, opts: BackupOptions): Promise<Backup
       await copier.close();
       closeQuietly(journal);
       // Recovery reads the manifest again: the run's own state goes first (W3, a drive found full
-      // after ~10,000 of 100,000 changes: 634-661 MB at the peak with both, 436-455 MB without).
+      // after ~10,000 of 100,000 changes: 619-646 MiB at the peak with both, 426-444 MiB without).
       state.release();
       throw stopped(fs, layout, err, () => durability);
     }

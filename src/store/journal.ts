@@ -222,7 +222,7 @@ const READ_CHUNK = 1 << 20;
 /**
  * A journal opened for reading: its header, and its announced changes read as they are needed. A
  * run of a million files announces ~380 MB of them: read whole, as one string split into lines and
- * parsed, the recovery of 650,000 took 1.9 GB of memory, and from ~1.4 million lines the text is
+ * parsed, the recovery of 650,000 took 1.77 GiB of memory, and from ~1.4 million lines the text is
  * longer than the longest string V8 makes (2^29 - 24 characters): no run could have started again.
  */
 export interface JournalFile {

@@ -87,7 +87,7 @@ export class StateTable implements Map<string, StateEntry> {
   /**
    * Drops every entry and the memory that held them, at once: a run that stopped on a fault holds
    * the table of the last state, and recovery reads the manifest again beside it (a W3 run that
-   * found the drive full held ~275 MB of this table's texts while recovery read its own).
+   * found the drive full held ~275 MiB of this table's texts while recovery read its own).
    */
   release(): void {
     const empty = new StateTable();

@@ -352,7 +352,7 @@ describe('the flush of a batch of copies', () => {
   });
 
   it('a run stopped by a full drive drops its state before recovery reads the journal and the manifest again, first run and next', async () => {
-    // At W3 (1M files) the run's table and recovery's side by side took 634-661 MB, 436-455 MB without the run's.
+    // At W3 (1M files) the run's table and recovery's side by side took 619-646 MiB, 426-444 MiB without the run's.
     const undo = perFileDurability();
     const released = { new: 0, updated: 0 };
     const keepNew = NewState.prototype.release;

@@ -1,6 +1,6 @@
 /**
  * Recovery reads the journal one change at a time (store/journal.ts openJournal, apply/recover.ts):
- * a run of a million files announces ~380 MB of changes, which read whole took 1.9 GB of memory at
+ * a run of a million files announces ~380 MB of changes, which read whole took 1.77 GiB of memory at
  * 650,000 and, from ~1.4 million lines, a string longer than V8 makes (no run could start again).
  *
  * A journal of several MiB is recovered through an Fs that refuses to read it whole or in reads of
