@@ -8,7 +8,7 @@ import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../io/atomic.js
 import type { Durability } from '../io/durability.js';
 import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
-import { applyOp, happened, openJournal, type JournalOp } from '../store/journal.js';
+import { applyOp, happened, openJournal, Verdicts, type JournalOp } from '../store/journal.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
 import { buildIncrementJson, EntryRecords, incrementText, listOf, recordsFromOps, serializeIncrement, type IncrementDocument } from '../store/records.js';
 import { parseIncrementBytes } from '../meta/increment.js';
@@ -126,15 +126,8 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
         {
           length: counts[list],
           *[Symbol.iterator]() {
-            let i = 0;
-            let n = 0;
-            for (const op of journal.ops()) {
-              if (!verdicts.done(i++) || listOf(op) !== list) continue;
-              n++;
-              yield op;
-            }
-            // The file is the one read above (the lock is held): anything else is not written.
-            if (i !== verdicts.length || n !== counts[list]) throw new Error(`${layout.journal} changed while it was recovered`);
+            // The journal as judged above (the lock is held): any other is not written (doneOps).
+            for (const op of verdicts.doneOps(journal, layout.journal)) if (listOf(op) === list) yield op;
           },
         },
         (op) => op.entry,
@@ -179,23 +172,6 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
   }
   fs.unlinkSync(layout.journal);
   return report;
-}
-
-/** One verdict per change of a journal, a byte each (a million changes: 1 MB). */
-class Verdicts {
-  private bytes = new Uint8Array(1 << 16);
-  length = 0;
-  push(done: boolean): void {
-    if (this.length === this.bytes.length) {
-      const grown = new Uint8Array(this.bytes.length * 2);
-      grown.set(this.bytes);
-      this.bytes = grown;
-    }
-    this.bytes[this.length++] = done ? 1 : 0;
-  }
-  done(i: number): boolean {
-    return i < this.length && this.bytes[i] === 1;
-  }
 }
 
 /** The link an announced change makes in increment `id`: a tracked file's version in files/ (put) or deleted/ (del). */

@@ -387,15 +387,21 @@ function createIncrementDir(fs: Fs, layout: Layout, started: Date): string {
  * A drive that is full, read-only or gone is said so, wherever the run met it (driveStop).
  */
 export async function runBackup(profile: Profile, opts: BackupOptions): Promise<BackupOutcome> {
+  // The source first: its faults are its own, not the backup drive's.
+  const fs = opts.fs ?? realFs;
+  checkSource(fs, profile.src);
+  // Config validation compared the paths as written; through a symlink src may still lie inside dist.
+  if (isSameOrInside(resolvedPath(fs, profile.src), resolvedPath(fs, profile.dist))) {
+    throw failure(`the source ${profile.src} lies inside the destination ${profile.dist} (through a symlink); the backup would contain itself`);
+  }
   try {
-    return await backupOnce(profile, opts);
+    return await backupOnce(fs, profile, opts);
   } catch (err) {
     throw driveStop(err);
   }
 }
 
-async function backupOnce(profile: Profile, opts: BackupOptions): Promise<BackupOutcome> {
-  const fs = opts.fs ?? realFs;
+async function backupOnce(fs: Fs, profile: Profile, opts: BackupOptions): Promise<BackupOutcome> {
   const now = opts.now ?? (() => new Date());
   const startedAt = now();
   const layout = new Layout(profile.dist);
@@ -412,12 +418,6 @@ async function backupOnce(profile: Profile, opts: BackupOptions): Promise<Backup
     finished: now().toISOString(),
     ...o,
   });
-
-  checkSource(fs, profile.src);
-  // Config validation compared the paths as written; through a symlink src may still lie inside dist.
-  if (isSameOrInside(resolvedPath(fs, profile.src), resolvedPath(fs, profile.dist))) {
-    throw failure(`the source ${profile.src} lies inside the destination ${profile.dist} (through a symlink); the backup would contain itself`);
-  }
 
   if (opts.dryRun) {
     const p = await prepare(fs, profile, layout, opts, false);

@@ -1,8 +1,7 @@
 import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
-import { toRecord, type StateEntry } from '../meta/entry.js';
+import { toRecord, type EntryRecord, type StateEntry } from '../meta/entry.js';
 import {
-  checkRecord,
   parseIncrementBytes,
   parseIncrementJson,
   type IncrementJson,
@@ -17,8 +16,8 @@ import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
-import { happened, openJournal, type JournalHeader } from './journal.js';
-import { listOf, recordsFromOps } from './records.js';
+import { happened, openJournal, Verdicts, type JournalHeader } from './journal.js';
+import { listOf } from './records.js';
 
 /**
  * Everything `backup-tool` reads from a destination, read-only and distrusted (SPEC §6 "Hostile
@@ -128,13 +127,16 @@ export function* eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, op
   for (const id of listIncrementIds(fs, layout, [])) yield [id, readIncrement(fs, layout, id, parse(id))];
 }
 
+/** The lists of an interrupted run's increment, as its journal gives them. */
+type PendingLists = { new: EntryRecord[]; changed: EntryRecord[]; deleted: EntryRecord[] };
+
 interface CurrentPart {
   dist: string;
   layout: Layout;
   problems: string[];
   wantRecords: PathFilter;
   state: CurrentState;
-  pending: { header: JournalHeader; summary: IncrementSummary; lists: ReturnType<typeof recordsFromOps> } | undefined;
+  pending: { header: JournalHeader; summary: IncrementSummary; lists: PendingLists } | undefined;
 }
 
 /** The manifest and the journal: the current state. */
@@ -145,21 +147,25 @@ function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
   const wantRecords = want.records ?? ALL;
   const state = readCurrentManifest(fs, layout, problems, wantCurrent);
 
-  let pending: { header: JournalHeader; summary: IncrementSummary; lists: ReturnType<typeof recordsFromOps> } | undefined;
+  let pending: { header: JournalHeader; summary: IncrementSummary; lists: PendingLists } | undefined;
   try {
-    // Read one change at a time (store/journal.ts openJournal): only the records wanted are kept.
+    // Read one change at a time (store/journal.ts openJournal): judged first, every one, then the
+    // changes that happened are applied in a second reading, so a judgement that fails (a mirror
+    // folder this user cannot enter) leaves the state as the manifest has it (and the problem is
+    // named). Only the records wanted are kept.
     const journal = openJournal(fs, layout.journal);
     if (journal !== undefined) {
-      const lists = recordsFromOps([]);
+      const verdicts = new Verdicts();
+      for (const op of journal.ops()) verdicts.push(happened(fs, layout, op));
+      const lists: PendingLists = { new: [], changed: [], deleted: [] };
       const summary = { new: 0, changed: 0, deleted: 0, errors: 0, bytes_copied: 0 };
-      for (const op of journal.ops()) {
-        if (entryProblem(op.entry) !== undefined || !happened(fs, layout, op)) continue;
+      for (const op of verdicts.doneOps(journal, layout.journal)) {
         state.apply(op.op === 'del' ? undefined : op.entry, op.entry.path);
         const list = listOf(op);
         summary[list]++;
         if (wantRecords(op.entry.path)) lists[list].push(toRecord(op.entry));
       }
-      if (isIncrementId(journal.header.id)) pending = { header: journal.header, summary, lists };
+      pending = { header: journal.header, summary, lists };
     }
   } catch (err) {
     problems.push(`${layout.journal}: not readable (${errorMessage(err)})`);
@@ -195,14 +201,6 @@ function finishCatalog(fs: Fs, part: CurrentPart, early: ReadonlyMap<string, Inc
     pending: pending?.header,
     problems,
   };
-}
-
-/** A state entry is a record plus `since`: the same checks, and a valid increment id there. */
-export function entryProblem(v: unknown): string | undefined {
-  const bad = checkRecord(v);
-  if (bad !== undefined) return bad;
-  const since = (v as { since?: unknown }).since;
-  return since !== undefined && !(typeof since === 'string' && isIncrementId(since)) ? `${(v as { path: string }).path}: bad since` : undefined;
 }
 
 // A manifest line (src/store/state-table.ts) that decodes into an entry entryProblem accepts, its
@@ -346,7 +344,7 @@ function pendingIncrement(
   layout: Layout,
   header: JournalHeader,
   summary: IncrementSummary,
-  lists: ReturnType<typeof recordsFromOps>,
+  lists: PendingLists,
 ): IncrementJson {
   let previous: string | null = null;
   try {

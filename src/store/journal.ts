@@ -7,6 +7,7 @@ import { isSafeRelPath } from '../meta/safe-path.js';
 import { isIncrementId } from './ids.js';
 import { TMP_PREFIX } from './layout.js';
 import { failure } from '../io/errors.js';
+import { checkRecord } from '../meta/increment.js';
 import type { Layout } from './layout.js';
 
 /**
@@ -14,7 +15,7 @@ import type { Layout } from './layout.js';
  * `<8 hex of fnv1a32(json)> <json>`, so a torn or damaged line is recognised and dropped; the json
  * is ASCII (lineJson).
  * The first line is the header; every other line announces one change to the mirror BEFORE it is
- * made. After a crash, `resolveJournal` decides from the disk which announced changes happened.
+ * made. After a crash, `happened` decides from the disk which announced changes happened.
  */
 
 export interface JournalHeader {
@@ -222,19 +223,20 @@ const READ_CHUNK = 1 << 20;
 /**
  * A journal opened for reading: its header, and its announced changes read as they are needed. A
  * run of a million files announces ~380 MB of them: read whole, as one string split into lines and
- * parsed, the recovery of 650,000 took 1.77 GiB of memory, and from ~1.4 million lines the text is
+ * parsed, the recovery of 648,000 took 1.74 GiB of memory, and from ~1.4 million lines the text is
  * longer than the longest string V8 makes (2^29 - 24 characters): no run could have started again.
  */
 export interface JournalFile {
   header: JournalHeader;
   /**
    * The announced changes, in order, each line decoded as the file is read (1 MiB at a time): none
-   * is held once the caller moves on. Each call reads the file again, from the line after the header
-   * up to its size when it was opened, so every call gives the same changes even while a live run
-   * appends to it. A line that is torn or fails its check is skipped (and counted in `dropped`).
+   * is held once the caller moves on. Each call reads the file again (the same file: one put in its
+   * place meanwhile is an error), from the line after the header up to its size when it was opened,
+   * so every call gives the same changes even while a live run appends to it. A line that is torn,
+   * fails its check or announces no valid change is skipped (and counted in `dropped`).
    */
   ops(): Generator<JournalOp>;
-  /** Lines of the last call to `ops` read to its end that were torn or failed their check. */
+  /** Lines of the last call to `ops` read to its end that were skipped. */
   readonly dropped: number;
 }
 
@@ -245,7 +247,7 @@ export interface ReadJournal {
   dropped: number;
 }
 
-/** Every change of the journal at once (openJournal's, into an array): for what reads a few, and for tests. */
+/** Every change of the journal at once (openJournal's, into an array): for tests, and what reads a few. */
 export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
   const journal = openJournal(fs, file);
   if (journal === undefined) return undefined;
@@ -253,11 +255,14 @@ export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
   return { header: journal.header, ops, dropped: journal.dropped };
 }
 
+const NOT_OURS = { hint: 'if no backup is running, move the file away and run `backup-tool verify`' };
+
 /**
  * Opens the journal: undefined when there is none, or its header never became durable (torn, or
- * failing its check); a header that names no increment is refused (an error).
+ * failing its check); a header that names no increment, or is longer than 1 MiB, is refused (an
+ * error). `chunk`: the bytes `ops` reads at a time (tests make it small).
  */
-export function openJournal(fs: Fs, file: string): JournalFile | undefined {
+export function openJournal(fs: Fs, file: string, chunk = READ_CHUNK): JournalFile | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -266,25 +271,30 @@ export function openJournal(fs: Fs, file: string): JournalFile | undefined {
     throw err;
   }
   let size: number;
+  let identity: string;
   let first: Buffer;
   try {
-    size = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    size = st.size;
+    identity = `${st.dev}:${st.ino}`;
     first = Buffer.allocUnsafe(Math.min(READ_CHUNK, size));
     first = first.subarray(0, readFully(fs, fd, first, 0));
   } finally {
     fs.closeSync(fd);
   }
-  // The header is a line of its own, far shorter than a chunk: without its newline it is torn.
   const nl = first.indexOf(10);
-  if (nl < 0) return undefined;
+  if (nl < 0) {
+    // A header is far shorter than 1 MiB: one without its newline is torn, unless the file goes on
+    // (then it is not ours, and recovery must not remove it as torn).
+    if (first.length < size) throw failure(`${file}: the journal header is longer than ${first.length} bytes; refusing to recover from it`, NOT_OURS);
+    return undefined;
+  }
   const header = decodeLine(first.toString('utf8', 0, nl)) as JournalHeader | undefined;
   if (header === undefined || header.journal !== 1) return undefined;
   // A header that passed its checksum but names no increment is not ours: recovery would act on
   // paths it builds from that id. Refuse by name rather than guess.
   if (typeof header.id !== 'string' || !isIncrementId(header.id) || typeof header.source !== 'string') {
-    throw failure(`${file}: the journal header names no valid increment (${JSON.stringify(header.id)}); refusing to recover from it`, {
-      hint: 'if no backup is running, move the file away and run `backup-tool verify`',
-    });
+    throw failure(`${file}: the journal header names no valid increment (${JSON.stringify(header.id)}); refusing to recover from it`, NOT_OURS);
   }
   const bodyStart = nl + 1;
   let dropped = 0;
@@ -295,9 +305,9 @@ export function openJournal(fs: Fs, file: string): JournalFile | undefined {
     },
     *ops() {
       let skipped = 0;
-      for (const line of linesBetween(fs, file, bodyStart, size)) {
+      for (const line of linesBetween(fs, file, identity, bodyStart, size, chunk)) {
         const op = line === undefined ? undefined : (decodeLine(line) as JournalOp | undefined);
-        if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op)) {
+        if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op) || entryProblem(op.entry) !== undefined) {
           skipped++;
           continue;
         }
@@ -306,6 +316,48 @@ export function openJournal(fs: Fs, file: string): JournalFile | undefined {
       dropped = skipped;
     },
   };
+}
+
+/**
+ * Whether each change of a journal happened, a byte each (a million changes: 1 MB), in the order
+ * `ops()` gives them: judged in one reading, acted on in another (doneOps).
+ */
+export class Verdicts {
+  private bytes = new Uint8Array(1 << 16);
+  length = 0;
+  push(done: boolean): void {
+    if (this.length === this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes[this.length++] = done ? 1 : 0;
+  }
+  done(i: number): boolean {
+    return i < this.length && this.bytes[i] === 1;
+  }
+  /**
+   * Each change that happened, read from the journal again. An error once the reading ends with
+   * another count of changes than were judged (a journal whose lines are the same in number, but
+   * not in content, is not told apart: only the lock's holder writes it).
+   */
+  *doneOps(journal: JournalFile, file: string): Generator<JournalOp> {
+    let i = 0;
+    for (const op of journal.ops()) if (this.done(i++)) yield op;
+    if (i !== this.length) throw failure(`${file} changed while it was read (${this.length} changes, then ${i})`, { hint: 'if no backup is running, run the command again' });
+  }
+}
+
+/**
+ * What the entry of a journal line must be to be acted on: of fields of their formats, as a record's
+ * are (checkRecord), with a `since` that names an increment. A line that passed its check was
+ * written so; any other is skipped as a damaged one is (the catalog skips such manifest entries too).
+ */
+export function entryProblem(v: unknown): string | undefined {
+  const bad = checkRecord(v);
+  if (bad !== undefined) return bad;
+  const since = (v as { since?: unknown }).since;
+  return since !== undefined && !(typeof since === 'string' && isIncrementId(since)) ? `${(v as { path: string }).path}: bad since` : undefined;
 }
 
 /** Reads into `buf` from `position` until it is full or the file ends; the bytes read. */
@@ -321,12 +373,15 @@ function readFully(fs: Fs, fd: number, buf: Buffer, position: number): number {
 
 /**
  * The lines of `file` from byte `from` to byte `to`, each without its newline, as UTF-8 text; a last
- * piece without its newline (a line torn by a crash: never trusted) is given as undefined.
+ * piece without its newline (a line torn by a crash: never trusted) is given as undefined. The file
+ * must be the one of `identity` (dev:ino) that openJournal opened.
  */
-function* linesBetween(fs: Fs, file: string, from: number, to: number): Generator<string | undefined> {
+function* linesBetween(fs: Fs, file: string, identity: string, from: number, to: number, chunk: number): Generator<string | undefined> {
   const fd = fs.openSync(file, 'r');
   try {
-    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(0, to - from)));
+    const st = fs.fstatSync(fd);
+    if (`${st.dev}:${st.ino}` !== identity) throw failure(`${file} was replaced while it was read`, { hint: 'if no backup is running, run the command again' });
+    const buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(0, to - from)));
     let carry: Buffer | undefined;
     for (let at = from; at < to; ) {
       const n = readFully(fs, fd, buf.subarray(0, Math.min(buf.length, to - at)), at);
@@ -352,14 +407,6 @@ function* linesBetween(fs: Fs, file: string, from: number, to: number): Generato
   }
 }
 
-export interface ResolvedJournal {
-  header: JournalHeader;
-  /** Announced changes that reached the mirror, in order. */
-  done: JournalOp[];
-  /** Announced changes that did not: their traces (temp files, increment links) are to be removed. */
-  undone: JournalOp[];
-}
-
 /**
  * Which announced changes happened, judged read-only from the disk:
  * - put: its temp file is gone (it was renamed into the mirror, the last step of a put);
@@ -369,14 +416,7 @@ export interface ResolvedJournal {
  *   entry, made only after the deletion finished). A deletion that failed leaves the old type.
  * A path below something that is no longer a folder counts as absent (ENOTDIR).
  */
-export function resolveJournal(fs: Fs, layout: Layout, journal: ReadJournal): ResolvedJournal {
-  const done: JournalOp[] = [];
-  const undone: JournalOp[] = [];
-  for (const op of journal.ops) (happened(fs, layout, op) ? done : undone).push(op);
-  return { header: journal.header, done, undone };
-}
-
-/** Whether one announced change happened (resolveJournal): judged from the disk alone, so in any order. */
+/** Whether one announced change happened (above): judged from the disk alone, so in any order. */
 export function happened(fs: Fs, layout: Layout, op: JournalOp): boolean {
   switch (op.op) {
     case 'put':
@@ -391,11 +431,6 @@ export function happened(fs: Fs, layout: Layout, op: JournalOp): boolean {
       return st === undefined || (st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file') !== op.entry.type;
     }
   }
-}
-
-/** The state after the changes that happened: the manifest's entries with `done` applied. */
-export function applyOps(entries: Map<string, StateEntry>, done: Iterable<JournalOp>): void {
-  for (const op of done) applyOp(entries, op);
 }
 
 /** The state after one change that happened. */

@@ -105,6 +105,7 @@ export class StateTable implements Map<string, StateEntry> {
     this.dirCount = 0;
     this.base = undefined;
     this.top = undefined;
+    this.reencoded = false;
   }
 
   static from(entries: Iterable<StateEntry>): StateTable {

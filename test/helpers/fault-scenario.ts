@@ -7,7 +7,7 @@ import { runBackup, type BackupOutcome } from '../../src/apply/run.js';
 import type { Reporter } from '../../src/apply/reporter.js';
 import type { Profile } from '../../src/config/profiles.js';
 import { Layout } from '../../src/store/layout.js';
-import { readJournal, resolveJournal } from '../../src/store/journal.js';
+import { happened, readJournal } from '../../src/store/journal.js';
 import { makeTree, profileFor } from './tree.js';
 import { checkBackup, deadPid, readIncrement, type Version } from './fault-check.js';
 
@@ -129,9 +129,9 @@ export function interruptedRun(dist: string): { id: string; started: string; don
   const layout = new Layout(dist);
   const j = readJournal(fs, layout.journal);
   if (j === undefined) return undefined;
-  const r = resolveJournal(fs, layout, j);
+  const done = j.ops.filter((op) => happened(fs, layout, op)).length;
   const inc = readIncrement(dist, j.header.id);
-  return { id: j.header.id, started: j.header.started, done: r.done.length, wasComplete: inc.ok && inc.value.complete };
+  return { id: j.header.id, started: j.header.started, done, wasComplete: inc.ok && inc.value.complete };
 }
 
 /**

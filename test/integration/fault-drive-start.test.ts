@@ -1,7 +1,8 @@
 /**
  * SPEC §6 "A full drive": the run stops with a clear message and exit 1, wherever it meets the full
- * (or read-only) drive. These are the places before the run's journal exists (run.ts driveStop):
- * taking the lock, finishing an interrupted run, making the increment's folder. The drive's answer
+ * (or read-only) drive. These are the places outside stopped() (run.ts driveStop): before the
+ * run's journal exists (taking the lock, finishing an interrupted run, making the increment's
+ * folder), and once its metadata is in place (removing the journal). The drive's answer
  * is said in the user's words, the backup stays as it was (an interrupted run's journal too), and
  * the next run on a working drive completes.
  */
@@ -52,7 +53,7 @@ async function stopsSaying(run: Promise<unknown>, trouble: string, code: string)
 
 const increments = (layout: Layout): string[] => nodeFs.readdirSync(layout.increments).sort();
 
-describe('a drive that fails before the run has a journal', () => {
+describe('a drive that fails outside stopped()', () => {
   it('full when the lock is taken: said so, nothing changes; the next run completes', async () => {
     const { src, dist, layout } = await backedUp('lock');
     const before = increments(layout);
@@ -104,6 +105,22 @@ describe('a drive that fails before the run has a journal', () => {
     assert.equal(nodeFs.existsSync(layout.journal), false);
     assert.equal((await backupAt(src, dist, '10:02:00')).status, 'done');
     assert.equal(increments(layout).length, before.length + 1);
+    assert.deepEqual(checkBackup(dist), []);
+  });
+
+  it("failed when the journal is removed, once the run's metadata is in place: said so; the next start finds the increment complete", async () => {
+    const { src, dist, layout } = await backedUp('journal');
+    const before = increments(layout);
+    await stopsSaying(backupAt(src, dist, '10:01:00', faultyFs({ unlinkSync: (p) => String(p) === layout.journal && nodeFs.existsSync(layout.journal) && 'EIO' })), 'the backup drive failed or was removed', 'EIO');
+    const made = increments(layout).filter((id) => !before.includes(id));
+    assert.equal(made.length, 1);
+    const id = made[0] as string;
+    const complete = nodeFs.readFileSync(layout.incrementJson(id));
+    assert.equal((JSON.parse(complete.toString('utf8')) as { complete: boolean }).complete, true);
+    assert.equal(nodeFs.existsSync(layout.journal), true);
+    assert.equal((await backupAt(src, dist, '10:02:00')).status, 'no-change');
+    assert.equal(nodeFs.existsSync(layout.journal), false);
+    assert.deepEqual(nodeFs.readFileSync(layout.incrementJson(id)), complete, 'the complete increment.json is kept');
     assert.deepEqual(checkBackup(dist), []);
   });
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Fs } from '../../src/io/fs.js';
-import { applyOps, encodeLine, fnv1a32, fnv1a32Bytes, JournalWriter, lineJson, maxLineBytes, writeLine, readJournal, resolveJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
+import { applyOp, encodeLine, happened, openJournal, Verdicts, fnv1a32, fnv1a32Bytes, JournalWriter, lineJson, maxLineBytes, writeLine, readJournal, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { realFs } from '../../src/io/fs.js';
@@ -26,7 +26,7 @@ function textFs(text: string | undefined, types: ReadonlyMap<string, 'file' | 'd
       return 7;
     },
     fstatSync: () => ({ size: bytes?.length ?? 0 }),
-    // At most 5 bytes a call: lines come in pieces, as from a pipe.
+    // At most 5 bytes a call, as a pipe may give them (readFully reads on until its chunk is full).
     readSync: (_fd: number, buf: Buffer, offset: number, length: number, position: number) => bytes?.copy(buf, offset, position, position + Math.min(length, 5)) ?? 0,
     closeSync: () => undefined,
     lstatSync: (p: string) => {
@@ -202,9 +202,83 @@ describe('journal line encoding', () => {
     assert.equal(readJournal(textFs(h.replace('default', 'DEFAULT') + encodeLine(del('x'))), 'j'), undefined);
     assert.equal(readJournal(textFs(encodeLine({ journal: 2, id: 'x' } as unknown as JournalHeader)), 'j'), undefined);
   });
+
+  it('a first line with no newline in its first MiB, with more after it, is refused, not taken for a torn header (recovery would remove the file)', () => {
+    const long = 'x'.repeat((1 << 20) + 10);
+    assert.throws(() => readJournal(textFs(`${long}\n${encodeLine(del('a'))}`), 'j'), /the journal header is longer than 1048576 bytes; refusing/);
+    assert.equal(readJournal(textFs('x'.repeat(5000)), 'j'), undefined, 'a short first line without its newline: torn');
+  });
+
+  it('an op whose entry is not of its formats is dropped, even with a valid check', () => {
+    const bad = (over: Partial<StateEntry>): JournalOp => ({ op: 'put', kind: 'new', entry: entry('b.txt', over), tmp: 'hb-2' });
+    const text = encodeLine(header) + encodeLine(put('a.txt', 'hb-1')) + encodeLine(bad({ sha256: 'zz' })) + encodeLine(bad({ since: 'yesterday' })) + encodeLine(put('c.txt', 'hb-3'));
+    const j = readJournal(textFs(text), 'j');
+    assert.deepEqual(
+      j?.ops.map((o) => o.entry.path),
+      ['a.txt', 'c.txt'],
+    );
+    assert.equal(j?.dropped, 2);
+  });
 });
 
-describe('resolveJournal and applyOps', () => {
+describe('openJournal: a line at a time', () => {
+  // Lines of raw (unescaped) UTF-8, as a reader must keep them (checked over their text), of 1- to
+  // 4-byte characters, read in chunks of 1 to 17 bytes: every character and newline falls on a
+  // chunk's edge somewhere.
+  const raw = (value: unknown): string => {
+    const json = JSON.stringify(value);
+    return `${fnv1a32(json).toString(16).padStart(8, '0')} ${json}\n`;
+  };
+  const ops = ['a', 'é/ü', '€ 漢字', '🙂🙃/x', 'plain/name.txt', 'Ωmega 😀 end'].map((p, i) => put(`${p}-${i}`, `hb-${i}`));
+  const text = raw(header) + ops.map(raw).join('') + '0123abcd {"op":"put","tor';
+
+  it('gives the same changes whatever the size of its reads, a torn last line dropped', () => {
+    for (let chunk = 1; chunk <= 17; chunk++) {
+      const j = openJournal(textFs(text), 'j', chunk);
+      assert.ok(j !== undefined);
+      assert.deepEqual(j.header, header);
+      assert.deepEqual([...j.ops()], ops, `chunks of ${chunk} bytes`);
+      assert.equal(j.dropped, 1, `chunks of ${chunk} bytes: the torn line`);
+      assert.deepEqual([...j.ops()], ops, 'read again: the same');
+    }
+  });
+
+  it('reads up to the size it had when opened: what a live run appends later is not read', (t) => {
+    const dir = tempDir('hb-journal-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'journal.jsonl');
+    nodeFs.writeFileSync(file, raw(header) + raw(ops[0]));
+    const j = openJournal(realFs, file, 4);
+    assert.ok(j !== undefined);
+    nodeFs.appendFileSync(file, raw(ops[1]));
+    assert.deepEqual([...j.ops()], [ops[0]]);
+  });
+
+  it('a journal put in its place after it was opened is refused at the next reading', (t) => {
+    const dir = tempDir('hb-journal-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'journal.jsonl');
+    nodeFs.writeFileSync(file, raw(header) + raw(ops[0]));
+    const j = openJournal(realFs, file);
+    assert.ok(j !== undefined);
+    assert.deepEqual([...j.ops()], [ops[0]]);
+    nodeFs.writeFileSync(`${file}.new`, raw(header) + raw(ops[1]));
+    nodeFs.renameSync(`${file}.new`, file);
+    assert.throws(() => [...j.ops()], /was replaced while it was read/);
+  });
+
+  it('Verdicts.doneOps gives the changes judged done, and refuses a journal that reads with another count of changes', () => {
+    const j = openJournal(textFs(text), 'j', 7);
+    assert.ok(j !== undefined);
+    const verdicts = new Verdicts();
+    [...j.ops()].forEach((_, i) => verdicts.push(i % 2 === 0));
+    assert.deepEqual([...verdicts.doneOps(j, 'j')], ops.filter((_, i) => i % 2 === 0));
+    verdicts.push(true);
+    assert.throws(() => [...verdicts.doneOps(j, 'j')], /j changed while it was read \(7 changes, then 6\)/);
+  });
+});
+
+describe('happened and applyOp', () => {
   const layout = new Layout('/dist');
   it('decides from the disk which announced changes happened', () => {
     const ops: JournalOp[] = [
@@ -224,17 +298,20 @@ describe('resolveJournal and applyOps', () => {
       [layout.mirrorPath('swap'), 'symlink'],
       [layout.mirrorPath('newdir'), 'dir'],
     ]);
-    const r = resolveJournal(textFs('', types), layout, { header, ops, dropped: 0 });
+    const fs = textFs('', types);
+    // Judged alone, in any order: the same verdicts backwards.
+    const done = ops.filter((op) => happened(fs, layout, op));
+    assert.deepEqual([...ops].reverse().filter((op) => happened(fs, layout, op)), [...done].reverse());
     const show = (list: JournalOp[]) => list.map((o) => `${o.op}:${o.entry.path}`);
-    assert.deepEqual(show(r.done), ['put:done.txt', 'mkdir:newdir', 'del:deleted.txt', 'del:swap', 'put:swap', 'dirmode:d']);
-    assert.deepEqual(show(r.undone), ['put:undone.txt', 'mkdir:missingdir', 'del:kept.txt']);
+    assert.deepEqual(show(done), ['put:done.txt', 'mkdir:newdir', 'del:deleted.txt', 'del:swap', 'put:swap', 'dirmode:d']);
+    assert.deepEqual(show(ops.filter((op) => !happened(fs, layout, op))), ['put:undone.txt', 'mkdir:missingdir', 'del:kept.txt']);
 
     const state = new Map<string, StateEntry>([
       ['deleted.txt', entry('deleted.txt')],
       ['swap', entry('swap')],
       ['kept.txt', entry('kept.txt')],
     ]);
-    applyOps(state, r.done);
+    for (const op of done) applyOp(state, op);
     assert.deepEqual([...state.keys()].sort(), ['d', 'done.txt', 'kept.txt', 'newdir', 'swap']);
     assert.equal(state.get('swap')?.type, 'symlink');
   });

@@ -6,7 +6,7 @@ import { realFs } from '../../src/io/fs.js';
 import { readManifest, readManifestHeader, writeManifest } from '../../src/store/manifest.js';
 import { manifestDeltaOf } from '../../src/store/layout.js';
 import { decodeLine, encode, StateError, StateTable } from '../../src/store/state-table.js';
-import { entryProblem } from '../../src/store/catalog.js';
+import { entryProblem } from '../../src/store/journal.js';
 import { asciiJson } from '../../src/meta/ascii-json.js';
 import { isSafeRelPath, topLevelName } from '../../src/meta/safe-path.js';
 import { quickKey } from '../../src/plan/compare.js';
