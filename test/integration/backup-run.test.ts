@@ -13,6 +13,8 @@ import { silentReporter } from '../../src/apply/reporter.js';
 import { compareIds } from '../../src/store/ids.js';
 import { Layout } from '../../src/store/layout.js';
 import { readManifest, readManifestHeader } from '../../src/store/manifest.js';
+import { JournalWriter } from '../../src/store/journal.js';
+import type { StateEntry } from '../../src/meta/entry.js';
 import { realFs } from '../../src/io/fs.js';
 import { beforeOpen } from '../helpers/faulty-fs.js';
 import type { Profile } from '../../src/config/profiles.js';
@@ -624,6 +626,28 @@ describe('--dry-run', () => {
     assert.deepEqual(o.preview?.moved, [{ from: 'move/m.bin', to: 'moved/m.bin' }]);
     assert.deepEqual(fingerprint(f.dist), before);
     assert.equal(fs.statSync(f.dist).mtimeMs, statDist);
+  });
+
+  it("with an interrupted run's journal: what that run finished is not planned again, and no byte of dist changes", async () => {
+    const f = fixture({ 'a.txt': 'a', 'd/b.txt': 'b', 'd/c.txt': 'c' });
+    await f.backup();
+    const layout = new Layout(f.dist);
+    const recorded = readManifest(realFs, layout.manifest).entries;
+    // A run killed after it deleted d/b.txt from the mirror, before it deleted d/c.txt.
+    fs.rmSync(join(f.src, 'd/b.txt'));
+    fs.rmSync(join(f.src, 'd/c.txt'));
+    const id = '2099-01-01T000000Z';
+    const w = new JournalWriter(realFs, layout.journal, { journal: 1, id, profile: 'default', source: f.src, started: new Date().toISOString(), link_mode: 'hardlink' });
+    w.append({ op: 'del', entry: recorded.get('d/b.txt') as StateEntry });
+    w.append({ op: 'del', entry: recorded.get('d/c.txt') as StateEntry });
+    w.flush();
+    w.close();
+    fs.rmSync(layout.mirrorPath('d/b.txt'));
+    const before = fingerprint(f.dist);
+    const o = await f.backup({ dryRun: true });
+    assert.equal(o.status, 'dry-run');
+    assert.deepEqual(o.preview?.deleted, ['d/c.txt'], 'd/b.txt was deleted by the interrupted run');
+    assert.deepEqual(fingerprint(f.dist), before, 'the journal stays, and nothing is recovered');
   });
 });
 
