@@ -8,7 +8,7 @@ import { BUNDLED, VERSION } from '../version.js';
 import { openBackup, type ToolIo } from './tool/context.js';
 import { COMMAND_HELP, TOOL_HELP } from './tool/help.js';
 import type { CommandRun, ToolOptions } from './tool/options.js';
-import { runList } from './tool/list.js';
+import { listWant, runList } from './tool/list.js';
 import { historyWant, runHistory, runSearch, searchWant } from './tool/search.js';
 import { recreateWant, restoreWant, runRecreate, runRestore } from './tool/restore.js';
 import type { CatalogWant } from '../store/catalog.js';
@@ -51,7 +51,7 @@ interface CommandSpec {
 const WRITE_OPTIONS = ['at', 'to', 'force', 'dry-run'] as const;
 
 const COMMANDS: Record<string, CommandSpec> = {
-  list: { run: runList, options: [], args: [0, 0], argsUsage: 'no arguments' },
+  list: { run: runList, options: [], args: [0, 0], argsUsage: 'no arguments', want: listWant },
   search: {
     run: runSearch,
     options: ['mask', 'deleted', 'since', 'until'],
@@ -77,8 +77,10 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'dry-run'],
     args: [0, 0],
     argsUsage: 'no arguments',
+    // It reads the backup itself (apply/prune.ts), under the lock.
+    want: listWant,
   },
-  du: { run: async (ctx, _args, opts) => duCommand(ctx.dist, opts.json), options: [], args: [0, 0], argsUsage: 'no arguments' },
+  du: { run: async (ctx, _args, opts) => duCommand(ctx.dist, opts.json), options: [], args: [0, 0], argsUsage: 'no arguments', want: listWant },
 };
 
 const HELP_OF: Record<string, string> = { ...COMMAND_HELP, prune: PRUNE_HELP, du: DU_HELP };

@@ -73,6 +73,23 @@ describe('hostile metadata', () => {
     assert.ok(j.problems.length >= 8);
   });
 
+  it('list, which decodes no record, counts the lists of an increment whose summary misses a count', async () => {
+    const src = join(root, 'summary', 'src');
+    const d = join(root, 'summary', 'dist');
+    makeTree(src, { 'Projects/a.txt': 'a', 'Projects/b.txt': 'b', 'c.txt': 'c' });
+    const out = await runBackup(profileFor(src, d), { dryRun: false, force: false, checksum: false, reporter: silentReporter, now: () => new Date(Date.UTC(2026, 0, 2)) });
+    const f = join(d, 'increments', out.id as string, 'increment.json');
+    const json = JSON.parse(fs.readFileSync(f, 'utf8')) as { new: unknown[]; summary: Record<string, unknown> };
+    assert.equal(json.new.length, 4);
+    const listed = async () => (JSON.parse((await tool([d, 'list', '--json'])).stdout) as { increments: { summary: Record<string, number> }[] }).increments[0]?.summary;
+    json.summary['new'] = 99;
+    fs.writeFileSync(f, JSON.stringify(json));
+    assert.equal((await listed())?.['new'], 99, 'a whole summary is shown as recorded');
+    delete json.summary['new'];
+    fs.writeFileSync(f, JSON.stringify(json));
+    assert.equal((await listed())?.['new'], 4, 'a missing count is counted from the list');
+  });
+
   it('recreate does the rest of its work, writes nothing outside the target, exits 1', async () => {
     const target = join(root, 'restore', 'target');
     fs.mkdirSync(join(root, 'restore'));
