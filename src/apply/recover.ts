@@ -8,7 +8,7 @@ import { AtomicWrites, isAtomicTempName, writeFileAtomic } from '../io/atomic.js
 import type { Durability } from '../io/durability.js';
 import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
-import { applyOp, happened, openJournal, Verdicts, type JournalOp } from '../store/journal.js';
+import { applyOp, happened, openJournal, Verdicts, type JournalFile, type JournalOp } from '../store/journal.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
 import { buildIncrementJson, EntryRecords, incrementText, listOf, recordsFromOps, serializeIncrement, type IncrementDocument } from '../store/records.js';
 import { parseIncrementBytes } from '../meta/increment.js';
@@ -23,6 +23,8 @@ export interface RecoveryReport {
   undone: number;
   /** Increment folder removed because nothing of it reached the mirror. */
   removedEmpty: boolean;
+  /** Whole lines of the journal that were damaged or announced no valid change, ignored (openJournal). */
+  damaged: number;
 }
 
 /**
@@ -39,13 +41,21 @@ export interface RecoveryReport {
  * drive: io/durability.ts); a run that stopped passes its own.
  */
 export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => Durability): RecoveryReport {
-  const report: RecoveryReport = { id: undefined, done: 0, undone: 0, removedEmpty: false };
+  const report: RecoveryReport = { id: undefined, done: 0, undone: 0, removedEmpty: false, damaged: 0 };
   const journal = openJournal(fs, layout.journal);
   if (journal === undefined) {
     // No journal, or one whose header never became durable: nothing was announced.
     unlinkIfExists(fs, layout.journal);
     return report;
   }
+  try {
+    return finishRun(fs, layout, durability, journal, report);
+  } finally {
+    journal.close();
+  }
+}
+
+function finishRun(fs: Fs, layout: Layout, durability: () => Durability, journal: JournalFile, report: RecoveryReport): RecoveryReport {
   const { header } = journal;
   report.id = header.id;
 
@@ -92,6 +102,7 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
     parents.add(parent);
     if (link !== undefined) folders.increment(dirname(link));
   }
+  report.damaged = journal.damaged;
   for (const rel of parents) folders.mirror(rel, manifest.entries.get(rel)?.type === 'dir');
 
   // Folder modes (and owners, as root): a made folder is created 0700 and a parent may have been opened
@@ -170,6 +181,8 @@ export function recoverInterruptedRun(fs: Fs, layout: Layout, durability: () => 
     writes.abort();
     throw err;
   }
+  // Closed first: a FUSE filesystem may refuse to remove an open file, or keep it as a hidden one.
+  journal.close();
   fs.unlinkSync(layout.journal);
   return report;
 }

@@ -170,7 +170,13 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     if (opts.dryRun) {
       // A run that was interrupted left a journal: the true last state includes what it finished.
       const journal = openJournal(fs, layout.journal);
-      if (journal !== undefined) for (const op of journal.ops()) if (happened(fs, layout, op)) applyOp(manifest.entries, op);
+      if (journal !== undefined) {
+        try {
+          for (const op of journal.ops()) if (happened(fs, layout, op)) applyOp(manifest.entries, op);
+        } finally {
+          journal.close();
+        }
+      }
     }
     const scanOptions: ScanOptions = {
       selector: compileSelection(profile.rules),

@@ -21,7 +21,8 @@ export function recoverDestination(
   if (rec.id !== undefined) {
     o.notice(
       `finished the interrupted run ${rec.id}: ${rec.done} changes had reached the backup, ${rec.undone} were rolled back` +
-        (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)'),
+        (rec.removedEmpty ? ' (its empty increment was removed)' : ' (its increment is marked "complete": false)') +
+        (rec.damaged > 0 ? `; ${rec.damaged} damaged line${rec.damaged === 1 ? '' : 's'} of its journal ${rec.damaged === 1 ? 'was' : 'were'} ignored` : ''),
     );
   }
   const pruned = recoverInterruptedPrune(fs, layout, o.durability);

@@ -16,7 +16,7 @@ import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout } from './layout.js';
 import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
-import { happened, openJournal, Verdicts, type JournalHeader } from './journal.js';
+import { happened, openJournal, Verdicts, type JournalFile, type JournalHeader } from './journal.js';
 import { listOf } from './records.js';
 
 /**
@@ -139,6 +139,27 @@ interface CurrentPart {
   pending: { header: JournalHeader; summary: IncrementSummary; lists: PendingLists } | undefined;
 }
 
+/**
+ * An interrupted (or running) run's changes that happened, applied to `state`, and its increment as
+ * they make it. Read one change at a time (store/journal.ts openJournal): judged first, every one,
+ * then the changes that happened are applied in a second reading, so a judgement that fails (a
+ * mirror folder this user cannot enter) leaves the state as the manifest has it (and the problem is
+ * named). Only the records wanted are kept.
+ */
+function pendingRun(fs: Fs, layout: Layout, journal: JournalFile, state: CurrentState, wantRecords: PathFilter): CurrentPart['pending'] {
+  const verdicts = new Verdicts();
+  for (const op of journal.ops()) verdicts.push(happened(fs, layout, op));
+  const lists: PendingLists = { new: [], changed: [], deleted: [] };
+  const summary = { new: 0, changed: 0, deleted: 0, errors: 0, bytes_copied: 0 };
+  for (const op of verdicts.doneOps(journal, layout.journal)) {
+    state.apply(op.op === 'del' ? undefined : op.entry, op.entry.path);
+    const list = listOf(op);
+    summary[list]++;
+    if (wantRecords(op.entry.path)) lists[list].push(toRecord(op.entry));
+  }
+  return { header: journal.header, summary, lists };
+}
+
 /** The manifest and the journal: the current state. */
 function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
   const layout = new Layout(dist);
@@ -149,23 +170,13 @@ function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
 
   let pending: { header: JournalHeader; summary: IncrementSummary; lists: PendingLists } | undefined;
   try {
-    // Read one change at a time (store/journal.ts openJournal): judged first, every one, then the
-    // changes that happened are applied in a second reading, so a judgement that fails (a mirror
-    // folder this user cannot enter) leaves the state as the manifest has it (and the problem is
-    // named). Only the records wanted are kept.
     const journal = openJournal(fs, layout.journal);
     if (journal !== undefined) {
-      const verdicts = new Verdicts();
-      for (const op of journal.ops()) verdicts.push(happened(fs, layout, op));
-      const lists: PendingLists = { new: [], changed: [], deleted: [] };
-      const summary = { new: 0, changed: 0, deleted: 0, errors: 0, bytes_copied: 0 };
-      for (const op of verdicts.doneOps(journal, layout.journal)) {
-        state.apply(op.op === 'del' ? undefined : op.entry, op.entry.path);
-        const list = listOf(op);
-        summary[list]++;
-        if (wantRecords(op.entry.path)) lists[list].push(toRecord(op.entry));
+      try {
+        pending = pendingRun(fs, layout, journal, state, wantRecords);
+      } finally {
+        journal.close();
       }
-      pending = { header: journal.header, summary, lists };
     }
   } catch (err) {
     problems.push(`${layout.journal}: not readable (${errorMessage(err)})`);

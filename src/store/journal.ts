@@ -230,14 +230,22 @@ export interface JournalFile {
   header: JournalHeader;
   /**
    * The announced changes, in order, each line decoded as the file is read (1 MiB at a time): none
-   * is held once the caller moves on. Each call reads the file again (the same file: one put in its
-   * place meanwhile is an error), from the line after the header up to its size when it was opened,
-   * so every call gives the same changes even while a live run appends to it. A line that is torn,
+   * is held once the caller moves on. Each call reads the file again (the one opened, through its
+   * descriptor: not one put in its place since, and no inode number is relied on, which FAT and
+   * exFAT do not keep), from the line after the header up to its size when it was opened, so every
+   * call gives the same changes even while a live run appends to it. A line that is torn,
    * fails its check or announces no valid change is skipped (and counted in `dropped`).
    */
   ops(): Generator<JournalOp>;
   /** Lines of the last call to `ops` read to its end that were skipped. */
   readonly dropped: number;
+  /**
+   * Of those, the lines that were whole (a torn last one aside): damaged, or announcing no valid
+   * change. The writer makes none; recovery names how many it ignored.
+   */
+  readonly damaged: number;
+  /** Closes the file (each reading is of the file opened, by its descriptor). */
+  close(): void;
 }
 
 export interface ReadJournal {
@@ -251,8 +259,12 @@ export interface ReadJournal {
 export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
   const journal = openJournal(fs, file);
   if (journal === undefined) return undefined;
-  const ops = [...journal.ops()];
-  return { header: journal.header, ops, dropped: journal.dropped };
+  try {
+    const ops = [...journal.ops()];
+    return { header: journal.header, ops, dropped: journal.dropped };
+  } finally {
+    journal.close();
+  }
 }
 
 const NOT_OURS = { hint: 'if no backup is running, move the file away and run `backup-tool verify`' };
@@ -270,52 +282,67 @@ export function openJournal(fs: Fs, file: string, chunk = READ_CHUNK): JournalFi
     if (isCode(err, 'ENOENT')) return undefined;
     throw err;
   }
-  let size: number;
-  let identity: string;
-  let first: Buffer;
-  try {
-    const st = fs.fstatSync(fd);
-    size = st.size;
-    identity = `${st.dev}:${st.ino}`;
-    first = Buffer.allocUnsafe(Math.min(READ_CHUNK, size));
-    first = first.subarray(0, readFully(fs, fd, first, 0));
-  } finally {
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
     fs.closeSync(fd);
-  }
-  const nl = first.indexOf(10);
-  if (nl < 0) {
-    // A header is far shorter than 1 MiB: one without its newline is torn, unless the file goes on
-    // (then it is not ours, and recovery must not remove it as torn).
-    if (first.length < size) throw failure(`${file}: the journal header is longer than ${first.length} bytes; refusing to recover from it`, NOT_OURS);
-    return undefined;
-  }
-  const header = decodeLine(first.toString('utf8', 0, nl)) as JournalHeader | undefined;
-  if (header === undefined || header.journal !== 1) return undefined;
-  // A header that passed its checksum but names no increment is not ours: recovery would act on
-  // paths it builds from that id. Refuse by name rather than guess.
-  if (typeof header.id !== 'string' || !isIncrementId(header.id) || typeof header.source !== 'string') {
-    throw failure(`${file}: the journal header names no valid increment (${JSON.stringify(header.id)}); refusing to recover from it`, NOT_OURS);
-  }
-  const bodyStart = nl + 1;
-  let dropped = 0;
-  return {
-    header,
-    get dropped() {
-      return dropped;
-    },
-    *ops() {
-      let skipped = 0;
-      for (const line of linesBetween(fs, file, identity, bodyStart, size, chunk)) {
-        const op = line === undefined ? undefined : (decodeLine(line) as JournalOp | undefined);
-        if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op) || entryProblem(op.entry) !== undefined) {
-          skipped++;
-          continue;
-        }
-        yield op;
-      }
-      dropped = skipped;
-    },
   };
+  try {
+    const size = fs.fstatSync(fd).size;
+    let first = Buffer.allocUnsafe(Math.min(READ_CHUNK, size));
+    first = first.subarray(0, readFully(fs, fd, first, 0));
+    const nl = first.indexOf(10);
+    if (nl < 0) {
+      // A header is far shorter than 1 MiB: one without its newline is torn, unless the file goes on
+      // (then it is not ours, and recovery must not remove it as torn).
+      if (first.length < size) throw failure(`${file}: the journal header is longer than ${first.length} bytes; refusing to recover from it`, NOT_OURS);
+      close();
+      return undefined;
+    }
+    const header = decodeLine(first.toString('utf8', 0, nl)) as JournalHeader | undefined;
+    if (header === undefined || header.journal !== 1) {
+      close();
+      return undefined;
+    }
+    // A header that passed its checksum but names no increment is not ours: recovery would act on
+    // paths it builds from that id. Refuse by name rather than guess.
+    if (typeof header.id !== 'string' || !isIncrementId(header.id) || typeof header.source !== 'string') {
+      throw failure(`${file}: the journal header names no valid increment (${JSON.stringify(header.id)}); refusing to recover from it`, NOT_OURS);
+    }
+    const bodyStart = nl + 1;
+    let dropped = 0;
+    let damaged = 0;
+    return {
+      header,
+      get dropped() {
+        return dropped;
+      },
+      get damaged() {
+        return damaged;
+      },
+      *ops() {
+        if (!open) throw new Error(`${file}: the journal was closed`);
+        let skipped = 0;
+        let torn = 0;
+        for (const line of linesOf(fs, fd, bodyStart, size, chunk)) {
+          if (line === undefined) torn++;
+          const op = line === undefined ? undefined : (decodeLine(line) as JournalOp | undefined);
+          if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op) || entryProblem(op.entry) !== undefined) {
+            skipped++;
+            continue;
+          }
+          yield op;
+        }
+        dropped = skipped;
+        damaged = skipped - torn;
+      },
+      close,
+    };
+  } catch (err) {
+    close();
+    throw err;
+  }
 }
 
 /**
@@ -372,39 +399,32 @@ function readFully(fs: Fs, fd: number, buf: Buffer, position: number): number {
 }
 
 /**
- * The lines of `file` from byte `from` to byte `to`, each without its newline, as UTF-8 text; a last
- * piece without its newline (a line torn by a crash: never trusted) is given as undefined. The file
- * must be the one of `identity` (dev:ino) that openJournal opened.
+ * The lines of the open file `fd` from byte `from` to byte `to`, each without its newline, as UTF-8
+ * text; a last piece without its newline (a line torn by a crash: never trusted) is given as
+ * undefined.
  */
-function* linesBetween(fs: Fs, file: string, identity: string, from: number, to: number, chunk: number): Generator<string | undefined> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const st = fs.fstatSync(fd);
-    if (`${st.dev}:${st.ino}` !== identity) throw failure(`${file} was replaced while it was read`, { hint: 'if no backup is running, run the command again' });
-    const buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(0, to - from)));
-    let carry: Buffer | undefined;
-    for (let at = from; at < to; ) {
-      const n = readFully(fs, fd, buf.subarray(0, Math.min(buf.length, to - at)), at);
-      if (n === 0) break; // the file is shorter than it was: what is gone is not read
-      at += n;
-      const view = buf.subarray(0, n);
-      let start = 0;
-      for (let nl = view.indexOf(10); nl >= 0; nl = view.indexOf(10, start)) {
-        if (carry === undefined) yield view.toString('utf8', start, nl);
-        else {
-          const line = Buffer.concat([carry, view.subarray(start, nl)]).toString('utf8');
-          carry = undefined;
-          yield line;
-        }
-        start = nl + 1;
+function* linesOf(fs: Fs, fd: number, from: number, to: number, chunk: number): Generator<string | undefined> {
+  const buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(0, to - from)));
+  let carry: Buffer | undefined;
+  for (let at = from; at < to; ) {
+    const n = readFully(fs, fd, buf.subarray(0, Math.min(buf.length, to - at)), at);
+    if (n === 0) break; // the file is shorter than it was: what is gone is not read
+    at += n;
+    const view = buf.subarray(0, n);
+    let start = 0;
+    for (let nl = view.indexOf(10); nl >= 0; nl = view.indexOf(10, start)) {
+      if (carry === undefined) yield view.toString('utf8', start, nl);
+      else {
+        const line = Buffer.concat([carry, view.subarray(start, nl)]).toString('utf8');
+        carry = undefined;
+        yield line;
       }
-      // The rest is the start of a line the next chunk ends (copied: the buffer is read into again).
-      if (start < n) carry = carry === undefined ? Buffer.from(view.subarray(start)) : Buffer.concat([carry, view.subarray(start)]);
+      start = nl + 1;
     }
-    if (carry !== undefined) yield undefined;
-  } finally {
-    fs.closeSync(fd);
+    // The rest is the start of a line the next chunk ends (copied: the buffer is read into again).
+    if (start < n) carry = carry === undefined ? Buffer.from(view.subarray(start)) : Buffer.concat([carry, view.subarray(start)]);
   }
+  if (carry !== undefined) yield undefined;
 }
 
 /**

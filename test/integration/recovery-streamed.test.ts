@@ -18,9 +18,10 @@ import { realFs } from '../../src/io/fs.js';
 import { runBackup } from '../../src/apply/run.js';
 import type { Reporter } from '../../src/apply/reporter.js';
 import { recoverInterruptedRun } from '../../src/apply/recover.js';
+import { recoverDestination } from '../../src/apply/startup.js';
 import { durabilityFor } from '../../src/io/durability.js';
 import { Layout } from '../../src/store/layout.js';
-import { applyOp, happened, JournalWriter, readJournal, type JournalHeader } from '../../src/store/journal.js';
+import { applyOp, fnv1a32, happened, JournalWriter, readJournal, type JournalHeader } from '../../src/store/journal.js';
 import { readManifest } from '../../src/store/manifest.js';
 import { recordsFromOps } from '../../src/store/records.js';
 import type { StateEntry } from '../../src/meta/entry.js';
@@ -92,14 +93,18 @@ async function crashed(name: string): Promise<{ dist: string; layout: Layout; un
   }
   w.flush();
   w.close();
+  // A whole line that passes its check but announces no valid change (a file without its sha256):
+  // the writer makes none; recovery ignores it, and counts it.
+  const bad = JSON.stringify({ op: 'put', kind: 'new', entry: { ...entry('bad.txt'), sha256: 'not hex' }, tmp: 'hb-bad' });
+  nodeFs.appendFileSync(layout.journal, `${fnv1a32(bad).toString(16).padStart(8, '0')} ${bad}\n`);
   return { dist, layout, undoneLinks };
 }
 
 /**
  * realFs, but the journal can only be read in reads of at most 1 MiB (no readFileSync of it), and
- * `onOpen` sees each opening of it.
+ * `onRead` sees the position of each read of it.
  */
-function chunkedOnly(layout: Layout, seen: { reads: number; opens: number }, onOpen?: (n: number) => void): Fs {
+function chunkedOnly(layout: Layout, seen: { reads: number; opens: number }, onRead?: (position: number | null) => void): Fs {
   const journalFds = new Set<number>();
   return new Proxy(realFs, {
     get(target, prop, receiver) {
@@ -111,7 +116,7 @@ function chunkedOnly(layout: Layout, seen: { reads: number; opens: number }, onO
       }
       if (prop === 'openSync') {
         return (file: nodeFs.PathLike, ...rest: unknown[]) => {
-          if (file === layout.journal) onOpen?.(++seen.opens);
+          if (file === layout.journal) seen.opens++;
           const fd = (target.openSync as (...a: unknown[]) => number)(file, ...rest);
           if (file === layout.journal) journalFds.add(fd);
           else journalFds.delete(fd);
@@ -123,6 +128,7 @@ function chunkedOnly(layout: Layout, seen: { reads: number; opens: number }, onO
           if (journalFds.has(fd)) {
             assert.ok(length <= MiB, `a read of ${length} bytes of the journal`);
             seen.reads++;
+            onRead?.(position);
           }
           return target.readSync(fd, buf, offset, length, position);
         };
@@ -141,7 +147,8 @@ describe('recovery streams the journal', () => {
     const journal = readJournal(realFs, layout.journal);
     assert.ok(journal !== undefined);
     assert.equal(journal.ops.length, 24 + N);
-    assert.equal(journal.dropped, 0);
+    assert.equal(journal.ops.some((op) => op.entry.path === 'bad.txt'), false);
+    assert.equal(journal.dropped, 1, 'the line of bad.txt');
     const resolved = { done: journal.ops.filter((op) => happened(realFs, layout, op)), undone: journal.ops.filter((op) => !happened(realFs, layout, op)) };
     const expected = readManifest(realFs, layout.manifest).entries;
     for (const op of resolved.done) applyOp(expected, op);
@@ -150,7 +157,7 @@ describe('recovery streams the journal', () => {
 
     const seen = { reads: 0, opens: 0 };
     const report = recoverInterruptedRun(chunkedOnly(layout, seen), layout, () => durabilityFor(dist, false));
-    assert.deepEqual(report, { id: ID2, done: resolved.done.length, undone: resolved.undone.length, removedEmpty: false });
+    assert.deepEqual(report, { id: ID2, done: resolved.done.length, undone: resolved.undone.length, removedEmpty: false, damaged: 1 });
     // Each reading of the changes takes a read per MiB: the first, then one for each list (new, changed, deleted).
     assert.ok(seen.reads >= 4 * Math.floor(size / MiB), `${seen.reads} reads of ${size} bytes of journal`);
 
@@ -177,14 +184,24 @@ describe('recovery streams the journal', () => {
     assert.equal(nodeFs.existsSync(layout.journal), false);
   });
 
+  it('the next start says how many damaged lines of the journal it ignored', async () => {
+    const { dist, layout } = await crashed('notice');
+    const notices: string[] = [];
+    recoverDestination(realFs, layout, { source: 'src', profile: 'default', notice: (m) => notices.push(m), durability: () => durabilityFor(dist, false) });
+    assert.equal(notices.length, 1, notices.join('\n'));
+    assert.match(notices[0] as string, new RegExp(`^finished the interrupted run ${ID2}: \\d+ changes had reached the backup, \\d+ were rolled back \\(its increment is marked "complete": false\\); 1 damaged line of its journal was ignored$`));
+  });
+
   it('a journal that is not the same when its lists are written stops the recovery before anything is recorded; the next recovery records it', async () => {
     const { dist, layout } = await crashed('changed');
     const before = nodeFs.readFileSync(layout.manifest);
     const original = nodeFs.readFileSync(layout.journal);
-    // Its header, its changes, then the first list's reading: one line of a placed file is damaged.
-    const damageAt = 3;
-    const damage = (n: number): void => {
-      if (n !== damageAt) return;
+    // Its header, its changes, then the first list's reading: as that reading starts (its first read
+    // after the header's line), one line of a placed file is damaged, in the file recovery holds open.
+    const bodyStart = original.indexOf(10) + 1;
+    let readings = 0;
+    const damage = (position: number | null): void => {
+      if (position !== bodyStart || ++readings !== 2) return;
       const bytes = Buffer.from(original);
       const at = bytes.indexOf('hb-n-5"');
       assert.ok(at > 0);
@@ -193,7 +210,8 @@ describe('recovery streams the journal', () => {
     };
     const seen = { reads: 0, opens: 0 };
     assert.throws(() => recoverInterruptedRun(chunkedOnly(layout, seen, damage), layout, () => durabilityFor(dist, false)), /changed while it was read \(9024 changes, then 9023\)/);
-    assert.ok(seen.opens >= damageAt);
+    assert.equal(readings, 2, 'damaged as the second reading began');
+    assert.equal(seen.opens, 1, 'the journal is opened once, and read through that descriptor');
     assert.equal(nodeFs.existsSync(layout.journal), true, 'the journal stays');
     assert.equal(nodeFs.existsSync(layout.incrementJson(ID2)), false, 'no increment.json lists what was not read twice alike');
     assert.deepEqual(nodeFs.readFileSync(layout.manifest), before, 'the manifest is the last run’s');

@@ -23,10 +23,10 @@ export function listWant(): () => CatalogWant {
 const recorded = (json: IncrementJson): Partial<Record<keyof IncrementSummary, unknown>> =>
   (typeof json.summary === 'object' && json.summary !== null ? json.summary : {}) as Partial<Record<keyof IncrementSummary, unknown>>;
 
-/** Whether the summary holds every count a list shows. */
+/** Whether the summary holds every count the lists would give (errors are always read, bytes copied have no fallback). */
 const summaryWhole = (json: IncrementJson): boolean => {
   const s = recorded(json);
-  return (['new', 'changed', 'deleted', 'errors', 'bytes_copied'] as const).every((k) => typeof s[k] === 'number' && Number.isFinite(s[k]));
+  return (['new', 'changed', 'deleted'] as const).every((k) => typeof s[k] === 'number' && Number.isFinite(s[k]));
 };
 
 /** The summary as recorded, each count checked (metadata is untrusted), else counted from the lists. */
