@@ -5,7 +5,7 @@ import { programDir, programFile } from './backup.js';
 import { EXIT, usageError, type ExitCode } from '../io/errors.js';
 import { realFs } from '../io/fs.js';
 import { BUNDLED, VERSION } from '../version.js';
-import { openBackup, type ToolIo } from './tool/context.js';
+import { locateBackup, openBackup, type BackupPlace, type ToolIo } from './tool/context.js';
 import { COMMAND_HELP, TOOL_HELP } from './tool/help.js';
 import type { CommandRun, ToolOptions } from './tool/options.js';
 import { listWant, runList } from './tool/list.js';
@@ -39,7 +39,10 @@ const OPTIONS = {
 const GLOBAL_OPTIONS = ['profile', 'json', 'help', 'version'];
 
 interface CommandSpec {
-  run: CommandRun;
+  /** The command, on the backup as read (openBackup) … */
+  run?: CommandRun;
+  /** … or on where the backup is only, for a command that reads it itself (prune, du). */
+  runAt?: (place: BackupPlace, args: readonly string[], opts: ToolOptions) => Promise<ExitCode>;
   options: readonly (keyof typeof OPTIONS)[];
   /** Positional arguments after the command: at least min, at most max, described for messages. */
   args: readonly [min: number, max: number];
@@ -64,23 +67,22 @@ const COMMANDS: Record<string, CommandSpec> = {
   recreate: { run: runRecreate, options: WRITE_OPTIONS, args: [0, 0], argsUsage: 'no arguments', want: recreateWant },
   diff: { run: runDiff, options: [], args: [1, 2], argsUsage: 'FROM and optionally TO' },
   verify: { run: runVerify, options: ['data'], args: [0, 0], argsUsage: 'no arguments' },
+  // These two read the backup themselves (apply/prune.ts, under the lock; store/du.ts).
   prune: {
-    run: async (ctx, _args, opts) => {
+    runAt: async (place, _args, opts) => {
       let policy;
       try {
-        policy = policyFrom(opts.keep, ctx.profile?.keep);
+        policy = policyFrom(opts.keep, place.profile?.keep);
       } catch (err) {
         throw usageError(err instanceof Error ? err.message : String(err), 'run `backup-tool prune --help`');
       }
-      return pruneCommand(ctx.dist, policy, opts.dryRun, opts.json);
+      return pruneCommand(place.dist, policy, opts.dryRun, opts.json);
     },
     options: ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'dry-run'],
     args: [0, 0],
     argsUsage: 'no arguments',
-    // It reads the backup itself (apply/prune.ts), under the lock.
-    want: listWant,
   },
-  du: { run: async (ctx, _args, opts) => duCommand(ctx.dist, opts.json), options: [], args: [0, 0], argsUsage: 'no arguments', want: listWant },
+  du: { runAt: async (place, _args, opts) => duCommand(place.dist, opts.json), options: [], args: [0, 0], argsUsage: 'no arguments' },
 };
 
 const HELP_OF: Record<string, string> = { ...COMMAND_HELP, prune: PRUNE_HELP, du: DU_HELP };
@@ -151,6 +153,8 @@ async function dispatch(argv: string[], io: ToolIo): Promise<ExitCode> {
   if (args.length < min || args.length > max) {
     throw usageError(`${command} takes ${spec.argsUsage} (got ${args.length})`, `run \`backup-tool ${command} --help\``);
   }
+  if (spec.runAt !== undefined) return spec.runAt(locateBackup(io, where, values.profile ?? []), args, opts);
+  if (spec.run === undefined) throw new Error(`${command}: no way to run it`);
   return spec.run(await openBackup(io, where, values.profile ?? [], spec.want?.(args, opts)), args, opts);
 }
 

@@ -38,9 +38,15 @@ export interface ToolContext {
   history: History;
 }
 
+/** Where a backup is: its folder, and the profile that names it (none when WHERE is the folder). */
+export interface BackupPlace {
+  dist: string;
+  profile: Profile | undefined;
+}
+
 /**
- * WHERE (SPEC §4): a backup folder (it holds .hardback/ or mirror/) or a config file; without it,
- * the config file found as `backup` finds it. A config with several profiles needs `--profile`.
+ * WHERE (SPEC §4) opened for reading: the backup located (locateBackup), then read as the command
+ * wants it.
  */
 export async function openBackup(
   io: ToolIo,
@@ -48,6 +54,21 @@ export async function openBackup(
   profileNames: readonly string[],
   want?: (src: string | undefined) => CatalogWant,
 ): Promise<ToolContext> {
+  const { dist, profile } = locateBackup(io, where, profileNames);
+  // What the command needs decoded may depend on its PATHs, which may be given inside the source.
+  const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
+  if (io.workerScript !== undefined && wanted.recordsSpec !== undefined && incrementsSize(io.fs, dist) >= WORTH_A_THREAD) {
+    const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordsSpec);
+    return contextOf(io, dist, profile, await readCatalogSharing(io.fs, dist, wanted, early));
+  }
+  return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));
+}
+
+/**
+ * WHERE (SPEC §4): a backup folder (it holds .hardback/ or mirror/) or a config file; without it,
+ * the config file found as `backup` finds it. A config with several profiles needs `--profile`.
+ */
+export function locateBackup(io: ToolIo, where: string | undefined, profileNames: readonly string[]): BackupPlace {
   if (profileNames.length > 1) throw usageError('backup-tool works on one backup at a time: give --profile once');
   let dist: string;
   let profile: Profile | undefined;
@@ -76,13 +97,7 @@ export async function openBackup(
       throw failure(`the backup folder ${dist} (profile "${profile.name}") does not exist: is its drive attached?`);
     }
   }
-  // What the command needs decoded may depend on its PATHs, which may be given inside the source.
-  const wanted = want?.(profile?.src ?? readManifestHeader(io.fs, new Layout(dist).manifest)?.source) ?? {};
-  if (io.workerScript !== undefined && wanted.recordsSpec !== undefined && incrementsSize(io.fs, dist) >= WORTH_A_THREAD) {
-    const early = readIncrementsElsewhere(io.workerScript, dist, wanted.recordsSpec);
-    return contextOf(io, dist, profile, await readCatalogSharing(io.fs, dist, wanted, early));
-  }
-  return contextOf(io, dist, profile, readCatalog(io.fs, dist, wanted));
+  return { dist, profile };
 }
 
 /** Below this much increment metadata, starting a thread (~40 ms) costs more than it saves. */
