@@ -138,7 +138,7 @@ function decodeLine(line: string): unknown {
   if (sp !== 8) return undefined;
   const json = line.slice(9);
   const check = line.slice(0, 8);
-  // Compared as a number: a hex string made for each line cost recovery ~0.4 s per 650,000.
+  // Compared as a number: a hex string made for each line cost recovery ~0.4 s per 648,000.
   const expected = LOWER_HEX8.test(check) ? parseInt(check, 16) : -1;
   // Journals written before the check was FNV-1a carried 8 hex digits of sha256: a journal left by an
   // interrupted run of such a build is still finished, not dropped.
@@ -244,18 +244,21 @@ export interface JournalFile {
    * change. The writer makes none; recovery names how many it ignored.
    */
   readonly damaged: number;
-  /** Closes the file (each reading is of the file opened, by its descriptor). */
+  /**
+   * Closes the file (each reading is of the file opened, by its descriptor). Quietly: a close that
+   * fails (a drive pulled out) must not hide the error that brought a caller's `finally` here.
+   */
   close(): void;
 }
 
 export interface ReadJournal {
   header: JournalHeader;
   ops: JournalOp[];
-  /** Lines that were torn or failed their checksum. */
+  /** Lines skipped (JournalFile.dropped): torn, failing their check, or announcing no valid change. */
   dropped: number;
 }
 
-/** Every change of the journal at once (openJournal's, into an array): for tests, and what reads a few. */
+/** Every change of the journal at once (openJournal's, into an array): for tests and their helpers. */
 export function readJournal(fs: Fs, file: string): ReadJournal | undefined {
   const journal = openJournal(fs, file);
   if (journal === undefined) return undefined;
@@ -286,7 +289,16 @@ export function openJournal(fs: Fs, file: string, chunk = READ_CHUNK): JournalFi
   const close = (): void => {
     if (!open) return;
     open = false;
-    fs.closeSync(fd);
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // nothing more to read from it; the caller's own error, if any, is the one to report
+    }
+  };
+  /** The descriptor, for each read: a reading resumed after close must not read another file's. */
+  const descriptor = (): number => {
+    if (!open) throw new Error(`${file}: the journal was closed`);
+    return fd;
   };
   try {
     const size = fs.fstatSync(fd).size;
@@ -322,10 +334,10 @@ export function openJournal(fs: Fs, file: string, chunk = READ_CHUNK): JournalFi
         return damaged;
       },
       *ops() {
-        if (!open) throw new Error(`${file}: the journal was closed`);
+        descriptor();
         let skipped = 0;
         let torn = 0;
-        for (const line of linesOf(fs, fd, bodyStart, size, chunk)) {
+        for (const line of linesOf(fs, descriptor, bodyStart, size, chunk)) {
           if (line === undefined) torn++;
           const op = line === undefined ? undefined : (decodeLine(line) as JournalOp | undefined);
           if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op) || entryProblem(op.entry) !== undefined) {
@@ -399,15 +411,15 @@ function readFully(fs: Fs, fd: number, buf: Buffer, position: number): number {
 }
 
 /**
- * The lines of the open file `fd` from byte `from` to byte `to`, each without its newline, as UTF-8
- * text; a last piece without its newline (a line torn by a crash: never trusted) is given as
+ * The lines of the open file `fd()` from byte `from` to byte `to`, each without its newline, as
+ * UTF-8 text; a last piece without its newline (a line torn by a crash: never trusted) is given as
  * undefined.
  */
-function* linesOf(fs: Fs, fd: number, from: number, to: number, chunk: number): Generator<string | undefined> {
+function* linesOf(fs: Fs, fd: () => number, from: number, to: number, chunk: number): Generator<string | undefined> {
   const buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(0, to - from)));
   let carry: Buffer | undefined;
   for (let at = from; at < to; ) {
-    const n = readFully(fs, fd, buf.subarray(0, Math.min(buf.length, to - at)), at);
+    const n = readFully(fs, fd(), buf.subarray(0, Math.min(buf.length, to - at)), at);
     if (n === 0) break; // the file is shorter than it was: what is gone is not read
     at += n;
     const view = buf.subarray(0, n);

@@ -276,6 +276,19 @@ describe('openJournal: a line at a time', () => {
     assert.throws(() => [...j.ops()], /the journal was closed/);
   });
 
+  it('a reading resumed after the journal was closed throws, rather than read whatever the descriptor is now', (t) => {
+    const dir = tempDir('hb-journal-');
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'journal.jsonl');
+    nodeFs.writeFileSync(file, raw(header) + ops.map(raw).join(''));
+    const j = openJournal(realFs, file, 4);
+    assert.ok(j !== undefined);
+    const reading = j.ops();
+    assert.deepEqual(reading.next().value, ops[0]);
+    j.close();
+    assert.throws(() => reading.next(), /the journal was closed/);
+  });
+
   it('Verdicts.doneOps gives the changes judged done, and refuses a journal that reads with another count of changes', () => {
     const j = openJournal(textFs(text), 'j', 7);
     assert.ok(j !== undefined);
