@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { unlinkIfExists } from '../io/fs.js';
+import { readBytesIfExists, unlinkIfExists } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { parentOf } from '../meta/safe-path.js';
 import { isCode } from '../io/errors.js';
@@ -271,13 +271,8 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
  * with an object per record.
  */
 function readIncrementIfAny(fs: Fs, file: string, id: string) {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const bytes = readBytesIfExists(fs, file);
+  if (bytes === undefined) return undefined;
   const parsed = parseIncrementBytes(bytes, id, () => false);
   return parsed.ok ? parsed.value : undefined;
 }

@@ -28,8 +28,13 @@ export function chownIfSupported(chown: () => void): void {
 
 /** A file's text, or undefined when it does not exist (any other error is thrown). */
 export function readTextIfExists(fs: Fs, file: string, encoding: BufferEncoding = 'utf8'): string | undefined {
+  return readBytesIfExists(fs, file)?.toString(encoding);
+}
+
+/** A file's bytes, or undefined when it does not exist (any other error is thrown). */
+export function readBytesIfExists(fs: Fs, file: string): Buffer | undefined {
   try {
-    return fs.readFileSync(file, encoding);
+    return fs.readFileSync(file);
   } catch (err) {
     if (isCode(err, 'ENOENT')) return undefined;
     throw err;

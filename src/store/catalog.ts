@@ -129,6 +129,8 @@ export function* eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, op
 
 /** The lists of an interrupted run's increment, as its journal gives them. */
 type PendingLists = { new: EntryRecord[]; changed: EntryRecord[]; deleted: EntryRecord[] };
+/** An interrupted (or running) run, as its journal tells it. */
+type PendingRun = { header: JournalHeader; summary: IncrementSummary; lists: PendingLists };
 
 interface CurrentPart {
   dist: string;
@@ -136,7 +138,7 @@ interface CurrentPart {
   problems: string[];
   wantRecords: PathFilter;
   state: CurrentState;
-  pending: { header: JournalHeader; summary: IncrementSummary; lists: PendingLists } | undefined;
+  pending: PendingRun | undefined;
 }
 
 /**
@@ -146,7 +148,7 @@ interface CurrentPart {
  * mirror folder this user cannot enter) leaves the state as the manifest has it (and the problem is
  * named). Only the records wanted are kept.
  */
-function pendingRun(fs: Fs, layout: Layout, journal: JournalFile, state: CurrentState, wantRecords: PathFilter): CurrentPart['pending'] {
+function pendingRun(fs: Fs, layout: Layout, journal: JournalFile, state: CurrentState, wantRecords: PathFilter): PendingRun {
   const verdicts = new Verdicts();
   for (const op of journal.ops()) verdicts.push(happened(fs, layout, op));
   const lists: PendingLists = { new: [], changed: [], deleted: [] };
@@ -168,7 +170,7 @@ function readCurrent(fs: Fs, dist: string, want: CatalogWant): CurrentPart {
   const wantRecords = want.records ?? ALL;
   const state = readCurrentManifest(fs, layout, problems, wantCurrent);
 
-  let pending: { header: JournalHeader; summary: IncrementSummary; lists: PendingLists } | undefined;
+  let pending: PendingRun | undefined;
   try {
     const journal = openJournal(fs, layout.journal);
     if (journal !== undefined) {

@@ -1,4 +1,5 @@
 import { keyHashes, pathHashes } from './line-hashes.js';
+import { widened } from './state-table.js';
 
 /**
  * The last state as the scan's worker compares with it: per manifest line, hashes only, no text.
@@ -153,17 +154,10 @@ export class HashedState {
   }
   private grow(): void {
     const room = Math.ceil(this.hashes.length * 1.5);
-    const wider = <A extends Int32Array | Uint8Array>(a: A, make: (k: number) => A): A => {
-      const b = make(room);
-      b.set(a);
-      return b;
-    };
-    this.hashes = wider(this.hashes, (k) => new Int32Array(k));
-    this.checks = wider(this.checks, (k) => new Int32Array(k));
-    this.live = wider(this.live, (k) => new Uint8Array(k));
-    const keys = new Int32Array(2 * room);
-    keys.set(this.keys);
-    this.keys = keys;
+    this.hashes = widened(this.hashes, room);
+    this.checks = widened(this.checks, room);
+    this.live = widened(this.live, room);
+    this.keys = widened(this.keys, 2 * room);
     this.rehash(room);
   }
 }

@@ -35,7 +35,7 @@ export function pathHashes(text: string, from: number, to: number, seed: number,
 
 /**
  * A quick key's two hashes, text[from, to), into out[at] and out[at + 1], in one pass: FNV-1a from
- * another offset than the paths', and checkHash's rule with other constants.
+ * another offset than the paths', and pathHashes' second rule with other constants.
  */
 export function keyHashes(text: string, from: number, to: number, seed: number, out: Int32Array, at: number): void {
   let a = 0x6c62272e;

@@ -4,8 +4,9 @@ import { INCREMENT_FORMAT } from '../meta/increment.js';
 import type { JournalHeader, JournalOp } from './journal.js';
 
 /**
- * The one way an increment's lists are derived: from the changes that reached the mirror (the same
- * journal ops a run announces), whether the run finished or a later run finalises it after a crash.
+ * The records of the changes that reached the mirror (journal ops), by list (listOf). Recovery
+ * writes the same records as it reads the journal again (apply/recover.ts: EntryRecords over the
+ * ops, whose text is JSON.stringify's of these: test/unit/records-text.test.ts).
  */
 export function recordsFromOps(done: readonly JournalOp[]): { new: EntryRecord[]; changed: EntryRecord[]; deleted: EntryRecord[] } {
   const out = { new: [] as EntryRecord[], changed: [] as EntryRecord[], deleted: [] as EntryRecord[] };
@@ -13,7 +14,7 @@ export function recordsFromOps(done: readonly JournalOp[]): { new: EntryRecord[]
   return out;
 }
 
-/** The list of increment.json a change that reached the mirror is recorded in. */
+/** The list of increment.json a change that reached the mirror is recorded in: the one rule, for a run's journal, recovery and the catalog. */
 export function listOf(op: JournalOp): 'new' | 'changed' | 'deleted' {
   if (op.op === 'del') return 'deleted';
   if (op.op === 'dirmode') return 'changed';

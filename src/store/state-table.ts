@@ -359,7 +359,7 @@ export class StateTable implements Map<string, StateEntry> {
    * (a change of the hash without a new index format) is not used.
    */
   hashesHold(): boolean {
-    const holds = (slot: number): boolean => hashPath(this.pathOf(slot)) === this.hashes[slot];
+    const holds = (slot: number): boolean => pathHash(this.pathOf(slot)) === this.hashes[slot];
     const last = this.n - 1;
     for (let slot = 0; slot < last; slot += 4096) if (!holds(slot)) return false;
     return last < 0 || holds(last);
@@ -440,7 +440,7 @@ export class StateTable implements Map<string, StateEntry> {
   }
   /** Stores an already-encoded line of `path` (from a delta, or encoded by `keep`). */
   setLine(path: string, line: string): void {
-    const h = hashPath(path);
+    const h = pathHash(path);
     const plain = hashedPlain;
     // Lines are kept with their path in canonical form, which lookups compare with.
     const tab = line.indexOf('\t');
@@ -502,7 +502,7 @@ export class StateTable implements Map<string, StateEntry> {
   private escapedLineAt(text: string, start: number, tab: number, end: number, put: boolean): 'added' | 'repeat' | 'damaged' {
     const path = jsonString(text.slice(start, tab));
     if (path === undefined) return 'damaged';
-    const h = hashPath(path);
+    const h = pathHash(path);
     const plain = hashedPlain;
     const slot = this.findPath(path, h, plain);
     if (slot >= 0 && this.live[slot] === 1 && !put) return 'repeat';
@@ -582,7 +582,7 @@ export class StateTable implements Map<string, StateEntry> {
 
   /** The slot of `path` (live or not), -1 when it never had one. */
   private find(path: string): number {
-    const h = hashPath(path);
+    const h = pathHash(path);
     return this.findPath(path, h, hashedPlain);
   }
   /** The slot of `path`, whose hash is h and which is `plain` when it needs no escape; -1 when none. */
@@ -655,17 +655,12 @@ export class StateTable implements Map<string, StateEntry> {
   }
   private grow(): void {
     const size = Math.ceil(this.tx.length * 1.5);
-    const wider = <A extends Int32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
-      const b = make(size);
-      b.set(a);
-      return b;
-    };
-    this.tx = wider(this.tx, (k) => new Int32Array(k));
-    this.start = wider(this.start, (k) => new Int32Array(k));
-    this.keyPos = wider(this.keyPos, (k) => new Int32Array(k));
-    this.end = wider(this.end, (k) => new Int32Array(k));
-    this.hashes = wider(this.hashes, (k) => new Int32Array(k));
-    this.live = wider(this.live, (k) => new Uint8Array(k));
+    this.tx = widened(this.tx, size);
+    this.start = widened(this.start, size);
+    this.keyPos = widened(this.keyPos, size);
+    this.end = widened(this.end, size);
+    this.hashes = widened(this.hashes, size);
+    this.live = widened(this.live, size);
     const want = bucketsFor(size);
     if (want === this.buckets.length) return;
     const buckets = new Int32Array(want);
@@ -690,26 +685,29 @@ const FNV_PRIME = 0x01000193;
 /** A character asciiJson writes as it is inside a string: printable ASCII but the quote and the backslash. */
 const isPlain = (c: number): boolean => c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c;
 
-/** Set by hashPath: whether the path it hashed needs no escape in JSON. */
+/** Set by pathHash: whether the path it hashed needs no escape in JSON. */
 let hashedPlain = true;
 
-/**
- * FNV-1a over the path's UTF-16 units (a path that needs no escape hashes the same as its text in a
- * line, which is how a manifest's plain lines are hashed as they are read); sets hashedPlain. No
- * allocation: it runs for every entry of every scan.
- */
+/** A column copied into a new one of `size` elements, of its kind (the columns' growth: here and in store/hashed-state.ts). */
+export function widened<A extends Int32Array | Uint8Array>(a: A, size: number): A {
+  const b = (a instanceof Int32Array ? new Int32Array(size) : new Uint8Array(size)) as A;
+  b.set(a);
+  return b;
+}
+
 /** A path (or a part of one) as written between a line's quotes, decoded. */
 function rawPath(raw: string): string {
   // Lines are checked when added: a path with a backslash is valid JSON, in canonical form.
   return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
 }
 
-/** A path's hash as the table's buckets use it (store/hashed-state.ts compares with the index's). */
+/**
+ * FNV-1a over the path's UTF-16 units (a path that needs no escape hashes the same as its text in a
+ * line, which is how a manifest's plain lines are hashed as they are read); sets hashedPlain. No
+ * allocation: it runs for every entry of every scan. The hash the table's buckets and the manifest's
+ * index use (store/line-hashes.ts pathHashes computes it too, beside a second one).
+ */
 export function pathHash(path: string): number {
-  return hashPath(path);
-}
-
-function hashPath(path: string): number {
   let h = FNV_OFFSET;
   let plain = true;
   for (let i = 0; i < path.length; i++) {
