@@ -7,12 +7,12 @@ import type { Durability } from '../io/durability.js';
 import { settleIncrementFiles } from './folder-sync.js';
 import { carryMeta, linkOrCopy, type PlaceMeta } from './place.js';
 import type { CarriedRecord } from '../meta/increment.js';
-import { parseIncrementJson } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout, TMP_PREFIX } from '../store/layout.js';
 import { compareIds, isIncrementId } from '../store/ids.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
-import { serializeIncrement } from '../store/records.js';
+import { incrementText } from '../store/records.js';
+import { readIncrementFile } from '../store/increment-file.js';
 
 /** Carrying out a prune plan, and finishing one a crash interrupted (docs/retention.md). */
 
@@ -80,13 +80,12 @@ export function executePrune(fs: Fs, layout: Layout, groups: readonly PruneGroup
       }
       if (linkOrCopyCarried(fs, from, to)) copies.push(to);
     }
-    const text = fs.readFileSync(layout.incrementJson(g.into), 'utf8');
-    const parsed = parseIncrementJson(text, g.into);
+    const parsed = readIncrementFile(fs, layout.incrementJson(g.into), g.into, () => true);
     if (!parsed.ok) throw failure(`increment ${g.into}: increment.json is damaged (${parsed.reason})`);
     const json = parsed.value;
     json.carried = g.carried;
     json.pruned = [...new Set([...(json.pruned ?? []), ...g.pruned])].sort(compareIds);
-    writeFileAtomic(fs, layout.incrementJson(g.into), serializeIncrement(json));
+    writeFileAtomic(fs, layout.incrementJson(g.into), incrementText(json));
     for (const p of g.pruned) sinceMap.set(p, g.into);
   }
   const manifest = readManifest(fs, layout.manifest);

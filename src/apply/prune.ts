@@ -5,7 +5,8 @@ import { failure, isCode, usageError } from '../io/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KeepPolicy } from '../config/profiles.js';
 import { toRecord, type EntryRecord } from '../meta/entry.js';
-import { parseIncrementJson, type CarriedRecord, type IncrementJson } from '../meta/increment.js';
+import type { CarriedRecord, IncrementJson, ParseResult } from '../meta/increment.js';
+import { readIncrementFile } from '../store/increment-file.js';
 import { applyPolicy, isEmptyPolicy, type Decision } from '../policy/prune.js';
 import { Layout } from '../store/layout.js';
 import { compareIds, isIncrementId, timeOfId } from '../store/ids.js';
@@ -43,15 +44,14 @@ function loadIncrements(fs: Fs, layout: Layout): Loaded[] {
   }
   const out: Loaded[] = [];
   for (const id of names.filter(isIncrementId).sort(compareIds)) {
-    let text: string;
+    let parsed: ParseResult;
     try {
-      text = fs.readFileSync(layout.incrementJson(id), 'utf8');
+      parsed = readIncrementFile(fs, layout.incrementJson(id), id, () => true);
     } catch (err) {
       throw failure(`increment ${id}: increment.json cannot be read (${(err as Error).message}); prune refuses to guess`, {
         hint: 'run `backup-tool verify`, or remove that increment folder by hand',
       });
     }
-    const parsed = parseIncrementJson(text, id);
     if (!parsed.ok) throw failure(`increment ${id}: increment.json is damaged (${parsed.reason}); prune refuses to guess`);
     if (parsed.badEntries.length > 0) throw failure(`increment ${id}: increment.json has bad entries (${parsed.badEntries[0]}); prune refuses to guess`);
     out.push({ id, json: parsed.value });

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { readBytesIfExists, unlinkIfExists } from '../io/fs.js';
+import { unlinkIfExists } from '../io/fs.js';
 import { chownIfSupported, isRoot } from '../io/fs.js';
 import { parentOf } from '../meta/safe-path.js';
 import { isCode } from '../io/errors.js';
@@ -10,8 +10,8 @@ import type { Layout } from '../store/layout.js';
 import { TMP_PREFIX } from '../store/layout.js';
 import { applyOp, happened, openJournal, Verdicts, type JournalFile, type JournalOp } from '../store/journal.js';
 import { readManifest, writeManifest } from '../store/manifest.js';
-import { buildIncrementJson, EntryRecords, incrementText, listOf, recordsFromOps, serializeIncrement, type IncrementDocument } from '../store/records.js';
-import { parseIncrementBytes } from '../meta/increment.js';
+import { buildIncrementJson, EntryRecords, incrementText, listOf, recordsFromOps, type IncrementDocument } from '../store/records.js';
+import { readIncrementFile } from '../store/increment-file.js';
 import { isIncrementId } from '../store/ids.js';
 import { VERSION } from '../version.js';
 import { ChangedFolders } from './folder-sync.js';
@@ -256,7 +256,7 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
         version: VERSION,
         recoveredAt: new Date().toISOString(),
       });
-      writeFileAtomic(fs, layout.incrementJson(id), serializeIncrement(json));
+      writeFileAtomic(fs, layout.incrementJson(id), incrementText(json));
     }
     repaired.push(id);
   }
@@ -271,9 +271,13 @@ export function repairBareIncrements(fs: Fs, layout: Layout, source: string, pro
  * with an object per record.
  */
 function readIncrementIfAny(fs: Fs, file: string, id: string) {
-  const bytes = readBytesIfExists(fs, file);
-  if (bytes === undefined) return undefined;
-  const parsed = parseIncrementBytes(bytes, id, () => false);
+  let parsed;
+  try {
+    parsed = readIncrementFile(fs, file, id, () => false);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
   return parsed.ok ? parsed.value : undefined;
 }
 

@@ -143,12 +143,9 @@ const AS_TEXT: RecordForm<EntryRecord | RecordText, CarriedRecord | RecordText> 
  * At 100,000 records, parsing the whole file and building every record was most of a `search`. The
  * writer puts one record per line (src/store/records.ts serializeIncrement), so a record line can be
  * checked by one regular expression and its path read without parsing it. The file is still read as
- * untrusted JSON, and anything that is not exactly that layout is parsed whole:
+ * untrusted JSON, and anything that is not exactly that layout is parsed whole (LayoutReader):
  * - the frame (the file without the record lines) is parsed with JSON.parse, each block of record
- *   lines replaced by a random token that the file cannot contain; the token must come back as the
- *   only element of the top-level list of that block's name, or the file is parsed whole. As the block
- *   holds complete lines of one list, the file is valid JSON exactly when the frame is and every line
- *   is a JSON value;
+ *   lines replaced by a token the file cannot contain, which must come back in its place;
  * - a record line that RECORD (or CARRIED) matches is valid JSON with the fields checkRecord requires,
  *   of the right types; its path is then checked with isSafeRelPath. Any other line is parsed and
  *   checked on its own, as parseIncrementJson would (and a line that is not JSON makes the whole file
@@ -158,72 +155,103 @@ const AS_TEXT: RecordForm<EntryRecord | RecordText, CarriedRecord | RecordText> 
  * JSON text of its line (checked as above but not parsed) for another thread to parse
  * (cli/tool/catalog-worker.ts); a list of a file parsed whole holds records as ever.
  */
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
-export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
-  return opts.recordText === true ? parseBytes(bytes, expectedId, want, AS_TEXT) : parseBytes(bytes, expectedId, want, AS_RECORDS);
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText: true } & PieceSize): ParseResult<IncrementText>;
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false } & PieceSize): ParseResult;
+export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs & PieceSize = {}): ParseResult | ParseResult<IncrementText> {
+  const pieces = opts.pieceBytes === undefined ? [bytes] : linePieces((buf, at, length, position) => bytes.copy(buf, at, position, position + length), opts.pieceBytes);
+  return opts.recordText === true ? parsePieces(pieces, () => bytes, expectedId, want, AS_TEXT) : parsePieces(pieces, () => bytes, expectedId, want, AS_RECORDS);
 }
 
-function parseBytes<R, C>(bytes: Buffer, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> {
-  const src = sourceOf(bytes);
-  const layout = splitLayout(src);
-  if (layout !== undefined) {
-    let frame: unknown;
-    try {
-      frame = JSON.parse(layout.frame);
-    } catch {
-      frame = undefined;
-    }
-    if (isObj(frame) && layout.blocks.every((b, i) => {
-      const list = frame[b.key];
-      return Array.isArray(list) && list.length === 1 && list[0] === blockToken(i);
-    })) {
-      try {
-        const result = fromRaw(frame, expectedId, want, form, (key, badEntries) => {
-          const b = layout.blocks.find((x) => x.key === key);
-          return b === undefined ? undefined : readBlock(src, b, want, badEntries, form);
-        });
-        // A wrong frame is reported only for a file that is JSON: otherwise the whole parse says why.
-        if (!result.ok) for (const b of layout.blocks) readBlock(src, b, () => false, [], form);
-        return result;
-      } catch (err) {
-        if (!(err instanceof NotLayout)) throw err;
+/** How much of a file a line-by-line reading decodes at a time (tests give small sizes, to cut it often). */
+export interface PieceSize {
+  /** Bytes a piece of whole lines is cut at (a longer line makes a longer piece); the file at once by default. */
+  pieceBytes?: number;
+}
+
+/**
+ * parseIncrementBytes on a file read a piece at a time (`pieces`: whole lines, as linePieces cuts
+ * them; undefined for a line too long to be the writer's), with `whole` giving the whole file for
+ * a file laid out otherwise. The file is never one string unless it is parsed whole: an
+ * increment.json of a first run of 2.4 million files is ~670 MB, longer than V8's longest string
+ * (2^29 - 24 characters), and read whole it made every command that reads the backup fail.
+ */
+export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
+export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
+export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
+  return opts.recordText === true ? parsePieces(pieces, whole, expectedId, want, AS_TEXT) : parsePieces(pieces, whole, expectedId, want, AS_RECORDS);
+}
+
+/** A line longer than this is not one the writer makes (a record's path and target are at most a few KiB). */
+const LONGEST_LINE = 16 << 20;
+
+/**
+ * A file's bytes as `read` (fs.readSync's arguments) gives them, in pieces of about `size` bytes
+ * that each end at a newline (the last piece: where the file ends); undefined, and nothing more,
+ * for a line longer than LONGEST_LINE. Each piece is a view of one buffer, read into again once the
+ * next piece is asked for.
+ */
+export function* linePieces(read: (buf: Buffer, at: number, length: number, position: number) => number, size: number): Generator<Buffer | undefined> {
+  let buf = Buffer.allocUnsafe(Math.max(1, size));
+  let kept = 0; // the start of a line, carried from the last read
+  let position = 0;
+  for (;;) {
+    if (kept === buf.length) {
+      if (buf.length >= LONGEST_LINE) {
+        yield undefined;
+        return;
       }
+      const grown = Buffer.allocUnsafe(Math.min(LONGEST_LINE, buf.length * 2));
+      buf.copy(grown, 0, 0, kept);
+      buf = grown;
     }
+    const n = read(buf, kept, buf.length - kept, position);
+    if (n === 0) {
+      if (kept > 0) yield buf.subarray(0, kept);
+      return;
+    }
+    position += n;
+    const end = kept + n;
+    const nl = buf.lastIndexOf(10, end - 1);
+    if (nl < kept) {
+      kept = end;
+      continue;
+    }
+    yield buf.subarray(0, nl + 1);
+    buf.copy(buf, 0, nl + 1, end);
+    kept = end - nl - 1;
+  }
+}
+
+function parsePieces<R, C>(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> {
+  const reader = new LayoutReader(want, form);
+  for (const piece of pieces) {
+    if (piece === undefined) reader.off = true;
+    else reader.take(piece);
+    if (reader.off) break;
+  }
+  const read = reader.finish(expectedId);
+  if (read !== undefined) return read;
+  let text: string;
+  try {
+    text = whole().toString('utf8');
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return { ok: false, reason: `not laid out as hardback writes it, and too large to read as one text (${(err as Error).message})` };
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(src.ascii ? src.text : bytes.toString('utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
   }
   return fromRaw(raw, expectedId, want, form, undefined);
 }
 
-/**
- * The file as one-byte text (latin1: each byte one character, so offsets are byte offsets, and the
- * layout's characters are ASCII) and, for any part holding other bytes, as the UTF-8 it is.
- */
-interface Source {
-  text: string;
-  ascii: boolean;
-  utf8(start: number, end: number): string;
-}
-
-function sourceOf(bytes: Buffer): Source {
-  const text = bytes.toString('latin1');
-  const ascii = isAscii(bytes);
-  return { text, ascii, utf8: ascii ? (start, end) => text.slice(start, end) : (start, end) => bytes.toString('utf8', start, end) };
-}
-
-/** A line-oriented read found something only a whole parse can judge. */
-class NotLayout extends Error {}
-
 type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
 
 /**
- * The checks of parseIncrementJson on a parsed file (or frame). `block` supplies a list that is
- * still a block of lines: its wanted records (it throws NotLayout when a line is not JSON).
+ * The checks of parseIncrementJson on a parsed file (or frame). `block` supplies a list that was
+ * a block of lines (LayoutReader): its wanted records, its bad ones named in `badEntries`.
  */
 function fromRaw<R, C>(
   raw: unknown,
@@ -275,62 +303,157 @@ function checkCarried(v: unknown): string | undefined {
   return ok ? undefined : `${c.path as string}: carried record without a valid status or origin`;
 }
 
-interface Block {
-  key: ListKey;
-  /** Offsets of each record line in the text: start, and end before the separating comma. */
-  starts: number[];
-  ends: number[];
-}
-
 /** Unique per process; a file cannot contain it, as it is drawn after the file was written. */
 const TOKEN = `hardback-lines-${randomBytes(12).toString('hex')}`;
 const blockToken = (i: number): string => `${TOKEN}-${i}`;
 
 const OPEN = /^ "(new|changed|deleted|carried)": \[$/;
 
+/** A list read line by line: its wanted records, and the bad ones named. */
+interface Block<T> {
+  key: ListKey;
+  out: T[];
+  bad: string[];
+  lines: number;
+  /** Whether the last record line ended with a comma. */
+  comma: boolean;
+}
+
 /**
- * The layout serializeIncrement writes: `{`, one ` "key": value` per line, and each non-empty
- * record list as ` "new": [`, one `  {record},` per line (no comma after the last), then ` ]` or ` ],`.
- * Returns the frame with each block replaced by its token, or undefined when the text is laid out
- * otherwise.
+ * Reads the layout serializeIncrement writes, a piece of whole lines at a time: `{`, one
+ * ` "key": value` per line, and each non-empty record list as ` "new": [`, one `  {record},` per
+ * line (no comma after the last), then ` ]` or ` ],`. The frame is kept with each list replaced by
+ * its token; each record line is judged as it is read (readRecord). `off` once the file is found
+ * laid out otherwise (or a record line is not JSON): it is then parsed whole.
  */
-function splitLayout(src: Source): { frame: string; blocks: Block[] } | undefined {
-  const text = src.text;
-  if (!text.startsWith('{\n')) return undefined;
-  const pieces: string[] = [];
-  const blocks: Block[] = [];
-  let copied = 0;
-  let block: Block | undefined;
-  for (let start = 0; start < text.length; ) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    if (block === undefined) {
-      if (text.charCodeAt(start + 1) === 34 /* " */ && text.charCodeAt(end - 1) === 91 /* [ */) {
-        const m = OPEN.exec(text.slice(start, end));
-        if (m !== null) {
-          block = { key: m[1] as ListKey, starts: [], ends: [] };
-          pieces.push(src.utf8(copied, end + 1), `  "${blockToken(blocks.length)}"\n`);
-        }
+class LayoutReader<R, C> {
+  off = false;
+  private started = false;
+  private readonly frame: string[] = [];
+  private readonly blocks: Block<R | C>[] = [];
+  private block: Block<R | C> | undefined;
+
+  constructor(
+    private readonly want: PathFilter,
+    private readonly form: RecordForm<R, C>,
+  ) {}
+
+  /**
+   * One piece: whole lines (the file's last may end without a newline). It is read as one-byte
+   * text (latin1: each byte one character, so offsets are byte offsets, and the layout's
+   * characters are ASCII), and any part holding other bytes as the UTF-8 it is.
+   */
+  take(piece: Buffer): void {
+    const text = piece.toString('latin1');
+    const ascii = isAscii(piece);
+    const utf8 = ascii ? (start: number, end: number) => text.slice(start, end) : (start: number, end: number) => piece.toString('utf8', start, end);
+    if (!this.started) {
+      this.started = true;
+      if (!text.startsWith('{\n')) {
+        this.off = true;
+        return;
       }
-    } else if (text.charCodeAt(start) === 32 && text.charCodeAt(start + 1) === 32 && text.charCodeAt(start + 2) === 123 /* "  {" */) {
-      // A record line: a comma ends every one but the last.
-      if (block.starts.length > 0 && text.charCodeAt((block.ends[block.ends.length - 1] as number)) !== 44 /* , */) return undefined;
-      const comma = text.charCodeAt(end - 1) === 44;
-      block.starts.push(start + 2);
-      block.ends.push(comma ? end - 1 : end);
-    } else {
-      const close = text.slice(start, end);
-      if ((close !== ' ]' && close !== ' ],') || block.starts.length === 0) return undefined;
-      if (text.charCodeAt(block.ends[block.ends.length - 1] as number) === 44) return undefined;
-      blocks.push(block);
-      block = undefined;
-      copied = start;
     }
-    start = end + 1;
+    let copied = 0; // where the frame text not yet kept starts
+    for (let start = 0; start < text.length; ) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      const block = this.block;
+      if (block === undefined) {
+        if (text.charCodeAt(start + 1) === 34 /* " */ && text.charCodeAt(end - 1) === 91 /* [ */) {
+          const m = OPEN.exec(text.slice(start, end));
+          if (m !== null) {
+            this.block = { key: m[1] as ListKey, out: [], bad: [], lines: 0, comma: false };
+            this.frame.push(utf8(copied, end + 1), `  "${blockToken(this.blocks.length)}"\n`);
+          }
+        }
+      } else if (text.charCodeAt(start) === 32 && text.charCodeAt(start + 1) === 32 && text.charCodeAt(start + 2) === 123 /* "  {" */) {
+        // A record line: a comma ends every one but the last.
+        const comma = text.charCodeAt(end - 1) === 44;
+        if ((block.lines > 0 && !block.comma) || !this.readRecord(block, text, ascii, utf8, start + 2, comma ? end - 1 : end)) {
+          this.off = true;
+          return;
+        }
+        block.lines++;
+        block.comma = comma;
+      } else {
+        const close = text.slice(start, end);
+        if ((close !== ' ]' && close !== ' ],') || block.lines === 0 || block.comma) {
+          this.off = true;
+          return;
+        }
+        this.blocks.push(block);
+        this.block = undefined;
+        copied = start;
+      }
+      start = end + 1;
+    }
+    if (this.block === undefined) this.frame.push(utf8(copied, text.length));
   }
-  if (block !== undefined) return undefined;
-  pieces.push(src.utf8(copied, text.length));
-  return { frame: pieces.join(''), blocks };
+
+  /**
+   * The result, once every piece was taken; undefined when the file is not the writer's layout.
+   * The frame is parsed with JSON.parse; each list's token must come back as the only element of
+   * the top-level list of that list's name, or the file is parsed whole. As each block holds
+   * complete lines of one list, the file is valid JSON exactly when the frame is and every line is
+   * a JSON value (readRecord).
+   */
+  finish(expectedId: string | undefined): ParseResult<IncrementJsonOf<R, C>> | undefined {
+    if (this.off || !this.started || this.block !== undefined) return undefined;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(this.frame.join(''));
+    } catch {
+      return undefined;
+    }
+    const { blocks } = this;
+    if (!isObj(frame) || !blocks.every((b, i) => {
+      const list = frame[b.key];
+      return Array.isArray(list) && list.length === 1 && list[0] === blockToken(i);
+    })) return undefined;
+    return fromRaw(frame, expectedId, this.want, this.form, (key, badEntries) => {
+      const b = blocks.find((x) => x.key === key);
+      if (b === undefined) return undefined;
+      badEntries.push(...b.bad);
+      return b.out;
+    });
+  }
+
+  /**
+   * One record line, text[start, end) without its comma, into its block: a wanted record in the
+   * form asked for (as text, the JSON text of its line: checked, not parsed; see recordText), a bad
+   * one named as parseIncrementJson names it. False for a line that is not JSON.
+   */
+  private readRecord(b: Block<R | C>, text: string, ascii: boolean, utf8: (start: number, end: number) => string, start: number, end: number): boolean {
+    const carried = b.key === 'carried';
+    const { want, form } = this;
+    let line: string | undefined;
+    let path: string | undefined;
+    if (matchesExactly((ascii ? ANY : ASCII)[carried ? 'carried' : 'record'], text, start, end)) {
+      path = text.slice(start + 9, text.indexOf('"', start + 9));
+    } else if (!ascii) {
+      line = utf8(start, end);
+      if (matchesExactly(ANY[carried ? 'carried' : 'record'], line, 0, line.length)) path = line.slice(9, line.indexOf('"', 9));
+    }
+    if (path !== undefined && isSafeRelPath(path)) {
+      if (want(path)) {
+        const json = line ?? text.slice(start, end);
+        b.out.push(carried ? form.carriedLine(json) : form.line(json));
+      }
+      return true;
+    }
+    line ??= utf8(start, end);
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    const bad = carried ? checkCarried(r) : checkRecord(r);
+    if (bad !== undefined) b.bad.push(bad);
+    else if (want((r as EntryRecord).path)) b.out.push(carried ? form.carried(r as CarriedRecord, line) : form.record(r as EntryRecord, line));
+    return true;
+  }
 }
 
 // One record line as serializeIncrement writes it (toRecord's field order). A line that matches is
@@ -343,7 +466,7 @@ function recordPatterns(char: string): { record: RegExp; carried: RegExp } {
   const int = String.raw`-?(?:0|[1-9]\d{0,15})`;
   const middle = String.raw`,"size":${int},"mtime":${str},"mtime_ns":"-?\d+","mode":${int},"uid":${int},"gid":${int},"tracked":(?:true|false)`;
   const body = String.raw`\{"path":"${char}+","type":"(?:file"${middle},"sha256":"[0-9a-f]{64}"|dir"${middle}|symlink"${middle},"target":${str})`;
-  // Sticky: tested at a line's start in the whole text (no string per line); the caller checks that
+  // Sticky: tested at a line's start in its piece's text (no string per line); the caller checks that
   // the match ends where the line does.
   return {
     record: new RegExp(String.raw`${body}\}`, 'y'),
@@ -358,45 +481,3 @@ function matchesExactly(re: RegExp, text: string, start: number, end: number): b
 }
 const ANY = recordPatterns(String.raw`[^"\\\x00-\x1f]`);
 const ASCII = recordPatterns(String.raw`[\x20\x21\x23-\x5b\x5d-\x7e]`);
-
-/**
- * The wanted records of one block, in `form` (for 'carried', its carried form); bad lines named as
- * parseIncrementJson names them. As text, each wanted record is its line's JSON text (checked, not
- * parsed): see recordText.
- */
-function readBlock<R, C>(src: Source, b: Block, want: PathFilter, badEntries: string[], form: RecordForm<R, C>): (R | C)[] {
-  const carried = b.key === 'carried';
-  const first = (src.ascii ? ANY : ASCII)[carried ? 'carried' : 'record'];
-  const again = ANY[carried ? 'carried' : 'record'];
-  const out: (R | C)[] = [];
-  for (let i = 0; i < b.starts.length; i++) {
-    const start = b.starts[i] as number;
-    const end = b.ends[i] as number;
-    let line: string | undefined;
-    let path: string | undefined;
-    if (matchesExactly(first, src.text, start, end)) {
-      path = src.text.slice(start + 9, src.text.indexOf('"', start + 9));
-    } else if (!src.ascii) {
-      line = src.utf8(start, end);
-      if (matchesExactly(again, line, 0, line.length)) path = line.slice(9, line.indexOf('"', 9));
-    }
-    if (path !== undefined && isSafeRelPath(path)) {
-      if (want(path)) {
-        const json = line ?? src.text.slice(start, end);
-        out.push(carried ? form.carriedLine(json) : form.line(json));
-      }
-      continue;
-    }
-    line ??= src.utf8(start, end);
-    let r: unknown;
-    try {
-      r = JSON.parse(line);
-    } catch {
-      throw new NotLayout();
-    }
-    const bad = carried ? checkCarried(r) : checkRecord(r);
-    if (bad !== undefined) badEntries.push(bad);
-    else if (want((r as EntryRecord).path)) out.push(carried ? form.carried(r as CarriedRecord, line) : form.record(r as EntryRecord, line));
-  }
-  return out;
-}

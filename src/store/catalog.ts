@@ -2,8 +2,6 @@ import type { Fs } from '../io/fs.js';
 import { errorMessage, isCode } from '../io/errors.js';
 import { toRecord, type EntryRecord, type StateEntry } from '../meta/entry.js';
 import {
-  parseIncrementBytes,
-  parseIncrementJson,
   type IncrementJson,
   type IncrementJsonOf,
   type IncrementSummary,
@@ -18,6 +16,7 @@ import { compareIds, isIncrementId } from './ids.js';
 import { readManifest, type ManifestHeader } from './manifest.js';
 import { happened, openJournal, Verdicts, type JournalFile, type JournalHeader } from './journal.js';
 import { listOf } from './records.js';
+import { readIncrementFile } from './increment-file.js';
 
 /**
  * Everything `backup-tool` reads from a destination, read-only and distrusted (SPEC §6 "Hostile
@@ -123,8 +122,8 @@ export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opt
 export function eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts?: RecordsAs): Generator<[string, IncrementRead]>;
 export function* eachIncrement(fs: Fs, dist: string, wantRecords: PathFilter, opts: RecordsAs = {}): Generator<[string, IncrementRead | IncrementRead<IncrementText>]> {
   const layout = new Layout(dist);
-  const parse = (id: string) => (b: Buffer) => (opts.recordText === true ? parseIncrementBytes(b, id, wantRecords, { recordText: true }) : parseIncrementBytes(b, id, wantRecords));
-  for (const id of listIncrementIds(fs, layout, [])) yield [id, readIncrement(fs, layout, id, parse(id))];
+  const read = (id: string) => (file: string) => (opts.recordText === true ? readIncrementFile(fs, file, id, wantRecords, { recordText: true }) : readIncrementFile(fs, file, id, wantRecords));
+  for (const id of listIncrementIds(fs, layout, [])) yield [id, readIncrement(layout, id, read(id))];
 }
 
 /** The lists of an interrupted run's increment, as its journal gives them. */
@@ -198,7 +197,7 @@ function finishCatalog(fs: Fs, part: CurrentPart, early: ReadonlyMap<string, Inc
       increments.push({ id, json: pendingIncrement(fs, layout, pending.header, pending.summary, pending.lists), pending: true });
       continue;
     }
-    const inc = early?.get(id) ?? readIncrement(fs, layout, id, (b) => parseIncrementBytes(b, id, wantRecords));
+    const inc = early?.get(id) ?? readIncrement(layout, id, (file) => readIncrementFile(fs, file, id, wantRecords));
     increments.push(inc.value);
     problems.push(...inc.problems);
   }
@@ -325,17 +324,16 @@ function listIncrementIds(fs: Fs, layout: Layout, problems: string[]): string[] 
   return names.filter(isIncrementId);
 }
 
-/** One increment folder's metadata, its file parsed by `parse`. */
-function readIncrement<J extends IncrementJsonOf<unknown, unknown>>(fs: Fs, layout: Layout, id: string, parse: (bytes: Buffer) => ParseResult<J>): IncrementRead<J> {
+/** One increment folder's metadata, its file read by `read` (readIncrementFile). */
+function readIncrement<J extends IncrementJsonOf<unknown, unknown>>(layout: Layout, id: string, read: (file: string) => ParseResult<J>): IncrementRead<J> {
   const file = layout.incrementJson(id);
   const skipped = (why: string) => ({ value: { id, json: undefined, problem: why }, problems: [`${file}: ${why}; increment ${id} skipped`] });
-  let bytes: Buffer;
+  let parsed: ParseResult<J>;
   try {
-    bytes = fs.readFileSync(file);
+    parsed = read(file);
   } catch (err) {
     return skipped(isCode(err, 'ENOENT') ? 'missing' : `not readable (${errorMessage(err)})`);
   }
-  const parsed = parse(bytes);
   if (!parsed.ok) return skipped(parsed.reason);
   const json = parsed.value;
   const problems = parsed.badEntries.map((b) => `${file}: entry skipped: ${b}`);
@@ -361,7 +359,7 @@ function pendingIncrement(
 ): IncrementJson {
   let previous: string | null = null;
   try {
-    const parsed = parseIncrementJson(fs.readFileSync(layout.incrementJson(header.id), 'utf8'), header.id);
+    const parsed = readIncrementFile(fs, layout.incrementJson(header.id), header.id, () => false);
     if (parsed.ok && parsed.value.previous !== null && isIncrementId(parsed.value.previous)) previous = parsed.value.previous;
   } catch {
     // the run may not have written it yet: the journal alone describes the increment

@@ -260,6 +260,11 @@ describe('increments read by another thread', () => {
       const mixed = json.new.map((r, i) => (i === 0 && typeof r === 'string' ? (JSON.parse(r) as EntryRecord) : r));
       const message = structuredClone(sent([id, { ...read, value: { ...read.value, json: { ...json, new: mixed } } }]));
       assert.deepEqual(taken(message), [id, here.get(id)], id);
+      // A list longer than one text may hold goes as several (a string holds at most 2^29 - 24 characters).
+      const split = sent([id, read], 300);
+      if (json.new.length > 1) assert.ok((split[2]?.new?.length ?? 0) > 1, `${id}: ${json.new.length} records in more than one text`);
+      assert.ok((split[2]?.new ?? []).every((t) => t.length <= 300 || !t.includes('},{')), 'each text within the bound, or one record');
+      assert.deepEqual(taken(structuredClone(split)), [id, here.get(id)], `${id}, in several texts`);
       // A carried list as prune writes them, as text and as records, and an increment not read.
       const record = [...here.values()].flatMap((r) => r.value.json?.new ?? [])[0];
       assert.ok(record !== undefined);

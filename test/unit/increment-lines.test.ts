@@ -71,11 +71,18 @@ function eager(text: string, want: PathFilter): ParseResult {
   return { ok: true, value, badEntries: r.badEntries };
 }
 
+/** Piece sizes a file is read in besides all at once: a line or less, a few lines, most of the file. */
+const PIECES = [1, 7, 64, 300];
+
 function assertSame(bytes: Buffer, what: string): void {
   for (const [name, want] of FILTERS) {
     const r = parseIncrementBytes(bytes, ID, want);
     assert.deepEqual(r, eager(bytes.toString('utf8'), want), `${what}, filter ${name}`);
     assert.deepEqual(parsedTexts(parseIncrementBytes(bytes, ID, want, { recordText: true })), r, `${what}, filter ${name}, as text`);
+    for (const pieceBytes of PIECES) {
+      assert.deepEqual(parseIncrementBytes(bytes, ID, want, { pieceBytes }), r, `${what}, filter ${name}, in pieces of ${pieceBytes} bytes`);
+      assert.deepEqual(parsedTexts(parseIncrementBytes(bytes, ID, want, { recordText: true, pieceBytes })), r, `${what}, filter ${name}, as text in pieces of ${pieceBytes} bytes`);
+    }
   }
 }
 
@@ -125,6 +132,21 @@ describe('parseIncrementBytes: the same result as parseIncrementJson', () => {
       for (const x of list) assert.ok(typeof x === 'string' && lines.some((l) => l.includes(x)), JSON.stringify(x));
     }
     assert.equal(t.value.new.length, 6);
+  });
+
+  it('reads the written layout line by line whatever the pieces it is read in (no whole parse behind it)', () => {
+    const json = increment({ carried: [carried('Projects/c.md', 'new'), carried('gone.txt', 'deleted')].map(clean), pruned: ['2026-11-24T100000Z'] });
+    const bytes = Buffer.from(text(json));
+    const whole = eager(bytes.toString('utf8'), () => true);
+    for (let pieceBytes = 1; pieceBytes <= bytes.length + 1; pieceBytes += pieceBytes < 64 ? 1 : 97) {
+      const t = parseIncrementBytes(bytes, ID, () => true, { recordText: true, pieceBytes });
+      assert.ok(t.ok, `pieces of ${pieceBytes}`);
+      // A file parsed whole would give records; read line by line, each is its line's text.
+      for (const list of [t.value.new, t.value.changed, t.value.deleted, t.value.carried ?? []]) {
+        assert.ok(list.length > 0 && list.every((r) => typeof r === 'string'), `pieces of ${pieceBytes}: read line by line`);
+      }
+      assert.deepEqual(parsedTexts(t), whole, `pieces of ${pieceBytes}`);
+    }
   });
 
   it('decodes only the wanted records', () => {
@@ -233,10 +255,12 @@ describe('parseIncrementBytes: the same result as parseIncrementJson', () => {
         else if (kind < 0.66) b = Buffer.concat([b.subarray(0, at), Buffer.from([byte]), b.subarray(at)]);
         else b[at] = byte;
       }
+      const pieceBytes = 1 + Math.floor(rng() * 200);
       for (const [name, want] of FILTERS) {
         const r = parseIncrementBytes(b, ID, want);
         assert.deepEqual(r, eager(b.toString('utf8'), want), `edit ${i}, filter ${name}:\n${b.toString('utf8')}`);
         assert.deepEqual(parsedTexts(parseIncrementBytes(b, ID, want, { recordText: true })), r, `edit ${i}, filter ${name}, as text`);
+        assert.deepEqual(parseIncrementBytes(b, ID, want, { pieceBytes }), r, `edit ${i}, filter ${name}, in pieces of ${pieceBytes} bytes`);
       }
     }
   });

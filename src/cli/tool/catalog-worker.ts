@@ -87,20 +87,40 @@ const DONE = 'done';
  * goes as they are. 30 alternating runs of that search, medians: 1.50 → 1.41 s (text output, with
  * table() built cell by cell), 1.58 → 1.49 s (--json); session 26, bench/HISTORY.md.
  */
-export type Sent = [id: string, read: IncrementRead, texts?: Partial<Record<ListKey, string>>];
+export type Sent = [id: string, read: IncrementRead, texts?: Partial<Record<ListKey, string[]>>];
 type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
 
-export function sent([id, read]: [string, IncrementRead<IncrementText>]): Sent {
+/**
+ * The most characters of records one text holds: a list longer goes as several texts, as a string
+ * holds at most 2^29 - 24 characters (a first run of ~2.2 million files).
+ */
+const TEXT_CHARS = 1 << 28;
+
+export function sent([id, read]: [string, IncrementRead<IncrementText>], textChars = TEXT_CHARS): Sent {
   const json = read.value.json;
   if (json === undefined) return [id, { ...read, value: { ...read.value, json: undefined } }];
-  const texts: Partial<Record<ListKey, string>> = {};
-  // A list of records as text (parseIncrementBytes, recordText) goes as one text; one of a file
+  const texts: Partial<Record<ListKey, string[]>> = {};
+  // A list of records as text (parseIncrementBytes, recordText) goes as texts; one of a file
   // parsed whole holds records, and goes as they are.
   const records = <R extends EntryRecord>(key: ListKey, list: readonly (R | RecordText)[]): R[] => {
     let text = 0;
     for (const r of list) if (typeof r === 'string') text++;
     if (text === 0) return list as R[];
-    texts[key] = (text === list.length ? list : list.map((r) => (typeof r === 'string' ? r : JSON.stringify(r)))).join(',');
+    const out: string[] = [];
+    let from = 0;
+    let chars = 0;
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i] as R | RecordText;
+      const t = typeof r === 'string' ? r : JSON.stringify(r);
+      if (i > from && chars + t.length + 1 > textChars) {
+        out.push(joined(list, from, i));
+        from = i;
+        chars = 0;
+      }
+      chars += t.length + 1;
+    }
+    out.push(joined(list, from, list.length));
+    texts[key] = out;
     return [];
   };
   const { carried, ...frame } = json;
@@ -109,14 +129,25 @@ export function sent([id, read]: [string, IncrementRead<IncrementText>]): Sent {
   return [id, { ...read, value: { ...read.value, json: bare } }, texts];
 }
 
+/** Records [from, to) of a list as one text: each its JSON text, joined by commas. */
+function joined(list: readonly (EntryRecord | RecordText)[], from: number, to: number): string {
+  const part = list.slice(from, to);
+  return part.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join(',');
+}
+
 export function taken([id, read, texts]: Sent): [string, IncrementRead] {
   const json = read.value.json;
   if (json === undefined || texts === undefined) return [id, read];
-  for (const key of ['new', 'changed', 'deleted'] as const) {
-    const text = texts[key];
+  const parsed = <R>(list: string[]): R[] => {
     // Each was checked as a record where it was read.
-    if (text !== undefined) json[key] = JSON.parse(`[${text}]`) as EntryRecord[];
+    const out = JSON.parse(`[${list[0] ?? ''}]`) as R[];
+    for (let i = 1; i < list.length; i++) for (const r of JSON.parse(`[${list[i] as string}]`) as R[]) out.push(r);
+    return out;
+  };
+  for (const key of ['new', 'changed', 'deleted'] as const) {
+    const list = texts[key];
+    if (list !== undefined) json[key] = parsed<EntryRecord>(list);
   }
-  if (texts.carried !== undefined) json.carried = JSON.parse(`[${texts.carried}]`) as CarriedRecord[];
+  if (texts.carried !== undefined) json.carried = parsed<CarriedRecord>(texts.carried);
   return [id, read];
 }

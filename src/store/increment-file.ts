@@ -1,0 +1,44 @@
+import type { Fs } from '../io/fs.js';
+import { linePieces, parseIncrementPieces, type IncrementText, type ParseResult, type PathFilter, type RecordsAs } from '../meta/increment.js';
+
+/**
+ * How much of an increment.json is decoded at a time: 1 MiB, as the journal is read. W1's search
+ * over 100 increments read the same in 1 MiB pieces as whole (bench/HISTORY.md "What changed in
+ * session 35").
+ */
+const PIECE = 1 << 20;
+
+/**
+ * An increment.json read a piece at a time (parseIncrementPieces): it is never one string, whatever
+ * its size, unless it is not laid out as hardback writes it. A failure to open or read it is thrown
+ * as readFileSync throws it (ENOENT, EACCES, EIO).
+ */
+export function readIncrementFile(fs: Fs, file: string, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
+export function readIncrementFile(fs: Fs, file: string, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
+export function readIncrementFile(fs: Fs, file: string, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const read = (buf: Buffer, at: number, length: number, position: number): number => fs.readSync(fd, buf, at, length, position);
+    const whole = (): Buffer => wholeFile(read, fs.fstatSync(fd).size);
+    const pieces = linePieces(read, PIECE);
+    return opts.recordText === true ? parseIncrementPieces(pieces, whole, expectedId, want, { recordText: true }) : parseIncrementPieces(pieces, whole, expectedId, want);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The whole file, for one not laid out as hardback writes it (read until it ends, whatever its size was). */
+function wholeFile(read: (buf: Buffer, at: number, length: number, position: number) => number, size: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.max(size, 1 << 16));
+  let got = 0;
+  for (;;) {
+    if (got === buf.length) {
+      const grown = Buffer.allocUnsafe(buf.length * 2);
+      buf.copy(grown, 0, 0, got);
+      buf = grown;
+    }
+    const n = read(buf, got, buf.length - got, got);
+    if (n === 0) return buf.subarray(0, got);
+    got += n;
+  }
+}
