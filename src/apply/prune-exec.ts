@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
 import { isRoot, readTextIfExists } from '../io/fs.js';
+import { fileLines } from '../io/line-pieces.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
@@ -183,20 +184,81 @@ function sameFile(fs: Fs, a: string, b: string): boolean {
   return sa.ino === sb.ino && sa.dev === sb.dev;
 }
 
+/**
+ * The plan as .hardback/prune.json holds it: a header line, then for each group a line naming its
+ * increments and counts, followed by its carried records and its moves, a line each. Never one
+ * text: pruning the first increment of a backup of 2.3 million files carries each of their records,
+ * longer together than the longest string (2^29 - 24 characters). Builds before this one wrote the
+ * plan as one JSON document (`{"groups": [...]}`), which is still read.
+ */
+export function* pruneJournalText(groups: readonly PruneGroup[]): Generator<string> {
+  yield `${JSON.stringify({ hardback: 'prune', format: 2, groups: groups.length })}\n`;
+  for (const g of groups) {
+    yield `${JSON.stringify({ into: g.into, pruned: g.pruned, carried: g.carried.length, moves: g.moves.length })}\n`;
+    for (const c of g.carried) yield `${JSON.stringify(c)}\n`;
+    for (const m of g.moves) yield `${JSON.stringify(m)}\n`;
+  }
+}
+
+/**
+ * The groups of the plan in `file` (pruneJournalText), unchecked; undefined when it is not whole
+ * JSON of that shape (it is written atomically, so such a plan was never acted on), and when there
+ * is no file.
+ */
+function readPruneJournal(fs: Fs, file: string): { groups: unknown } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  try {
+    const lines = fileLines(fs, fd);
+    const next = (): unknown => {
+      const line = lines.next();
+      if (line.done === true || line.value === undefined) throw new SyntaxError('the plan ends early or has a line too long');
+      return JSON.parse(line.value);
+    };
+    try {
+      const first = lines.next();
+      if (first.done === true) return { groups: undefined };
+      // One document: the format of builds before this one (a line too long: that too).
+      if (first.value === undefined || first.value.startsWith('{"groups":')) return JSON.parse(readTextIfExists(fs, file) ?? '') as { groups: unknown };
+      const header = JSON.parse(first.value) as { hardback?: unknown; format?: unknown; groups?: unknown };
+      if (header.hardback !== 'prune' || header.format !== 2 || typeof header.groups !== 'number') return { groups: undefined };
+      const groups: unknown[] = [];
+      for (let i = 0; i < header.groups; i++) {
+        const g = next() as { into?: unknown; pruned?: unknown; carried?: unknown; moves?: unknown };
+        if (typeof g !== 'object' || g === null || typeof g.carried !== 'number' || typeof g.moves !== 'number') return { groups: undefined };
+        const carried: unknown[] = [];
+        for (let k = 0; k < g.carried; k++) carried.push(next());
+        const moves: unknown[] = [];
+        for (let k = 0; k < g.moves; k++) moves.push(next());
+        groups.push({ into: g.into, pruned: g.pruned, carried, moves });
+      }
+      if (lines.next().done !== true) return { groups: undefined };
+      return { groups };
+    } catch (err) {
+      if (err instanceof SyntaxError) return { groups: undefined };
+      throw err;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Finishes a prune that was interrupted (called under the lock by prune and by backup); `durability` as for executePrune. */
 export function recoverInterruptedPrune(fs: Fs, layout: Layout, durability: () => Durability): string[] {
   const file = join(layout.state, PRUNE_JOURNAL);
-  const text = readTextIfExists(fs, file);
-  if (text === undefined) return [];
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
+  const raw = readPruneJournal(fs, file);
+  if (raw === undefined) return [];
+  if (raw.groups === undefined) {
     // Written atomically, so a damaged one was never acted on.
     fs.unlinkSync(file);
     return [];
   }
-  const groups = (raw as { groups?: unknown }).groups;
+  const groups = raw.groups;
   if (!isPrunePlan(groups)) {
     throw failure(`${file}: not a prune plan hardback wrote (an id or path in it is invalid); refusing to act on it`, {
       hint: 'if no prune is running, move the file away',

@@ -14,7 +14,7 @@ import { acquireLock } from '../store/lock.js';
 import { readManifestHeader } from '../store/manifest.js';
 import { recoverDestination } from './startup.js';
 import { durabilityOnce } from '../io/durability.js';
-import { executePrune, PRUNE_JOURNAL, type PruneGroup } from './prune-exec.js';
+import { executePrune, PRUNE_JOURNAL, pruneJournalText, type PruneGroup } from './prune-exec.js';
 
 export type { PruneGroup };
 
@@ -150,7 +150,7 @@ export async function runPrune(opts: { fs?: Fs; dist: string; policy: KeepPolicy
     recoverDestination(fs, layout, { source: header?.source ?? '', profile: 'unknown', notice: (m) => opts.notice?.(m), durability });
     const plan = planPrune(loadIncrements(fs, layout), opts.policy);
     if (plan.groups.length === 0) return { ...plan, dryRun: false, removed: [] };
-    writeFileAtomic(fs, join(layout.state, PRUNE_JOURNAL), JSON.stringify({ groups: plan.groups }));
+    writeFileAtomic(fs, join(layout.state, PRUNE_JOURNAL), pruneJournalText(plan.groups));
     const removed = executePrune(fs, layout, plan.groups, durability);
     fs.unlinkSync(join(layout.state, PRUNE_JOURNAL));
     return { ...plan, dryRun: false, removed };

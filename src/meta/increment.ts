@@ -2,6 +2,7 @@ import { isAscii } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { EntryRecord } from './entry.js';
 import { isSafeRelPath } from './safe-path.js';
+import { linePieces } from '../io/line-pieces.js';
 
 /** increment.json (SPEC §2, docs/format.md). */
 export const INCREMENT_FORMAT = 1;
@@ -179,47 +180,6 @@ export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole
 export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
 export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
   return opts.recordText === true ? parsePieces(pieces, whole, expectedId, want, AS_TEXT) : parsePieces(pieces, whole, expectedId, want, AS_RECORDS);
-}
-
-/** A line longer than this is not one the writer makes (a record's path and target are at most a few KiB). */
-const LONGEST_LINE = 16 << 20;
-
-/**
- * A file's bytes as `read` (fs.readSync's arguments) gives them, in pieces of about `size` bytes
- * that each end at a newline (the last piece: where the file ends); undefined, and nothing more,
- * for a line longer than LONGEST_LINE. Each piece is a view of one buffer, read into again once the
- * next piece is asked for.
- */
-export function* linePieces(read: (buf: Buffer, at: number, length: number, position: number) => number, size: number): Generator<Buffer | undefined> {
-  let buf = Buffer.allocUnsafe(Math.max(1, size));
-  let kept = 0; // the start of a line, carried from the last read
-  let position = 0;
-  for (;;) {
-    if (kept === buf.length) {
-      if (buf.length >= LONGEST_LINE) {
-        yield undefined;
-        return;
-      }
-      const grown = Buffer.allocUnsafe(Math.min(LONGEST_LINE, buf.length * 2));
-      buf.copy(grown, 0, 0, kept);
-      buf = grown;
-    }
-    const n = read(buf, kept, buf.length - kept, position);
-    if (n === 0) {
-      if (kept > 0) yield buf.subarray(0, kept);
-      return;
-    }
-    position += n;
-    const end = kept + n;
-    const nl = buf.lastIndexOf(10, end - 1);
-    if (nl < kept) {
-      kept = end;
-      continue;
-    }
-    yield buf.subarray(0, nl + 1);
-    buf.copy(buf, 0, nl + 1, end);
-    kept = end - nl - 1;
-  }
 }
 
 function parsePieces<R, C>(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> {

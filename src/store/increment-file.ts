@@ -1,5 +1,6 @@
 import type { Fs } from '../io/fs.js';
-import { linePieces, parseIncrementPieces, type IncrementText, type ParseResult, type PathFilter, type RecordsAs } from '../meta/increment.js';
+import { linePieces } from '../io/line-pieces.js';
+import { parseIncrementPieces, type IncrementText, type ParseResult, type PathFilter, type RecordsAs } from '../meta/increment.js';
 
 /**
  * How much of an increment.json is decoded at a time: 1 MiB, as the journal is read. W1's search

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { runBackup } from '../../src/apply/run.js';
 import { runPrune } from '../../src/apply/prune.js';
+import { pruneJournalText, type PruneGroup } from '../../src/apply/prune-exec.js';
 import { silentReporter } from '../../src/apply/reporter.js';
 import { encodeLine, type JournalHeader, type JournalOp } from '../../src/store/journal.js';
 import type { StateEntry } from '../../src/meta/entry.js';
@@ -52,6 +53,52 @@ test('a prune plan naming paths outside the backup is refused by prune and by ba
   assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');
   fs.writeFileSync(join(dist, '.hardback', 'prune.json'), JSON.stringify({ groups: [{ into: id, pruned: [], carried: [], moves: [{ from: id, path: '../../victim/precious.txt' }] }] }));
   await assert.rejects(runPrune({ dist, policy: { last: 1 }, dryRun: false }), /not a prune plan hardback wrote/);
+});
+
+test('a prune plan in lines naming paths outside the backup is refused; one not whole is removed, not acted on', async (t) => {
+  const { src, dist, victim } = await setup(t);
+  const id = fs.readdirSync(join(dist, 'increments'))[0] as string;
+  const plan = join(dist, '.hardback', 'prune.json');
+  const text = (groups: PruneGroup[]) => [...pruneJournalText(groups)].join('');
+  const carried = { path: 'a.txt', type: 'file', size: 1, mtime: 'x', mtime_ns: '1', mode: 420, uid: 0, gid: 0, tracked: true, sha256: 'a'.repeat(64), status: 'new', from: id } as const;
+  for (const hostile of [
+    { into: id, pruned: ['../../victim'], carried: [], moves: [] },
+    { into: id, pruned: [], carried: [carried], moves: [{ from: id, path: '../../victim/precious.txt' }] },
+    { into: id, pruned: [], carried: [{ ...carried, path: '../../victim/precious.txt' }], moves: [] },
+  ]) {
+    fs.writeFileSync(plan, text([hostile]));
+    await assert.rejects(runBackup(profileFor(src, dist), opts), /not a prune plan hardback wrote/);
+    await assert.rejects(runPrune({ dist, policy: { last: 1 }, dryRun: false }), /not a prune plan hardback wrote/);
+    assert.equal(fs.readFileSync(join(victim, 'precious.txt'), 'utf8'), 'do not delete');
+  }
+  fs.unlinkSync(plan); // refused plans are left for the user to look at
+  // A plan pruning the first increment into the second: damaged, it must not be acted on.
+  await runBackup(profileFor(src, dist), opts);
+  fs.writeFileSync(join(src, 'a.txt'), 'changed');
+  await runBackup(profileFor(src, dist), opts);
+  const ids = fs.readdirSync(join(dist, 'increments')).filter((n) => !n.startsWith('.')).sort();
+  assert.equal(ids.length, 2);
+  const whole = text([{ into: ids[1] as string, pruned: [ids[0] as string], carried: [carried, { ...carried, path: 'b.txt' }], moves: [] }]);
+  const lines = whole.split('\n');
+  const damaged: [string, string][] = [
+    ['cut inside a record', whole.slice(0, whole.length - 20)],
+    ['a record line missing', lines.filter((_, i) => i !== 3).join('\n')],
+    ['a line too many', `${whole}${lines[2] as string}\n`],
+    ['a count not a number', whole.replace('"carried":2', '"carried":"2"')],
+    ['another format', whole.replace('"format":2', '"format":3')],
+    ['empty', ''],
+  ];
+  for (const [what, bad] of damaged) {
+    fs.writeFileSync(plan, bad);
+    await runBackup(profileFor(src, dist), opts);
+    assert.equal(fs.existsSync(plan), false, `${what}: removed`);
+    assert.deepEqual(fs.readdirSync(join(dist, 'increments')).filter((n) => !n.startsWith('.')).sort(), ids, `${what}: no increment removed`);
+  }
+  // Whole, the same plan is carried out by the next run.
+  fs.writeFileSync(plan, whole);
+  await runBackup(profileFor(src, dist), opts);
+  assert.equal(fs.existsSync(plan), false);
+  assert.deepEqual(fs.readdirSync(join(dist, 'increments')).filter((n) => !n.startsWith('.')).sort(), [ids[1]]);
 });
 
 test('a run refused as the wrong source repairs nothing in the other backup', async (t) => {
