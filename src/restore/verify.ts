@@ -1,5 +1,5 @@
-import { join } from 'node:path';
 import type { Fs } from '../io/fs.js';
+import { lstatFor, type Lstat } from '../io/stat.js';
 import { errorMessage } from '../io/errors.js';
 import { hashFile, newCopyBuffer } from '../io/copy.js';
 import type { Entry, EntryRecord } from '../meta/entry.js';
@@ -60,12 +60,14 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
     report.notices.push(`a backup run (increment ${catalog.pending.id}) is in progress or was interrupted: checked against what it has finished`);
   }
   const toHash: ToHash[] = [];
+  // The scan's lstat: no stats object with its Dates for each of a million entries (io/stat.ts).
+  const lstat = lstatFor(fs, layout.mirror);
 
   // The mirror against the current state.
   for (const e of catalog.current.values()) {
     report.checked.entries++;
     const file = layout.mirrorPath(e.path);
-    const bad = checkStored(fs, file, e, { mtime: true });
+    const bad = checkStored(fs, lstat, file, e, { mtime: true });
     if (bad !== undefined) problem('mirror', bad, e.path);
     else if (e.type === 'file' && e.sha256 !== undefined) toHash.push({ where: 'mirror', path: e.path, file, sha256: e.sha256, size: e.size });
   }
@@ -94,15 +96,15 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
     const dir = layout.incrementDir(inc.id);
     for (const [rel, r] of expected) {
       report.checked.storedFiles++;
-      const file = join(dir, rel);
-      const bad = checkStored(fs, file, r, { mtime: false });
+      const file = `${dir}/${rel}`;
+      const bad = checkStored(fs, lstat, file, r, { mtime: false });
       if (bad !== undefined) problem(inc.id, bad, rel);
       else if (r.sha256 !== undefined) toHash.push({ where: inc.id, path: rel, file, sha256: r.sha256, size: r.size });
     }
     if (inc.pending === true) continue; // a run in progress has links it has not recorded yet
     for (const name of safeReaddir(fs, dir)) {
       if (name === 'files' || name === 'deleted') {
-        walk(fs, join(dir, name), '', (rel, isDir) => {
+        walk(fs, `${dir}/${name}`, '', (rel, isDir) => {
           const base = rel.slice(rel.lastIndexOf('/') + 1);
           if (isDir || expected.has(`${name}/${rel}`)) return isDir;
           if (looksTemporary(base)) problem(inc.id, 'stray temporary file', `${name}/${rel}`);
@@ -148,21 +150,22 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
 }
 
 /** What is wrong with the stored copy of `e` at `file`, or undefined. */
-function checkStored(fs: Fs, file: string, e: Entry, opts: { mtime: boolean }): string | undefined {
+function checkStored(fs: Fs, lstat: Lstat, file: string, e: Entry, opts: { mtime: boolean }): string | undefined {
   let st;
   try {
-    st = fs.lstatSync(file, { throwIfNoEntry: false });
+    st = lstat(file);
   } catch (err) {
     return `cannot be examined (${errorMessage(err)})`;
   }
   if (st === undefined) return 'missing';
-  const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'special';
+  const type = typeOfMode(st.mode);
   if (type !== e.type) return `is a ${type}, the record says ${e.type}`;
   if (e.type === 'file') {
     if (st.size !== e.size) return `has ${st.size} bytes, the record says ${e.size}`;
     if (opts.mtime) {
       const recorded = Number(BigInt(e.mtime_ns) / 1_000_000n);
-      if (Math.abs(st.mtimeMs - recorded) > MTIME_SLACK_MS) return `mtime ${new Date(st.mtimeMs).toISOString()} differs from the recorded ${new Date(recorded).toISOString()}`;
+      const mtimeMs = Number(BigInt(st.mtimeNs) / 1_000_000n);
+      if (Math.abs(mtimeMs - recorded) > MTIME_SLACK_MS) return `mtime ${new Date(mtimeMs).toISOString()} differs from the recorded ${new Date(recorded).toISOString()}`;
     }
   }
   if (e.type === 'symlink') {
@@ -170,6 +173,12 @@ function checkStored(fs: Fs, file: string, e: Entry, opts: { mtime: boolean }): 
     if (target !== e.target) return `points to ${JSON.stringify(target)}, the record says ${JSON.stringify(e.target)}`;
   }
   return undefined;
+}
+
+const S_IFMT = 0o170000;
+function typeOfMode(mode: number): 'dir' | 'symlink' | 'file' | 'special' {
+  const t = mode & S_IFMT;
+  return t === 0o040000 ? 'dir' : t === 0o120000 ? 'symlink' : t === 0o100000 ? 'file' : 'special';
 }
 
 function safeReaddir(fs: Fs, dir: string): string[] {
@@ -180,13 +189,20 @@ function safeReaddir(fs: Fs, dir: string): string[] {
   }
 }
 
-/** Walks below `dir` without following symlinks; `visit` says whether to enter a folder. */
+/**
+ * Walks below `dir` without following symlinks; `visit` says whether to enter a folder. Each
+ * entry's type is the one its folder lists (Node lstats an entry whose file system lists none).
+ */
 function walk(fs: Fs, dir: string, rel: string, visit: (rel: string, isDir: boolean) => boolean): void {
-  for (const name of safeReaddir(fs, join(dir, rel)).sort()) {
-    const r = rel === '' ? name : `${rel}/${name}`;
-    const st = fs.lstatSync(join(dir, r), { throwIfNoEntry: false });
-    if (st === undefined) continue;
-    const isDir = st.isDirectory();
+  let list;
+  try {
+    list = fs.readdirSync(rel === '' ? dir : `${dir}/${rel}`, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const d of list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const r = rel === '' ? d.name : `${rel}/${d.name}`;
+    const isDir = d.isDirectory();
     if (visit(r, isDir) && isDir) walk(fs, dir, r, visit);
   }
 }
