@@ -188,7 +188,7 @@ function sameFile(fs: Fs, a: string, b: string): boolean {
  * The plan as .hardback/prune.json holds it: a header line, then for each group a line naming its
  * increments and counts, followed by its carried records and its moves, a line each. Never one
  * text: pruning the first increment of a backup of 2.3 million files carries each of their records,
- * longer together than the longest string (2^29 - 24 characters). Builds before this one wrote the
+ * longer together than a string can be (docs/format.md, "Layout"). Builds before this one wrote the
  * plan as one JSON document (`{"groups": [...]}`), which is still read.
  */
 export function* pruneJournalText(groups: readonly PruneGroup[]): Generator<string> {
@@ -200,12 +200,15 @@ export function* pruneJournalText(groups: readonly PruneGroup[]): Generator<stri
   }
 }
 
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
- * The groups of the plan in `file` (pruneJournalText), unchecked; undefined when it is not whole
- * JSON of that shape (it is written atomically, so such a plan was never acted on), and when there
- * is no file.
+ * The plan in `file` (pruneJournalText, or one document as earlier builds wrote it), its groups
+ * unchecked: undefined when there is no file; 'damaged' when it is not whole (it is written
+ * atomically, so such a plan was never acted on); groups `null` for JSON that is no plan this build
+ * knows (another format, a hand-made file): refused, not removed.
  */
-function readPruneJournal(fs: Fs, file: string): { groups: unknown } | undefined {
+function readPruneJournal(fs: Fs, file: string): { groups: unknown } | 'damaged' | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -215,32 +218,50 @@ function readPruneJournal(fs: Fs, file: string): { groups: unknown } | undefined
   }
   try {
     const lines = fileLines(fs, fd);
+    const first = lines.next();
+    let header: unknown;
+    try {
+      header = first.done === true || first.value === undefined ? undefined : JSON.parse(first.value);
+    } catch {
+      header = undefined;
+    }
+    if (!(isObj(header) && header.hardback === 'prune')) {
+      // One document (as earlier builds wrote it, or laid out by hand), or damaged.
+      let text: string;
+      try {
+        text = readTextIfExists(fs, file) ?? '';
+      } catch (err) {
+        if (!isCode(err, 'ERR_STRING_TOO_LONG')) throw err;
+        return 'damaged'; // no plan of ours is one document that long
+      }
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        return 'damaged';
+      }
+      return { groups: isObj(doc) ? doc.groups : null };
+    }
+    if (header.format !== 2 || typeof header.groups !== 'number') return { groups: null };
     const next = (): unknown => {
       const line = lines.next();
-      if (line.done === true || line.value === undefined) throw new SyntaxError('the plan ends early or has a line too long');
+      if (line.done === true || line.value === undefined) throw new SyntaxError('the plan ends early, or has a line too long');
       return JSON.parse(line.value);
     };
     try {
-      const first = lines.next();
-      if (first.done === true) return { groups: undefined };
-      // One document: the format of builds before this one (a line too long: that too).
-      if (first.value === undefined || first.value.startsWith('{"groups":')) return JSON.parse(readTextIfExists(fs, file) ?? '') as { groups: unknown };
-      const header = JSON.parse(first.value) as { hardback?: unknown; format?: unknown; groups?: unknown };
-      if (header.hardback !== 'prune' || header.format !== 2 || typeof header.groups !== 'number') return { groups: undefined };
       const groups: unknown[] = [];
       for (let i = 0; i < header.groups; i++) {
-        const g = next() as { into?: unknown; pruned?: unknown; carried?: unknown; moves?: unknown };
-        if (typeof g !== 'object' || g === null || typeof g.carried !== 'number' || typeof g.moves !== 'number') return { groups: undefined };
+        const g = next();
+        if (!isObj(g) || typeof g.carried !== 'number' || typeof g.moves !== 'number') return 'damaged';
         const carried: unknown[] = [];
         for (let k = 0; k < g.carried; k++) carried.push(next());
         const moves: unknown[] = [];
         for (let k = 0; k < g.moves; k++) moves.push(next());
         groups.push({ into: g.into, pruned: g.pruned, carried, moves });
       }
-      if (lines.next().done !== true) return { groups: undefined };
-      return { groups };
+      return lines.next().done === true ? { groups } : 'damaged';
     } catch (err) {
-      if (err instanceof SyntaxError) return { groups: undefined };
+      if (err instanceof SyntaxError) return 'damaged';
       throw err;
     }
   } finally {
@@ -253,14 +274,13 @@ export function recoverInterruptedPrune(fs: Fs, layout: Layout, durability: () =
   const file = join(layout.state, PRUNE_JOURNAL);
   const raw = readPruneJournal(fs, file);
   if (raw === undefined) return [];
-  if (raw.groups === undefined) {
-    // Written atomically, so a damaged one was never acted on.
+  if (raw === 'damaged') {
     fs.unlinkSync(file);
     return [];
   }
   const groups = raw.groups;
   if (!isPrunePlan(groups)) {
-    throw failure(`${file}: not a prune plan hardback wrote (an id or path in it is invalid); refusing to act on it`, {
+    throw failure(`${file}: not a prune plan hardback wrote (of another format, or an id or path in it is invalid); refusing to act on it`, {
       hint: 'if no prune is running, move the file away',
     });
   }

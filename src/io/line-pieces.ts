@@ -1,19 +1,20 @@
 import type { Fs } from './fs.js';
 
 /**
- * A line longer than this is not one hardback writes (a record's path and target are at most a few
- * KiB; a prune plan's line names a group's increments).
+ * No line hardback writes is this long (a record's path and target are at most a few KiB; a prune
+ * plan's group line names its increments): a line of this many bytes or more ends a reading.
  */
 export const LONGEST_LINE = 16 << 20;
 
 /**
- * A file's bytes as `read` (fs.readSync's arguments) gives them, in pieces of about `size` bytes
- * that each end at a newline (the last piece: where the file ends); undefined, and nothing more,
- * for a line longer than LONGEST_LINE. Each piece is a view of one buffer, read into again once the
- * next piece is asked for.
+ * A file's bytes as `read` (fs.readSync's arguments) gives them, in pieces of whole lines: each
+ * ends at a newline (the last piece: where the file ends) and holds about `size` bytes, or one line
+ * when a line is longer (the buffer grows to hold it, and stays grown). Undefined, and nothing more,
+ * for a line of LONGEST_LINE bytes or more. Each piece is a view of one buffer, read into again
+ * once the next piece is asked for.
  */
 export function* linePieces(read: (buf: Buffer, at: number, length: number, position: number) => number, size: number): Generator<Buffer | undefined> {
-  let buf = Buffer.allocUnsafe(Math.max(1, size));
+  let buf = Buffer.allocUnsafe(Math.min(LONGEST_LINE, Math.max(1, size)));
   let kept = 0; // the start of a line, carried from the last read
   let position = 0;
   for (;;) {
@@ -46,7 +47,7 @@ export function* linePieces(read: (buf: Buffer, at: number, length: number, posi
 
 /**
  * The lines of the open file `fd`, each without its newline, as UTF-8 text, read `size` bytes at a
- * time; undefined, and nothing more, for a line longer than LONGEST_LINE.
+ * time; undefined, and nothing more, for a line of LONGEST_LINE bytes or more.
  */
 export function* fileLines(fs: Fs, fd: number, size = 1 << 20): Generator<string | undefined> {
   for (const piece of linePieces((buf, at, length, position) => fs.readSync(fd, buf, at, length, position), size)) {

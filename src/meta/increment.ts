@@ -1,4 +1,4 @@
-import { isAscii } from 'node:buffer';
+import { constants, isAscii } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { EntryRecord } from './entry.js';
 import { isSafeRelPath } from './safe-path.js';
@@ -24,7 +24,8 @@ export interface IncrementSummary {
 
 /**
  * increment.json, its record lists holding records of type R (carried ones: C). As read and used,
- * records (IncrementJson); as parseIncrementBytes hands them to another thread, text (IncrementText).
+ * records (IncrementJson); as the reading with `recordText` hands them to another thread, text
+ * (IncrementText).
  */
 export interface IncrementJsonOf<R, C> {
   format: number;
@@ -60,12 +61,12 @@ export type IncrementJson = IncrementJsonOf<EntryRecord, CarriedRecord>;
 
 /**
  * A record as the JSON text of its line in increment.json, checked as a record is but not parsed
- * (parseIncrementBytes with `recordText`).
+ * (parseIncrementPieces or parseIncrementBytes with `recordText`).
  */
 export type RecordText = string;
 
 /**
- * What parseIncrementBytes gives with `recordText`: a list read line by line holds each wanted
+ * What the reading gives with `recordText`: a list read line by line holds each wanted
  * record as its text, one of a file parsed whole holds records.
  */
 export type IncrementText = IncrementJsonOf<EntryRecord | RecordText, CarriedRecord | RecordText>;
@@ -97,6 +98,9 @@ export type PathFilter = (path: string) => boolean;
 
 const ALL: PathFilter = () => true;
 
+/** V8's longest string (2^29 - 24 characters): a file longer cannot be parsed whole. */
+const MAX_STRING_LENGTH = constants.MAX_STRING_LENGTH;
+
 /**
  * Metadata is untrusted: validate the shape, drop (and name) entries with unsafe paths or wrong types,
  * reject the whole file when its frame is wrong.
@@ -111,7 +115,7 @@ export function parseIncrementJson(text: string, expectedId?: string): ParseResu
   return fromRaw(raw, expectedId, ALL, AS_RECORDS, undefined);
 }
 
-/** How parseIncrementBytes and readIncrements (store/catalog.ts) hand over the wanted records: their overloads say what each gives. */
+/** How the readings of increment.json and readIncrements (store/catalog.ts) hand over the wanted records: their overloads say what each gives. */
 export interface RecordsAs {
   recordText?: boolean;
 }
@@ -142,12 +146,12 @@ const AS_TEXT: RecordForm<EntryRecord | RecordText, CarriedRecord | RecordText> 
  * named in `badEntries` the same way) but never turned into objects.
  *
  * At 100,000 records, parsing the whole file and building every record was most of a `search`. The
- * writer puts one record per line (src/store/records.ts serializeIncrement), so a record line can be
+ * writer puts one record per line (src/store/records.ts incrementText), so a record line can be
  * checked by one regular expression and its path read without parsing it. The file is still read as
  * untrusted JSON, and anything that is not exactly that layout is parsed whole (LayoutReader):
  * - the frame (the file without the record lines) is parsed with JSON.parse, each block of record
  *   lines replaced by a token the file cannot contain, which must come back in its place;
- * - a record line that RECORD (or CARRIED) matches is valid JSON with the fields checkRecord requires,
+ * - a record line that the record pattern (or the carried one) matches is valid JSON with the fields checkRecord requires,
  *   of the right types; its path is then checked with isSafeRelPath. Any other line is parsed and
  *   checked on its own, as parseIncrementJson would (and a line that is not JSON makes the whole file
  *   parsed, for the same error).
@@ -160,7 +164,8 @@ export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefine
 export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false } & PieceSize): ParseResult;
 export function parseIncrementBytes(bytes: Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs & PieceSize = {}): ParseResult | ParseResult<IncrementText> {
   const pieces = opts.pieceBytes === undefined ? [bytes] : linePieces((buf, at, length, position) => bytes.copy(buf, at, position, position + length), opts.pieceBytes);
-  return opts.recordText === true ? parsePieces(pieces, () => bytes, expectedId, want, AS_TEXT) : parsePieces(pieces, () => bytes, expectedId, want, AS_RECORDS);
+  const whole = () => (bytes.length > MAX_STRING_LENGTH ? undefined : bytes);
+  return opts.recordText === true ? parsePieces(pieces, whole, expectedId, want, AS_TEXT) : parsePieces(pieces, whole, expectedId, want, AS_RECORDS);
 }
 
 /** How much of a file a line-by-line reading decodes at a time (tests give small sizes, to cut it often). */
@@ -172,39 +177,39 @@ export interface PieceSize {
 /**
  * parseIncrementBytes on a file read a piece at a time (`pieces`: whole lines, as linePieces cuts
  * them; undefined for a line too long to be the writer's), with `whole` giving the whole file for
- * a file laid out otherwise. The file is never one string unless it is parsed whole: an
- * increment.json of a first run of 2.4 million files is ~670 MB, longer than V8's longest string
- * (2^29 - 24 characters), and read whole it made every command that reads the backup fail.
+ * one laid out otherwise (undefined: longer than a string can be). The file is never one string
+ * unless it is parsed whole: a first run of 2.3 million files writes one longer than V8's longest
+ * string (docs/format.md, "Layout").
  */
-export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
-export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
-export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
+export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer | undefined, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
+export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer | undefined, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
+export function parseIncrementPieces(pieces: Iterable<Buffer | undefined>, whole: () => Buffer | undefined, expectedId: string | undefined, want: PathFilter, opts: RecordsAs = {}): ParseResult | ParseResult<IncrementText> {
   return opts.recordText === true ? parsePieces(pieces, whole, expectedId, want, AS_TEXT) : parsePieces(pieces, whole, expectedId, want, AS_RECORDS);
 }
 
-function parsePieces<R, C>(pieces: Iterable<Buffer | undefined>, whole: () => Buffer, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> {
+function parsePieces<R, C>(pieces: Iterable<Buffer | undefined>, whole: () => Buffer | undefined, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> {
+  const read = readLayout(pieces, expectedId, want, form);
+  if (read !== undefined) return read;
+  const bytes = whole();
+  if (bytes === undefined) return { ok: false, reason: `not laid out as hardback writes it, and longer than a text can be (${MAX_STRING_LENGTH} characters) to be parsed whole` };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
+  }
+  return fromRaw(raw, expectedId, want, form, undefined);
+}
+
+/** The file read line by line (LayoutReader); undefined when it is laid out otherwise, once nothing of that reading is held. */
+function readLayout<R, C>(pieces: Iterable<Buffer | undefined>, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> | undefined {
   const reader = new LayoutReader(want, form);
   for (const piece of pieces) {
     if (piece === undefined) reader.off = true;
     else reader.take(piece);
     if (reader.off) break;
   }
-  const read = reader.finish(expectedId);
-  if (read !== undefined) return read;
-  let text: string;
-  try {
-    text = whole().toString('utf8');
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    return { ok: false, reason: `not laid out as hardback writes it, and too large to read as one text (${(err as Error).message})` };
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `not valid JSON (${(err as Error).message})` };
-  }
-  return fromRaw(raw, expectedId, want, form, undefined);
+  return reader.finish(expectedId);
 }
 
 type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
@@ -228,7 +233,7 @@ function fromRaw<R, C>(
   for (const k of ['new', 'changed', 'deleted'] as const) if (!Array.isArray(raw[k])) return { ok: false, reason: `"${k}" is not a list` };
   if (typeof raw.complete !== 'boolean' || typeof raw.started !== 'string') return { ok: false, reason: 'bad "complete" or "started"' };
   const badEntries: string[] = [];
-  // A block's records are in the form its key asks for (readBlock): R, or C for 'carried'.
+  // A block's records are in the form its key asks for (LayoutReader.readRecord): R, or C for 'carried'.
   const clean = <T, V extends EntryRecord>(key: ListKey, check: (v: unknown) => string | undefined, take: (r: V) => T): T[] => {
     const lines = block?.(key, badEntries) as T[] | undefined;
     if (lines !== undefined) return lines;
@@ -269,6 +274,9 @@ const blockToken = (i: number): string => `${TOKEN}-${i}`;
 
 const OPEN = /^ "(new|changed|deleted|carried)": \[$/;
 
+/** The most frame text the line-by-line reading keeps (LayoutReader.keep). */
+const FRAME_CHARS = 64 << 20;
+
 /** A list read line by line: its wanted records, and the bad ones named. */
 interface Block<T> {
   key: ListKey;
@@ -280,7 +288,7 @@ interface Block<T> {
 }
 
 /**
- * Reads the layout serializeIncrement writes, a piece of whole lines at a time: `{`, one
+ * Reads the layout incrementText writes, a piece of whole lines at a time: `{`, one
  * ` "key": value` per line, and each non-empty record list as ` "new": [`, one `  {record},` per
  * line (no comma after the last), then ` ]` or ` ],`. The frame is kept with each list replaced by
  * its token; each record line is judged as it is read (readRecord). `off` once the file is found
@@ -290,6 +298,7 @@ class LayoutReader<R, C> {
   off = false;
   private started = false;
   private readonly frame: string[] = [];
+  private frameChars = 0;
   private readonly blocks: Block<R | C>[] = [];
   private block: Block<R | C> | undefined;
 
@@ -324,7 +333,8 @@ class LayoutReader<R, C> {
           const m = OPEN.exec(text.slice(start, end));
           if (m !== null) {
             this.block = { key: m[1] as ListKey, out: [], bad: [], lines: 0, comma: false };
-            this.frame.push(utf8(copied, end + 1), `  "${blockToken(this.blocks.length)}"\n`);
+            this.keep(utf8(copied, end + 1), `  "${blockToken(this.blocks.length)}"\n`);
+            if (this.off) return;
           }
         }
       } else if (text.charCodeAt(start) === 32 && text.charCodeAt(start + 1) === 32 && text.charCodeAt(start + 2) === 123 /* "  {" */) {
@@ -348,7 +358,17 @@ class LayoutReader<R, C> {
       }
       start = end + 1;
     }
-    if (this.block === undefined) this.frame.push(utf8(copied, text.length));
+    if (this.block === undefined) this.keep(utf8(copied, text.length));
+  }
+
+  /**
+   * Frame text, kept to be parsed at the end. The writer's frame is a few KiB (and a line per
+   * error); one longer than FRAME_CHARS is not its layout, and is left to the whole parse.
+   */
+  private keep(...texts: string[]): void {
+    for (const t of texts) this.frameChars += t.length;
+    if (this.frameChars > FRAME_CHARS) this.off = true;
+    else this.frame.push(...texts);
   }
 
   /**
@@ -416,10 +436,10 @@ class LayoutReader<R, C> {
   }
 }
 
-// One record line as serializeIncrement writes it (toRecord's field order). A line that matches is
+// One record line as incrementText writes it (toRecord's field order). A line that matches is
 // valid JSON whose fields pass checkRecord, except the path's safety (checked apart); the path has
 // no escapes, so its text is its value. Any other line is parsed and checked on its own. The
-// *_ASCII forms take only ASCII in strings: they test the one-byte text of a file that holds other
+// ASCII forms take only ASCII in strings: they test the one-byte text of a file that holds other
 // bytes, whose lines with such bytes are decoded as UTF-8 and tested again.
 function recordPatterns(char: string): { record: RegExp; carried: RegExp } {
   const str = String.raw`"(?:${char}|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;

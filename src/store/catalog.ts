@@ -1,5 +1,5 @@
 import type { Fs } from '../io/fs.js';
-import { errorMessage, isCode } from '../io/errors.js';
+import { errorCode, errorMessage, isCode } from '../io/errors.js';
 import { toRecord, type EntryRecord, type StateEntry } from '../meta/entry.js';
 import {
   type IncrementJson,
@@ -109,7 +109,7 @@ export type IncrementRead<J = IncrementJson> = { value: CatalogIncrement<J>; pro
 /**
  * Every increment folder's metadata, read and parsed (the work another thread can do). With
  * `recordText`, the lists read line by line hold each wanted record as its JSON text
- * (parseIncrementBytes): for cli/tool/catalog-worker.ts, which sends them to be parsed.
+ * (readIncrementFile): for cli/tool/catalog-worker.ts, which sends them to be parsed.
  */
 export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter, opts: { recordText: true }): Map<string, IncrementRead<IncrementText>>;
 export function readIncrements(fs: Fs, dist: string, wantRecords: PathFilter): Map<string, IncrementRead>;
@@ -332,6 +332,8 @@ function readIncrement<J extends IncrementJsonOf<unknown, unknown>>(layout: Layo
   try {
     parsed = read(file);
   } catch (err) {
+    // A system call's failure (an errno code); anything else is not the file's fault, and is thrown.
+    if (!/^E[A-Z0-9]+$/.test(errorCode(err) ?? '')) throw err;
     return skipped(isCode(err, 'ENOENT') ? 'missing' : `not readable (${errorMessage(err)})`);
   }
   if (!parsed.ok) return skipped(parsed.reason);

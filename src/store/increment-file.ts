@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import type { Fs } from '../io/fs.js';
 import { linePieces } from '../io/line-pieces.js';
 import { parseIncrementPieces, type IncrementText, type ParseResult, type PathFilter, type RecordsAs } from '../meta/increment.js';
@@ -12,7 +13,7 @@ const PIECE = 1 << 20;
 /**
  * An increment.json read a piece at a time (parseIncrementPieces): it is never one string, whatever
  * its size, unless it is not laid out as hardback writes it. A failure to open or read it is thrown
- * as readFileSync throws it (ENOENT, EACCES, EIO).
+ * (ENOENT, EACCES, EISDIR, EIO).
  */
 export function readIncrementFile(fs: Fs, file: string, expectedId: string | undefined, want: PathFilter, opts: { recordText: true }): ParseResult<IncrementText>;
 export function readIncrementFile(fs: Fs, file: string, expectedId: string | undefined, want: PathFilter, opts?: { recordText?: false }): ParseResult;
@@ -20,7 +21,10 @@ export function readIncrementFile(fs: Fs, file: string, expectedId: string | und
   const fd = fs.openSync(file, 'r');
   try {
     const read = (buf: Buffer, at: number, length: number, position: number): number => fs.readSync(fd, buf, at, length, position);
-    const whole = (): Buffer => wholeFile(read, fs.fstatSync(fd).size);
+    const whole = (): Buffer | undefined => {
+      const size = fs.fstatSync(fd).size;
+      return size > constants.MAX_STRING_LENGTH ? undefined : wholeFile(read, size);
+    };
     const pieces = linePieces(read, PIECE);
     return opts.recordText === true ? parseIncrementPieces(pieces, whole, expectedId, want, { recordText: true }) : parseIncrementPieces(pieces, whole, expectedId, want);
   } finally {
@@ -30,7 +34,8 @@ export function readIncrementFile(fs: Fs, file: string, expectedId: string | und
 
 /** The whole file, for one not laid out as hardback writes it (read until it ends, whatever its size was). */
 function wholeFile(read: (buf: Buffer, at: number, length: number, position: number) => number, size: number): Buffer {
-  let buf = Buffer.allocUnsafe(Math.max(size, 1 << 16));
+  // One byte more than its size, so that reading it whole ends with a read of nothing, not a larger buffer.
+  let buf = Buffer.allocUnsafe(size + 1);
   let got = 0;
   for (;;) {
     if (got === buf.length) {

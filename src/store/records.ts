@@ -186,7 +186,7 @@ export class StreamedIncrement {
 
 /**
  * incrementText as one string, for tests that compare texts: the program writes the pieces, as a
- * string holds at most 2^29 - 24 characters (~2.2 million records).
+ * string holds at most 2^29 - 24 characters (docs/format.md, "Layout").
  */
 export function serializeIncrement(json: IncrementDocument | IncrementJson): string {
   return [...incrementText(json)].join('');

@@ -85,7 +85,7 @@ test('a prune plan in lines naming paths outside the backup is refused; one not 
     ['a record line missing', lines.filter((_, i) => i !== 3).join('\n')],
     ['a line too many', `${whole}${lines[2] as string}\n`],
     ['a count not a number', whole.replace('"carried":2', '"carried":"2"')],
-    ['another format', whole.replace('"format":2', '"format":3')],
+    ['its header cut', whole.slice(0, 10)],
     ['empty', ''],
   ];
   for (const [what, bad] of damaged) {
@@ -94,11 +94,33 @@ test('a prune plan in lines naming paths outside the backup is refused; one not 
     assert.equal(fs.existsSync(plan), false, `${what}: removed`);
     assert.deepEqual(fs.readdirSync(join(dist, 'increments')).filter((n) => !n.startsWith('.')).sort(), ids, `${what}: no increment removed`);
   }
-  // Whole, the same plan is carried out by the next run.
+  // Whole JSON that is no plan this build knows is refused and left in place, not removed.
+  for (const [what, unknown] of [['another format', whole.replace('"format":2', '"format":3')], ['null', 'null\n'], ['a list', '[]']] as const) {
+    fs.writeFileSync(plan, unknown);
+    await assert.rejects(runBackup(profileFor(src, dist), opts), /not a prune plan hardback wrote/, what);
+    assert.equal(fs.readFileSync(plan, 'utf8'), unknown, `${what}: left in place`);
+  }
+  // Whole, the same plan is carried out by the next run: as one document, as earlier builds wrote it, ...
+  const groups = [{ into: ids[1] as string, pruned: [ids[0] as string], carried: [carried, { ...carried, path: 'b.txt' }], moves: [] }];
+  const copy = join(dist, '..', 'saved');
+  fs.cpSync(dist, copy, { recursive: true });
+  fs.writeFileSync(plan, JSON.stringify({ groups }));
+  await runBackup(profileFor(src, dist), opts);
+  assert.equal(fs.existsSync(plan), false);
+  assert.deepEqual(fs.readdirSync(join(dist, 'increments')).filter((n) => !n.startsWith('.')).sort(), [ids[1]]);
+  const doneAsDocument = fs.readFileSync(join(dist, 'increments', ids[1] as string, 'increment.json'), 'utf8');
+  // ... and in lines, with the same result.
+  fs.rmSync(dist, { recursive: true });
+  fs.renameSync(copy, dist);
   fs.writeFileSync(plan, whole);
   await runBackup(profileFor(src, dist), opts);
   assert.equal(fs.existsSync(plan), false);
   assert.deepEqual(fs.readdirSync(join(dist, 'increments')).filter((n) => !n.startsWith('.')).sort(), [ids[1]]);
+  const carriedOut = JSON.parse(fs.readFileSync(join(dist, 'increments', ids[1] as string, 'increment.json'), 'utf8')) as { carried?: { path: string }[]; pruned?: string[] };
+  assert.deepEqual(carriedOut.carried?.map((c) => c.path), ['a.txt', 'b.txt']);
+  assert.deepEqual(carriedOut.pruned, [ids[0]]);
+  const strip = (t: string) => t.replace(/"(finished|recovered_at)": "[^"]*"/g, '');
+  assert.equal(strip(fs.readFileSync(join(dist, 'increments', ids[1] as string, 'increment.json'), 'utf8')), strip(doneAsDocument));
 });
 
 test('a run refused as the wrong source repairs nothing in the other backup', async (t) => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { constants } from 'node:buffer';
 import { realFs } from '../../src/io/fs.js';
 import type { EntryRecord } from '../../src/meta/entry.js';
 import { parseIncrementBytes, parseIncrementJson, type IncrementJson } from '../../src/meta/increment.js';
@@ -63,19 +64,44 @@ describe('readIncrementFile', () => {
     assert.equal(all.value.new.length, 9000);
   });
 
-  it('reads a file of one line longer than any the writer makes as a whole', (t) => {
+  it('reads a file with a line, or a frame, longer than any the writer makes as a whole', (t) => {
     const dir = tempDir();
     t.after(() => removeDir(dir));
     const file = join(dir, 'increment.json');
-    // Compact JSON, one line of ~19 MB: longer than a line read line by line may be (16 MiB).
-    const json = increment(75_000);
-    const text = JSON.stringify(json);
-    assert.ok(text.length > 16 << 20);
-    fs.writeFileSync(file, text);
-    const r = readIncrementFile(realFs, file, ID, (p) => p.endsWith('/file-74999.txt'));
-    assert.ok(r.ok);
-    assert.deepEqual(r.value.new, [rec(74_999)]);
-    assert.deepEqual(readIncrementFile(realFs, file, ID, () => true), parseIncrementJson(text, ID));
+    const cases: [string, IncrementJson][] = [
+      // A frame line of 17 MiB: a line longer than a line-by-line reading takes (16 MiB).
+      ['a long line', { ...increment(20), profile: 'x'.repeat(17 << 20) }],
+      // 420,000 errors, a line each: ~71 MB of frame, more than it keeps (64 Mi characters).
+      ['a long frame', { ...increment(20), errors: Array.from({ length: 420_000 }, (_, i) => ({ path: `locked/${i}.txt`, op: 'read', code: 'EACCES', message: `permission denied ${'.'.repeat(80)}` })) }],
+    ];
+    for (const [what, json] of cases) {
+      const text = serializeIncrement(json);
+      fs.writeFileSync(file, text);
+      const r = readIncrementFile(realFs, file, ID, (p) => p.endsWith('/file-7.txt'));
+      assert.ok(r.ok, what);
+      assert.deepEqual(r.value.new, [rec(7)], what);
+      // Parsed whole, the records are objects even as text (read line by line, each is its line).
+      const asText = readIncrementFile(realFs, file, ID, () => true, { recordText: true });
+      assert.ok(asText.ok && asText.value.new.length === 20 && asText.value.new.every((x) => typeof x === 'object'), `${what}: parsed whole`);
+      assert.deepEqual(readIncrementFile(realFs, file, ID, () => true), parseIncrementJson(text, ID), what);
+    }
+    // Compact JSON, one line of ~19 MB.
+    const compact = JSON.stringify(increment(75_000));
+    fs.writeFileSync(file, compact);
+    assert.deepEqual(readIncrementFile(realFs, file, ID, () => true), parseIncrementJson(compact, ID));
+  });
+
+  it('names a file laid out otherwise and longer than a string can be as too large, without reading it whole', (t) => {
+    const dir = tempDir();
+    t.after(() => removeDir(dir));
+    const file = join(dir, 'increment.json');
+    // Sparse: "{" and a line of zero bytes 600 MB long (no memory, no disk).
+    fs.writeFileSync(file, '{\n');
+    fs.truncateSync(file, 600_000_000);
+    assert.ok(fs.statSync(file).size > constants.MAX_STRING_LENGTH);
+    const r = readIncrementFile(realFs, file, ID, () => true);
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.reason, /not laid out as hardback writes it, and longer than a text can be/);
   });
 
   it('throws what reading the file throws', (t) => {

@@ -92,7 +92,7 @@ type ListKey = 'new' | 'changed' | 'deleted' | 'carried';
 
 /**
  * The most characters of records one text holds: a list longer goes as several texts, as a string
- * holds at most 2^29 - 24 characters (a first run of ~2.2 million files).
+ * holds at most 2^29 - 24 characters (a first run of 2.3 million files: docs/format.md, "Layout").
  */
 const TEXT_CHARS = 1 << 28;
 
@@ -100,7 +100,7 @@ export function sent([id, read]: [string, IncrementRead<IncrementText>], textCha
   const json = read.value.json;
   if (json === undefined) return [id, { ...read, value: { ...read.value, json: undefined } }];
   const texts: Partial<Record<ListKey, string[]>> = {};
-  // A list of records as text (parseIncrementBytes, recordText) goes as texts; one of a file
+  // A list of records as text (readIncrementFile, recordText) goes as texts; one of a file
   // parsed whole holds records, and goes as they are.
   const records = <R extends EntryRecord>(key: ListKey, list: readonly (R | RecordText)[]): R[] => {
     let text = 0;
