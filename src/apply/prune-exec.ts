@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Fs } from '../io/fs.js';
-import { isRoot, readTextIfExists } from '../io/fs.js';
+import { isRoot, openIfExists, readTextIfExists } from '../io/fs.js';
 import { fileLines } from '../io/line-pieces.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName, writeFileAtomic } from '../io/atomic.js';
@@ -209,13 +209,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
  * knows (another format, a hand-made file): refused, not removed.
  */
 function readPruneJournal(fs: Fs, file: string): { groups: unknown } | 'damaged' | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const fd = openIfExists(fs, file);
+  if (fd === undefined) return undefined;
   try {
     const lines = fileLines(fs, fd);
     const first = lines.next();

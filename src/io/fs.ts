@@ -41,6 +41,16 @@ export function readBytesIfExists(fs: Fs, file: string): Buffer | undefined {
   }
 }
 
+/** A file opened for reading, or undefined when it does not exist (any other error is thrown). */
+export function openIfExists(fs: Fs, file: string): number | undefined {
+  try {
+    return fs.openSync(file, 'r');
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
 /** Removes a file; one that does not exist is no error (any other error is thrown). */
 export function unlinkIfExists(fs: Fs, file: string): void {
   try {

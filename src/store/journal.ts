@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Fs } from '../io/fs.js';
+import { openIfExists, type Fs } from '../io/fs.js';
 import { isCode } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import type { StateEntry } from '../meta/entry.js';
@@ -278,13 +278,8 @@ const NOT_OURS = { hint: 'if no backup is running, move the file away and run `b
  * error). `chunk`: the bytes `ops` reads at a time (tests make it small).
  */
 export function openJournal(fs: Fs, file: string, chunk = READ_CHUNK): JournalFile | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
-  }
+  const fd = openIfExists(fs, file);
+  if (fd === undefined) return undefined;
   let open = true;
   const close = (): void => {
     if (!open) return;

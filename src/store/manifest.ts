@@ -1,7 +1,6 @@
-import { unlinkIfExists, type Fs } from '../io/fs.js';
+import { openIfExists, unlinkIfExists, type Fs } from '../io/fs.js';
 import { AtomicWrites, fsyncDir } from '../io/atomic.js';
 import { dirname } from 'node:path';
-import { isCode } from '../io/errors.js';
 import type { StateEntry } from '../meta/entry.js';
 import { StateTable } from './state-table.js';
 import { asciiJson } from '../meta/ascii-json.js';
@@ -297,15 +296,6 @@ function readLines<H>(fs: Fs, file: string, head: (text: string) => H, line: Lin
     return readLinesFrom(fs, fd, file, head, line, skip, onChunk);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-function openIfExists(fs: Fs, file: string): number | undefined {
-  try {
-    return fs.openSync(file, 'r');
-  } catch (err) {
-    if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
   }
 }
 
