@@ -69,7 +69,7 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
     const file = layout.mirrorPath(e.path);
     const bad = checkStored(fs, lstat, file, e, { mtime: true });
     if (bad !== undefined) problem('mirror', bad, e.path);
-    else if (e.type === 'file' && e.sha256 !== undefined) toHash.push({ where: 'mirror', path: e.path, file, sha256: e.sha256, size: e.size });
+    else if (opts.data && e.type === 'file' && e.sha256 !== undefined) toHash.push({ where: 'mirror', path: e.path, file, sha256: e.sha256, size: e.size });
   }
   walk(fs, layout.mirror, '', (rel, isDir) => {
     const name = rel.slice(rel.lastIndexOf('/') + 1);
@@ -84,9 +84,10 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
     if (inc.json === undefined) continue;
     report.checked.increments++;
     const json = inc.json;
-    const expected = new Map<string, EntryRecord>();
+    // The versions stored under each part, by path (the records themselves: no string made per record).
+    const expected = { files: new Map<string, EntryRecord>(), deleted: new Map<string, EntryRecord>() };
     const listed = (list: readonly EntryRecord[] | undefined, part: 'files' | 'deleted', when: (r: EntryRecord) => boolean = () => true) => {
-      for (const r of list ?? []) if (r.type === 'file' && r.tracked && when(r)) expected.set(`${part}/${r.path}`, r);
+      for (const r of list ?? []) if (r.type === 'file' && r.tracked && when(r)) expected[part].set(r.path, r);
     };
     listed(json.new, 'files');
     listed(json.changed, 'files');
@@ -94,19 +95,22 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
     // prune moves a carried version's content to this increment's files/; a carried deletion has none.
     listed(json.carried, 'files', (r) => (r as CarriedRecord).status !== 'deleted');
     const dir = layout.incrementDir(inc.id);
-    for (const [rel, r] of expected) {
-      report.checked.storedFiles++;
-      const file = `${dir}/${rel}`;
-      const bad = checkStored(fs, lstat, file, r, { mtime: false });
-      if (bad !== undefined) problem(inc.id, bad, rel);
-      else if (r.sha256 !== undefined) toHash.push({ where: inc.id, path: rel, file, sha256: r.sha256, size: r.size });
+    for (const part of ['files', 'deleted'] as const) {
+      for (const [path, r] of expected[part]) {
+        report.checked.storedFiles++;
+        const file = `${dir}/${part}/${path}`;
+        const bad = checkStored(fs, lstat, file, r, { mtime: false });
+        if (bad !== undefined) problem(inc.id, bad, `${part}/${path}`);
+        else if (opts.data && r.sha256 !== undefined) toHash.push({ where: inc.id, path: `${part}/${path}`, file, sha256: r.sha256, size: r.size });
+      }
     }
     if (inc.pending === true) continue; // a run in progress has links it has not recorded yet
     for (const name of safeReaddir(fs, dir)) {
       if (name === 'files' || name === 'deleted') {
+        const stored = expected[name];
         walk(fs, `${dir}/${name}`, '', (rel, isDir) => {
           const base = rel.slice(rel.lastIndexOf('/') + 1);
-          if (isDir || expected.has(`${name}/${rel}`)) return isDir;
+          if (isDir || stored.has(rel)) return isDir;
           if (looksTemporary(base)) problem(inc.id, 'stray temporary file', `${name}/${rel}`);
           else problem(inc.id, 'stored file not listed in increment.json', `${name}/${rel}`);
           return false;
