@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { constants } from 'node:buffer';
 import type { Fs } from '../io/fs.js';
 import { isRoot, openIfExists, readTextIfExists } from '../io/fs.js';
 import { fileLines } from '../io/line-pieces.js';
@@ -222,12 +223,14 @@ function readPruneJournal(fs: Fs, file: string): { groups: unknown } | 'damaged'
     }
     if (!(isObj(header) && header.hardback === 'prune')) {
       // One document (as earlier builds wrote it, or laid out by hand), or damaged.
+      // No plan an earlier build wrote as one document is longer than a string (in UTF-8, 3 bytes a character at most).
+      if (fs.fstatSync(fd).size > 3 * constants.MAX_STRING_LENGTH) return 'damaged';
       let text: string;
       try {
         text = readTextIfExists(fs, file) ?? '';
       } catch (err) {
         if (!isCode(err, 'ERR_STRING_TOO_LONG')) throw err;
-        return 'damaged'; // no plan of ours is one document that long
+        return 'damaged';
       }
       let doc: unknown;
       try {

@@ -201,7 +201,10 @@ function parsePieces<R, C>(pieces: Iterable<Buffer | undefined>, whole: () => Bu
   return fromRaw(raw, expectedId, want, form, undefined);
 }
 
-/** The file read line by line (LayoutReader); undefined when it is laid out otherwise, once nothing of that reading is held. */
+/**
+ * The file read line by line (LayoutReader); undefined when it is laid out otherwise (to be parsed
+ * whole), once nothing of that reading is held.
+ */
 function readLayout<R, C>(pieces: Iterable<Buffer | undefined>, expectedId: string | undefined, want: PathFilter, form: RecordForm<R, C>): ParseResult<IncrementJsonOf<R, C>> | undefined {
   const reader = new LayoutReader(want, form);
   for (const piece of pieces) {
@@ -209,6 +212,7 @@ function readLayout<R, C>(pieces: Iterable<Buffer | undefined>, expectedId: stri
     else reader.take(piece);
     if (reader.off) break;
   }
+  if (reader.frameTooLong) return { ok: false, reason: `its fields other than the record lists (errors, skipped paths) are longer than a text can be (${MAX_STRING_LENGTH} characters)` };
   return reader.finish(expectedId);
 }
 
@@ -274,8 +278,12 @@ const blockToken = (i: number): string => `${TOKEN}-${i}`;
 
 const OPEN = /^ "(new|changed|deleted|carried)": \[$/;
 
-/** The most frame text the line-by-line reading keeps (LayoutReader.keep). */
-const FRAME_CHARS = 64 << 20;
+/**
+ * The most frame text the line-by-line reading keeps (LayoutReader.keep): what can still be parsed
+ * as one text with its tokens. A frame is a few KiB, and a line per error, skipped path and pruned
+ * id: ~200 bytes an error, so a run would need ~2.5 million unreadable files to reach it.
+ */
+const FRAME_CHARS = MAX_STRING_LENGTH - (1 << 20);
 
 /** A list read line by line: its wanted records, and the bad ones named. */
 interface Block<T> {
@@ -299,6 +307,8 @@ class LayoutReader<R, C> {
   private started = false;
   private readonly frame: string[] = [];
   private frameChars = 0;
+  /** The fields other than the record lists are longer than a text can be: neither reading can parse them. */
+  frameTooLong = false;
   private readonly blocks: Block<R | C>[] = [];
   private block: Block<R | C> | undefined;
 
@@ -361,13 +371,10 @@ class LayoutReader<R, C> {
     if (this.block === undefined) this.keep(utf8(copied, text.length));
   }
 
-  /**
-   * Frame text, kept to be parsed at the end. The writer's frame is a few KiB (and a line per
-   * error); one longer than FRAME_CHARS is not its layout, and is left to the whole parse.
-   */
+  /** Frame text, kept to be parsed at the end; past FRAME_CHARS, the file cannot be read (frameTooLong). */
   private keep(...texts: string[]): void {
     for (const t of texts) this.frameChars += t.length;
-    if (this.frameChars > FRAME_CHARS) this.off = true;
+    if (this.frameChars > FRAME_CHARS) this.off = this.frameTooLong = true;
     else this.frame.push(...texts);
   }
 

@@ -98,7 +98,7 @@ export async function verifyBackup(fs: Fs, catalog: Catalog, opts: VerifyOptions
     for (const part of ['files', 'deleted'] as const) {
       for (const [path, r] of expected[part]) {
         report.checked.storedFiles++;
-        const file = `${dir}/${part}/${path}`;
+        const file = part === 'files' ? layout.incrementFile(inc.id, path) : layout.incrementDeleted(inc.id, path);
         const bad = checkStored(fs, lstat, file, r, { mtime: false });
         if (bad !== undefined) problem(inc.id, bad, `${part}/${path}`);
         else if (opts.data && r.sha256 !== undefined) toHash.push({ where: inc.id, path: `${part}/${path}`, file, sha256: r.sha256, size: r.size });
@@ -195,18 +195,29 @@ function safeReaddir(fs: Fs, dir: string): string[] {
 
 /**
  * Walks below `dir` without following symlinks; `visit` says whether to enter a folder. Each
- * entry's type is the one its folder lists (Node lstats an entry whose file system lists none).
+ * entry's type is the one its folder lists. Where the file system lists no types, Node lstats each
+ * entry itself and fails the whole listing if one fails (one vanished, say): the folder is then
+ * listed by name and each entry lstat'ed here, one that cannot be skipped alone.
  */
 function walk(fs: Fs, dir: string, rel: string, visit: (rel: string, isDir: boolean) => boolean): void {
-  let list;
+  const folder = rel === '' ? dir : `${dir}/${rel}`;
+  let entries: { name: string; isDir: boolean }[];
   try {
-    list = fs.readdirSync(rel === '' ? dir : `${dir}/${rel}`, { withFileTypes: true });
+    entries = fs.readdirSync(folder, { withFileTypes: true }).map((d) => ({ name: d.name, isDir: d.isDirectory() }));
   } catch {
-    return;
+    entries = [];
+    for (const name of safeReaddir(fs, folder)) {
+      let st;
+      try {
+        st = fs.lstatSync(`${folder}/${name}`, { throwIfNoEntry: false });
+      } catch {
+        st = undefined;
+      }
+      if (st !== undefined) entries.push({ name, isDir: st.isDirectory() });
+    }
   }
-  for (const d of list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const d of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const r = rel === '' ? d.name : `${rel}/${d.name}`;
-    const isDir = d.isDirectory();
-    if (visit(r, isDir) && isDir) walk(fs, dir, r, visit);
+    if (visit(r, d.isDir) && d.isDir) walk(fs, dir, r, visit);
   }
 }

@@ -332,8 +332,9 @@ function readIncrement<J extends IncrementJsonOf<unknown, unknown>>(layout: Layo
   try {
     parsed = read(file);
   } catch (err) {
-    // A system call's failure (an errno code); anything else is not the file's fault, and is thrown.
-    if (!/^E[A-Z0-9]+$/.test(errorCode(err) ?? '')) throw err;
+    // The file's or the drive's failure (any error Node gives a code: EIO, ESTALE as UNKNOWN,
+    // ERR_ACCESS_DENIED); an error without one is a fault of this program, and is thrown.
+    if (errorCode(err) === undefined) throw err;
     return skipped(isCode(err, 'ENOENT') ? 'missing' : `not readable (${errorMessage(err)})`);
   }
   if (!parsed.ok) return skipped(parsed.reason);

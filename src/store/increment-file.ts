@@ -23,7 +23,13 @@ export function readIncrementFile(fs: Fs, file: string, expectedId: string | und
     const read = (buf: Buffer, at: number, length: number, position: number): number => fs.readSync(fd, buf, at, length, position);
     const whole = (): Buffer | undefined => {
       const size = fs.fstatSync(fd).size;
-      return size > constants.MAX_STRING_LENGTH ? undefined : wholeFile(read, size);
+      if (size > constants.MAX_STRING_LENGTH) return undefined;
+      try {
+        return wholeFile(read, size);
+      } catch (err) {
+        if (err instanceof RangeError) return undefined; // no memory for a buffer that large
+        throw err;
+      }
     };
     const pieces = linePieces(read, PIECE);
     return opts.recordText === true ? parseIncrementPieces(pieces, whole, expectedId, want, { recordText: true }) : parseIncrementPieces(pieces, whole, expectedId, want);

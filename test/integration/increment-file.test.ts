@@ -64,25 +64,27 @@ describe('readIncrementFile', () => {
     assert.equal(all.value.new.length, 9000);
   });
 
-  it('reads a file with a line, or a frame, longer than any the writer makes as a whole', (t) => {
+  it('reads a file with a line longer than any the writer makes as a whole, and one with many errors line by line', (t) => {
     const dir = tempDir();
     t.after(() => removeDir(dir));
     const file = join(dir, 'increment.json');
-    const cases: [string, IncrementJson][] = [
+    // [what, the increment, whether its records come line by line]
+    const cases: [string, IncrementJson, boolean][] = [
       // A frame line of 17 MiB: a line longer than a line-by-line reading takes (16 MiB).
-      ['a long line', { ...increment(20), profile: 'x'.repeat(17 << 20) }],
-      // 420,000 errors, a line each: ~71 MB of frame, more than it keeps (64 Mi characters).
-      ['a long frame', { ...increment(20), errors: Array.from({ length: 420_000 }, (_, i) => ({ path: `locked/${i}.txt`, op: 'read', code: 'EACCES', message: `permission denied ${'.'.repeat(80)}` })) }],
+      ['a long line', { ...increment(20), profile: 'x'.repeat(17 << 20) }, false],
+      // 420,000 errors, a line each: ~71 MB of frame, kept as the run wrote it.
+      ['many errors', { ...increment(20), errors: Array.from({ length: 420_000 }, (_, i) => ({ path: `locked/${i}.txt`, op: 'read', code: 'EACCES', message: `permission denied ${'.'.repeat(80)}` })) }, true],
     ];
-    for (const [what, json] of cases) {
+    for (const [what, json, lineByLine] of cases) {
       const text = serializeIncrement(json);
       fs.writeFileSync(file, text);
       const r = readIncrementFile(realFs, file, ID, (p) => p.endsWith('/file-7.txt'));
       assert.ok(r.ok, what);
       assert.deepEqual(r.value.new, [rec(7)], what);
-      // Parsed whole, the records are objects even as text (read line by line, each is its line).
+      // As text, a record read line by line is its line; parsed whole, an object.
       const asText = readIncrementFile(realFs, file, ID, () => true, { recordText: true });
-      assert.ok(asText.ok && asText.value.new.length === 20 && asText.value.new.every((x) => typeof x === 'object'), `${what}: parsed whole`);
+      assert.ok(asText.ok && asText.value.new.length === 20, what);
+      assert.ok(asText.value.new.every((x) => typeof x === (lineByLine ? 'string' : 'object')), `${what}: ${lineByLine ? 'line by line' : 'parsed whole'}`);
       assert.deepEqual(readIncrementFile(realFs, file, ID, () => true), parseIncrementJson(text, ID), what);
     }
     // Compact JSON, one line of ~19 MB.

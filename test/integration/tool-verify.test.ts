@@ -9,7 +9,7 @@ import { realFs } from '../../src/io/fs.js';
 import { runTool } from '../../src/cli/tool.js';
 import { profileFor, removeDir, tempDir } from '../helpers/tree.js';
 
-async function verify(dist: string, data: boolean) {
+async function verify(dist: string, data: boolean, fsUsed: typeof realFs = realFs) {
   let stdout = '';
   const sink = (add: (s: string) => void) =>
     new Writable({
@@ -24,7 +24,7 @@ async function verify(dist: string, data: boolean) {
     stdin: Readable.from([]),
     cwd: process.cwd(),
     programDir: '/nonexistent',
-    fs: realFs,
+    fs: fsUsed,
   });
   const doc = JSON.parse(stdout) as { ok: boolean; findings: { where: string; path: string | null; problem: string }[]; checked: { hashed_files: number } };
   return { code, doc, findings: doc.findings.map((f) => `${f.where}:${f.path ?? ''}:${f.problem}`) };
@@ -118,6 +118,33 @@ describe('verify', () => {
     assert.equal(r.code, 1);
     assert.deepEqual(r.findings.sort(), [
       `${ids[0]}:.increment.json.tmp-1a-0123456789ab:stray temporary file`,
+      `${ids[0]}:files/P/unlisted.txt:stored file not listed in increment.json`,
+      'mirror:P/hb-1a2b-000000000000:stray temporary file',
+      'mirror:extra.txt:entry not in the manifest',
+    ]);
+  });
+
+  it('finds the same where a folder cannot be listed with its types (as Node fails on a file system that lists none, when one entry vanishes)', async () => {
+    fs.writeFileSync(join(dist, 'mirror', 'P', 'hb-1a2b-000000000000'), '');
+    fs.writeFileSync(join(dist, 'mirror', 'extra.txt'), '');
+    fs.writeFileSync(inc(0, 'files', 'P', 'unlisted.txt'), '');
+    const typed = (args: unknown[]) => typeof args[1] === 'object' && args[1] !== null && (args[1] as { withFileTypes?: boolean }).withFileTypes === true;
+    let refused = 0;
+    const untyped = new Proxy(realFs, {
+      get(target, key, receiver) {
+        if (key !== 'readdirSync') return Reflect.get(target, key, receiver) as unknown;
+        return (...args: unknown[]) => {
+          if (typed(args)) {
+            refused++;
+            throw Object.assign(new Error(`ENOENT: no such file or directory, lstat '${String(args[0])}/gone'`), { code: 'ENOENT' });
+          }
+          return (target.readdirSync as (...a: unknown[]) => unknown)(...args);
+        };
+      },
+    });
+    const r = await verify(dist, false, untyped);
+    assert.ok(refused > 0, 'the listing with types was asked for, and failed');
+    assert.deepEqual(r.findings.sort(), [
       `${ids[0]}:files/P/unlisted.txt:stored file not listed in increment.json`,
       'mirror:P/hb-1a2b-000000000000:stray temporary file',
       'mirror:extra.txt:entry not in the manifest',
