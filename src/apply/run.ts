@@ -208,7 +208,7 @@ async function prepare(fs: Fs, profile: Profile, layout: Layout, opts: BackupOpt
     const unreadable = [...scan.unreadable];
     if (opts.checksum) await hashForChecksum(fs, profile, scan, last, opts, errors, unreadable);
     const plan = buildPlan(scan.entries, last, { checksum: opts.checksum, caseInsensitive, unreadable, compared: scan.compared });
-    errors.push(...plan.errors);
+    for (const e of plan.errors) errors.push(e); // not push(...): past ~125,000 arguments it throws
     const refusal = checkGuards({
       plan,
       last,

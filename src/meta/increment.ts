@@ -151,10 +151,10 @@ const AS_TEXT: RecordForm<EntryRecord | RecordText, CarriedRecord | RecordText> 
  * untrusted JSON, and anything that is not exactly that layout is parsed whole (LayoutReader):
  * - the frame (the file without the record lines) is parsed with JSON.parse, each block of record
  *   lines replaced by a token the file cannot contain, which must come back in its place;
- * - a record line that the record pattern (or the carried one) matches is valid JSON with the fields checkRecord requires,
- *   of the right types; its path is then checked with isSafeRelPath. Any other line is parsed and
- *   checked on its own, as parseIncrementJson would (and a line that is not JSON makes the whole file
- *   parsed, for the same error).
+ * - a record line that the record pattern (or the carried one) matches is valid JSON with the
+ *   fields checkRecord requires, of the right types; its path is then checked with isSafeRelPath.
+ *   Any other line is parsed and checked on its own, as parseIncrementJson would (and a line that
+ *   is not JSON makes the whole file parsed, for the same error).
  *
  * With `recordText` (an IncrementText), a list read line by line holds each wanted record as the
  * JSON text of its line (checked as above but not parsed) for another thread to parse
@@ -401,7 +401,7 @@ class LayoutReader<R, C> {
     return fromRaw(frame, expectedId, this.want, this.form, (key, badEntries) => {
       const b = blocks.find((x) => x.key === key);
       if (b === undefined) return undefined;
-      badEntries.push(...b.bad);
+      for (const bad of b.bad) badEntries.push(bad); // not push(...): a damaged file may name millions
       return b.out;
     });
   }

@@ -199,7 +199,7 @@ function finishCatalog(fs: Fs, part: CurrentPart, early: ReadonlyMap<string, Inc
     }
     const inc = early?.get(id) ?? readIncrement(layout, id, (file) => readIncrementFile(fs, file, id, wantRecords));
     increments.push(inc.value);
-    problems.push(...inc.problems);
+    for (const p of inc.problems) problems.push(p); // not push(...): a damaged file may name millions
   }
   return {
     dist,

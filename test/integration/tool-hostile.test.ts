@@ -73,6 +73,21 @@ describe('hostile metadata', () => {
     assert.ok(j.problems.length >= 8);
   });
 
+  it('names each of 200,000 bad entries of one increment, as a problem, not a crash', async () => {
+    const copy = join(root, 'many-bad');
+    fs.cpSync(dist, copy, { recursive: true });
+    const f1 = join(copy, 'increments', ids[0] as string, 'increment.json');
+    const json = JSON.parse(fs.readFileSync(f1, 'utf8')) as { new: unknown[] };
+    // More than a call's arguments can hold (push(...) of them threw "Maximum call stack size exceeded").
+    for (let i = 0; i < 200_000; i++) json.new.push(record(`../escape-${i}`));
+    fs.writeFileSync(f1, `{\n${Object.entries(json).map(([k, v]) => (Array.isArray(v) && v.length > 0 ? ` ${JSON.stringify(k)}: [\n${v.map((x) => `  ${JSON.stringify(x)}`).join(',\n')}\n ]` : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`)).join(',\n')}\n}\n`);
+    const r = await tool([copy, 'list', '--json']);
+    assert.equal(r.code, 1, r.stderr.slice(0, 500));
+    const j = JSON.parse(r.stdout) as { problems: string[] };
+    assert.equal(j.problems.filter((p) => p.includes('../escape-')).length, 200_000);
+    removeDir(copy);
+  });
+
   it('list, which decodes no record, counts the lists of an increment whose summary misses a count', async () => {
     const src = join(root, 'summary', 'src');
     const d = join(root, 'summary', 'dist');
