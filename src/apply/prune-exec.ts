@@ -222,8 +222,8 @@ function readPruneJournal(fs: Fs, file: string): { groups: unknown } | 'damaged'
       header = undefined;
     }
     if (!(isObj(header) && header.hardback === 'prune')) {
-      // One document (as earlier builds wrote it, or laid out by hand), or damaged.
-      // No plan an earlier build wrote as one document is longer than a string (in UTF-8, 3 bytes a character at most).
+      // One document (as earlier builds wrote it, or laid out by hand), or damaged. An earlier
+      // build's was one string: in UTF-8, at most 3 bytes a character of it.
       if (fs.fstatSync(fd).size > 3 * constants.MAX_STRING_LENGTH) return 'damaged';
       let text: string;
       try {

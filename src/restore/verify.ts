@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import type { Fs } from '../io/fs.js';
 import { lstatFor, type Lstat } from '../io/stat.js';
 import { errorMessage } from '../io/errors.js';
@@ -179,10 +180,10 @@ function checkStored(fs: Fs, lstat: Lstat, file: string, e: Entry, opts: { mtime
   return undefined;
 }
 
-const S_IFMT = 0o170000;
+const { S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } = constants;
 function typeOfMode(mode: number): 'dir' | 'symlink' | 'file' | 'special' {
   const t = mode & S_IFMT;
-  return t === 0o040000 ? 'dir' : t === 0o120000 ? 'symlink' : t === 0o100000 ? 'file' : 'special';
+  return t === S_IFDIR ? 'dir' : t === S_IFLNK ? 'symlink' : t === S_IFREG ? 'file' : 'special';
 }
 
 function safeReaddir(fs: Fs, dir: string): string[] {
