@@ -1,14 +1,14 @@
 import { dirname, join } from 'node:path';
 import { constants } from 'node:buffer';
 import type { Fs } from '../io/fs.js';
-import { isRoot, openIfExists, readTextIfExists } from '../io/fs.js';
+import { isRoot, openIfExists } from '../io/fs.js';
 import { fileLines } from '../io/line-pieces.js';
 import { failure, isCode, isNoHardlink } from '../io/errors.js';
 import { tmpName, writeFileAtomic } from '../io/atomic.js';
 import type { Durability } from '../io/durability.js';
 import { settleIncrementFiles } from './folder-sync.js';
 import { carryMeta, linkOrCopy, type PlaceMeta } from './place.js';
-import type { CarriedRecord } from '../meta/increment.js';
+import { isObj, type CarriedRecord } from '../meta/increment.js';
 import { isSafeRelPath } from '../meta/safe-path.js';
 import { Layout, TMP_PREFIX } from '../store/layout.js';
 import { compareIds, isIncrementId } from '../store/ids.js';
@@ -201,8 +201,6 @@ export function* pruneJournalText(groups: readonly PruneGroup[]): Generator<stri
   }
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * The plan in `file` (pruneJournalText, or one document as earlier builds wrote it), its groups
  * unchecked: undefined when there is no file; 'damaged' when it is not whole (it is written
@@ -227,7 +225,8 @@ function readPruneJournal(fs: Fs, file: string): { groups: unknown } | 'damaged'
       if (fs.fstatSync(fd).size > 3 * constants.MAX_STRING_LENGTH) return 'damaged';
       let text: string;
       try {
-        text = readTextIfExists(fs, file) ?? '';
+        // From the descriptor's position, still 0: the lines were read at positions given.
+        text = fs.readFileSync(fd, 'utf8');
       } catch (err) {
         if (!isCode(err, 'ERR_STRING_TOO_LONG')) throw err;
         return 'damaged';

@@ -79,7 +79,8 @@ export interface CarriedRecord extends EntryRecord {
 
 export type ParseResult<J = IncrementJson> = { ok: true; value: J; badEntries: string[] } | { ok: false; reason: string };
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON object (not null, not a list). */
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Why a record (or a state entry) is unusable, or undefined when it is well-formed. */
 export function checkRecord(v: unknown): string | undefined {

@@ -22,10 +22,10 @@ export function readIncrementFile(fs: Fs, file: string, expectedId: string | und
   try {
     const read = (buf: Buffer, at: number, length: number, position: number): number => fs.readSync(fd, buf, at, length, position);
     const whole = (): Buffer | undefined => {
-      const size = fs.fstatSync(fd).size;
-      if (size > constants.MAX_STRING_LENGTH) return undefined;
+      if (fs.fstatSync(fd).size > constants.MAX_STRING_LENGTH) return undefined;
       try {
-        return wholeFile(read, size);
+        // From the descriptor's position, still 0: the pieces were read at positions given.
+        return fs.readFileSync(fd);
       } catch (err) {
         if (err instanceof RangeError) return undefined; // no memory for a buffer that large
         throw err;
@@ -35,22 +35,5 @@ export function readIncrementFile(fs: Fs, file: string, expectedId: string | und
     return opts.recordText === true ? parseIncrementPieces(pieces, whole, expectedId, want, { recordText: true }) : parseIncrementPieces(pieces, whole, expectedId, want);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/** The whole file, for one not laid out as hardback writes it (read until it ends, whatever its size was). */
-function wholeFile(read: (buf: Buffer, at: number, length: number, position: number) => number, size: number): Buffer {
-  // One byte more than its size, so that reading it whole ends with a read of nothing, not a larger buffer.
-  let buf = Buffer.allocUnsafe(size + 1);
-  let got = 0;
-  for (;;) {
-    if (got === buf.length) {
-      const grown = Buffer.allocUnsafe(buf.length * 2);
-      buf.copy(grown, 0, 0, got);
-      buf = grown;
-    }
-    const n = read(buf, got, buf.length - got, got);
-    if (n === 0) return buf.subarray(0, got);
-    got += n;
   }
 }

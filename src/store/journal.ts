@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { openIfExists, type Fs } from '../io/fs.js';
+import { linePieces, piecesLines } from '../io/line-pieces.js';
 import { isCode } from '../io/errors.js';
 import { asciiJson } from '../meta/ascii-json.js';
 import type { StateEntry } from '../meta/entry.js';
@@ -332,7 +333,10 @@ export function openJournal(fs: Fs, file: string, chunk = READ_CHUNK): JournalFi
         descriptor();
         let skipped = 0;
         let torn = 0;
-        for (const line of linesOf(fs, descriptor, bodyStart, size, chunk)) {
+        // No bound on a line's length (a long one is damaged, and skipped); a last one without its
+        // newline is torn.
+        const read = (buf: Buffer, at: number, length: number, position: number) => fs.readSync(descriptor(), buf, at, length, position);
+        for (const line of piecesLines(linePieces(read, chunk, { from: bodyStart, to: size, longest: Infinity }), true)) {
           if (line === undefined) torn++;
           const op = line === undefined ? undefined : (decodeLine(line) as JournalOp | undefined);
           if (op === undefined || typeof op !== 'object' || !isSafeRelPath(op.entry?.path) || !isKnownOp(op) || entryProblem(op.entry) !== undefined) {
@@ -403,35 +407,6 @@ function readFully(fs: Fs, fd: number, buf: Buffer, position: number): number {
     got += n;
   }
   return got;
-}
-
-/**
- * The lines of the open file `fd()` from byte `from` to byte `to`, each without its newline, as
- * UTF-8 text; a last piece without its newline (a line torn by a crash: never trusted) is given as
- * undefined.
- */
-function* linesOf(fs: Fs, fd: () => number, from: number, to: number, chunk: number): Generator<string | undefined> {
-  const buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(0, to - from)));
-  let carry: Buffer | undefined;
-  for (let at = from; at < to; ) {
-    const n = readFully(fs, fd(), buf.subarray(0, Math.min(buf.length, to - at)), at);
-    if (n === 0) break; // the file is shorter than it was: what is gone is not read
-    at += n;
-    const view = buf.subarray(0, n);
-    let start = 0;
-    for (let nl = view.indexOf(10); nl >= 0; nl = view.indexOf(10, start)) {
-      if (carry === undefined) yield view.toString('utf8', start, nl);
-      else {
-        const line = Buffer.concat([carry, view.subarray(start, nl)]).toString('utf8');
-        carry = undefined;
-        yield line;
-      }
-      start = nl + 1;
-    }
-    // The rest is the start of a line the next chunk ends (copied: the buffer is read into again).
-    if (start < n) carry = carry === undefined ? Buffer.from(view.subarray(start)) : Buffer.concat([carry, view.subarray(start)]);
-  }
-  if (carry !== undefined) yield undefined;
 }
 
 /**

@@ -183,11 +183,3 @@ export class StreamedIncrement {
     out.write('}\n');
   }
 }
-
-/**
- * incrementText as one string, for tests that compare texts: the program writes the pieces, as a
- * string holds at most 2^29 - 24 characters (docs/format.md, "Layout").
- */
-export function serializeIncrement(json: IncrementDocument | IncrementJson): string {
-  return [...incrementText(json)].join('');
-}

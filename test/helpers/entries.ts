@@ -1,4 +1,6 @@
 import type { StateEntry } from '../../src/meta/entry.js';
+import type { IncrementJson } from '../../src/meta/increment.js';
+import { incrementText, type IncrementDocument } from '../../src/store/records.js';
 
 /**
  * The i-th of many file entries for tests of the state table and the manifest: every field set and
@@ -17,3 +19,11 @@ export const numberedFile = (i: number, path: string, size = i): StateEntry => (
   since: '2026-11-25T100000Z',
   ino: `2049:${i}`,
 });
+
+/**
+ * incrementText as one string, for tests that compare texts: the program writes the pieces, as a
+ * string holds at most 2^29 - 24 characters (docs/format.md, "Layout").
+ */
+export function serializeIncrement(json: IncrementDocument | IncrementJson): string {
+  return [...incrementText(json)].join('');
+}

@@ -8,7 +8,7 @@ import { realFs } from '../../src/io/fs.js';
 import type { EntryRecord } from '../../src/meta/entry.js';
 import { parseIncrementBytes, parseIncrementJson, type IncrementJson } from '../../src/meta/increment.js';
 import { readIncrementFile } from '../../src/store/increment-file.js';
-import { serializeIncrement } from '../../src/store/records.js';
+import { serializeIncrement } from '../helpers/entries.js';
 import { removeDir, tempDir } from '../helpers/tree.js';
 
 // readIncrementFile reads increment.json a piece at a time: the same result as parsing its bytes,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { EntryRecord } from '../../src/meta/entry.js';
 import { parseIncrementBytes, parseIncrementJson, type CarriedRecord, type IncrementJson, type IncrementText, type ParseResult, type PathFilter } from '../../src/meta/increment.js';
-import { serializeIncrement } from '../../src/store/records.js';
+import { serializeIncrement } from '../helpers/entries.js';
 import { makeRng } from '../helpers/model.js';
 
 // parseIncrementBytes reads increment.json line by line and decodes only the records a command wants.

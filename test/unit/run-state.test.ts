@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { NewState, UpdatedState } from '../../src/apply/run-state.js';
 import { newEntry, toRecord, type StateEntry } from '../../src/meta/entry.js';
 import { MAX_TOP_NAMES } from '../../src/store/manifest.js';
-import { buildIncrementJson, serializeIncrement, StreamedIncrement, type IncrementLists } from '../../src/store/records.js';
+import { buildIncrementJson, StreamedIncrement, type IncrementLists } from '../../src/store/records.js';
+import { serializeIncrement } from '../helpers/entries.js';
 import { StateTable } from '../../src/store/state-table.js';
 import type { JournalHeader } from '../../src/store/journal.js';
 
